@@ -1,0 +1,79 @@
+"""Checkpoints and saved models: written atomically, read with weights_only=True."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ucl.tracking import CorruptFileError, atomic_write
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint or model file; a corrupt or truncated one is an error naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; check the run dir you gave.")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        raise CorruptFileError(
+            f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            f"it is truncated or corrupt. Delete it to start that run afresh "
+            f"(nothing else in the run dir was touched)."
+        ) from e
+
+
+def save_model(run_dir: Path, model: torch.nn.Module, cfg, data, **extra: Any) -> Path:
+    """model.pt: the weights plus what rebuilds the model (plain types only, so that
+    later experiments can load it with weights_only=True)."""
+    from omegaconf import OmegaConf
+
+    state = {
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "data": {
+            "name": data.name,
+            "in_features": data.in_features,
+            "num_classes": data.num_classes,
+            "class_names": list(data.class_names),
+            "image_shape": list(data.image_shape) if data.image_shape else None,
+        },
+        **extra,
+    }
+    path = Path(run_dir) / MODEL
+    save(path, state)
+    return path
+
+
+def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a run's model from its model.pt (e.g. `classifier=runs/...`)."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from ucl.registry import MODELS, load_all
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run dir {run_dir} does not exist; give the dir of a finished run")
+    saved = load(run_dir / MODEL, map_location=device)
+    load_all()
+    cfg = OmegaConf.create(saved["config"])
+    data = SimpleNamespace(**saved["data"])
+    model = MODELS.create(cfg.model.name, cfg, data)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval(), saved

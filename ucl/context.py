@@ -1,0 +1,53 @@
+"""What a task receives: the config, the loaded data, the device and the run dir."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ucl.data.batcher import Batcher, DataLoaderBatcher
+from ucl.data.splits import Splits
+from ucl.loop import Loop
+from ucl.tracking import Tracker
+
+
+@dataclass
+class Context:
+    cfg: Any
+    data: Splits | None
+    device: torch.device
+    tracker: Tracker
+    record: dict[str, Any] = field(default_factory=dict)  # extra top-level metrics.json keys
+
+    @property
+    def run_dir(self) -> Path:
+        return self.tracker.run_dir
+
+    def batcher(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Batcher:
+        """Training batches: the whole-tensor batcher, or the problem set's DataLoader
+        path when `dataset.loader=dataloader`."""
+        cfg = self.cfg
+        loader = cfg.dataset.get("loader", "tensor")
+        if loader == "dataloader" and x is None:
+            return DataLoaderBatcher(
+                self.data.torch_datasets["train"], int(cfg.batch_size), self.device, int(cfg.seed)
+            )
+        if loader not in ("tensor", "dataloader"):
+            raise ValueError(f"dataset.loader={loader!r} is unknown; use tensor or dataloader")
+        x = self.data.x_train if x is None else x
+        y = self.data.y_train if y is None else y
+        return Batcher(x, y, int(cfg.batch_size), seed=int(cfg.seed))
+
+    def loop(self, batcher: Batcher, total_steps: int, **components) -> Loop:
+        """A Loop over this run; picks up the run dir's checkpoint when there is one."""
+        loop = Loop(self.cfg, self.tracker, batcher, total_steps, **components)
+        if loop.resume_if_possible():
+            import logging
+
+            logging.getLogger(__name__).info(
+                "resumed from %s at iteration %d", loop.checkpoint_path, loop.step
+            )
+        return loop

@@ -1,0 +1,7 @@
+"""Dataset loaders (registered by name) and the in-memory batcher."""
+
+from ucl.data import mnist  # noqa: F401  (registers mnist, fashion_mnist)
+from ucl.data.batcher import Batcher
+from ucl.data.splits import Splits
+
+__all__ = ["Batcher", "Splits"]

@@ -1,0 +1,138 @@
+"""Checking and importing IDX files (the MNIST file format), compressed or not.
+
+An IDX file starts with two zero bytes, a type code (0x08: unsigned byte), the number of
+dimensions, then each dimension as a big-endian int32, then the data. Checking the header
+against the file size catches truncated and corrupt files before torchvision reads them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+# torchvision's names for the four files, with the dimensions each must have
+IDX_FILES = {
+    "train-images-idx3-ubyte": 3,
+    "train-labels-idx1-ubyte": 1,
+    "t10k-images-idx3-ubyte": 3,
+    "t10k-labels-idx1-ubyte": 1,
+}
+UBYTE = 0x08
+
+
+class DataFileError(ValueError):
+    """A data file that is missing, truncated or not in the expected format."""
+
+
+def read_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
+    """The dimensions in an IDX file's header, after checking them against its size."""
+    try:
+        with open_idx(path) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] != UBYTE:
+                raise DataFileError(
+                    f"{path}: not an unsigned-byte IDX file (first bytes {head!r}, "
+                    f"expected 00 00 08 0{expected_ndim}). {_FIX}"
+                )
+            if head[3] != expected_ndim:
+                raise DataFileError(
+                    f"{path}: IDX file with {head[3]} dimensions, expected {expected_ndim} "
+                    f"(images have 3, labels 1). Are the files swapped or misnamed? {_FIX}"
+                )
+            dims = struct.unpack(f">{expected_ndim}I", f.read(4 * expected_ndim))
+            expected = 1
+            for d in dims:
+                expected *= d
+            payload = _count_rest(f)
+    except (OSError, EOFError, zlib.error, struct.error) as e:
+        raise DataFileError(f"{path}: cannot be read ({e}); it looks truncated or corrupt. {_FIX}")
+    if payload != expected:
+        raise DataFileError(
+            f"{path}: header says {dims} = {expected} bytes of data but the file holds "
+            f"{payload}; it is truncated or corrupt. {_FIX}"
+        )
+    return dims
+
+
+def import_idx_dir(src: Path, raw_dir: Path) -> None:
+    """Check the four IDX files in `src` (.gz or not) and decompress them into `raw_dir`.
+
+    A file already in `raw_dir` with the same checked header and size is left alone, so a
+    second run copies nothing. Each file is written to a temporary name and renamed, so an
+    interrupted import never leaves a half-written file behind.
+    """
+    src = Path(src).expanduser()
+    if not src.is_dir():
+        raise DataFileError(
+            f"dataset.idx_dir={str(src)!r} is not a folder. Point it (or the environment "
+            f"variable it defaults from) at a folder with the four IDX files: "
+            f"{', '.join(IDX_FILES)} (each may end in .gz)."
+        )
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for name, ndim in IDX_FILES.items():
+        source = find_idx(src, name)
+        dims = read_header(source, ndim)
+        target = raw_dir / name
+        if not (target.exists() and _same(target, ndim, dims)):
+            tmp = target.with_suffix(".tmp")
+            with open_idx(source) as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+            os.replace(tmp, target)
+        labels[name.split("-")[0], name.split("-")[1]] = dims[0]
+    for split in ("train", "t10k"):
+        if labels[split, "images"] != labels[split, "labels"]:
+            raise DataFileError(
+                f"{src}: {split} has {labels[split, 'images']} images but "
+                f"{labels[split, 'labels']} labels; the files do not belong together. {_FIX}"
+            )
+
+
+def check_raw_dir(raw_dir: Path) -> bool:
+    """True when all four files are in `raw_dir` and pass the header check."""
+    present = [(raw_dir / name).exists() for name in IDX_FILES]
+    if not any(present):
+        return False
+    for name, ndim in IDX_FILES.items():
+        if not (raw_dir / name).exists():
+            return False
+        read_header(raw_dir / name, ndim)
+    return True
+
+
+def find_idx(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    have = sorted(p.name for p in folder.iterdir())[:12]
+    raise DataFileError(
+        f"{folder}: missing {name} (or {name}.gz). The folder holds: {have or 'nothing'}. "
+        f"It needs the four IDX files {', '.join(IDX_FILES)}."
+    )
+
+
+_FIX = "Replace it with the original file (e.g. from ../shared/data/mnist or a fresh download)."
+
+
+def open_idx(path: Path):
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def _count_rest(f) -> int:
+    n = 0
+    while chunk := f.read(1 << 20):
+        n += len(chunk)
+    return n
+
+
+def _same(target: Path, ndim: int, dims: tuple[int, ...]) -> bool:
+    try:
+        return read_header(target, ndim) == dims
+    except DataFileError:
+        return False

@@ -1,0 +1,85 @@
+"""MNIST and Fashion-MNIST as whole-split tensors, online (torchvision) or from IDX files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+
+from ucl.data.idx import DataFileError, check_raw_dir, import_idx_dir
+from ucl.data.splits import Splits
+from ucl.registry import DATASETS
+
+FASHION_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+
+
+@DATASETS.register("mnist")
+def mnist(cfg) -> Splits:
+    return load_torchvision(cfg.dataset, torchvision.datasets.MNIST, "UCL_MNIST_DIR")
+
+
+@DATASETS.register("fashion_mnist")
+def fashion_mnist(cfg) -> Splits:
+    splits = load_torchvision(
+        cfg.dataset, torchvision.datasets.FashionMNIST, "UCL_FASHION_MNIST_DIR"
+    )
+    splits.class_names = list(FASHION_CLASSES)
+    return splits
+
+
+def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
+    """Whole splits of an MNIST-format torchvision dataset, converted once to float tensors.
+
+    Offline, `cfg_ds.idx_dir` names a folder of the four IDX files, imported into the
+    folder torchvision reads (`<root>/<Class>/raw/`); online, torchvision downloads.
+    """
+    root = Path(cfg_ds.root).expanduser().resolve()
+    raw = root / dataset_class.__name__ / "raw"
+    idx_dir = cfg_ds.get("idx_dir")
+    if idx_dir and Path(idx_dir).expanduser().is_dir():
+        import_idx_dir(Path(idx_dir), raw)
+    have_files = check_raw_dir(raw)
+    offline_hint = (
+        f"Offline, point dataset.idx_dir (or the environment variable {env_var}) at a folder "
+        f"holding the four IDX files, e.g. {env_var}=../shared/data/mnist"
+        + (f" (idx_dir={idx_dir!r} is not a folder)." if idx_dir else ".")
+    )
+    if not have_files and not cfg_ds.download:
+        raise DataFileError(
+            f"{dataset_class.__name__} is not in {raw} and download=false. " + offline_hint
+        )
+    datasets = {}
+    for split, train in (("train", True), ("test", False)):
+        try:
+            datasets[split] = dataset_class(str(root), train=train, download=not have_files)
+        except (RuntimeError, OSError) as e:  # no files and no network
+            raise DataFileError(
+                f"{dataset_class.__name__} is not in {raw} and could not be downloaded ({e}). "
+                + offline_hint
+            ) from e
+    x_train, y_train = _as_tensors(datasets["train"], cfg_ds.get("train_subset"))
+    x_test, y_test = _as_tensors(datasets["test"], cfg_ds.get("test_subset"))
+    return Splits(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        class_names=[str(c) for c in range(10)],
+        name=cfg_ds.name,
+        image_shape=(1, 28, 28),
+        torch_datasets=datasets,
+    )
+
+
+def _as_tensors(ds, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = ds.data, ds.targets  # uint8 (N, 28, 28), int64 (N,)
+    if subset is not None:
+        if subset < 1:
+            raise ValueError(f"dataset subset must be >= 1 or null, got {subset}")
+        images, labels = images[:subset], labels[:subset]
+    # what transforms.ToTensor() does per sample, done once for the whole split
+    return images.reshape(len(images), -1).float().div_(255), labels.long()

@@ -1,0 +1,103 @@
+"""Classifiers with hidden layers: the explicit one-hidden-layer network and a deeper MLP."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ucl.activations import activation
+from ucl.registry import MODELS
+
+
+class MLP(nn.Module):
+    """One hidden layer from explicit parameters: out(act(x W1 + b1) W2 + b2).
+
+    `act` is the hidden activation, `out` an optional one after the output layer
+    (the problem set's "sigmoid both on the hidden layer and after the output layer").
+    forward returns the (possibly squashed) logits fed to softmax cross-entropy.
+    """
+
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: int = 128,
+        num_classes: int = 10,
+        act: str = "relu",
+        output_act: str | None = None,
+        init: str = "uniform",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if hidden < 1:
+            raise ValueError(f"hidden must be an integer >= 1, got {hidden}; e.g. hidden=128")
+        self.W1 = nn.Parameter(torch.empty(in_features, hidden))  # (784, H)
+        self.b1 = nn.Parameter(torch.empty(hidden))  # (H,)
+        self.W2 = nn.Parameter(torch.empty(hidden, num_classes))  # (H, 10)
+        self.b2 = nn.Parameter(torch.empty(num_classes))  # (10,)
+        self.act = activation(act)
+        self.out = activation(output_act)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.reset_parameters(init)
+
+    def reset_parameters(self, init: str) -> None:
+        for W, b in ((self.W1, self.b1), (self.W2, self.b2)):
+            fan_in = W.shape[0]
+            if init == "uniform":  # what nn.Linear does: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+                bound = 1 / math.sqrt(fan_in)
+                nn.init.uniform_(W, -bound, bound)
+                nn.init.uniform_(b, -bound, bound)
+            elif init == "normal":
+                nn.init.normal_(W, std=0.01)
+                nn.init.zeros_(b)
+            elif init == "zeros":  # every hidden unit stays identical: only for demonstration
+                nn.init.zeros_(W)
+                nn.init.zeros_(b)
+            else:
+                raise ValueError(f"model.init={init!r} is unknown; use uniform, normal or zeros")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(self.act(torch.addmm(self.b1, x.flatten(1), self.W1)))  # (B, H)
+        return self.out(torch.addmm(self.b2, h, self.W2))  # (B, 10)
+
+
+class DeepMLP(nn.Sequential):
+    """Linear -> act (-> dropout) for each hidden width, then a linear output layer."""
+
+    def __init__(self, in_features, widths, num_classes, act="relu", dropout=0.0):
+        layers: list[nn.Module] = []
+        for width in widths:
+            layers += [nn.Linear(in_features, width), activation(act)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_features = width
+        layers.append(nn.Linear(in_features, num_classes))
+        super().__init__(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1))
+
+
+@MODELS.register("mlp")
+def build_mlp(cfg, data):
+    return MLP(
+        data.in_features,
+        int(cfg.model.hidden),
+        data.num_classes,
+        act=cfg.activation.name,
+        output_act=cfg.activation.get("output"),
+        init=cfg.model.get("init", "uniform"),
+        dropout=float(cfg.model.get("dropout", 0.0)),
+    )
+
+
+@MODELS.register("deep_mlp")
+def build_deep_mlp(cfg, data):
+    return DeepMLP(
+        data.in_features,
+        list(cfg.model.widths),
+        data.num_classes,
+        act=cfg.activation.name,
+        dropout=float(cfg.model.get("dropout", 0.0)),
+    )

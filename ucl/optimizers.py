@@ -1,0 +1,63 @@
+"""Optimizers and learning-rate schedules built from the `optimizer` config group."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+from ucl.registry import OPTIMIZERS
+
+
+@OPTIMIZERS.register("sgd")
+def sgd(params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
+    )
+
+
+@OPTIMIZERS.register("adam")
+def adam(params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("rmsprop")
+def rmsprop(params, lr, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    return torch.optim.RMSprop(
+        params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay
+    )
+
+
+@OPTIMIZERS.register("adagrad")
+def adagrad(params, lr, eps=1e-10, weight_decay=0.0):
+    return torch.optim.Adagrad(params, lr=lr, eps=eps, weight_decay=weight_decay)
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: int, **overrides):
+    """(optimizer, scheduler or None) from an `optimizer` config node.
+
+    `overrides` replace config keys (a GAN builds two optimizers from one node).
+    """
+    kwargs = {k: v for k, v in dict(cfg_opt).items() if k not in ("name", "schedule")}
+    kwargs.update(overrides)
+    if not kwargs.get("lr", 0) > 0:
+        raise ValueError(f"optimizer.lr must be > 0, got {kwargs.get('lr')!r}; e.g. lr=0.1")
+    try:
+        opt = OPTIMIZERS.create(cfg_opt.name, list(params), **kwargs)
+    except TypeError as e:  # an option this optimizer does not take
+        raise ValueError(f"optimizer {cfg_opt.name!r}: {e}. Check the optimizer.* keys.") from e
+    schedule = cfg_opt.get("schedule", "constant")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"optimizer.schedule={schedule!r} is unknown; use one of {SCHEDULES}")
+    if schedule == "constant":
+        return opt, None
+    # cosine: lr * (1 + cos(pi t / T)) / 2, stepped once per iteration
+    total = max(1, total_steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
+    )
+    return opt, sched

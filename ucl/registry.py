@@ -1,0 +1,83 @@
+"""Named builders for every component a config can pick.
+
+A registry maps a name (the value a config gives, e.g. ``model.name: mlp``) to a
+builder. ``register`` adds one, ``create`` builds one, ``names`` lists them. An unknown
+name lists the valid ones and suggests the closest; a name registered twice is an error,
+so two modules cannot silently shadow each other.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+
+class RegistryError(KeyError):
+    """A name that is not registered, or registered twice."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._builders: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str | None = None) -> Callable[[Callable], Callable]:
+        """Decorator: ``@MODELS.register("mlp")`` (defaults to the builder's own name)."""
+
+        def add(builder: Callable) -> Callable:
+            key = name or builder.__name__
+            if key in self._builders:
+                raise RegistryError(
+                    f"{self.kind} {key!r} is registered twice "
+                    f"(by {_where(self._builders[key])} and {_where(builder)}); "
+                    f"rename one of them."
+                )
+            self._builders[key] = builder
+            return builder
+
+        return add
+
+    def get(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._builders[name]
+        except KeyError:
+            raise RegistryError(self._unknown(name)) from None
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.get(name)(*args, **kwargs)
+
+    def names(self) -> list[str]:
+        return sorted(self._builders)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._builders
+
+    def _unknown(self, name: str) -> str:
+        valid = ", ".join(self.names()) or "(none registered)"
+        close = difflib.get_close_matches(str(name), self.names(), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"Unknown {self.kind} {name!r}.{hint} Valid {self.kind} names: {valid}."
+
+
+def _where(builder: Callable) -> str:
+    return f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', builder)}"
+
+
+MODELS = Registry("model")
+OPTIMIZERS = Registry("optimizer")
+ACTIVATIONS = Registry("activation")
+DATASETS = Registry("dataset")
+TASKS = Registry("task")
+
+
+def load_all() -> None:
+    """Import the modules that register components (kept out of import time)."""
+    import ucl.activations  # noqa: F401
+    import ucl.data  # noqa: F401
+    import ucl.models  # noqa: F401
+    import ucl.optimizers  # noqa: F401
+    import ucl.tasks  # noqa: F401

@@ -1,0 +1,51 @@
+"""Types of the top-level config knobs.
+
+Registered with Hydra's ConfigStore as ``base_config`` and listed first in
+conf/config.yaml's defaults, so a wrong type (``lr=abc``) or an unknown key (``lr_rate=1``)
+fails while the config is composed, before any data is loaded. The values themselves live
+in conf/; this file only says what kind of value each knob takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import MISSING
+
+
+@dataclass
+class UclConfig:
+    # component groups: free-form dicts, checked by their builders
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    activation: Any = MISSING
+    dataset: Any = MISSING
+    task: str = MISSING
+    # training knobs
+    hidden: int = MISSING
+    lr: float = MISSING
+    epochs: int = MISSING
+    steps: int | None = None
+    batch_size: int = MISSING
+    seed: int = MISSING
+    device: str = MISSING
+    eval_every: int = MISSING
+    eval_batch_size: int = MISSING
+    threads: int | None = None
+    # run-dir bookkeeping
+    checkpoint_every: int = MISSING
+    resume: str | None = None
+    skip_completed: bool = MISSING
+    progress: bool | None = None
+    # links to earlier runs (run dirs)
+    classifier: str | None = None
+    generator: str | None = None
+    # divergence studies: variance of the normal compared with the uniform box
+    normal_var: float | None = None
+
+
+def register_schema() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=UclConfig)

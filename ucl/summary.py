@@ -1,0 +1,161 @@
+"""Sweep dirs -> tables: one row per job, the swept parameters against the final metrics.
+
+Reads each job's metrics.json (the run-dir contract) and Hydra's .hydra/overrides.yaml;
+a job that failed or never finished shows its status instead of numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ucl.tracking import CorruptFileError, read_metrics
+
+CLASSIFY_COLUMNS = ["test/accuracy", "test/error", "test/best_accuracy", "test/best_step"]
+MAX_DEFAULT_METRICS = 6
+
+
+@dataclass
+class Job:
+    path: Path
+    params: dict[str, str]
+    status: str
+    metrics: dict
+    seconds: dict
+    reason: str = ""
+
+
+def find_jobs(sweep_dir: Path) -> list[Job]:
+    """Every job dir below `sweep_dir` (one holding .hydra/overrides.yaml or metrics.json)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(
+            f"{sweep_dir} is not a folder; give a sweep dir under runs/multirun/"
+        )
+    dirs = {p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}
+    dirs |= {p.parent for p in sweep_dir.rglob("metrics.json")}
+    jobs = [load_job(d) for d in dirs]
+    return sorted(jobs, key=lambda j: _natural(j.path.relative_to(sweep_dir)))
+
+
+def load_job(job_dir: Path) -> Job:
+    params = {}
+    overrides = job_dir / ".hydra" / "overrides.yaml"
+    if overrides.exists():
+        for item in yaml.safe_load(overrides.read_text()) or []:
+            key, _, value = str(item).partition("=")
+            params[key.lstrip("+~")] = value
+    try:
+        record = read_metrics(job_dir)
+    except CorruptFileError as e:
+        return Job(job_dir, params, "corrupt", {}, {}, str(e))
+    if record is None:
+        return Job(job_dir, params, "missing", {}, {}, "no metrics.json")
+    if not params:
+        params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
+    return Job(
+        job_dir,
+        params,
+        record["status"],
+        record.get("metrics", {}),
+        record.get("seconds", {}),
+        record.get("reason", ""),
+    )
+
+
+def swept_keys(jobs: list[Job]) -> list[str]:
+    """Parameters that take more than one value across the jobs (all of them if one job)."""
+    keys = list(dict.fromkeys(k for j in jobs for k in j.params))
+    varying = [k for k in keys if len({j.params.get(k) for j in jobs}) > 1]
+    return varying or keys
+
+
+def metric_columns(jobs: list[Job], wanted: list[str] | None = None) -> list[str]:
+    if wanted:
+        return wanted
+    present = list(dict.fromkeys(k for j in jobs for k, v in j.metrics.items() if _scalar(v)))
+    if "test/accuracy" in present:
+        return [c for c in CLASSIFY_COLUMNS if c in present]
+    return present[:MAX_DEFAULT_METRICS]
+
+
+def table(jobs: list[Job], metrics: list[str] | None = None) -> tuple[list[str], list[list]]:
+    keys, columns = swept_keys(jobs), metric_columns(jobs, metrics)
+    header = ["job", *keys, "status", *columns, "train s"]
+    rows = []
+    for job in jobs:
+        values = [job.metrics.get(c) for c in columns]
+        rows.append(
+            [job.path.name, *(job.params.get(k, "") for k in keys), job.status, *values,
+             job.seconds.get("train")]
+        )  # fmt: skip
+    return header, rows
+
+
+def pivot(jobs: list[Job], row_key: str, col_key: str, metric: str) -> tuple[list[str], list[list]]:
+    """A two-way table of `metric`: one row per value of row_key, one column per col_key."""
+    for key in (row_key, col_key):
+        if not any(key in j.params for j in jobs):
+            have = ", ".join(swept_keys(jobs)) or "none"
+            raise KeyError(f"--pivot: no job sets {key!r}; the swept parameters are: {have}")
+    rows_v = _ordered({j.params.get(row_key, "") for j in jobs})
+    cols_v = _ordered({j.params.get(col_key, "") for j in jobs})
+    cell = {}
+    for j in jobs:
+        key = (j.params.get(row_key, ""), j.params.get(col_key, ""))
+        cell[key] = j.metrics.get(metric) if j.status == "completed" else j.status
+    header = [f"{row_key} \\ {col_key}", *cols_v]
+    return header, [[r, *(cell.get((r, c)) for c in cols_v)] for r in rows_v]
+
+
+def markdown(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(header: list[str], rows: list[list]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return out.getvalue()
+
+
+def failures(jobs: list[Job]) -> list[str]:
+    return [f"{j.path.name}: {j.status}: {j.reason}" for j in jobs if j.status != "completed"]
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _ordered(values: set[str]) -> list[str]:
+    """Numbers in numeric order, names alphabetically."""
+
+    def key(v: str):
+        try:
+            return (0, float(v), "")
+        except ValueError:
+            return (1, 0.0, v)
+
+    return sorted(values, key=key)
+
+
+def _natural(path: Path):
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.parts]

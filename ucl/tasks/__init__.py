@@ -1,0 +1,3 @@
+"""Tasks, one file each; importing this package registers them."""
+
+from ucl.tasks import classify  # noqa: F401

@@ -1,0 +1,134 @@
+"""Classification: softmax cross-entropy, train/test error against the iteration, and a
+confusion matrix at the end."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ucl.checkpoint import save_model
+from ucl.context import Context
+from ucl.loop import total_steps
+from ucl.optimizers import build_optimizer
+from ucl.plots.confusion import confusion_figure
+from ucl.plots.curves import curves
+from ucl.registry import MODELS, TASKS
+
+log = logging.getLogger(__name__)
+
+
+@TASKS.register("classify")
+def classify(ctx: Context) -> dict[str, float]:
+    cfg, data = ctx.cfg, ctx.data
+    torch.manual_seed(int(cfg.seed))  # parameter init and dropout
+    model = MODELS.create(cfg.model.name, cfg, data).to(ctx.device)
+    batcher = ctx.batcher()
+    steps = total_steps(cfg, len(batcher))
+    opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
+    loop = ctx.loop(
+        batcher,
+        steps,
+        modules={"model": model},
+        optimizers={"optimizer": opt},
+        schedulers={"lr": sched} if sched else {},
+    )
+    chunk = int(cfg.eval_batch_size)
+
+    def train_step(x, y):  # x: (B, 784), y: (B,)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"batch/loss": loss.detach()}
+
+    def evaluate(step):
+        metrics = {}
+        for split, x, y in (
+            ("train", data.x_train, data.y_train),
+            ("test", data.x_test, data.y_test),
+        ):
+            loss, correct = evaluate_split(model, x, y, chunk)
+            metrics[f"{split}/loss"] = loss
+            metrics[f"{split}/error"] = 1 - correct / len(y)
+        metrics["test/accuracy"] = 1 - metrics["test/error"]
+        return metrics
+
+    loop.run(train_step, evaluate)
+
+    # -- the end: curves, confusion matrix, the saved model -----------------------------
+    history = ctx.tracker.history
+    title = f"{cfg.model.name} on {data.name}"
+    ctx.tracker.figure(
+        "error_curves", curves(history, ["train/error", "test/error"], title, "error"), loop.step
+    )
+    ctx.tracker.figure(
+        "loss_curves", curves(history, ["train/loss", "test/loss"], title, "cross-entropy"),
+        loop.step,
+    )  # fmt: skip
+    model.eval()
+    with torch.no_grad():
+        predicted = predict(model, data.x_test, chunk)
+    counts = confusion_matrix(data.y_test.cpu(), predicted.cpu(), data.num_classes)
+    ctx.tracker.figure(
+        "confusion_matrix", confusion_figure(counts, data.class_names, f"{title}: test"), loop.step
+    )
+    pairs = most_confused(counts, data.class_names)
+    log.info("confusion matrix (rows: true, columns: predicted):\n%s", format_matrix(counts))
+    log.info("most confused (true -> predicted): %s", pairs[:5])
+    ctx.record["confusion_matrix"] = counts.tolist()
+    ctx.record["most_confused"] = pairs
+    save_model(ctx.run_dir, model, cfg, data)
+
+    final = history[-1]
+    best = max(history, key=lambda row: row.get("test/accuracy", -1.0))
+    return {
+        "test/accuracy": final["test/accuracy"],
+        "test/error": final["test/error"],
+        "test/loss": final["test/loss"],
+        "train/error": final["train/error"],
+        "train/loss": final["train/loss"],
+        "test/best_accuracy": best["test/accuracy"],
+        "test/best_step": best["step"],
+        "steps": loop.step,
+    }
+
+
+def evaluate_split(model, x: torch.Tensor, y: torch.Tensor, chunk: int) -> tuple[float, int]:
+    """(mean cross-entropy, number correct) over a whole split, in chunks."""
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(x), chunk):
+        logits = model(x[i : i + chunk])
+        loss_sum += F.cross_entropy(logits, y[i : i + chunk], reduction="sum").item()
+        correct += (logits.argmax(1) == y[i : i + chunk]).sum().item()
+    return loss_sum / len(x), correct
+
+
+def predict(model, x: torch.Tensor, chunk: int) -> torch.Tensor:
+    return torch.cat([model(x[i : i + chunk]).argmax(1) for i in range(0, len(x), chunk)])
+
+
+def confusion_matrix(true: torch.Tensor, predicted: torch.Tensor, k: int) -> np.ndarray:
+    """counts[i, j]: test samples of class i predicted as j."""
+    flat = torch.bincount(true * k + predicted, minlength=k * k)
+    return flat.reshape(k, k).numpy()
+
+
+def most_confused(counts: np.ndarray, names: list[str], top: int = 10) -> list[dict]:
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:top]
+    pairs = []
+    for flat in order:
+        i, j = divmod(int(flat), counts.shape[0])
+        if off[i, j] == 0:
+            break
+        pairs.append({"true": names[i], "predicted": names[j], "count": int(off[i, j])})
+    return pairs
+
+
+def format_matrix(counts: np.ndarray) -> str:
+    width = len(str(counts.max()))
+    return "\n".join(" ".join(f"{v:>{width}d}" for v in row) for row in counts)

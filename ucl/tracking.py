@@ -1,0 +1,168 @@
+"""Everything a run writes into its run dir: TensorBoard events, history.csv,
+figures/*.png, metrics.json (the contract scripts read) and hparams for TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+STATUSES = ("completed", "failed", "interrupted", "running")
+
+
+class CorruptFileError(ValueError):
+    """A run-dir file (metrics.json, a checkpoint) that cannot be read."""
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_metrics(run_dir: Path) -> dict | None:
+    """A run dir's metrics.json, None when there is none; a corrupt one is an error."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptFileError(
+            f"{path} is not valid JSON ({e}). Delete it to run this job again, "
+            f"or restore it from a backup."
+        ) from e
+    if not isinstance(data, dict) or data.get("status") not in STATUSES:
+        raise CorruptFileError(
+            f"{path} has no valid 'status' (one of {STATUSES}); delete it to run the job again."
+        )
+    return data
+
+
+class Tracker:
+    """Writes one run's outputs. `log` a dict of scalars against the iteration, `figure`
+    a matplotlib figure or `image` a tensor, then `finish` with a status."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.figures_dir = self.run_dir / "figures"
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = self._writer()
+        self.history: list[dict[str, float]] = []
+        self.seconds: dict[str, float] = {}
+
+    def _writer(self, purge_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.run_dir), purge_step=purge_step)
+
+    def restart_at(self, step: int, history: list[dict[str, float]]) -> None:
+        """Resuming: TensorBoard drops what was logged after `step`, history.csv too."""
+        self.writer.close()
+        self.writer = self._writer(purge_step=step)
+        self.history = list(history)
+        self.write_history()
+
+    # -- scalars ------------------------------------------------------------------
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": step}
+        for tag, value in metrics.items():
+            value = float(value)
+            self.writer.add_scalar(tag, value, step)
+            row[tag] = value
+        self.history.append(row)
+        self.write_history()
+
+    def write_history(self) -> None:
+        columns = list(dict.fromkeys(k for row in self.history for k in row))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write(self.run_dir / "history.csv", out.getvalue())
+
+    # -- pictures -----------------------------------------------------------------
+    def figure(self, name: str, fig, step: int = 0) -> Path:
+        """Save a matplotlib figure as figures/<name>.png and show it in TensorBoard."""
+        import matplotlib.pyplot as plt
+
+        path = self.figures_dir / f"{name}.png"
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        self.writer.add_figure(name, fig, step, close=False)
+        plt.close(fig)
+        return path
+
+    def image(self, name: str, grid: torch.Tensor, step: int = 0) -> Path:
+        """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard."""
+        from torchvision.utils import save_image
+
+        path = self.figures_dir / f"{name}.png"
+        save_image(grid, path)
+        self.writer.add_image(name, grid.clamp(0, 1), step)
+        return path
+
+    # -- the end ------------------------------------------------------------------
+    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
+        """HParams for TensorBoard, written into this run's own event file (add_hparams
+        would make a separate sub-run, which the HParams tab cannot join to the curves)."""
+        from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+        clean = {k: _hparam_value(v) for k, v in hparams.items()}
+        scalars = {k: float(v) for k, v in metrics.items() if _is_number(v)}
+        for summary in hparams_summary(clean, scalars):
+            self.writer.file_writer.add_summary(summary)
+        for k, v in scalars.items():  # the metric values the HParams tab shows
+            self.writer.add_scalar(k, v)
+
+    def finish(self, status: str, record: dict[str, Any]) -> None:
+        assert status in STATUSES, status
+        env = {**environment(), **record.pop("env", {})}
+        record = {"status": status, **record, "seconds": self.seconds, "env": env}
+        atomic_write(self.run_dir / "metrics.json", json.dumps(record, indent=2, default=_json))
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "torch": torch.__version__.split("+")[0],
+        "python": platform.python_version(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _hparam_value(v):
+    if isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def _json(v):
+    if isinstance(v, torch.Tensor):
+        return v.tolist()
+    if isinstance(v, Path):
+        return str(v)
+    if hasattr(v, "item"):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v)}")

@@ -1,0 +1,52 @@
+"""Checks on a composed config that types alone cannot express, run before any data
+is loaded. Each error names the key, the value given and a valid example."""
+
+from __future__ import annotations
+
+from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS, load_all
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work."""
+
+
+def validate(cfg) -> None:
+    load_all()
+    _positive(cfg, "lr", float)
+    _at_least(cfg, "batch_size", 1)
+    _at_least(cfg, "epochs", 0)
+    _at_least(cfg, "eval_every", 1)
+    _at_least(cfg, "eval_batch_size", 1)
+    _at_least(cfg, "checkpoint_every", 0)
+    _at_least(cfg, "hidden", 1)
+    if cfg.get("steps") is not None:
+        _at_least(cfg, "steps", 1)
+    if cfg.get("threads") is not None:
+        _at_least(cfg, "threads", 1)
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
+    # names inside the groups must be registered (a group file naming a missing builder)
+    for key, registry in (("model", MODELS), ("optimizer", OPTIMIZERS), ("dataset", DATASETS)):
+        node = cfg.get(key)
+        if node is not None and node.get("name") is not None and node.name not in registry:
+            registry.get(node.name)  # raises with the valid names and the closest
+    if cfg.get("activation") is not None:
+        for key in ("name", "output"):
+            name = cfg.activation.get(key)
+            if name is not None:
+                ACTIVATIONS.get(name)
+    TASKS.get(cfg.task)
+
+
+def _positive(cfg, key: str, kind) -> None:
+    value = cfg.get(key)
+    if value is None or not value > 0:
+        raise ConfigError(f"{key}={value!r} must be > 0 (e.g. {key}=0.1)")
+
+
+def _at_least(cfg, key: str, low: int) -> None:
+    value = cfg.get(key)
+    if value is None or value < low:
+        raise ConfigError(f"{key}={value!r} must be an integer >= {low}")
