@@ -1,0 +1,70 @@
+"""Earth mover's distance (Wasserstein-1) between two samples, with Euclidean ground cost.
+
+Both functions give each point of a sample the same mass (1/n, resp. 1/m) and return
+
+    W1(P, Q) = min over couplings pi of sum_ij pi_ij ||P_i - Q_j||,
+
+the optimal-transport cost between the two empirical measures, in the units of the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._arrays import as_pair
+from ._distances import sq_dists
+
+
+def emd_opencv(P, Q) -> float:
+    """EMD with OpenCV's ``cv2.EMD`` (Rubner, Tomasi & Guibas, 2000), as the problem set asks.
+
+    Each sample becomes a signature: one row per point, a weight column (1/n, resp. 1/m)
+    followed by the coordinates, float32; the ground distance is ``cv2.DIST_L2``. Sizes
+    may differ. Returns the distance (total cost / total flow, i.e. W1 since the weights
+    sum to 1).
+
+    Caveats: OpenCV solves the transportation problem in float32 with a simplex method
+    that stops after a fixed number of iterations, so on large inputs it can return more
+    than the optimum; :func:`emd_exact` is exact (equal sizes only). Its cost grows
+    roughly cubically with n (seconds at n = 1000 in 784-D).
+    """
+    import cv2
+
+    P, Q = as_pair(P, Q)
+    sig_p = np.hstack([np.full((len(P), 1), 1.0 / len(P)), P]).astype(np.float32)
+    sig_q = np.hstack([np.full((len(Q), 1), 1.0 / len(Q)), Q]).astype(np.float32)
+    distance, _, _ = cv2.EMD(sig_p, sig_q, cv2.DIST_L2)
+    return float(distance)
+
+
+def emd_exact(P, Q) -> float:
+    """Exact W1 between two equal-size samples with equal weights, by optimal assignment.
+
+    For two uniform empirical measures with the same number of points n, an optimal
+    coupling can be taken to be a permutation (the extreme points of the doubly
+    stochastic matrices are the permutation matrices, Birkhoff-von Neumann), so
+
+        W1 = min over permutations s of 1/n sum_i ||P_i - Q_s(i)||,
+
+    solved exactly by ``scipy.optimize.linear_sum_assignment`` on the n-by-n Euclidean
+    distance matrix. The returned mean matched cost is recomputed from the coordinates
+    of the matched pairs, so it carries full float64 precision.
+
+    Unlike ``cv2.EMD`` (see :func:`emd_opencv`), which stops its simplex iterations
+    after a fixed budget and can return more than the optimum, this is the optimum.
+    Unequal sizes raise ValueError: use :func:`emd_opencv` for those.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    P, Q = as_pair(P, Q)
+    if len(P) != len(Q):
+        raise ValueError(
+            f"emd_exact needs samples of equal size (an optimal coupling of two uniform "
+            f"measures is then a matching); got n = {len(P)} and m = {len(Q)}. Use "
+            "emd_opencv(P, Q) for unequal sizes, or subsample the larger one"
+        )
+    cost = sq_dists(P, Q).sqrt_().numpy()
+    rows, cols = linear_sum_assignment(cost)
+    matched = torch.from_numpy(P[rows]) - torch.from_numpy(Q[cols])
+    return float(torch.linalg.vector_norm(matched, dim=1).mean())
