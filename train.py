@@ -4,6 +4,7 @@ import sys
 
 import hydra
 
+from ucl.cli import multirun_flag_first, unknown_key_message
 from ucl.schema import register_schema
 
 register_schema()
@@ -16,12 +17,8 @@ def main(cfg):
     return run(cfg)
 
 
-def multirun_flag_first(argv: list[str]) -> list[str]:
-    """Hydra's parser wants `-m` before the overrides; accept it anywhere among them."""
-    flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
-    return [argv[0], *flags, *(a for a in argv[1:] if a not in flags)]
-
-
 if __name__ == "__main__":
+    if message := unknown_key_message(sys.argv):
+        sys.exit(f"train.py: {message}")
     sys.argv = multirun_flag_first(sys.argv)
     main()

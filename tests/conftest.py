@@ -1,0 +1,60 @@
+"""Shared test fixtures: the committed MNIST subset, config composition, train.py runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"
+
+
+def full_mnist_dir() -> Path | None:
+    """The folder of the full MNIST IDX files, when UCL_MNIST_DIR names one."""
+    value = os.environ.get("UCL_MNIST_DIR")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+def pytest_collection_modifyitems(config, items):
+    if full_mnist_dir() is None:
+        skip = pytest.mark.skip(reason="full MNIST not present: set UCL_MNIST_DIR to run")
+        for item in items:
+            if "full_mnist" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def fixture_overrides(tmp_path) -> list[str]:
+    """Overrides that point a run at the committed 2000/500-digit MNIST subset."""
+    return [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
+
+
+def compose(overrides: list[str] | None = None):
+    """The config train.py would run with these overrides (no run dir, no logging)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from ucl.schema import register_schema
+
+    register_schema()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides or [], return_hydra_config=False)
+
+
+def train(args: list[str], cwd: Path = REPO, check: bool = True, env: dict | None = None):
+    """Run `python train.py ARGS` in a subprocess; returns the CompletedProcess."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UCL_MNIST_DIR": "", **(env or {})},
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
