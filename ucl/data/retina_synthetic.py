@@ -93,12 +93,11 @@ def write_synthetic_retina(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    labels, kind = _cell_labels(n_cells, rng)  # kind: 0 labelled, 1 doublet, 2 unlabelled
+    kind, pair = _cell_types(n_cells, rng)
     profiles = _type_profiles(n_genes, rng)  # (types, genes), rows sum to 1
-    means_of_cells = _cell_profiles(labels, kind, profiles, rng)  # (cells, genes)
     library = rng.lognormal(0.0, LIBRARY_SIGMA, n_cells)
     library *= np.where(kind == 1, DOUBLET_LIBRARY, np.where(kind == 2, UNLABELLED_LIBRARY, 1))
-    library *= _library_scale(means_of_cells, library, rng)
+    library *= _library_scale(profiles, pair, library, rng)
     names = _cell_names(n_cells, rng)
 
     counts_path = out_dir / COUNTS_FILENAME
@@ -108,7 +107,8 @@ def write_synthetic_retina(
     ):
         f.write(("\t".join(names) + "\n").encode())  # cell names only: no corner field
         for start in range(0, n_genes, GENE_CHUNK):
-            mu = library[:, None] * means_of_cells[:, start : start + GENE_CHUNK]
+            genes = slice(start, start + GENE_CHUNK)
+            mu = library[:, None] * _cell_profiles(profiles[:, genes], pair)  # (cells, chunk)
             block = rng.poisson(rng.gamma(NB_SIZE, mu / NB_SIZE))  # NB as a gamma-Poisson
             lines = [
                 f"{SYNTHETIC_GENE_PREFIX}{start + j:05d}\t" + "\t".join(map(str, row))
@@ -117,41 +117,40 @@ def write_synthetic_retina(
             f.write(("\n".join(lines) + "\n").encode())
 
     clusters_path = out_dir / CLUSTERS_FILENAME
-    type_labels = [t[0] for t in CELL_TYPES]
     rows = ["NAME\tCLUSTER\tSUB-CLUSTER", "TYPE\tgroup\tgroup"]
     for i in rng.permutation(n_cells):  # the real file is not in the counts file's order
-        if kind[i] == 2:
-            continue
-        label = DOUBLET_LABEL if kind[i] == 1 else type_labels[labels[i]]
-        rows.append(f"{names[i]}\t{label}\t{label}")
+        if kind[i] != 2:
+            label = DOUBLET_LABEL if kind[i] == 1 else CELL_TYPES[pair[i, 0]][0]
+            rows.append(f"{names[i]}\t{label}\t{label}")
     clusters_path.write_text("\n".join(rows) + "\n")
     return counts_path, clusters_path
 
 
-def _cell_labels(n_cells: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Type index per cell and its kind (0 labelled, 1 doublet, 2 unlabelled).
+def _cell_types(n_cells: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: its kind (0 labelled, 1 doublet, 2 unlabelled) and a pair of type indices,
+    (cells, 2), the same type twice except in doublets.
 
     The labelled counts are the shares rounded by largest remainder, not sampled, so the
     order of the types by frequency (what classes=k picks) is the same for every seed.
     """
     n_unlabelled = round(n_cells * UNLABELLED_SHARE)
-    shares = np.array([t[1] for t in CELL_TYPES] + [DOUBLET_SHARE])
-    sizes = _largest_remainder(shares / shares.sum(), n_cells - n_unlabelled)
-    type_shares = shares[:-1] / shares[:-1].sum()
-    labels = np.concatenate(
+    shares = np.array([t[1] for t in CELL_TYPES])
+    p = shares / shares.sum()
+    sizes = _largest_remainder(
+        np.r_[p * (1 - DOUBLET_SHARE), DOUBLET_SHARE], n_cells - n_unlabelled
+    )
+    singlets = np.repeat(np.arange(len(CELL_TYPES)), sizes[:-1])
+    unlabelled = rng.choice(len(CELL_TYPES), n_unlabelled, p=p)
+    pair = np.concatenate(
         [
-            np.repeat(np.arange(len(shares)), sizes),
-            rng.choice(len(CELL_TYPES), n_unlabelled, p=type_shares),
+            np.stack([singlets, singlets], axis=1),
+            rng.choice(len(CELL_TYPES), (sizes[-1], 2), p=p),  # doublets (may be homotypic)
+            np.stack([unlabelled, unlabelled], axis=1),
         ]
     )
-    kind = np.concatenate(
-        [
-            np.where(labels[: n_cells - n_unlabelled] == len(CELL_TYPES), 1, 0),
-            np.full(n_unlabelled, 2),
-        ]
-    )
+    kind = np.repeat([0, 1, 2], [len(singlets), sizes[-1], n_unlabelled])
     order = rng.permutation(n_cells)
-    return labels[order], kind[order]
+    return kind[order], pair[order]
 
 
 def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
@@ -185,26 +184,21 @@ def _fold_changes(
     return fold
 
 
-def _cell_profiles(
-    labels: np.ndarray, kind: np.ndarray, profiles: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Per-cell expression profile; a doublet's is the mean of two random types' profiles."""
-    means = profiles[np.minimum(labels, len(CELL_TYPES) - 1)]
-    doublets = np.flatnonzero(kind == 1)
-    shares = np.array([t[1] for t in CELL_TYPES])
-    pairs = rng.choice(len(CELL_TYPES), (len(doublets), 2), p=shares / shares.sum())
-    means[doublets] = 0.5 * (profiles[pairs[:, 0]] + profiles[pairs[:, 1]])
-    return means
+def _cell_profiles(profiles: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """Per-cell expression profile, (cells, genes): a doublet's is the mean of two types'."""
+    return 0.5 * (profiles[pair[:, 0]] + profiles[pair[:, 1]])
 
 
-def _library_scale(means: np.ndarray, library: np.ndarray, rng: np.random.Generator) -> float:
+def _library_scale(
+    profiles: np.ndarray, pair: np.ndarray, library: np.ndarray, rng: np.random.Generator
+) -> float:
     """The factor on the library sizes that makes ZERO_FRACTION of the counts zero.
 
     P(count = 0) of a negative binomial with mean mu and size r is (r / (r + mu))^r; solve
     for the scale on a subsample of cells (the full matrix is not needed for 3 digits).
     """
     sample = rng.choice(len(library), min(len(library), 500), replace=False)
-    base = library[sample, None] * means[sample]
+    base = library[sample, None] * _cell_profiles(profiles, pair[sample])
 
     def excess_zeros(log_scale: float) -> float:
         mu = np.exp(log_scale) * base
