@@ -1,0 +1,161 @@
+"""Classification end to end on the committed MNIST subset: run dir contents, TensorBoard,
+determinism, multirun + summarize, the DataLoader path; full-MNIST figures when present."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+import torch
+from conftest import FIXTURE_MNIST, REPO, compose, full_mnist_dir, train
+
+from ucl.checkpoint import load_model
+
+SHORT = ["model=mlp", "hidden=32", "lr=0.5", "epochs=3", "eval_every=10", "batch_size=64"]
+
+
+def read_tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    return acc
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("classify")
+    run_dir = tmp / "run"
+    args = [*SHORT, f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp / 'data'}"]
+    proc = train([*args, f"hydra.run.dir={run_dir}"])
+    return run_dir, proc
+
+
+def test_run_dir_holds_the_contract(short_run):
+    run_dir, _ = short_run
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "completed" and record["task"] == "classify"
+    assert record["choices"]["model"] == "mlp" and record["choices"]["optimizer"] == "sgd"
+    assert "hidden=32" in record["overrides"]
+    m = record["metrics"]
+    assert m["test/accuracy"] > 0.75  # 3 epochs on 2000 digits (chance: 0.1)
+    assert abs(m["test/accuracy"] + m["test/error"] - 1) < 1e-9
+    assert m["steps"] == 3 * 32  # ceil(2000 / 64) batches per epoch
+    assert record["seconds"]["train"] > 0 and record["env"]["torch"] == torch.__version__[:6]
+    assert record["data"] == {"name": "mnist", "synthetic": False, "train": 2000, "test": 500}
+    counts = record["confusion_matrix"]
+    assert sum(map(sum, counts)) == 500
+    assert sum(counts[i][i] for i in range(10)) == round(m["test/accuracy"] * 500)
+    pairs = record["most_confused"]
+    assert pairs and pairs[0]["count"] == max(
+        counts[i][j] for i in range(10) for j in range(10) if i != j
+    )
+    for name in ("error_curves", "loss_curves", "confusion_matrix"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
+
+
+def test_history_has_a_row_per_evaluation(short_run):
+    run_dir, _ = short_run
+    rows = list(csv.DictReader(open(run_dir / "history.csv")))
+    steps = [int(r["step"]) for r in rows]
+    # every 10 iterations plus the end of each epoch (32, 64, 96)
+    assert steps == sorted(set(list(range(10, 97, 10)) + [32, 64, 96]))
+    assert {"train/loss", "train/error", "test/loss", "test/error", "test/accuracy"} <= set(rows[0])
+    assert float(rows[-1]["test/error"]) < float(rows[0]["test/error"])
+
+
+def test_tensorboard_has_curves_images_and_hparams(short_run):
+    run_dir, _ = short_run
+    acc = read_tags(run_dir)
+    scalars = set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/error", "test/loss", "test/error", "test/accuracy"} <= scalars
+    assert [e.step for e in acc.Scalars("test/error")][:3] == [10, 20, 30]
+    assert {"error_curves", "confusion_matrix"} <= set(acc.Tags()["images"])
+    plugins = acc.PluginTagToContent("hparams")
+    assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
+
+
+def test_saved_model_loads_safely_and_scores_the_same(short_run, tmp_path):
+    run_dir, _ = short_run
+    state = torch.load(run_dir / "model.pt", weights_only=True)
+    assert set(state["state_dict"]) == {"W1", "b1", "W2", "b2"}
+    model, saved = load_model(run_dir)
+    from ucl.registry import DATASETS
+
+    cfg = compose([f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path}"])
+    data = DATASETS.create("mnist", cfg)
+    accuracy = (model(data.x_test).argmax(1) == data.y_test).float().mean().item()
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert accuracy == pytest.approx(record["metrics"]["test/accuracy"])
+
+
+def run_in_process(tmp_path, overrides, name):
+    from ucl.run import run
+
+    os.environ["UCL_RUN_DIR"] = str(tmp_path / name)
+    try:
+        run(compose(overrides))
+    finally:
+        del os.environ["UCL_RUN_DIR"]
+    return json.loads((tmp_path / name / "metrics.json").read_text())
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path, fixture_overrides):
+    overrides = [*SHORT, "epochs=2", "model.dropout=0.2", *fixture_overrides]
+    a = run_in_process(tmp_path, overrides, "a")
+    b = run_in_process(tmp_path, overrides, "b")
+    c = run_in_process(tmp_path, [*overrides, "seed=1"], "c")
+    assert a["metrics"] == b["metrics"]
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+    assert c["metrics"] != a["metrics"]
+
+
+def test_dataloader_path_trains_too(tmp_path, fixture_overrides):
+    overrides = [*SHORT, "dataset.loader=dataloader", *fixture_overrides]
+    record = run_in_process(tmp_path, overrides, "d")
+    assert record["status"] == "completed" and record["metrics"]["test/accuracy"] > 0.6
+
+
+def test_multirun_then_summarize(tmp_path, fixture_overrides):
+    sweep = tmp_path / "sweep"
+    args = ["model=mlp", "activation=elu", "-m", "hidden=8,16", "epochs=1", "eval_every=100"]
+    proc = train([*args, *fixture_overrides, f"hydra.sweep.dir={sweep}"])
+    assert "Launching 2 jobs locally" in proc.stdout + proc.stderr
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "metrics.json").read_text())["status"] == "completed"
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "summarize.py"), str(sweep),
+         "--pivot", "hidden", "activation"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    lines = out.splitlines()
+    assert lines[0].startswith("| job | hidden | status | test/accuracy")
+    assert lines[2].startswith("| 0 | 8 | completed |") and lines[3].startswith("| 1 | 16 |")
+    assert "| hidden \\ activation | elu |" in out
+    assert (sweep / "summary.md").read_text() == out
+    assert (sweep / "summary.csv").read_text().startswith("job,hidden,status,test/accuracy")
+
+
+@pytest.mark.full_mnist
+@pytest.mark.slow
+def test_logistic_regression_reaches_92_percent(tmp_path):
+    run_dir = tmp_path / "logreg"
+    train(["experiment=logreg", f"dataset.idx_dir={full_mnist_dir()}",
+           f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={run_dir}"])  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    assert metrics["test/accuracy"] >= 0.92
+
+
+@pytest.mark.full_mnist
+@pytest.mark.slow
+def test_best_mlp_reaches_98_percent(tmp_path):
+    run_dir = tmp_path / "best"
+    train(["experiment=best_mlp", f"dataset.idx_dir={full_mnist_dir()}",
+           f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={run_dir}"])  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    assert metrics["test/accuracy"] >= 0.98
