@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,3 +115,16 @@ def test_full_mnist_matches_the_published_facts(tmp_path):
     counts = torch.bincount(data.y_train).tolist()
     assert counts == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert abs(data.x_train.mean().item() - 0.1307) < 1e-4
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="apt-get install dataset-fashion-mnist")
+def test_fashion_mnist_from_the_debian_package(tmp_path):
+    load_all()
+    cfg = compose(["dataset=fashion_mnist", f"dataset.root={tmp_path}"])
+    data = DATASETS.create("fashion_mnist", cfg)
+    assert data.x_train.shape == (60000, 784) and data.x_test.shape == (10000, 784)
+    assert torch.bincount(data.y_test).tolist() == [1000] * 10
+    assert data.class_names[0] == "T-shirt/top" and data.class_names[9] == "Ankle boot"
