@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ucl.config import compose  # noqa: F401  (re-exported for the tests)
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"
 
@@ -31,18 +33,6 @@ def pytest_collection_modifyitems(config, items):
 def fixture_overrides(tmp_path) -> list[str]:
     """Overrides that point a run at the committed 2000/500-digit MNIST subset."""
     return [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
-
-
-def compose(overrides: list[str] | None = None):
-    """The config train.py would run with these overrides (no run dir, no logging)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from ucl.schema import register_schema
-
-    register_schema()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides or [], return_hydra_config=False)
 
 
 def train(args: list[str], cwd: Path = REPO, check: bool = True, env: dict | None = None):

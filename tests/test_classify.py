@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 
 import pytest
 import torch
 from conftest import FIXTURE_MNIST, REPO, compose, full_mnist_dir, train
 
 from ucl.checkpoint import load_model
+from ucl.config import run_config
 
 SHORT = ["model=mlp", "hidden=32", "lr=0.5", "epochs=3", "eval_every=10", "batch_size=64"]
 
@@ -92,14 +92,7 @@ def test_saved_model_loads_safely_and_scores_the_same(short_run, tmp_path):
 
 
 def run_in_process(tmp_path, overrides, name):
-    from ucl.run import run
-
-    os.environ["UCL_RUN_DIR"] = str(tmp_path / name)
-    try:
-        run(compose(overrides))
-    finally:
-        del os.environ["UCL_RUN_DIR"]
-    return json.loads((tmp_path / name / "metrics.json").read_text())
+    return run_config(overrides, tmp_path / name)
 
 
 def test_same_config_and_seed_give_identical_metrics(tmp_path, fixture_overrides):

@@ -1,0 +1,91 @@
+"""Benchmarks: whole runs and timings against their targets, as a Markdown table.
+
+    python scripts/bench.py                       # every section
+    python scripts/bench.py --only classify,divergence --repeats 3
+
+Sections live in ucl/benchmarks/<name>.py, each a `run(...)` returning rows. Speed-ups are
+ratios against a baseline measured in the same process. Results are written to
+runs/bench/bench.md and runs/bench/bench.json. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+SECTIONS = ["classify", "autoencoder", "gan", "divergence"]
+TIME_UNITS = ("s", "ms")
+
+
+def normalise(section: str, row: dict) -> dict:
+    """One row shape for every section: benchmark, value, unit, target, sense, met."""
+    if "measure" in row:  # the divergence section's rows
+        row = {"benchmark": row["measure"], "value": row["median_s"], "unit": "s",
+               "target": row.get("target_s"), "note": row.get("note", "")}  # fmt: skip
+    out = {"section": section, "note": "", **row}
+    out.setdefault("sense", "<=" if out.get("unit") in TIME_UNITS else ">=")
+    target = out.get("target")
+    if target is not None and out.get("met") is None:
+        out["met"] = out["value"] <= target if out["sense"] == "<=" else out["value"] >= target
+    return out
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| section | benchmark | measured | target | met |", "|---|---|---|---|---|"]
+    for r in rows:
+        unit = f" {r['unit']}" if r.get("unit") else ""
+        target = "–" if r.get("target") is None else f"{r['sense']} {_num(r['target'])}{unit}"
+        met = {True: "yes", False: "**no**", None: ""}[r.get("met")]
+        note = f" ({r['note']})" if r.get("note") else ""
+        lines.append(
+            f"| {r['section']} | {r['benchmark']}{note} | {_num(r['value'])}{unit} | {target} | {met} |"  # noqa: E501
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _num(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:.3e}"
+    return str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help=f"comma-separated sections (default: {','.join(SECTIONS)})")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats where a section times")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    args = parser.parse_args(argv)
+    sections = args.only.split(",") if args.only else SECTIONS
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    for section in sections:
+        started = time.perf_counter()
+        print(f"[bench] {section} ...", file=sys.stderr, flush=True)
+        module = importlib.import_module(f"ucl.benchmarks.{section}")
+        offered = {"repeats": args.repeats, "workdir": args.out / section}
+        accepted = inspect.signature(module.run).parameters
+        kwargs = {k: v for k, v in offered.items() if k in accepted}
+        rows += [normalise(section, r) for r in module.run(**kwargs)]
+        print(f"[bench] {section}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        text = markdown(rows)
+        (args.out / "bench.md").write_text(text)
+        env = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+               "cpu": platform.processor() or platform.machine()}  # fmt: skip
+        (args.out / "bench.json").write_text(json.dumps({"env": env, "rows": rows}, indent=2))
+    print(markdown(rows))
+    return 0 if all(r.get("met") is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Classification benchmarks: whole runs of the presets, and the data path against the
+problem set's own (torchvision dataset + ToTensor + DataLoader), in the same process.
+
+    python scripts/bench.py --only classify
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+from ucl.config import run_config
+
+TARGET_LOGREG_SECONDS = 20.0  # 100 epochs of the problem set's logistic regression
+TARGET_LOGREG_ACCURACY = 0.92
+TARGET_SPEEDUP = 50.0  # per-epoch, whole-tensor batcher against the DataLoader path
+TARGET_MLP_ACCURACY = 0.98
+TENSOR_EPOCHS = 5  # one tensor epoch is ~0.1 s: time several and divide
+NO_EVAL = ["eval_every=1000000", "checkpoint_every=0"]  # time the training steps only
+
+
+def run(repeats: int = 3, workdir: Path | None = None) -> list[dict]:
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="ucl-bench-"))
+    rows = []
+
+    # (1) the problem set's logistic regression, whole run
+    record = run_config(["experiment=logreg", "skip_completed=false"], workdir / "logreg")
+    seconds, accuracy = record["seconds"]["train"], record["metrics"]["test/accuracy"]
+    rows += [
+        _row("logreg 100 epochs: train time", seconds, "<=", TARGET_LOGREG_SECONDS, "s"),
+        _row("logreg 100 epochs: test accuracy", accuracy, ">=", TARGET_LOGREG_ACCURACY, ""),
+    ]
+
+    # (2) seconds per epoch, same model, both data paths, alternated so drift hits both
+    tensor, loader = [], []
+    for i in range(repeats):
+        base = ["experiment=logreg", "skip_completed=false", *NO_EVAL]
+        r = run_config([*base, f"epochs={TENSOR_EPOCHS}"], workdir / f"tensor{i}")
+        tensor.append(r["seconds"]["train"] / TENSOR_EPOCHS)
+        r = run_config([*base, "epochs=1", "dataset.loader=dataloader"], workdir / f"loader{i}")
+        loader.append(r["seconds"]["train"])
+    t, d = statistics.median(tensor), statistics.median(loader)
+    rows += [
+        _row("seconds per epoch, whole-tensor batcher", t, "", None, "s"),
+        _row("seconds per epoch, DataLoader + ToTensor (problem set)", d, "", None, "s"),
+        _row("per-epoch speed-up over the DataLoader path", d / t, ">=", TARGET_SPEEDUP, "x"),
+    ]
+
+    # (3) the best one-hidden-layer scheme
+    record = run_config(["experiment=best_mlp", "skip_completed=false"], workdir / "best_mlp")
+    seconds, accuracy = record["seconds"]["train"], record["metrics"]["test/accuracy"]
+    rows += [
+        _row("best_mlp: test accuracy", accuracy, ">=", TARGET_MLP_ACCURACY, ""),
+        _row("best_mlp: train time", seconds, "", None, "s"),
+    ]
+    return rows
+
+
+def _row(benchmark: str, value: float, sense: str, target: float | None, unit: str) -> dict:
+    met = None
+    if target is not None:
+        met = value <= target if sense == "<=" else value >= target
+    return {
+        "benchmark": benchmark,
+        "value": value,
+        "target": target,
+        "sense": sense,
+        "unit": unit,
+        "met": met,
+    }

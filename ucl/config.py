@@ -1,0 +1,38 @@
+"""Composing configs outside train.py (scripts, benchmarks, tests, notebooks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose(overrides: list[str] | None = None):
+    """The config `python train.py OVERRIDES` would run with (without Hydra's run dir)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from ucl.schema import register_schema
+
+    register_schema()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides or []))
+
+
+def run_config(overrides: list[str], run_dir: Path) -> dict:
+    """Run one experiment in this process into `run_dir`; returns its metrics.json."""
+    import json
+    import os
+
+    from ucl.run import run
+
+    previous = os.environ.get("UCL_RUN_DIR")
+    os.environ["UCL_RUN_DIR"] = str(run_dir)
+    try:
+        run(compose(overrides))
+    finally:
+        if previous is None:
+            os.environ.pop("UCL_RUN_DIR", None)
+        else:
+            os.environ["UCL_RUN_DIR"] = previous
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
