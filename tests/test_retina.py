@@ -17,6 +17,7 @@ import pytest
 import torch
 from scipy import sparse
 from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_limits
 
 from ucl.data import retina
 from ucl.data.retina import (
@@ -199,6 +200,9 @@ def test_explicit_classes_and_pca_dim(tmp_path):
         "MG (Mueller Glia)",
         "BC6",
     }
+    bipolar = load_small(counts, clusters, classes="bipolar")
+    assert set(bipolar.class_names) == BIPOLAR_AND_MG
+    assert load_small(counts, clusters, classes=np.int64(2)).n_classes == 2
     assert load_small(counts, clusters, synthetic=False).synthetic is False
 
 
@@ -209,23 +213,26 @@ def test_min_cells_drops_rare_genes(tmp_path):
     assert strict.n_genes_kept < loose.n_genes_kept <= 200
 
 
-def test_plain_text_counts_file_loads(tmp_path):
+def test_plain_text_and_windows_line_ends_load(tmp_path):
     counts, clusters = small_files(tmp_path)
     plain = tmp_path / "counts.txt"
-    plain.write_text("\n".join(read_counts_text(counts)) + "\n")
-    a, b = load_small(counts, clusters), load_small(plain, clusters)
-    assert torch.equal(a.x_train, b.x_train)
+    plain.write_bytes(("\r\n".join(read_counts_text(counts)) + "\r\n").encode())
+    crlf_clusters = tmp_path / "clusters.txt"
+    crlf_clusters.write_bytes(clusters.read_bytes().replace(b"\n", b"\r\n"))
+    a, b = load_small(counts, clusters), load_small(plain, crlf_clusters)
+    assert torch.equal(a.x_train, b.x_train) and a.class_names == b.class_names
 
 
 def test_randomized_pca_matches_exact_pca():
     # a decaying spectrum, as in expression data: a few strong directions over weak noise
     rng = np.random.default_rng(0)
-    q_rows, _ = np.linalg.qr(rng.standard_normal((300, 80)))
-    q_cols, _ = np.linalg.qr(rng.standard_normal((80, 80)))
-    spectrum = np.r_[[60.0, 40, 25, 15, 8], np.geomspace(2, 0.1, 75)]
-    dense = (q_rows * spectrum) @ q_cols.T + 3.0
+    with threadpool_limits(1):  # threaded LAPACK stalls when other processes share the cores
+        q_rows, _ = np.linalg.qr(rng.standard_normal((300, 80)))
+        q_cols, _ = np.linalg.qr(rng.standard_normal((80, 80)))
+        spectrum = np.r_[[60.0, 40, 25, 15, 8], np.geomspace(2, 0.1, 75)]
+        dense = (q_rows * spectrum) @ q_cols.T + 3.0
+        u, s, _ = np.linalg.svd(dense - dense.mean(axis=0), full_matrices=False)
     scores, evr = randomized_pca(sparse.csr_matrix(dense), 5)
-    u, s, _ = np.linalg.svd(dense - dense.mean(axis=0), full_matrices=False)
     exact = u[:, :5] * s[:5]
     assert np.allclose(np.abs(scores), np.abs(exact), atol=1e-6)
     assert np.allclose(evr, s[:5] ** 2 / (s**2).sum())

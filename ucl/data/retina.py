@@ -42,7 +42,9 @@ import difflib
 import gzip
 import hashlib
 import json
+import numbers
 import os
+import re
 import tempfile
 import warnings
 from collections import Counter
@@ -57,6 +59,8 @@ from scipy import sparse
 COUNTS_FILENAME = "GSE81904_BipolarUMICounts_Cell2016.txt.gz"
 CLUSTERS_FILENAME = "clust_retinal_bipolar.txt"
 DOUBLET_LABEL = "Doublets/Contaminants"
+# classes="bipolar": short names (before " (") of the 14 bipolar types and Mueller glia
+BIPOLAR_AND_GLIA = re.compile(r"(RBC|BC\d.*|MG)")  # matched in full, case-sensitive
 # Gene symbols of the synthetic stand-in start with this; no real gene symbol does.
 SYNTHETIC_GENE_PREFIX = "SYNTHETIC_"
 # Bump when the preprocessing changes, so caches written by older code are not reused.
@@ -134,10 +138,12 @@ def load_retina(
 ) -> RetinaData:
     """Load, preprocess (see the module docstring) and split the bipolar-cell data.
 
-    classes: an int k keeps the k most frequent labels (15: the 14 bipolar types and Mueller
-        glia in the real data); a list of labels keeps those, in that order (a label may be
-        given by its short name, the part before " (", e.g. "RBC" or "MG"); None keeps all.
-        Doublets/Contaminants are always dropped.
+    classes: an int k keeps the k most frequent labels, most frequent first (15: the 14
+        bipolar types and Mueller glia in the real data); a list of labels keeps those, in
+        that order (a label may be given by its short name, the part before " (", e.g. "RBC"
+        or "MG"); "bipolar" keeps the labels whose short name is RBC, BC<n>... or MG
+        whatever their frequency; None or "all" keeps all. Doublets/Contaminants are
+        always dropped.
     min_cells: drop genes detected in fewer than this many kept cells (10 removes genes too
         rare to shape any principal component while keeping markers of a 1% class).
     pca_dim: number of principal components, the feature dimension.
@@ -146,6 +152,8 @@ def load_retina(
     synthetic: None detects the synthetic stand-in from its gene names; a bool overrides.
     """
     counts_path, clusters_path = Path(counts_path), Path(clusters_path)
+    if isinstance(classes, numbers.Integral) and not isinstance(classes, bool):
+        classes = int(classes)  # e.g. a numpy integer
     _check_params(classes, min_cells, pca_dim, test_fraction)
     for path, fmt in ((counts_path, COUNTS_FORMAT), (clusters_path, CLUSTERS_FORMAT)):
         if not path.is_file():
@@ -249,8 +257,16 @@ def resolve_classes(
         (lab for lab in label_counts if not _is_doublet(lab)), key=lambda s: (-label_counts[s], s)
     )
     listing = ", ".join(f"{lab!r} ({label_counts[lab]})" for lab in available)
-    if classes is None or (isinstance(classes, str) and classes == "all"):
+    if classes is None or classes == "all":
         return available
+    if classes == "bipolar":
+        chosen = [lab for lab in available if BIPOLAR_AND_GLIA.fullmatch(_short(lab))]
+        if not chosen:
+            raise RetinaDataError(
+                f"classes='bipolar', but no label of {clusters_path} has the short name RBC, "
+                f"BC<n> or MG: {listing}. Give the labels as a list."
+            )
+        return chosen
     if isinstance(classes, int):
         if not 1 <= classes <= len(available):
             raise RetinaDataError(
@@ -363,7 +379,7 @@ def read_counts(
     """Parse the counts file, one gene row at a time, keeping only what is needed.
 
     columns: which cells (column indices into the header's names) to keep, in output order.
-    Returns (x, genes, totals, all_synthetic): x is a sparse (cells, genes kept) matrix of
+    Returns (x, genes, totals, all_synthetic): x is a sparse CSC (cells, genes kept) matrix of
     the counts of genes detected in >= min_cells of those cells; totals the cells' counts
     summed over all genes (library sizes); all_synthetic whether every gene symbol carries
     SYNTHETIC_GENE_PREFIX. Every row is checked, kept or not.
@@ -399,7 +415,7 @@ def read_counts(
             if len(nonzero) >= min_cells and len(nonzero) > 0:
                 genes.append(gene)
                 rows_idx.append(nonzero.astype(np.int32))
-                rows_val.append(kept[nonzero].astype(np.float32))
+                rows_val.append(kept[nonzero].astype(np.int32))
     if lineno == 1:
         raise RetinaDataError(
             f"{path}: the header is not followed by any gene rows. {COUNTS_FORMAT}"
@@ -409,12 +425,12 @@ def read_counts(
             f"{path}: no gene is detected in min_cells={min_cells} of the {len(columns)} kept "
             f"cells. Lower min_cells."
         )
+    # gene rows are the columns of a CSC (cells, genes) matrix: no transpose copy needed
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows_idx])])
-    genes_by_cells = sparse.csr_matrix(
-        (np.concatenate(rows_val), np.concatenate(rows_idx), indptr),
-        shape=(len(genes), len(columns)),
-    )
-    return genes_by_cells.T.tocsr(), genes, totals, all_synthetic
+    data, indices = np.concatenate(rows_val), np.concatenate(rows_idx)
+    del rows_val, rows_idx
+    x = sparse.csc_matrix((data, indices, indptr), shape=(len(columns), len(genes)))
+    return x, genes, totals, all_synthetic
 
 
 def _row_error(
@@ -442,14 +458,16 @@ def _row_error(
 # --------------------------------------------------------------------------- preprocessing
 
 
-def normalize_sqrt(x: sparse.csr_matrix, totals: np.ndarray) -> sparse.csr_matrix:
-    """sqrt(count / total * median(total)) per cell (rows of x); zeros stay zeros."""
+def normalize_sqrt(x: sparse.spmatrix, totals: np.ndarray) -> sparse.csc_matrix:
+    """sqrt(count / total * median(total)) per cell (rows of x), as float64; zeros stay zeros.
+
+    The result shares x's index arrays (for a CSC x), so only the values are a new copy.
+    """
+    x = sparse.csc_matrix(x)
     totals = np.asarray(totals, dtype=np.float64)
     scale = np.median(totals) / np.maximum(totals, 1.0)  # an empty cell stays all zeros
-    x = sparse.diags(scale) @ x.astype(np.float64)
-    x = sparse.csr_matrix(x)
-    x.data = np.sqrt(x.data)
-    return x
+    data = np.sqrt(x.data * scale[x.indices])  # CSC: indices are the rows, i.e. cells
+    return sparse.csc_matrix((data, x.indices, x.indptr), shape=x.shape)
 
 
 def randomized_pca(
@@ -470,6 +488,9 @@ def randomized_pca(
 def _randomized_pca(
     x: sparse.spmatrix, k: int, n_oversamples: int, n_iter: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    if x.format not in ("csr", "csc"):
+        x = x.tocsc()
+    x.sum_duplicates()  # canonical: x.data holds each nonzero once
     n, g = x.shape
     mean = np.asarray(x.mean(axis=0)).ravel()  # (g,)
 
@@ -490,7 +511,7 @@ def _randomized_pca(
     s = s[:k]
     signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(k)])
     scores = u * (s * np.where(signs == 0, 1.0, signs))  # (n, k)
-    total_ss = float(x.multiply(x).sum() - n * mean @ mean)  # sum of squares about the mean
+    total_ss = float(x.data @ x.data - n * mean @ mean)  # sum of squares about the mean
     return scores, s**2 / max(total_ss, np.finfo(np.float64).tiny)
 
 
