@@ -55,7 +55,7 @@ def kl_histogram(
 
     P, Q = as_pair(P, Q)
     d = P.shape[1]
-    if isinstance(bins, Sequence):
+    if isinstance(bins, (Sequence, np.ndarray)):
         if len(bins) != d:
             raise ValueError(
                 f"bins must be an int or one int per coordinate (d = {d}); got {len(bins)} values"
