@@ -353,6 +353,19 @@ def test_empty_or_headless_counts_file(tmp_path):
     expect_error(counts, "not followed by any gene rows", counts, clusters)
 
 
+def test_truncated_gzip(tmp_path):
+    counts, clusters = small_files(tmp_path)
+    data = counts.read_bytes()
+    counts.write_bytes(data[: len(data) // 2])
+    expect_error(counts, "truncated", counts, clusters)
+
+
+def test_not_utf8_clusters_file(tmp_path):
+    counts, clusters = small_files(tmp_path)
+    clusters.write_bytes(clusters.read_bytes().replace(b"BC6", b"BC\xff6", 1))
+    expect_error(clusters, "line .* is not utf-8", counts, clusters)
+
+
 def test_clusters_without_the_name_cluster_header(tmp_path):
     counts, clusters = small_files(tmp_path)
     lines = clusters.read_text().splitlines()

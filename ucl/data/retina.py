@@ -47,10 +47,12 @@ import os
 import re
 import tempfile
 import warnings
+import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -319,21 +321,22 @@ def stratified_split(
 def read_clusters(path: Path) -> dict[str, str]:
     """Cell name -> cluster label from the clusters file (format: CLUSTERS_FORMAT)."""
     labels: dict[str, str] = {}
-    with _open_text(path, CLUSTERS_FORMAT) as f:
-        header = _fields(f.readline())
+    with _lines(path, CLUSTERS_FORMAT) as f:
+        lines = (_decode(b, path, i, CLUSTERS_FORMAT) for i, b in enumerate(f, start=1))
+        header = _fields(next(lines, ""))
         if len(header) < 2 or [h.strip().upper() for h in header[:2]] != ["NAME", "CLUSTER"]:
             raise RetinaDataError(
                 f"{path}: line 1 should be the header 'NAME<TAB>CLUSTER<TAB>SUB-CLUSTER', "
                 f"found {_clip(header)}. {CLUSTERS_FORMAT} Fix: put that header line first."
             )
-        type_row = _fields(f.readline())
+        type_row = _fields(next(lines, ""))
         if type_row[0].strip().upper() != "TYPE":
             raise RetinaDataError(
                 f"{path}: line 2 should be the metadata row starting with 'TYPE' "
                 f"(e.g. 'TYPE<TAB>group<TAB>group'), found {_clip(type_row)}. "
                 f"{CLUSTERS_FORMAT} Fix: insert that row after the header."
             )
-        for lineno, line in enumerate(f, start=3):
+        for lineno, line in enumerate(lines, start=3):
             if not line.strip():
                 continue
             row = _fields(line)
@@ -359,7 +362,7 @@ def read_clusters(path: Path) -> dict[str, str]:
 
 def read_counts_header(path: Path) -> list[str]:
     """The cell names on the first line of the counts file (format: COUNTS_FORMAT)."""
-    with _open_binary(path) as f:
+    with _lines(path, COUNTS_FORMAT) as f:
         line = f.readline()
     names = [_unquote(n) for n in _decode(line, path, 1).rstrip("\r\n").split("\t")]
     if not line or not any(names):
@@ -375,7 +378,7 @@ def read_counts_header(path: Path) -> list[str]:
 
 def read_counts(
     path: Path, columns: np.ndarray, min_cells: int
-) -> tuple[sparse.csr_matrix, list[str], np.ndarray, bool]:
+) -> tuple[sparse.csc_matrix, list[str], np.ndarray, bool]:
     """Parse the counts file, one gene row at a time, keeping only what is needed.
 
     columns: which cells (column indices into the header's names) to keep, in output order.
@@ -390,7 +393,7 @@ def read_counts(
     rows_idx: list[np.ndarray] = []  # per kept gene: positions of the cells with counts > 0
     rows_val: list[np.ndarray] = []  # ... and those counts
     all_synthetic = True
-    with _open_binary(path) as f:
+    with _lines(path, COUNTS_FORMAT) as f:
         f.readline()
         lineno = 1
         for lineno, line in enumerate(f, start=2):
@@ -626,48 +629,28 @@ def _check_params(classes, min_cells: int, pca_dim: int, test_fraction: float) -
         raise RetinaDataError(f"test_fraction={test_fraction!r}: give a number in (0, 1).")
 
 
-def _open_binary(path: Path):
-    """The file as binary lines, gunzipped on the fly when it starts with the gzip magic."""
+@contextlib.contextmanager
+def _lines(path: Path, fmt: str) -> Iterator[BinaryIO]:
+    """The file as binary lines, gunzipped on the fly when it starts with the gzip magic.
+
+    A missing, truncated or corrupt file, found here or while reading in the with-block,
+    raises RetinaDataError naming the file and the expected format `fmt`.
+    """
     try:
-        with open(path, "rb") as f:
-            gz = f.read(2) == b"\x1f\x8b"
-        return gzip.open(path, "rb") if gz else open(path, "rb")
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if gz else contextlib.nullcontext(raw) as f:
+                yield f
+    except RetinaDataError:
+        raise
     except FileNotFoundError:
-        raise RetinaFileNotFoundError(f"{path}: no such file.") from None
-
-
-def _open_text(path: Path, fmt: str):
-    """The file as text lines (utf-8); an undecodable byte names the file and the format."""
-    return _TextReader(_open_binary(path), path, fmt)
-
-
-class _TextReader:
-    """Decoding line iterator that turns decode and gzip errors into RetinaDataError."""
-
-    def __init__(self, f, path: Path, fmt: str):
-        self.f, self.path, self.fmt, self.lineno = f, path, fmt, 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
-
-    def readline(self) -> str:
-        return self._decode(self.f.readline())
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def _decode(self, line: bytes) -> str:
-        self.lineno += 1
-        return _decode(line, self.path, self.lineno, self.fmt)
+        raise RetinaFileNotFoundError(f"{path}: no such file. {fmt}") from None
+    except (EOFError, OSError, zlib.error) as e:
+        raise RetinaDataError(
+            f"{path}: cannot be read to the end ({type(e).__name__}: {e}). A truncated or "
+            f"corrupt copy? Download it again. {fmt}"
+        ) from e
 
 
 def _decode(line: bytes, path: Path, lineno: int, fmt: str = COUNTS_FORMAT) -> str:
