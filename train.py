@@ -4,7 +4,7 @@ import sys
 
 import hydra
 
-from ucl.cli import multirun_flag_first, unknown_key_message
+from ucl.cli import bad_override_message, multirun_flag_first
 from ucl.schema import register_schema
 
 register_schema()
@@ -18,7 +18,7 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    if message := unknown_key_message(sys.argv):
+    if message := bad_override_message(sys.argv):
         sys.exit(f"train.py: {message}")
     sys.argv = multirun_flag_first(sys.argv)
     main()

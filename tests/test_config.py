@@ -68,7 +68,8 @@ def test_out_of_range_values_are_config_errors(override, message):
 @pytest.mark.parametrize(
     "override,expected",
     [
-        ("model=mlpx", ["model/mlpx", "Available options in 'model'", "logreg", "mlp"]),
+        ("model=mlpx", ["Unknown model 'mlpx'. Did you mean model=mlp?", "logreg, mlp"]),
+        ("activation=relu,eluu", ["Unknown activation 'eluu'. Did you mean activation=elu?"]),
         ("lr_rate=0.1", ["Unknown config key 'lr_rate'", "Did you mean", " lr "]),
         ("lr=abc", ["lr", "abc", "could not be converted to Float"]),
         ("batch_size=1.5", ["batch_size", "could not be converted to Integer"]),
