@@ -1,3 +1,6 @@
 """Tasks, one file each; importing this package registers them."""
 
-from ucl.tasks import classify  # noqa: F401
+from ucl.tasks import (
+    classify,  # noqa: F401
+    reconstruct,  # noqa: F401
+)

@@ -1,0 +1,76 @@
+"""The retinal bipolar cells as registered datasets: the real files (`retinal_bipolar`) and
+the offline synthetic stand-in (`retina_synthetic`), both through `ucl.data.retina`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
+from ucl.data.retina_synthetic import write_synthetic_retina
+from ucl.data.splits import Splits
+from ucl.registry import DATASETS
+
+
+@DATASETS.register("retinal_bipolar")
+def retinal_bipolar(cfg) -> Splits:
+    ds = cfg.dataset
+    return _splits(ds, Path(ds.counts).expanduser(), Path(ds.clusters).expanduser(), None)
+
+
+@DATASETS.register("retina_synthetic")
+def retina_synthetic(cfg) -> Splits:
+    """Generates the two files on first use (deterministic in dataset.cells, .genes and
+    .data_seed) into <root>/retina_synthetic/<those>/, then loads them like the real ones."""
+    ds = cfg.dataset
+    folder = Path(ds.root).expanduser() / "retina_synthetic"
+    folder /= f"cells{int(ds.cells)}_genes{int(ds.genes)}_seed{int(ds.data_seed)}"
+    if not folder.is_dir():
+        _generate(folder, int(ds.cells), int(ds.genes), int(ds.data_seed))
+    counts, clusters = folder / COUNTS_FILENAME, folder / CLUSTERS_FILENAME
+    return _splits(ds, counts, clusters, True)
+
+
+def _generate(folder: Path, cells: int, genes: int, seed: int) -> None:
+    """Write into a temporary sibling, then rename: a crash or a second run generating the
+    same files at the same time never leaves a half-written folder behind."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        write_synthetic_retina(tmp, n_cells=cells, n_genes=genes, seed=seed)
+        os.rename(tmp, folder)
+    except OSError:
+        if not folder.is_dir():  # not a lost race with another run: a real failure
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _splits(ds, counts: Path, clusters: Path, synthetic: bool | None) -> Splits:
+    classes = ds.classes
+    if classes is not None and not isinstance(classes, int | str):
+        classes = [str(c) for c in classes]  # a ListConfig from the command line
+    data = load_retina(
+        counts,
+        clusters,
+        classes=classes,
+        min_cells=int(ds.min_cells),
+        pca_dim=int(ds.pca_dim),
+        test_fraction=float(ds.test_fraction),
+        seed=int(ds.split_seed),
+        cache=bool(ds.cache),
+        standardize=bool(ds.standardize),
+        synthetic=synthetic,
+    )
+    return Splits(
+        data.x_train,
+        data.y_train,
+        data.x_test,
+        data.y_test,
+        class_names=data.class_names,
+        name=ds.name,
+        image_shape=None,
+        synthetic=data.synthetic,
+    )

@@ -1,0 +1,187 @@
+"""Latent-space maths: codes of a split, embedding quality, centroids, interpolation paths.
+
+Everything here works on plain tensors/arrays, so it is tested on constructed cases and
+shared by the autoencoder and VAE tasks (figures live in ucl/plots/latent.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+
+def codes_of(encode: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int):
+    """encode(x) over a whole split in chunks, (N, latent_dim), on the CPU."""
+    with torch.no_grad():
+        return torch.cat([encode(x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)])
+
+
+def decode_all(decode: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, chunk: int):
+    with torch.no_grad():
+        return torch.cat([decode(z[i : i + chunk]) for i in range(0, len(z), chunk)])
+
+
+# -- embedding quality ------------------------------------------------------------------
+
+
+def knn_predict(
+    train_z: np.ndarray, train_y: np.ndarray, test_z: np.ndarray, k: int = 5
+) -> np.ndarray:
+    """Majority label of the k nearest training codes (Euclidean) of each test code."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if k > len(train_z):
+        raise ValueError(f"knn k={k} is more than the {len(train_z)} training codes; lower k")
+    knn = KNeighborsClassifier(n_neighbors=k).fit(train_z, train_y)
+    return knn.predict(test_z)
+
+
+def per_class_accuracy(true: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> dict:
+    """{class name: fraction of its samples predicted correctly} (classes with samples)."""
+    out = {}
+    for c, name in enumerate(names):
+        mask = true == c
+        if mask.any():
+            out[str(name)] = float((predicted[mask] == c).mean())
+    return out
+
+
+def silhouette(z: np.ndarray, y: np.ndarray, sample_size: int | None = None, seed: int = 0):
+    """Mean silhouette (Rousseeuw 1987): (b - a) / max(a, b) per point, a = mean distance to
+    its own class, b = to the nearest other class; in [-1, 1], higher = better separated.
+    Returns (mean, {class index: mean over that class's points}). `sample_size` bounds the
+    O(N^2) cost by scoring a seeded random subset."""
+    from sklearn.metrics import silhouette_samples
+
+    if len(np.unique(y)) < 2:
+        raise ValueError("the silhouette needs at least two classes among the codes")
+    if sample_size is not None and sample_size < len(z):
+        idx = np.random.default_rng(seed).choice(len(z), sample_size, replace=False)
+        z, y = z[idx], y[idx]
+    s = silhouette_samples(z, y)
+    return float(s.mean()), {int(c): float(s[y == c].mean()) for c in np.unique(y)}
+
+
+def centroids(z: np.ndarray, y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Mean code of each class, (num_classes, latent_dim); NaN rows for absent classes."""
+    out = np.full((num_classes, z.shape[1]), np.nan)
+    for c in range(num_classes):
+        if (y == c).any():
+            out[c] = z[y == c].mean(0)
+    return out
+
+
+def closest_pairs(centres: np.ndarray, names: Sequence[str], top: int) -> list[dict]:
+    """The `top` pairs of classes whose centroids are nearest, nearest first:
+    [{"a": name, "b": name, "distance": d}, ...]; classes without a centroid are skipped."""
+    present = [i for i in range(len(centres)) if np.isfinite(centres[i]).all()]
+    pairs = []
+    for n, i in enumerate(present):
+        for j in present[n + 1 :]:
+            d = float(np.linalg.norm(centres[i] - centres[j]))
+            pairs.append({"a": str(names[i]), "b": str(names[j]), "distance": d})
+    pairs.sort(key=lambda p: p["distance"])
+    return pairs[:top]
+
+
+# -- interpolation ----------------------------------------------------------------------
+
+
+def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` evenly spaced points on the segment from z_a to z_b, both ends included,
+    (steps, latent_dim)."""
+    if steps < 2:
+        raise ValueError(f"interpolation needs steps >= 2 (both ends), got {steps}")
+    t = torch.linspace(0, 1, steps, dtype=z_a.dtype, device=z_a.device)[:, None]
+    return (1 - t) * z_a + t * z_b
+
+
+def resolve_class(spec, names: Sequence[str]) -> int:
+    """A class given by name ("4", "RBC (Rod Bipolar cell)"), by short name (the part
+    before " (": "RBC"), or by index (an int that is not a class name)."""
+    text = str(spec)
+    for i, name in enumerate(names):
+        if text == name:
+            return i
+    short = [name.split(" (", 1)[0].strip().lower() for name in names]
+    if text.strip().lower() in short:
+        return short.index(text.strip().lower())
+    if isinstance(spec, int) and 0 <= spec < len(names):
+        return spec
+    raise ValueError(
+        f"interpolation pair names class {spec!r}, which this data does not have; "
+        f"valid classes: {', '.join(map(repr, names))} (or an index 0..{len(names) - 1})"
+    )
+
+
+def typical_member(
+    z: np.ndarray, y: np.ndarray, c: int, rng: np.random.Generator, exclude: int = -1
+) -> int:
+    """Index of a random member of class c among the half closest to the class centroid
+    (a typical example, not an outlier); `exclude` keeps the two ends of a within-class
+    pair apart."""
+    members = np.flatnonzero(y == c)
+    members = members[members != exclude]
+    if len(members) == 0:
+        raise ValueError(f"class index {c} has no (other) test sample to interpolate from")
+    d = np.linalg.norm(z[members] - z[members].mean(0), axis=1)
+    near = members[d <= np.median(d)]
+    return int(rng.choice(near))
+
+
+def pair_endpoints(
+    z: np.ndarray, y: np.ndarray, pairs: Sequence[tuple[int, int]], seed: int
+) -> list[tuple[int, int]]:
+    """For each (class a, class b), the indices of two typical members (distinct when a == b)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a, b in pairs:
+        i = typical_member(z, y, a, rng)
+        out.append((i, typical_member(z, y, b, rng, exclude=i)))
+    return out
+
+
+def random_pairs(y: np.ndarray, n: int, same_class: bool, seed: int) -> np.ndarray:
+    """n pairs of sample indices (n, 2), drawn from the labels alone (so two models scored
+    on the same test set get the same pairs): of one class when same_class, else of two
+    different classes."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 2), dtype=np.int64)
+    for k in range(n):
+        i = int(rng.integers(len(y)))
+        pool = np.flatnonzero((y == y[i]) if same_class else (y != y[i]))
+        pool = pool[pool != i]
+        if len(pool) == 0:
+            raise ValueError("no partner for an interpolation pair: too few test samples")
+        out[k] = (i, int(rng.choice(pool)))
+    return out
+
+
+# -- classifier judgement and 2-D views -------------------------------------------------
+
+
+def mean_confidence(classifier: torch.nn.Module, x: torch.Tensor, chunk: int) -> float:
+    """Mean top-class softmax probability the classifier gives the rows of x."""
+    with torch.no_grad():
+        top = [
+            torch.softmax(classifier(x[i : i + chunk]), dim=1).amax(1)
+            for i in range(0, len(x), chunk)
+        ]
+    return float(torch.cat(top).mean())
+
+
+def to_2d(z: np.ndarray, basis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Codes for a 2-D plot: themselves when 2-D, else their projection on the top two
+    principal axes. Returns (z_2d (N, 2), basis) where basis = (mean, axes) packed as a
+    (3, D) array, reusable to project other points (interpolation paths) the same way."""
+    if z.shape[1] == 2 and basis is None:
+        return z, np.vstack([np.zeros(2), np.eye(2)])
+    if z.shape[1] == 1:
+        return np.hstack([z, np.zeros_like(z)]), np.array([[0.0], [1.0], [0.0]])
+    if basis is None:
+        mean = z.mean(0)
+        _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
+        basis = np.vstack([mean, vt[:2]])
+    return (z - basis[0]) @ basis[1:].T, basis

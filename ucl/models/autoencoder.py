@@ -1,0 +1,87 @@
+"""A fully connected autoencoder: encoder to a low-dimensional code, mirrored decoder.
+
+The problem set's network is 784-1000-500-250-2-250-500-1000-784 with tanh between layers,
+a linear map into the 2-D code and a sigmoid on the output (Hinton & Salakhutdinov 2006,
+"Reducing the dimensionality of data with neural networks", Science 313, used
+784-1000-500-250-30 with logistic units; the 2-D version is their figure 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ucl.activations import activation
+from ucl.registry import MODELS
+
+
+def dense_stack(widths: Sequence[int], act: str, last_act: str | None) -> nn.Sequential:
+    """Linear layers through `widths` (input first), `act` after every layer but the last,
+    `last_act` after the last one (None or "linear": nothing)."""
+    if len(widths) < 2:
+        raise ValueError(f"a dense stack needs an input and an output width, got {list(widths)}")
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers.append(nn.Linear(fan_in, fan_out))
+        name = act if i < len(widths) - 2 else last_act
+        if name not in (None, "linear"):
+            layers.append(activation(name))
+    return nn.Sequential(*layers)
+
+
+def check_widths(widths: Sequence[int], latent_dim: int) -> list[int]:
+    widths = [int(w) for w in widths]
+    if any(w < 1 for w in widths) or latent_dim < 1:
+        raise ValueError(
+            f"layer widths and latent_dim must be integers >= 1, got widths={widths}, "
+            f"latent_dim={latent_dim}; e.g. model.widths=[1000,500,250] model.latent_dim=2"
+        )
+    return widths
+
+
+class Autoencoder(nn.Module):
+    """x (B, D) -> encode -> z (B, latent_dim) -> decode -> x_hat (B, D).
+
+    widths: hidden widths of the encoder, input side first; the decoder mirrors them.
+    act: hidden activation; latent_act: on the code ("linear": none); output_act: on the
+    reconstruction ("sigmoid" for pixels in [0, 1], "linear" for real-valued features).
+    """
+
+    def __init__(
+        self,
+        in_features: int = 784,
+        widths: Sequence[int] = (1000, 500, 250),
+        latent_dim: int = 2,
+        act: str = "tanh",
+        latent_act: str | None = "linear",
+        output_act: str | None = "sigmoid",
+    ):
+        super().__init__()
+        widths = check_widths(widths, latent_dim)
+        self.latent_dim = latent_dim
+        self.encoder = dense_stack([in_features, *widths, latent_dim], act, latent_act)
+        self.decoder = dense_stack([latent_dim, *reversed(widths), in_features], act, output_act)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.flatten(1))  # (B, D) -> (B, latent_dim)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, latent_dim) -> (B, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+@MODELS.register("autoencoder")
+def build_autoencoder(cfg, data):
+    m = cfg.model
+    return Autoencoder(
+        data.in_features,
+        list(m.widths),
+        int(m.latent_dim),
+        act=m.hidden_act,
+        latent_act=m.get("latent_act"),
+        output_act=m.get("output_act"),
+    )

@@ -1,0 +1,78 @@
+"""Reconstruction: train an autoencoder by mean squared error, then measure and draw its
+code space (ucl/latent_report.py)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ucl.checkpoint import save_model
+from ucl.context import Context
+from ucl.latent_report import (
+    Coder,
+    latent_figures,
+    latent_metrics,
+    load_classifier,
+    mse_per_element,
+    title_of,
+)
+from ucl.loop import total_steps
+from ucl.optimizers import build_optimizer
+from ucl.plots.curves import curves
+from ucl.registry import MODELS, TASKS
+
+
+@TASKS.register("reconstruct")
+def reconstruct(ctx: Context) -> dict:
+    cfg, data = ctx.cfg, ctx.data
+    classifier = load_classifier(cfg, data, ctx.device)  # fail before training, not after
+    torch.manual_seed(int(cfg.seed))  # parameter init
+    model = MODELS.create(cfg.model.name, cfg, data).to(ctx.device)
+    batcher = ctx.batcher()  # a fresh permutation every epoch
+    steps = total_steps(cfg, len(batcher))
+    opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
+    loop = ctx.loop(
+        batcher,
+        steps,
+        modules={"model": model},
+        optimizers={"optimizer": opt},
+        schedulers={"lr": sched} if sched else {},
+    )
+    chunk = int(cfg.eval_batch_size)
+    # The train loss is measured on a fixed subset (the first train_eval_size rows): a
+    # full pass over 60,000 digits at every evaluation would cost as much as ~500 steps.
+    x_train_eval = data.x_train[: int(cfg.model.train_eval_size)]
+
+    def train_step(x, _y):  # x: (B, D)
+        loss = F.mse_loss(model(x), x)  # mean over the batch and the D pixels/features
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"batch/loss": loss.detach()}
+
+    def evaluate(step):
+        return {
+            "train/loss": mse_per_element(model, x_train_eval, chunk),
+            "test/loss": mse_per_element(model, data.x_test, chunk),
+        }
+
+    loop.run(train_step, evaluate)
+
+    # -- the end: loss curves, the saved model, the code space ---------------------------
+    history = ctx.tracker.history
+    fig = curves(
+        history, ["batch/loss", "train/loss", "test/loss"], title_of(cfg, data, "loss"),
+        "mean squared error per element", log_y=True,
+    )  # fmt: skip
+    ctx.tracker.figure("loss_curves", fig, loop.step)
+    save_model(ctx.run_dir, model, cfg, data)
+    model.eval()
+    coder = Coder.of(model)
+    latent_figures(ctx, coder, loop.step)
+    final = history[-1]
+    return {
+        "test/mse": final["test/loss"],
+        "train/mse": final["train/loss"],
+        "steps": loop.step,
+        **latent_metrics(coder, data, cfg.model.latent, chunk, int(cfg.seed), classifier),
+    }
