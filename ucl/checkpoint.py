@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,11 @@ from ucl.tracking import CorruptFileError, atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message carries terminal colours
+
+
+class CheckpointMismatch(ValueError):
+    """A readable checkpoint that belongs to a run with another config."""
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
@@ -23,17 +28,26 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A checkpoint or model file; a corrupt or truncated one is an error naming it."""
+    """A checkpoint or model file; a corrupt or truncated one is an error naming it.
+
+    torch.load does not check the CRCs its own zip archive carries, so a file damaged in
+    the middle would load with wrong numbers: the archive is checked first.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; check the run dir you gave.")
     try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+        if damaged is not None:
+            raise zipfile.BadZipFile(f"member {damaged} fails its CRC check")
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+    except Exception as e:  # whatever torch.load trips over, the file is at fault
+        first_line = (_ANSI.sub("", str(e)).splitlines() or [""])[0][:200]
         raise CorruptFileError(
-            f"{path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-            f"it is truncated or corrupt. Delete it to start that run afresh "
-            f"(nothing else in the run dir was touched)."
+            f"{path} cannot be read ({type(e).__name__}: {first_line}); it is truncated, "
+            f"corrupt or not a checkpoint written by ucl. Move it away to start that run "
+            f"afresh (nothing else in the run dir was touched)."
         ) from e
 
 

@@ -27,7 +27,12 @@ from ucl.tracking import Tracker
 
 
 class RunInterrupted(Exception):
-    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed."""
+    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed.
+    `signum` is the signal, so that the process can exit with 128 + signum."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -52,6 +57,9 @@ class Loop:
     last_eval: int = -1
     sums: dict[str, float] = field(default_factory=dict)  # running sums since the last eval
     count: int = 0
+    # seconds spent training and evaluating, summed over every segment of a resumed run
+    seconds: dict[str, float] = field(default_factory=lambda: {"train": 0.0, "eval": 0.0})
+    _last_tick: float | None = field(default=None, init=False, repr=False)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -75,8 +83,7 @@ class Loop:
             dynamic_ncols=True,
             leave=False,
         )
-        started = time.perf_counter()
-        eval_seconds = 0.0
+        self._last_tick = time.perf_counter()
         with _trap_signals() as stop:
             while self.step < self.total_steps:
                 for module in self.modules.values():
@@ -90,40 +97,60 @@ class Loop:
                     bar.update(1)
                     done = self.step >= self.total_steps
                     if self.step % eval_every == 0 or done:
-                        eval_seconds += self._evaluate(evaluate, bar)
-                    if (ckpt_every and self.step % ckpt_every == 0) or done:
+                        self._evaluate(evaluate, bar)
+                    due = ckpt_every and self.step % ckpt_every == 0
+                    if due or done or stop.signal is not None:
                         self.save_checkpoint()
                     if stop.signal is not None:
-                        self.save_checkpoint()
+                        bar.close()
+                        self._record_seconds()
                         raise RunInterrupted(
-                            f"{stop.signal} at iteration {self.step}; checkpoint written to "
-                            f"{self.checkpoint_path}. Continue with resume={self.tracker.run_dir}"
+                            f"{signal.Signals(stop.signal).name} at iteration {self.step}; "
+                            f"checkpoint written to {self.checkpoint_path}. Continue with "
+                            f"resume={self.tracker.run_dir} (or re-run the same sweep into "
+                            f"the same sweep dir)",
+                            stop.signal,
                         )
                     if done:
                         break
                 else:  # the epoch ran to its end
                     if self.last_eval != self.step:
-                        eval_seconds += self._evaluate(evaluate, bar)
+                        self._evaluate(evaluate, bar)
                     if on_epoch_end is not None:
                         on_epoch_end(self.batcher.epoch, self.step)
         bar.close()
-        total = time.perf_counter() - started
-        self.tracker.seconds["train"] = round(total - eval_seconds, 3)
-        self.tracker.seconds["eval"] = round(eval_seconds, 3)
+        self._record_seconds()
+
+    def _record_seconds(self) -> None:
+        self._tick()
+        self._last_tick = None
+        self.tracker.seconds.update({k: round(v, 3) for k, v in self.seconds.items()})
+
+    def _tick(self) -> None:
+        """Charge the time since the last tick to training (an evaluation charges its own)."""
+        if self._last_tick is not None:
+            now = time.perf_counter()
+            self.seconds["train"] += now - self._last_tick
+            self._last_tick = now
 
     def _accumulate(self, out: dict[str, torch.Tensor]) -> None:
         for name, value in out.items():
             v = float(value)
             if not math.isfinite(v):
+                kept = (
+                    f"the last good checkpoint is kept in {self.checkpoint_path}"
+                    if self.checkpoint_path.exists()
+                    else "no checkpoint had been written yet"
+                )
                 raise NonFiniteLoss(
-                    f"{name} became {v} at iteration {self.step}; stopped. The last good "
-                    f"checkpoint is kept in {self.checkpoint_path}. A lower learning rate "
-                    f"(lr=...) or a different seed usually helps."
+                    f"{name} became {v} at iteration {self.step}; stopped ({kept}). A lower "
+                    f"learning rate (lr=...) or a different seed usually helps."
                 )
             self.sums[name] = self.sums.get(name, 0.0) + v
         self.count += 1
 
-    def _evaluate(self, evaluate: EvalFn, bar) -> float:
+    def _evaluate(self, evaluate: EvalFn, bar) -> None:
+        self._tick()
         t = time.perf_counter()
         averages = {k: v / max(self.count, 1) for k, v in self.sums.items()}
         self.sums, self.count = {}, 0
@@ -136,10 +163,13 @@ class Loop:
         self.tracker.log(self.step, metrics)
         self.last_eval = self.step
         bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(metrics.items())[-3:]})
-        return time.perf_counter() - t
+        self.seconds["eval"] += time.perf_counter() - t
+        if self._last_tick is not None:
+            self._last_tick = time.perf_counter()
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        self._tick()
         return {
             "step": self.step,
             "last_eval": self.last_eval,
@@ -152,7 +182,7 @@ class Loop:
             "generators": {k: g.get_state() for k, g in self.generators.items()},
             "torch_rng": torch.get_rng_state(),
             "history": self.tracker.history,
-            "seconds": dict(self.tracker.seconds),
+            "seconds": dict(self.seconds),
         }
 
     def save_checkpoint(self) -> None:
@@ -162,21 +192,59 @@ class Loop:
         """Load the run dir's checkpoint when there is one; True if it did."""
         if not self.checkpoint_path.exists():
             return False
-        state = checkpoint.load(self.checkpoint_path)
+        state = read_checkpoint(self.checkpoint_path)
+        try:
+            self.batcher.load_state_dict(state["batcher"])
+            for kind, parts in (
+                ("modules", self.modules),
+                ("optimizers", self.optimizers),
+                ("schedulers", self.schedulers),
+            ):
+                _same_names(kind, parts, state[kind], self.checkpoint_path)
+                for name, sd in state[kind].items():
+                    parts[name].load_state_dict(sd)
+            _same_names("generators", self.generators, state["generators"], self.checkpoint_path)
+            for name, gs in state["generators"].items():
+                self.generators[name].set_state(gs)
+        except (RuntimeError, ValueError, KeyError) as e:  # e.g. a tensor of another shape
+            raise checkpoint.CheckpointMismatch(
+                f"{self.checkpoint_path} does not fit this run ({str(e).splitlines()[0][:300]}). "
+                f"It was written by a run with another config; resume with that config, "
+                f"or move the checkpoint away to start afresh."
+            ) from e
         self.step, self.last_eval = int(state["step"]), int(state["last_eval"])
         self.sums, self.count = dict(state["sums"]), int(state["count"])
-        self.batcher.load_state_dict(state["batcher"])
-        for name, sd in state["modules"].items():
-            self.modules[name].load_state_dict(sd)
-        for name, sd in state["optimizers"].items():
-            self.optimizers[name].load_state_dict(sd)
-        for name, sd in state["schedulers"].items():
-            self.schedulers[name].load_state_dict(sd)
-        for name, gs in state["generators"].items():
-            self.generators[name].set_state(gs)
+        self.seconds.update(state.get("seconds", {}))
         torch.set_rng_state(state["torch_rng"])
-        self.tracker.restart_at(self.step, state["history"])
+        # TensorBoard hides what the stopped run logged after the checkpoint; an evaluation
+        # at the checkpoint's own iteration came before it and stays
+        purge_from = self.step + 1 if self.last_eval == self.step else self.step
+        self.tracker.restart_at(purge_from, state["history"])
         return True
+
+
+CHECKPOINT_KEYS = (
+    "step", "last_eval", "sums", "count", "batcher", "modules", "optimizers", "schedulers",
+    "generators", "torch_rng", "history",
+)  # fmt: skip
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A Loop checkpoint, checked: unreadable, truncated or incomplete is an error naming it.
+    Cheap enough to call before a run writes anything into its run dir."""
+    state = checkpoint.load(path)
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise checkpoint.CorruptFileError(
+            f"{path} is not a training checkpoint (missing {', '.join(missing)}). Move it "
+            f"away to start that run afresh (nothing else in the run dir was touched)."
+        )
+    return state
+
+
+def _same_names(kind: str, have: dict, saved: dict, path: Path) -> None:
+    if set(have) != set(saved):
+        raise KeyError(f"{kind}: the checkpoint holds {sorted(saved)}, this run has {sorted(have)}")
 
 
 def total_steps(cfg, batches_per_epoch: int) -> int:
@@ -192,7 +260,7 @@ def _bar_disabled(progress: bool | None) -> bool | None:
 
 @dataclass
 class _Stop:
-    signal: str | None = None
+    signal: int | None = None  # the signal number once one arrived
 
 
 @contextmanager
@@ -200,20 +268,39 @@ def _trap_signals():
     """Ctrl-C / SIGTERM set a flag the loop checks after each step; a second Ctrl-C
     stops at once. Outside the main thread signals cannot be trapped: left as they are."""
     stop = _Stop()
-    previous = {}
 
     def handler(signum, frame):
         if stop.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        stop.signal = signal.Signals(signum).name
+        stop.signal = signum
 
+    with _handlers(handler):
+        yield stop
+
+
+@contextmanager
+def sigterm_interrupts():
+    """Around a whole run: outside the loop (loading data, the task's last figures) SIGTERM
+    stops the run as an exception, the way Ctrl-C does, so that the run can still record
+    "interrupted" in metrics.json. Inside the loop `_trap_signals` takes over."""
+
+    def handler(signum, frame):
+        raise RunInterrupted(f"{signal.Signals(signum).name} outside the training loop", signum)
+
+    with _handlers(handler, (signal.SIGTERM,)):
+        yield
+
+
+@contextmanager
+def _handlers(handler, signals=(signal.SIGINT, signal.SIGTERM)):
+    previous = {}
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread
+    except ValueError:  # not the main thread (e.g. a thread-based launcher)
         pass
     try:
-        yield stop
+        yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
