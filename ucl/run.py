@@ -13,9 +13,11 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from ucl import rundir
 from ucl.context import Context
-from ucl.loop import RunInterrupted
+from ucl.loop import RunInterrupted, sigterm_interrupts
 from ucl.registry import DATASETS, TASKS, load_all
+from ucl.threads import available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
 from ucl.validate import ConfigError, validate
 
@@ -26,36 +28,55 @@ def run(cfg: DictConfig) -> float | None:
     """Run the experiment `cfg` describes; returns test accuracy (or None) for sweepers."""
     load_all()
     run_dir = output_dir(cfg)
+    # what the run dir holds decides what happens; nothing is written before these checks
     previous = read_metrics(run_dir)  # a corrupt metrics.json stops here, naming the file
-    if previous and previous["status"] == "completed" and cfg.skip_completed:
+    info = hydra_info(cfg)
+    if cfg.get("resume"):  # the run's own config, and its own choices and overrides
+        cfg = rundir.resumed_config(cfg, run_dir, info["overrides"], previous)
+        info = {k: previous.get(k, v) for k, v in info.items()} if previous else info
+    elif previous:
+        rundir.check_same_job(previous, info["overrides"], run_dir)
+    again = previous is not None and previous["status"] == "completed"
+    if again and cfg.skip_completed:
         log.info("%s already completed; skipped (skip_completed=false runs it again)", run_dir)
         return previous.get("metrics", {}).get("test/accuracy")
     validate(cfg)
     device = resolve_device(cfg.device)
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    if again:  # skip_completed=false: from iteration 0, not from the final checkpoint
+        rundir.forget_checkpoint(run_dir)
+    rundir.check_checkpoint(run_dir)  # a corrupt checkpoint stops here, naming the file
+    threads = threads_per_job(cfg.get("threads"), launcher_config(), available_cores())
+    if threads:
+        torch.set_num_threads(threads)
 
     tracker = Tracker(run_dir)
+    if again:
+        tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
     ctx = Context(cfg, None, device, tracker)
-    record: dict[str, Any] = {"task": cfg.task, **hydra_info(cfg)}
+    record: dict[str, Any] = {"task": cfg.task, **info}
     tracker.finish("running", {**record, "metrics": {}})
     started = time.perf_counter()
     try:
-        if cfg.get("dataset") is not None and cfg.dataset.get("name"):
-            t = time.perf_counter()
-            ctx.data = DATASETS.create(cfg.dataset.name, cfg).to(device)
-            tracker.seconds["data"] = round(time.perf_counter() - t, 3)
-            record["data"] = {
-                "name": ctx.data.name,
-                "synthetic": ctx.data.synthetic,
-                "train": len(ctx.data.y_train),
-                "test": len(ctx.data.y_test),
-            }
-        metrics = TASKS.get(cfg.task)(ctx)
-    except RunInterrupted as e:
-        _end(tracker, "interrupted", record, ctx, started, reason=str(e))
-        log.warning("interrupted: %s", e)
-        raise SystemExit(128 + signal.SIGINT) from None
+        with sigterm_interrupts():  # SIGTERM outside the loop, too
+            if cfg.get("dataset") is not None and cfg.dataset.get("name"):
+                t = time.perf_counter()
+                ctx.data = DATASETS.create(cfg.dataset.name, cfg).to(device)
+                tracker.seconds["data"] = round(time.perf_counter() - t, 3)
+                record["data"] = {
+                    "name": ctx.data.name,
+                    "synthetic": ctx.data.synthetic,
+                    "train": len(ctx.data.y_train),
+                    "test": len(ctx.data.y_test),
+                }
+            metrics = TASKS.get(cfg.task)(ctx)
+    except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
+        # Ctrl-C, SIGTERM, or a scheduler ending the job (submitit exits on a SLURM timeout)
+        reason = str(e) if isinstance(e, RunInterrupted) else type(e).__name__
+        _end(tracker, "interrupted", record, ctx, started, reason=reason)
+        log.warning("interrupted: %s", reason)
+        if isinstance(e, SystemExit):
+            raise
+        raise SystemExit(128 + getattr(e, "signum", signal.SIGINT)) from None
     except BaseException as e:
         reason = f"{type(e).__name__}: {e}"
         _end(tracker, "failed", record, ctx, started, reason=reason)

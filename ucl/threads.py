@@ -1,0 +1,55 @@
+"""Torch CPU threads per job. When a launcher runs several jobs on one machine at once,
+jobs x threads must not exceed the cores: oversubscribed, every job runs slower than it
+would alone (threads spin waiting for cores the other jobs hold)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+JOBLIB = "JoblibLauncher"  # class name ending hydra.launcher._target_ for the joblib launcher
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a SLURM allocation or taskset narrows it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def concurrent_jobs(n_jobs: int | None, cores: int) -> int:
+    """How many jobs joblib runs at once for `n_jobs` (its convention: -1 all cores,
+    -2 all but one, ...)."""
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, cores + 1 + n_jobs)
+    return n_jobs
+
+
+def threads_per_job(threads: int | None, launcher: Mapping[str, Any] | None, cores: int):
+    """`threads` when set; else what the launcher leaves each job: cores // n_jobs under
+    joblib, cpus_per_task under submitit; None (torch's default) for one job at a time."""
+    if threads is not None:
+        return int(threads)
+    if not launcher:
+        return None
+    if str(launcher.get("_target_", "")).endswith(JOBLIB):
+        return max(1, cores // concurrent_jobs(launcher.get("n_jobs"), cores))
+    if launcher.get("cpus_per_task"):
+        return int(launcher["cpus_per_task"])
+    return None
+
+
+def launcher_config() -> dict[str, Any] | None:
+    """This job's hydra.launcher node (None outside @hydra.main), only its plain values:
+    the interpolations in it (submitit_folder, name) refer to the rest of Hydra's config."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher
+    except ValueError:
+        return None
+    return {k: launcher[k] for k in ("_target_", "n_jobs", "cpus_per_task") if k in launcher}
