@@ -46,6 +46,13 @@ class UclConfig:
 
 
 def register_schema() -> None:
+    import warnings
+
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="base_config", node=UclConfig)
+    # conf/hydra/launcher/submitit_*.yaml give every key of the submitit plugin's config of
+    # the same name; Hydra 1.3 checks them against it and warns that it does (harmless)
+    warnings.filterwarnings(
+        "ignore", r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
+    )
