@@ -2,7 +2,7 @@
 
 Every public measure takes samples as n-by-d arrays (one sample per row), either numpy
 arrays or torch tensors. They are converted once, here, to C-contiguous float64 numpy
-arrays; the measures then move them to torch where a matrix product pays off.
+arrays; the measures hand them to torch (zero-copy) where a matrix product pays off.
 """
 
 from __future__ import annotations

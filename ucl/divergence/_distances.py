@@ -1,11 +1,15 @@
 """Pairwise Euclidean distances, vectorised, and k-nearest-neighbour distances.
 
-Squared distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, one float64 matrix
-product (torch/MKL between two samples; numpy's syrk within one). The cancellation in
-that formula grows with the norms, so both samples are first centred at a common point
-(their pooled mean), and the round-off that makes a few entries slightly negative is
-clamped to 0. Where a distance is used on its own (nearest neighbours, matched costs)
-it is recomputed from the coordinates.
+Squared distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b: one float64 matrix
+product (torch/MKL between two samples; numpy's syrk within one), then in-place numpy
+arithmetic. Elementwise work stays in numpy on purpose: on a shared 2-core machine
+torch's multi-threaded elementwise kernels stall waiting for a busy core (10-30x slower
+than numpy's single thread), while the BLAS products are where threads pay.
+
+The cancellation in the formula grows with the norms, so both samples are first
+centred at a common point (their pooled mean), and the round-off that makes a few
+entries slightly negative is clamped to 0. Where a distance is used on its own (nearest
+neighbours, matched costs) it is recomputed from the coordinates.
 """
 
 from __future__ import annotations
@@ -27,42 +31,52 @@ def pooled_center(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return (A.sum(axis=0) + B.sum(axis=0)) / (len(A) + len(B))
 
 
-def _centered(X: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
-    """X - center (numpy, C order) and its squared row norms (torch)."""
+def _centered(X: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X - center (C order) and its squared row norms."""
     Xc = np.subtract(X, center)
-    return Xc, torch.from_numpy(np.einsum("ij,ij->i", Xc, Xc))
+    return Xc, np.einsum("ij,ij->i", Xc, Xc)
 
 
-def sq_dists(A: np.ndarray, B: np.ndarray, center: np.ndarray | None = None) -> torch.Tensor:
-    """Squared distances ``D[i, j] = ||A_i - B_j||^2``, float64 tensor of shape (n, m)."""
+def _mm_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b.T through torch (MKL), sharing memory with numpy both ways."""
+    return torch.mm(torch.from_numpy(a), torch.from_numpy(b).T).numpy()
+
+
+def sq_dists(A: np.ndarray, B: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
+    """Squared distances ``D[i, j] = ||A_i - B_j||^2``, float64 array of shape (n, m)."""
     if center is None:
         center = pooled_center(A, B)
     a, na = _centered(A, center)
     b, nb = _centered(B, center)
-    # addmm: na_i - 2 a_i.b_j in one BLAS call, then + nb_j in place.
-    D = torch.addmm(na[:, None], torch.from_numpy(a), torch.from_numpy(b).T, alpha=-2.0)
-    return D.add_(nb[None, :]).clamp_(min=0.0)
+    D = _mm_t(a, b)
+    D *= -2.0
+    D += na[:, None]
+    D += nb[None, :]
+    return np.maximum(D, 0.0, out=D)
 
 
-def within_sq_dists(A: np.ndarray, center: np.ndarray | None = None) -> torch.Tensor:
+def within_sq_dists(A: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
     """Squared distances within one sample: exactly symmetric with a zero diagonal."""
     if center is None:
         center = A.mean(axis=0)
     a, na = _centered(A, center)
     # numpy sends a @ a.T to BLAS syrk: half the flops of a general product, and an
     # exactly symmetric result. (na_i + na_j) - 2 G_ij keeps that symmetry bit for bit.
-    G = torch.from_numpy(a @ a.T)
-    D = (na[:, None] + na[None, :]).add_(G, alpha=-2.0).clamp_(min=0.0)
-    D.fill_diagonal_(0.0)
+    G = a @ a.T
+    G *= -2.0
+    D = np.add.outer(na, na)
+    D += G
+    np.maximum(D, 0.0, out=D)
+    np.fill_diagonal(D, 0.0)
     return D
 
 
 class NeighbourSearch:
     """Sorted distances from query points to their K nearest points of a reference sample.
 
-    ``method`` is "tree" (scipy cKDTree, exact distances), "brute" (the distance trick in
-    torch to pick candidates, then exact distances recomputed from the coordinates of
-    those candidates) or "auto" (tree for d <= TREE_MAX_DIM, else brute).
+    ``method`` is "tree" (scipy cKDTree, exact distances), "brute" (the distance trick,
+    one BLAS product per row chunk, picks candidates whose exact distances are then
+    recomputed from their coordinates) or "auto" (tree for d <= TREE_MAX_DIM, else brute).
     """
 
     def __init__(self, Y: np.ndarray, method: str = "auto"):
@@ -75,10 +89,9 @@ class NeighbourSearch:
             from scipy.spatial import cKDTree
 
             self.tree = cKDTree(Y)
-        else:  # centred reference sample, its norms and its transpose, reused by every query
+        else:  # centred reference sample and its norms, reused by every query
             self.center = Y.mean(axis=0)
-            y, self.ny = _centered(Y, self.center)
-            self.yt = torch.from_numpy(np.ascontiguousarray(y.T))
+            self.y, self.ny = _centered(Y, self.center)
 
     def query(self, X: np.ndarray, K: int) -> np.ndarray:
         """Distances (len(X), K), each row ascending; K <= len(Y)."""
@@ -89,18 +102,19 @@ class NeighbourSearch:
 
     def _brute(self, X: np.ndarray, K: int) -> np.ndarray:
         m, d = self.Y.shape
-        Xt, Yt = torch.from_numpy(X), torch.from_numpy(self.Y)
         out = np.empty((len(X), K))
-        # Bound both the (rows, m) distance block and the (rows, K, d) difference tensor.
+        # Bound both the (rows, m) distance block and the (rows, K, d) difference array.
         rows = max(1, min(CHUNK_ELEMENTS // m, CHUNK_ELEMENTS // (K * d)))
         for start in range(0, len(X), rows):
             stop = min(start + rows, len(X))
-            x = torch.from_numpy(np.subtract(X[start:stop], self.center))
             # ||x - y||^2 up to the row constant ||x||^2, which does not change the ranking.
-            D = torch.addmm(self.ny[None, :], x, self.yt, alpha=-2.0)
-            cand = torch.topk(D, K, dim=1, largest=False, sorted=False).indices
+            D = _mm_t(np.subtract(X[start:stop], self.center), self.y)
+            D *= -2.0
+            D += self.ny[None, :]
+            cand = D.argpartition(K - 1, axis=1)[:, :K] if K < m else np.indices(D.shape)[1]
             # Exact distances of the candidates: duplicates come out as exactly 0 and
             # close pairs keep their digits, which the trick above would lose.
-            exact = torch.linalg.vector_norm(Xt[start:stop, None, :] - Yt[cand], dim=2)
-            out[start:stop] = torch.sort(exact, dim=1).values.numpy()
+            diff = X[start:stop, None, :] - self.Y[cand]
+            exact = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            out[start:stop] = np.sort(exact, axis=1)
         return out

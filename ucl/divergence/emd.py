@@ -10,7 +10,6 @@ the optimal-transport cost between the two empirical measures, in the units of t
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ._arrays import as_pair
 from ._distances import sq_dists
@@ -64,7 +63,7 @@ def emd_exact(P, Q) -> float:
             f"measures is then a matching); got n = {len(P)} and m = {len(Q)}. Use "
             "emd_opencv(P, Q) for unequal sizes, or subsample the larger one"
         )
-    cost = sq_dists(P, Q).sqrt_().numpy()
-    rows, cols = linear_sum_assignment(cost)
-    matched = torch.from_numpy(P[rows]) - torch.from_numpy(Q[cols])
-    return float(torch.linalg.vector_norm(matched, dim=1).mean())
+    cost = sq_dists(P, Q)
+    rows, cols = linear_sum_assignment(np.sqrt(cost, out=cost))
+    matched = P[rows] - Q[cols]
+    return float(np.sqrt(np.einsum("ij,ij->i", matched, matched)).mean())

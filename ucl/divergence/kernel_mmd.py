@@ -35,8 +35,8 @@ BRACKET_HALF_WIDTH = 0.05
 TIE_TOLERANCE = 1e-12
 
 
-def _blocks(P: np.ndarray, Q: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Squared-distance blocks (PP, QQ, PQ) of the pooled sample, float64 tensors.
+def _blocks(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Squared-distance blocks (PP, QQ, PQ) of the pooled sample, float64 arrays.
 
     Identical samples share one block, so MMD^2(P, P) is exactly 0.
     """
@@ -51,21 +51,22 @@ def _pair_values(PP, QQ, PQ, lo: float = -np.inf, hi: float = np.inf) -> np.ndar
     """Pooled pair values (PP and QQ above the diagonal, all of PQ) lying in [lo, hi]."""
     out = []
     for block, within in ((PP, True), (QQ, True), (PQ, False)):
-        keep = (block >= lo) & (block <= hi)
+        keep = block >= lo
+        keep &= block <= hi
         if within:
-            keep &= torch.ones_like(keep).triu_(diagonal=1)
+            keep &= np.triu(np.ones(block.shape, dtype=bool), k=1)
         out.append(block[keep])
-    return torch.cat(out).numpy()
+    return np.concatenate(out)
 
 
 def _count_below(PP, QQ, PQ, x: float) -> int:
     """Number of pooled pairs i < j with squared distance < x."""
-    count = int((PQ < x).sum())
+    count = np.count_nonzero(PQ < x)
     for block in (PP, QQ):
         # A within block is exactly symmetric with a zero diagonal: halve the off-diagonal.
         diagonal = len(block) if x > 0 else 0
-        count += (int((block < x).sum()) - diagonal) // 2
-    return count
+        count += (np.count_nonzero(block < x) - diagonal) // 2
+    return int(count)
 
 
 def _select(values: np.ndarray, ranks: tuple[int, int]) -> np.ndarray:
@@ -105,8 +106,20 @@ def _resolve_sigma(sigma, PP, QQ, PQ) -> float:
     return sigma
 
 
-def _gaussian(D: torch.Tensor, sigma: float) -> torch.Tensor:
-    return torch.exp(D * (-0.5 / sigma**2))
+def _gaussian(D: np.ndarray, sigma: float, out: np.ndarray | None = None) -> np.ndarray:
+    """exp(-D / (2 sigma^2)) for squared distances D; ``out=D`` works in place."""
+    K = np.multiply(D, -0.5 / sigma**2, out=out)
+    return np.exp(K, out=K)
+
+
+def _kernel_blocks(P: np.ndarray, Q: np.ndarray, sigma) -> tuple[np.ndarray, ...]:
+    """Gaussian kernel blocks (K_PP, K_QQ, K_PQ); sigma None means the median heuristic."""
+    PP, QQ, PQ = _blocks(P, Q)
+    sigma = _resolve_sigma(sigma, PP, QQ, PQ)
+    KPP = _gaussian(PP, sigma, out=PP)  # in place: the distances are not needed again
+    if PQ is PP:  # the same sample twice: one kernel block
+        return KPP, KPP, KPP
+    return KPP, _gaussian(QQ, sigma, out=QQ), _gaussian(PQ, sigma, out=PQ)
 
 
 def _mmd2(KPP, KQQ, KPQ, unbiased: bool) -> float:
@@ -114,8 +127,8 @@ def _mmd2(KPP, KQQ, KPQ, unbiased: bool) -> float:
     if not unbiased:  # biased V-statistic: every pair, i = j included
         return float(KPP.mean() + KQQ.mean() - 2.0 * KPQ.mean())
     # unbiased U-statistic: the i = j terms k(x_i, x_i) are left out.
-    xx = (KPP.sum() - KPP.diagonal().sum()) / (n * (n - 1))
-    yy = (KQQ.sum() - KQQ.diagonal().sum()) / (m * (m - 1))
+    xx = (KPP.sum() - np.trace(KPP)) / (n * (n - 1))
+    yy = (KQQ.sum() - np.trace(KQQ)) / (m * (m - 1))
     return float(xx + yy - 2.0 * KPQ.mean())
 
 
@@ -136,7 +149,7 @@ def kernel(A, B, sigma: float) -> np.ndarray:
     A, B = as_pair(A, B, ("A", "B"))
     sigma = check_positive(sigma, "sigma")
     D = within_sq_dists(A) if same_sample(A, B) else sq_dists(A, B)
-    return _gaussian(D, sigma).numpy()
+    return _gaussian(D, sigma, out=D)
 
 
 def median_sigma(P, Q) -> float:
@@ -164,12 +177,7 @@ def MMD(P, Q, sigma: float | None = None, unbiased: bool = False) -> float:
     """
     P, Q = as_pair(P, Q)
     _check_unbiased(len(P), len(Q), unbiased)
-    PP, QQ, PQ = _blocks(P, Q)
-    sigma = _resolve_sigma(sigma, PP, QQ, PQ)
-    KPP = _gaussian(PP, sigma)
-    if PQ is PP:  # the same sample twice: one kernel block
-        return _mmd2(KPP, KPP, KPP, unbiased)
-    return _mmd2(KPP, _gaussian(QQ, sigma), _gaussian(PQ, sigma), unbiased)
+    return _mmd2(*_kernel_blocks(P, Q, sigma), unbiased)
 
 
 mmd = MMD
@@ -219,18 +227,15 @@ def mmd_permutation_test(
     N = n + m
     _check_unbiased(n, m, unbiased)
     permutations = check_int(permutations, "permutations", 1)
-    PP, QQ, PQ = _blocks(P, Q)
-    sigma = _resolve_sigma(sigma, PP, QQ, PQ)
-    KPP = _gaussian(PP, sigma)
-    KQQ, KPQ = (KPP, KPP) if PQ is PP else (_gaussian(QQ, sigma), _gaussian(PQ, sigma))
+    KPP, KQQ, KPQ = _kernel_blocks(P, Q, sigma)
     statistic = _mmd2(KPP, KQQ, KPQ, unbiased)
 
-    K = torch.empty((N, N), dtype=torch.float64)
-    K[:n, :n], K[n:, n:], K[:n, n:], K[n:, :n] = KPP, KQQ, KPQ, KPQ.T
+    K = np.block([[KPP, KPQ], [KPQ.T, KQQ]])
     if unbiased:
-        K.fill_diagonal_(0.0)
-    r = K.sum(dim=1)
+        np.fill_diagonal(K, 0.0)
+    r = K.sum(axis=1)
     t = r.sum()
+    K_t = torch.from_numpy(K)
     # Weights of a^T K a, b^T K b and a^T K b in the statistic.
     if unbiased:
         wa, wb = 1.0 / (n * (n - 1)), 1.0 / (m * (m - 1))
@@ -243,10 +248,11 @@ def mmd_permutation_test(
     batch = max(1, CHUNK_ELEMENTS // N)
     for start in range(0, permutations, batch):  # loop over batches of permutations only
         stop = min(start + batch, permutations)
-        A = torch.from_numpy(permutation_masks(n, m, stop - start, rng)).to(torch.float64)
-        aKa = (A @ K).mul_(A).sum(dim=1)
+        A = permutation_masks(n, m, stop - start, rng).astype(np.float64)
+        AK = torch.mm(torch.from_numpy(A), K_t).numpy()  # the one O(B N^2) step, MKL
+        aKa = np.einsum("ij,ij->i", AK, A)
         ar = A @ r
-        null[start:stop] = (wa * aKa + wb * (t - 2.0 * ar + aKa) + wab * (ar - aKa)).numpy()
+        null[start:stop] = wa * aKa + wb * (t - 2.0 * ar + aKa) + wab * (ar - aKa)
     p_value = (1 + int(np.sum(null >= statistic - TIE_TOLERANCE))) / (1 + permutations)
     if return_null:
         return statistic, p_value, null

@@ -141,7 +141,7 @@ def kl_knn(P, Q, k: int = 1, method: str = "auto") -> float:
     The result is finite, but duplicates mean atoms, where no density-based estimate is
     consistent; read it as a finite summary then, not as D(P||Q).
 
-    ``method``: "tree" (scipy cKDTree), "brute" (chunked torch distance matrix,
+    ``method``: "tree" (scipy cKDTree), "brute" (distance matrix in row chunks,
     candidate distances recomputed exactly) or "auto" (tree for d <= 10, else brute).
     Needs n >= 2, 1 <= k <= n - 1 and k <= m. The estimate can be negative for close
     distributions and small n.
