@@ -11,6 +11,7 @@ import gzip
 import os
 import shutil
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def import_idx_dir(src: Path, raw_dir: Path) -> None:
         dims = read_header(source, ndim)
         target = raw_dir / name
         if not (target.exists() and _same(target, ndim, dims)):
-            tmp = target.with_suffix(".tmp")
+            # a temporary name of its own: parallel jobs of a sweep may import at once
+            tmp = raw_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
             with open_idx(source) as fin, open(tmp, "wb") as fout:
                 shutil.copyfileobj(fin, fout)
             os.replace(tmp, target)
