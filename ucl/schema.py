@@ -41,6 +41,7 @@ class UclConfig:
     # links to earlier runs (run dirs)
     classifier: str | None = None
     generator: str | None = None
+    autoencoder: str | None = None
     # divergence studies: variance of the normal compared with the uniform box
     normal_var: float | None = None
 

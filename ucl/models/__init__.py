@@ -3,5 +3,6 @@
 from ucl.models.autoencoder import Autoencoder
 from ucl.models.logreg import LogisticRegression
 from ucl.models.mlp import MLP, DeepMLP
+from ucl.models.vae import VAE, VAE_loss_function
 
-__all__ = ["LogisticRegression", "MLP", "DeepMLP", "Autoencoder"]
+__all__ = ["LogisticRegression", "MLP", "DeepMLP", "Autoencoder", "VAE", "VAE_loss_function"]

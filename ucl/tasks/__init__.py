@@ -3,4 +3,5 @@
 from ucl.tasks import (
     classify,  # noqa: F401
     reconstruct,  # noqa: F401
+    vae,  # noqa: F401
 )

@@ -1,0 +1,202 @@
+"""The variational autoencoder task: train on the negative ELBO, then the autoencoder's
+latent figures and metrics (ucl/latent_report.py), the decoded 2-D manifold, samples from
+the prior judged by a classifier, and -- given `autoencoder=<run dir>` -- the same metrics
+of that autoencoder on the same test set, for comparison."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ucl.checkpoint import save_model
+from ucl.context import Context
+from ucl.latent_report import (
+    Coder,
+    latent_figures,
+    latent_metrics,
+    load_classifier,
+    mse_per_element,
+    title_of,
+)
+from ucl.loop import total_steps
+from ucl.models.vae import vae_loss_terms
+from ucl.optimizers import build_optimizer
+from ucl.plots.curves import curves
+from ucl.plots.grids import rows_grid
+from ucl.registry import MODELS, TASKS
+
+log = logging.getLogger(__name__)
+
+
+@TASKS.register("vae")
+def vae(ctx: Context) -> dict:
+    cfg, data = ctx.cfg, ctx.data
+    m = cfg.model
+    classifier = load_classifier(cfg, data, ctx.device)  # fail before training, not after
+    autoencoder = load_autoencoder(cfg, data, ctx.device)
+    seed = int(cfg.seed)
+    torch.manual_seed(seed)  # parameter init
+    model = MODELS.create(m.name, cfg, data).to(ctx.device)
+    noise = torch.Generator(device=ctx.device).manual_seed(seed)  # the reparameterisation's eps
+    batcher = ctx.batcher()
+    steps = total_steps(cfg, len(batcher))
+    opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
+    loop = ctx.loop(
+        batcher,
+        steps,
+        modules={"model": model},
+        optimizers={"optimizer": opt},
+        schedulers={"lr": sched} if sched else {},
+        generators={"noise": noise},
+    )
+    chunk, kl_weight, rec_kind = int(cfg.eval_batch_size), float(m.kl_weight), m.reconstruction
+    x_train_eval = data.x_train[: int(m.train_eval_size)]  # fixed subset, as in reconstruct
+
+    def train_step(x, _y):  # x: (B, D)
+        recon, mu, logvar = model(x, generator=noise)
+        rec, kl = vae_loss_terms(recon, x, mu, logvar, rec_kind)
+        loss = rec + kl_weight * kl  # = VAE_loss_function(recon, x, mu, logvar, kl_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"batch/loss": loss.detach(), "batch/recon": rec.detach(), "batch/kl": kl.detach()}
+
+    def evaluate(step):
+        out = {}
+        for split, x in (("train", x_train_eval), ("test", data.x_test)):
+            rec, kl = elbo_terms(model, x, rec_kind, chunk, seed)
+            out[f"{split}/loss"] = rec + kl_weight * kl
+            out[f"{split}/recon"] = rec
+            out[f"{split}/kl"] = kl
+            # per pixel, decoding the posterior mean: comparable with the autoencoder's
+            out[f"{split}/mse"] = mse_per_element(
+                lambda xb: model.decode(model.encode(xb)), x, chunk
+            )
+        return out
+
+    loop.run(train_step, evaluate)
+
+    # -- the end: curves, the saved model, the code space, samples ------------------------
+    history, tracker, step = ctx.tracker.history, ctx.tracker, loop.step
+    title = title_of(cfg, data, "negative ELBO per sample")
+    tracker.figure("loss_curves", curves(history, ["train/loss", "test/loss"], title, "loss"), step)
+    title = title_of(cfg, data, "the two terms of the test loss")
+    fig = curves(history, ["test/recon", "test/kl"], title, "per sample", log_y=True)
+    tracker.figure("loss_terms", fig, step)
+    save_model(ctx.run_dir, model, cfg, data)
+    model.eval()
+    coder = Coder.of(model)
+    latent_figures(ctx, coder, step)
+    if model.latent_dim == 2 and data.image_shape:
+        tracker.image("manifold", manifold(model, int(m.manifold_size), data.image_shape), step)
+    else:
+        log.info("no manifold figure: it needs a 2-D code and image data")
+
+    final = history[-1]
+    metrics = {
+        "test/mse": final["test/mse"],
+        "test/loss": final["test/loss"],
+        "test/recon": final["test/recon"],
+        "test/kl": final["test/kl"],
+        "train/mse": final["train/mse"],
+        "train/loss": final["train/loss"],
+        "steps": step,
+        **latent_metrics(coder, data, m.latent, chunk, seed, classifier),
+    }
+    samples = prior_samples(model, int(m.samples), seed, ctx.device)  # (S, D)
+    if data.image_shape:
+        shown = samples[:100].reshape(10, 10, -1)
+        tracker.image("samples", rows_grid(shown, data.image_shape), step)
+    if classifier is not None:
+        metrics.update(judge(classifier, samples, data))
+    if autoencoder is not None:
+        metrics.update(compare(autoencoder, data, cfg, chunk, seed, classifier))
+    return metrics
+
+
+def elbo_terms(model, x: torch.Tensor, rec_kind: str, chunk: int, seed: int):
+    """(reconstruction, KL) per sample over a split, one posterior sample each; the noise
+    comes from its own generator seeded afresh, so evaluations do not disturb training and
+    two evaluations of the same model agree."""
+    noise = torch.Generator(device=x.device).manual_seed(seed)
+    rec_sum = kl_sum = 0.0
+    for i in range(0, len(x), chunk):
+        xb = x[i : i + chunk]
+        recon, mu, logvar = model(xb, generator=noise)
+        rec, kl = vae_loss_terms(recon, xb, mu, logvar, rec_kind)
+        rec_sum += rec.item() * len(xb)
+        kl_sum += kl.item() * len(xb)
+    return rec_sum / len(x), kl_sum / len(x)
+
+
+def manifold(model, n: int, image_shape) -> torch.Tensor:
+    """The decoded 2-D latent space: an n x n grid of evenly spaced points of the unit
+    square pushed through the inverse normal CDF, so equal areas of the grid hold equal
+    prior mass (Kingma & Welling 2013, figure 4). z_1 grows to the right, z_2 upwards."""
+    u = (torch.arange(n, dtype=torch.float32) + 0.5) / n  # cell midpoints: no +-inf at 0, 1
+    g = torch.distributions.Normal(0.0, 1.0).icdf(u)
+    z2, z1 = torch.meshgrid(g.flip(0), g, indexing="ij")  # rows: z_2 from high to low
+    z = torch.stack([z1, z2], dim=-1).reshape(n * n, 2)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        images = model.decode(z.to(device))
+    return rows_grid(images.reshape(n, n, -1), image_shape)
+
+
+def prior_samples(model, n: int, seed: int, device) -> torch.Tensor:
+    """n decoded codes z ~ N(0, I), (n, D), from a generator seeded by `seed`."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    z = torch.randn(n, model.latent_dim, generator=g, device=device)
+    with torch.no_grad():
+        return model.decode(z)
+
+
+def judge(classifier, samples: torch.Tensor, data) -> dict:
+    """The classifier's verdict on the prior samples (ucl/sample_quality.py), and the same
+    numbers for as many real test digits (under real/...) as the reference."""
+    import importlib.util
+
+    if importlib.util.find_spec("ucl.sample_quality") is None:  # written by the GAN issue
+        log.warning("ucl.sample_quality is not there yet: the VAE samples are not judged")
+        return {}
+    from ucl.sample_quality import class_frequencies, judge_samples
+
+    real = data.x_test[: len(samples)]
+    freq = class_frequencies(data.y_train.cpu(), data.num_classes)
+    return {
+        **judge_samples(classifier, samples, real, freq),
+        **judge_samples(classifier, real, real, freq, prefix="real"),
+    }
+
+
+def load_autoencoder(cfg, data, device):
+    """The autoencoder of `autoencoder=<run dir>` (None when not given), checked to be a
+    model with encode/decode trained on the same data."""
+    if not cfg.get("autoencoder"):
+        return None
+    from ucl.checkpoint import load_model
+
+    model, saved = load_model(cfg.autoencoder, device)
+    if not (hasattr(model, "encode") and hasattr(model, "decode")):
+        raise ValueError(
+            f"autoencoder={cfg.autoencoder} holds a {saved['config']['model']['name']} model, "
+            f"which has no encode/decode; give the run dir of an autoencoder run "
+            f"(python train.py experiment=autoencoder_mnist)"
+        )
+    if saved["data"]["name"] != data.name or saved["data"]["in_features"] != data.in_features:
+        raise ValueError(
+            f"autoencoder={cfg.autoencoder} was trained on {saved['data']['name']}, this run "
+            f"uses {data.name}; give an autoencoder trained on {data.name}"
+        )
+    return model
+
+
+def compare(autoencoder, data, cfg, chunk: int, seed: int, classifier) -> dict:
+    """The autoencoder's scalar metrics on this run's test set, under `autoencoder/...`
+    (interpolation pairs come from the same seed, so both are judged on the same digits)."""
+    ours = {"test/mse": mse_per_element(autoencoder, data.x_test, chunk)}
+    ours.update(
+        latent_metrics(Coder.of(autoencoder), data, cfg.model.latent, chunk, seed, classifier)
+    )
+    return {f"autoencoder/{k}": v for k, v in ours.items() if isinstance(v, float)}
