@@ -1,0 +1,318 @@
+"""The GAN: its losses against hand computations, the two players' steps, and real runs on
+the committed MNIST fixture (files written, NaN stop, exact resume)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ucl.models.gan as gan_module
+from tests.conftest import compose, train
+from ucl.checkpoint import load_model
+from ucl.loop import NonFiniteLoss
+from ucl.models.gan import (
+    Discriminator,
+    Generator,
+    discriminator_loss,
+    generator_loss,
+    train_discriminator,
+    train_generator,
+)
+from ucl.validate import ConfigError
+
+# a GAN small enough for a few hundred steps in seconds
+SMALL = [
+    "experiment=gan",
+    "model.latent_dim=16",
+    "model.generator_widths=[64]",
+    "model.discriminator_widths=[64]",
+    "model.num_samples=200",
+    "batch_size=64",
+    "progress=false",
+    "threads=1",
+]
+
+
+# -- the losses ---------------------------------------------------------------------------
+def test_d_outputting_one_half_everywhere_gives_log_2():
+    zeros = torch.zeros(7)  # logit 0: D = 1/2
+    assert discriminator_loss(zeros, zeros).item() == pytest.approx(math.log(2))
+    assert generator_loss(zeros).item() == pytest.approx(0.5 * math.log(2))
+
+
+def test_losses_match_the_problem_sets_formulas():
+    real = torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64)
+    fake = torch.tensor([-3.0, 1.5], dtype=torch.float64)
+    d_real, d_fake = torch.sigmoid(real), torch.sigmoid(fake)
+    expected_d = -0.5 * torch.log(d_real).mean() - 0.5 * torch.log(1 - d_fake).mean()
+    expected_g = -0.5 * torch.log(d_fake).mean()
+    assert discriminator_loss(real, fake).item() == pytest.approx(expected_d.item(), rel=1e-12)
+    assert generator_loss(fake).item() == pytest.approx(expected_g.item(), rel=1e-12)
+
+
+def test_losses_are_finite_with_finite_gradients_at_extreme_logits():
+    big = torch.tensor([1e4, -1e4, 200.0, -200.0], requires_grad=True)  # float32
+    loss_d = discriminator_loss(big, big)
+    loss_g = generator_loss(big)
+    (loss_d + loss_g).backward()
+    assert math.isfinite(loss_d.item()) and math.isfinite(loss_g.item())
+    assert torch.isfinite(big.grad).all()
+    # half the real logits at -1e4 cost 1/2 * 1/4 * (1e4 + 200); the fakes likewise at +
+    assert loss_d.item() == pytest.approx(0.5 * (1e4 + 200) / 4 * 2, rel=1e-6)
+
+
+def test_a_perfect_discriminator_has_zero_loss_and_a_fooled_one_a_large_loss():
+    pos, neg = torch.full((4,), 50.0), torch.full((4,), -50.0)
+    assert discriminator_loss(pos, neg).item() == pytest.approx(0.0, abs=1e-12)
+    assert discriminator_loss(neg, pos).item() == pytest.approx(50.0, rel=1e-6)
+    assert generator_loss(pos).item() == pytest.approx(0.0, abs=1e-12)
+
+
+# -- the networks and their steps ------------------------------------------------------
+def test_shapes_and_ranges():
+    torch.manual_seed(0)
+    G, D = Generator(16, [32, 64], 784), Discriminator(784, [64, 32], dropout=0.3)
+    z = torch.randn(5, 16)
+    x = G(z)
+    assert x.shape == (5, 784) and x.min() >= 0 and x.max() <= 1
+    assert D(x).shape == (5,)
+    assert D(x.view(5, 1, 28, 28)).shape == (5,)  # images are flattened
+    assert G.sample(3, torch.Generator().manual_seed(1)).shape == (3, 784)
+
+
+def test_sampling_is_reproducible_from_a_generator():
+    G = Generator(8, [16], 784)
+    a = G.sample(4, torch.Generator().manual_seed(3))
+    b = G.sample(4, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_bad_sizes_say_what_was_given():
+    with pytest.raises(ValueError, match=r"widths=\[0\]"):
+        Generator(8, [0])
+    with pytest.raises(ValueError, match="dropout=1.5"):
+        Discriminator(784, [8], dropout=1.5)
+
+
+def test_a_batchnorm_generator_keeps_shapes_and_range():
+    G = Generator(8, [16, 32], 784, batchnorm=True)
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules()) == 2
+    x = G(torch.randn(5, 8))
+    assert x.shape == (5, 784) and 0 <= x.min() and x.max() <= 1
+
+
+def _players():
+    torch.manual_seed(0)
+    G, D = Generator(8, [16], 784), Discriminator(784, [16])
+    opt_g = torch.optim.Adam(G.parameters(), lr=1e-2)
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-2)
+    return G, D, opt_g, opt_d
+
+
+def _copy(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module):
+    return [not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True)]
+
+
+def test_train_discriminator_moves_d_only_and_reports_its_outputs():
+    G, D, _, opt_d = _players()
+    real = torch.rand(6, 784)
+    fake = G(torch.randn(4, 8))
+    g_before, d_before = _copy(G), _copy(D)
+    with torch.no_grad():  # what D says before its step (no dropout here)
+        d_real, d_fake = D(real), D(fake)
+    out = train_discriminator(D, opt_d, real, fake.detach())
+    assert all(_changed(d_before, D)) and not any(_changed(g_before, G))
+    assert set(out) == {"loss", "D(x)", "D(G(z))"}
+    assert out["D(x)"].item() == pytest.approx(torch.sigmoid(d_real).mean().item(), rel=1e-6)
+    assert out["D(G(z))"].item() == pytest.approx(torch.sigmoid(d_fake).mean().item(), rel=1e-6)
+    assert out["loss"].item() == pytest.approx(discriminator_loss(d_real, d_fake).item(), 1e-6)
+    assert not out["loss"].requires_grad
+
+
+def test_train_generator_moves_g_only_and_leaves_d_trainable():
+    G, D, opt_g, _ = _players()
+    fake = G(torch.randn(4, 8))
+    g_before, d_before = _copy(G), _copy(D)
+    out = train_generator(D, opt_g, fake)
+    assert all(_changed(g_before, G)) and not any(_changed(d_before, D))
+    assert all(p.grad is None for p in D.parameters())  # no gradient computed for D
+    assert all(p.requires_grad for p in D.parameters())  # unfrozen afterwards
+    # the fakes were drawn before G's step and D did not move: the same loss again
+    expected = 0.5 * F.softplus(-D(fake.detach())).mean()
+    assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_generator_step_raises_d_of_g_z():
+    G, D, opt_g, _ = _players()
+    z = torch.randn(64, 8)
+    before = torch.sigmoid(D(G(z))).mean().item()
+    for _ in range(5):
+        train_generator(D, opt_g, G(z))
+    after = torch.sigmoid(D(G(z))).mean().item()
+    assert after > before
+
+
+# -- runs on the fixture ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    """A quick logistic regression on the fixture to judge samples with."""
+    from tests.conftest import FIXTURE_MNIST
+
+    root = tmp_path_factory.mktemp("clf")
+    train(
+        [
+            "experiment=logreg",
+            "steps=60",
+            "progress=false",
+            "threads=1",
+            f"dataset.idx_dir={FIXTURE_MNIST}",
+            f"dataset.root={root / 'data'}",
+            f"hydra.run.dir={root / 'run'}",
+        ]
+    )
+    return root / "run"
+
+
+def test_a_short_run_writes_every_file(tmp_path, fixture_overrides, classifier_dir):
+    run_dir = tmp_path / "gan"
+    train(
+        [
+            *SMALL,
+            *fixture_overrides,
+            "steps=200",
+            f"classifier={classifier_dir}",
+            f"hydra.run.dir={run_dir}",
+        ]
+    )
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "completed" and record["task"] == "gan"
+    m = record["metrics"]
+    assert m["steps"] == 200
+    for prefix in ("samples", "real"):
+        assert len(m[f"{prefix}/class_counts"]) == 10
+        for key in ("chi2", "chi2_p", "confidence", "score", "frechet", "min_class_share"):
+            assert math.isfinite(m[f"{prefix}/{key}"])
+    assert sum(m["samples/class_counts"]) == 200 and sum(m["real/class_counts"]) == 250
+    assert 1 <= m["samples/score"] <= 10 and 1 <= m["real/score"] <= 10
+    # 200 steps of a tiny GAN are far from real digits; real digits are close to real digits
+    assert m["real/frechet"] < m["samples/frechet"]
+    assert record["judge"]["features"] == "logits"  # logreg has no hidden layer
+
+    figures = {p.name for p in (run_dir / "figures").iterdir()}
+    epochs = [f"samples_epoch_{e:03d}.png" for e in range(1, 200 // 32 + 1)]  # 32 steps/epoch
+    assert set(epochs) <= figures
+    assert "samples_epoch_007.png" not in figures  # step 200 ends inside epoch 7
+    assert {"samples.png", "class_histogram.png", "loss_curves.png"} <= figures
+    assert {"discriminator_curves.png"} <= figures
+
+    saved = torch.load(run_dir / "samples.pt", weights_only=True)
+    assert saved["samples"].shape == (200, 784) and saved["image_shape"] == [1, 28, 28]
+    assert 0 <= saved["samples"].min() and saved["samples"].max() <= 1
+    model, _ = load_model(run_dir)
+    assert model.generator.latent_dim == 16
+
+    header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
+    for tag in ("gan/loss_D", "gan/loss_G", "gan/D(x)", "gan/D(G(z))", "test/D(x)"):
+        assert tag in header
+    assert list(run_dir.glob("events.out.tfevents.*"))
+
+
+def test_a_missing_classifier_fails_before_training(tmp_path, fixture_overrides):
+    run_dir = tmp_path / "gan"
+    proc = train(
+        [*SMALL, *fixture_overrides, f"classifier={tmp_path / 'nope'}", f"hydra.run.dir={run_dir}"],
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "classifier=" in proc.stderr and "does not exist" in proc.stderr
+    assert not (run_dir / "checkpoint.pt").exists()
+
+
+def _run_in_process(monkeypatch, run_dir, overrides):
+    from ucl.run import run
+
+    monkeypatch.setenv("UCL_RUN_DIR", str(run_dir))  # run() outside Hydra writes here
+    return run(compose([*SMALL, *overrides]))
+
+
+def test_a_loss_turning_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, fixture_overrides
+):
+    calls = {"n": 0}
+    real_loss = gan_module.discriminator_loss
+
+    def nan_at_25(real_logits, fake_logits):
+        calls["n"] += 1
+        loss = real_loss(real_logits, fake_logits)
+        return loss * float("nan") if calls["n"] == 25 else loss
+
+    monkeypatch.setattr(gan_module, "discriminator_loss", nan_at_25)
+    run_dir = tmp_path / "nan"
+    with pytest.raises(NonFiniteLoss, match="gan/loss_D became nan at iteration 25"):
+        _run_in_process(
+            monkeypatch,
+            run_dir,
+            [*fixture_overrides, "steps=100", "checkpoint_every=10", "classifier=null"],
+        )
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "failed" and "NonFiniteLoss" in record["reason"]
+    assert "checkpoint" in record["reason"]
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 20  # the last one before the NaN
+    for module in state["modules"].values():
+        assert all(torch.isfinite(t).all() for t in module.values())
+    assert not (run_dir / "model.pt").exists() and not (run_dir / "samples.pt").exists()
+
+
+def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides):
+    common = [*fixture_overrides, "checkpoint_every=0", "classifier=null", "model.num_samples=8"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    _run_in_process(monkeypatch, straight, [*common, "steps=50"])
+    _run_in_process(monkeypatch, split, [*common, "steps=20"])  # stops mid-epoch 1
+    _run_in_process(
+        monkeypatch,
+        split,
+        [*common, "steps=50", f"resume={split}", "skip_completed=false"],
+    )
+    a = torch.load(straight / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(split / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    sa = torch.load(straight / "samples.pt", weights_only=True)["samples"]
+    sb = torch.load(split / "samples.pt", weights_only=True)["samples"]
+    assert torch.equal(sa, sb)
+
+
+def test_a_classifier_of_the_wrong_kind_is_a_config_error(tmp_path, monkeypatch, fixture_overrides):
+    gan_dir = tmp_path / "gan"
+    _run_in_process(monkeypatch, gan_dir, [*fixture_overrides, "steps=5", "classifier=null"])
+    with pytest.raises(ConfigError, match="is a 'gan' run"):
+        _run_in_process(
+            monkeypatch,
+            tmp_path / "judged",
+            [*fixture_overrides, "steps=5", f"classifier={gan_dir}"],
+        )
+
+
+def test_benchmark_rows_compare_with_the_issues_targets():
+    from ucl.benchmarks.gan import rows
+
+    record = {
+        "seconds": {"train": 300.0},
+        "metrics": {"samples/min_class_share": 0.05, "samples/score": 8.0},
+    }
+    got = {r["benchmark"]: r for r in rows(record, epochs=50)}
+    assert [r["unit"] for r in got.values()] == ["min", "fraction", "score"]
+    time, share, score = got.values()
+    assert time["value"] == pytest.approx(10.0) and time["target"] == 15 and time["passed"]
+    assert share["value"] == 0.05 and share["passed"]
+    assert score["value"] == 8.0 and score["target"] == 8.5 and not score["passed"]

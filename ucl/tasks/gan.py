@@ -1,0 +1,205 @@
+"""GAN training on images: alternate (1) update D and (2) update G on every batch, log both
+losses and the discriminator's outputs against the iteration, save a grid from fixed noise
+after every epoch, and at the end draw samples and judge them with a trained classifier.
+
+Run dir additions: figures/samples_epoch_XXX.png (fixed noise, one per epoch; TensorBoard
+image `samples/fixed_noise`), samples.pt ({"samples": (N, D) in [0, 1], "image_shape"}),
+figures/samples.png (all N), figures/class_histogram.png, model.pt (both networks).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid, save_image
+
+from ucl import checkpoint
+from ucl.checkpoint import load_model, save_model
+from ucl.context import Context
+from ucl.loop import total_steps
+from ucl.models.gan import GAN, train_discriminator, train_generator
+from ucl.optimizers import build_optimizer
+from ucl.plots.class_histogram import class_histogram
+from ucl.plots.curves import curves
+from ucl.registry import MODELS, TASKS
+from ucl.sample_quality import class_frequencies, classifier_features, judge_samples
+from ucl.validate import ConfigError
+
+log = logging.getLogger(__name__)
+
+SAMPLES_FILE = "samples.pt"
+
+
+@TASKS.register("gan")
+def gan(ctx: Context) -> dict:
+    cfg, data, device = ctx.cfg, ctx.data, ctx.device
+    m = cfg.model
+    if data.image_shape is None:
+        raise ConfigError(
+            f"the gan task draws images, but dataset {data.name!r} holds feature vectors; "
+            f"use an image dataset, e.g. dataset=mnist"
+        )
+    classifier = load_classifier(cfg.get("classifier"), data, device)  # fails before training
+    seed = int(cfg.seed)
+    torch.manual_seed(seed)  # parameter init and D's dropout masks (the loop saves this RNG)
+    model: GAN = MODELS.create(m.name, cfg, data).to(device)
+    G, D = model.generator, model.discriminator
+    batcher = ctx.batcher()
+    steps = total_steps(cfg, len(batcher))
+    opt_d, sched_d = build_optimizer(cfg.optimizer, D.parameters(), steps)
+    opt_g, sched_g = build_optimizer(cfg.optimizer, G.parameters(), steps)
+    noise = stream(seed, "noise")  # every training z; in the checkpoint, so resume is exact
+    loop = ctx.loop(
+        batcher,
+        steps,
+        modules={"generator": G, "discriminator": D},
+        optimizers={"D": opt_d, "G": opt_g},
+        schedulers={k: s for k, s in (("lr_D", sched_d), ("lr_G", sched_g)) if s is not None},
+        generators={"noise": noise},
+    )
+    # fixed noise: the per-epoch grids show the same z, so they show G changing
+    z_fixed = torch.randn(int(m.grid_samples), G.latent_dim, generator=stream(seed, "fixed"))
+    z_fixed = z_fixed.to(device)  # (n_grid, latent_dim)
+    x_held_out = data.x_test[: int(m.judge_reference)]  # real digits D never trains on
+
+    def train_step(x, _y):  # x: (B, 784) real images in [0, 1]
+        z = torch.randn(len(x), G.latent_dim, generator=noise).to(device)  # (B, latent_dim)
+        fake = G(z)  # (B, 784); one pass of G serves both updates
+        # (1) update D: raise log D(x) + log(1 - D(G(z))); fake detached, G untouched
+        d = train_discriminator(D, opt_d, x, fake.detach())
+        # (2) update G: raise log D(G(z)) as judged by the D just updated
+        g = train_generator(D, opt_g, fake)
+        return {
+            "gan/loss_D": d["loss"],
+            "gan/loss_G": g["loss"],
+            "gan/D(x)": d["D(x)"],
+            "gan/D(G(z))": d["D(G(z))"],
+        }
+
+    def evaluate(step):  # D in eval mode (no dropout), under no_grad
+        return {
+            "test/D(x)": torch.sigmoid(D(x_held_out)).mean().item(),
+            "test/D(G(z))": torch.sigmoid(D(G(z_fixed))).mean().item(),
+        }
+
+    def on_epoch_end(epoch, step):
+        G.eval()  # batch norm, if any, from its running statistics: they stay untouched
+        with torch.no_grad():
+            grid = image_grid(G(z_fixed), data.image_shape, int(m.grid_nrow))
+        G.train()
+        save_image(grid, ctx.tracker.figures_dir / f"samples_epoch_{epoch:03d}.png")
+        ctx.tracker.writer.add_image("samples/fixed_noise", grid, step)
+
+    loop.run(train_step, evaluate, on_epoch_end=on_epoch_end)
+
+    # -- the end: curves, the samples, the saved model, the classifier's judgement ------
+    history, tracker = ctx.tracker.history, ctx.tracker
+    title = f"GAN on {data.name}"
+    tracker.figure("loss_curves", curves(history, ["gan/loss_D", "gan/loss_G"], title, "loss"),
+                   loop.step)  # fmt: skip
+    tracker.figure(
+        "discriminator_curves",
+        curves(history, ["gan/D(x)", "gan/D(G(z))", "test/D(x)", "test/D(G(z))"], title,
+               "mean D output"),
+        loop.step,
+    )  # fmt: skip
+    G.eval()
+    with torch.no_grad():
+        samples = G.sample(int(m.num_samples), stream(seed, "samples")).cpu()  # (N, 784)
+    checkpoint.save(
+        ctx.run_dir / SAMPLES_FILE, {"samples": samples, "image_shape": list(data.image_shape)}
+    )
+    tracker.image("samples", image_grid(samples, data.image_shape, int(m.samples_nrow)), loop.step)
+    save_model(ctx.run_dir, model, cfg, data)
+
+    final = history[-1]
+    metrics = {k: final[k] for k in ("gan/loss_D", "gan/loss_G", "gan/D(x)", "gan/D(G(z))")}
+    metrics["steps"] = loop.step
+    if classifier is not None:
+        metrics.update(judge(ctx, classifier, samples, loop.step))
+    return metrics
+
+
+def judge(ctx: Context, classifier, samples: torch.Tensor, step: int) -> dict:
+    """The classifier's verdict on the samples and, for comparison, on real test digits:
+    `samples/...` and `real/...`, both against the same reference set of real digits."""
+    data, m = ctx.data, ctx.cfg.model
+    n_ref, n_real = int(m.judge_reference), int(m.judge_real)
+    if len(data.x_test) < n_ref + n_real:  # the test fixture: 500 digits
+        n_ref = len(data.x_test) // 2
+        n_real = len(data.x_test) - n_ref
+        log.warning(
+            "only %d test digits: judging against %d of them and comparing with the other %d",
+            len(data.x_test), n_ref, n_real,
+        )  # fmt: skip
+    reference = data.x_test[:n_ref]
+    real = data.x_test[n_ref : n_ref + n_real]  # disjoint from the reference
+    freq = class_frequencies(data.y_train, data.num_classes)
+    out = judge_samples(classifier, samples, reference, freq)
+    out.update(judge_samples(classifier, real, reference, freq, prefix="real"))
+    with torch.no_grad():
+        _, kind = classifier_features(classifier, reference[:2])
+    ctx.record["judge"] = {
+        "classifier": str(ctx.cfg.classifier),
+        "features": kind,  # what the Frechet distance compares: "hidden" or "logits"
+        "samples": len(samples),
+        "reference": n_ref,
+        "real": n_real,
+    }
+    fig = class_histogram(
+        {"GAN samples": out["samples/class_counts"], "real test digits": out["real/class_counts"]},
+        freq.tolist(),
+        data.class_names,
+        f"classes of {len(samples)} GAN samples (classifier: {ctx.cfg.classifier})",
+    )
+    ctx.tracker.figure("class_histogram", fig, step)
+    log.info(
+        "samples: classes %s, score %.3f (real %.3f), frechet %.3f (real %.3f), confidence %.3f",
+        out["samples/class_counts"], out["samples/score"], out["real/score"],
+        out["samples/frechet"], out["real/frechet"], out["samples/confidence"],
+    )  # fmt: skip
+    return out
+
+
+def load_classifier(path: str | None, data, device: torch.device):
+    """The classifier `classifier=<run dir>` names, checked against the data; None (with a
+    warning) when no classifier is given."""
+    if not path:
+        log.warning(
+            "classifier=null: the samples will not be judged; give classifier=runs/<a "
+            "classification run> (e.g. one of python train.py model=mlp epochs=10)"
+        )
+        return None
+    try:
+        classifier, saved = load_model(path, device)
+    except FileNotFoundError as e:
+        raise ConfigError(f"classifier={path}: {e}") from e
+    task = saved["config"].get("task")
+    shape = (saved["data"]["in_features"], saved["data"]["num_classes"])
+    if task != "classify" or shape != (data.in_features, data.num_classes):
+        raise ConfigError(
+            f"classifier={path} is a {task!r} run mapping {shape[0]} features to {shape[1]} "
+            f"outputs; judging {data.name} samples needs a classify run on {data.in_features} "
+            f"features and {data.num_classes} classes (e.g. python train.py model=mlp)"
+        )
+    if saved["data"]["name"] != data.name:
+        log.warning("classifier %s was trained on %s, not %s", path, saved["data"]["name"],
+                    data.name)  # fmt: skip
+    return classifier
+
+
+def stream(seed: int, purpose: str) -> torch.Generator:
+    """A CPU generator for one purpose: independent streams from one seed (numpy's
+    SeedSequence mixes the seed with the purpose), so adding a draw for one purpose
+    never shifts another's."""
+    key = zlib.crc32(purpose.encode())
+    state = np.random.SeedSequence(seed, spawn_key=(key,)).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def image_grid(x: torch.Tensor, image_shape, nrow: int) -> torch.Tensor:
+    """Flat images (N, D) in [0, 1] -> one (C, H', W') grid image, `nrow` per row."""
+    return make_grid(x.detach().cpu().view(-1, *image_shape), nrow=nrow, padding=2, pad_value=0.5)
