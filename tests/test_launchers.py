@@ -1,0 +1,131 @@
+"""Sweeps through Hydra's launchers: joblib runs jobs as local processes with threads
+shared out so that jobs x threads <= cores; submitit_slurm is configured, and its local
+twin submitit_local runs a sweep here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from train_process import FIXTURE_MNIST, REPO, data_args, metrics, output, start, train
+
+from ucl.threads import available_cores, concurrent_jobs, threads_per_job
+
+JOBLIB = {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"}
+SHORT = ["steps=20", "eval_every=10", "lr=0.1,0.5"]
+
+
+@pytest.mark.parametrize(
+    "threads, launcher, cores, expected",
+    [
+        (3, {**JOBLIB, "n_jobs": 4}, 8, 3),  # given: kept
+        (None, None, 8, None),  # one job at a time: torch's default
+        (None, {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, 8, None),
+        (None, {**JOBLIB, "n_jobs": 4}, 8, 2),
+        (None, {**JOBLIB, "n_jobs": 3}, 8, 2),  # rounded down: 3 x 2 <= 8
+        (None, {**JOBLIB, "n_jobs": -1}, 8, 1),  # one job per core
+        (None, {**JOBLIB, "n_jobs": -2}, 8, 1),
+        (None, {**JOBLIB, "n_jobs": 16}, 8, 1),  # never below one
+        (None, {"_target_": "...SlurmLauncher", "cpus_per_task": 4}, 64, 4),
+        (None, {"_target_": "...LocalLauncher", "cpus_per_task": None}, 8, None),
+    ],
+)
+def test_threads_per_job(threads, launcher, cores, expected):
+    assert threads_per_job(threads, launcher, cores) == expected
+
+
+def test_joblib_conventions():
+    assert [concurrent_jobs(n, 8) for n in (None, 1, 5, -1, -2, -8)] == [1, 1, 5, 8, 7, 1]
+    assert concurrent_jobs(-20, 8) == 1
+
+
+def test_launchers_are_an_optional_extra():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extra = " ".join(project["optional-dependencies"]["launchers"])
+    assert "hydra-joblib-launcher" in extra and "hydra-submitit-launcher" in extra
+    assert not any("launcher" in d for d in project["dependencies"])
+
+
+@pytest.mark.parametrize("name", ["submitit_slurm", "submitit_local"])
+def test_submitit_configs_compose_and_comment_every_key(name):
+    from hydra import compose, initialize_config_dir
+
+    from ucl.schema import register_schema
+
+    register_schema()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", [f"hydra/launcher={name}"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher" if "slurm" in name else "LocalLauncher")
+    assert launcher.cpus_per_task >= 1 and launcher.timeout_min >= 1
+    if name == "submitit_slurm":
+        assert "partition" in launcher and launcher.max_num_timeout > 0  # requeue and resume
+    text = (REPO / "conf" / "hydra" / "launcher" / f"{name}.yaml").read_text()
+    keys = [line for line in text.splitlines() if re.match(r"^\w+:", line)]
+    assert len(keys) == len(launcher) and all(" # " in line for line in keys)
+
+
+@pytest.mark.slow
+def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
+    log = tmp_path / "sweep.log"
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SHORT,
+            *data_args(tmp_path), f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
+    proc = start(args, log)
+    assert proc.wait(timeout=600) == 0, log.read_text()
+    assert "Joblib.Parallel(n_jobs=2" in log.read_text()
+    for job in ("0", "1"):
+        record = metrics(tmp_path / "sweep" / job)
+        assert record["status"] == "completed"
+        assert record["env"]["threads"] == max(1, available_cores() // 2)
+        # TensorBoard names its event file after the writing process: a worker, not train.py
+        (events,) = (tmp_path / "sweep" / job).glob("events.out.tfevents.*")
+        assert int(events.name.split(".")[-2]) != proc.pid
+
+
+@pytest.mark.slow
+def test_submitit_local_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = train(["-m", "hydra/launcher=submitit_local", *SHORT, *data_args(tmp_path),
+                  f"hydra.sweep.dir={sweep}"])  # fmt: skip
+    assert proc.returncode == 0, output(proc)
+    assert "validated against ConfigStore schema" not in proc.stderr
+    for job in ("0", "1"):
+        record = metrics(sweep / job)
+        assert record["status"] == "completed" and record["env"]["threads"] == 1
+    assert list((sweep / ".submitit").glob("*/*_log.out"))  # submitit ran them
+
+
+def test_parallel_jobs_import_the_data_at_once(tmp_path, monkeypatch):
+    """Two jobs of a parallel sweep, one fresh dataset.root: both copy the IDX files at
+    the same moment (held there by a barrier), and neither trips over the other's file."""
+    import shutil
+    import threading
+
+    from ucl.data import idx
+
+    barrier = threading.Barrier(2, timeout=10)
+    copy = shutil.copyfileobj
+
+    def copy_together(fin, fout):
+        barrier.wait()
+        copy(fin, fout)
+        barrier.wait()
+
+    monkeypatch.setattr(idx.shutil, "copyfileobj", copy_together)
+    errors = []
+
+    def job():
+        try:
+            idx.import_idx_dir(FIXTURE_MNIST, tmp_path / "raw")
+        except Exception as e:  # reported below, in the test's own thread
+            errors.append(e)
+
+    jobs = [threading.Thread(target=job) for _ in range(2)]
+    for t in jobs:
+        t.start()
+    for t in jobs:
+        t.join()
+    assert not errors, errors
+    assert idx.check_raw_dir(tmp_path / "raw")
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(idx.IDX_FILES)

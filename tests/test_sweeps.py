@@ -1,0 +1,120 @@
+"""Sweeps that meet failures and interruptions: a job whose loss turns NaN is recorded as
+failed while the others complete; a re-run into the same sweep dir skips completed jobs,
+resumes an interrupted one, and refuses a dir that holds another job."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+
+import pytest
+from train_process import REPO, data_args, metrics, output, snapshot, start, train, wait_for
+
+from ucl import rundir
+from ucl.validate import ConfigError
+
+# the middle job's learning rate makes the loss NaN at iteration 2
+LRS = "0.1,1e30,0.5"
+SHORT = ["model=mlp", "hidden=8", "steps=30", "eval_every=10", "checkpoint_every=10",
+         "threads=1"]  # fmt: skip
+
+
+def sweep(tmp, *args):
+    return train(["-m", *SHORT, *data_args(tmp), f"hydra.sweep.dir={tmp / 'sweep'}", *args])
+
+
+@pytest.fixture(scope="module")
+def failed_sweep(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("failing")
+    return tmp, sweep(tmp, f"lr={LRS}")
+
+
+@pytest.mark.slow  # whole sweeps in subprocesses
+def test_one_failing_job_does_not_stop_the_sweep(failed_sweep):
+    tmp, proc = failed_sweep
+    # Hydra runs every job of the batch, then re-raises the first failure: exit status 1
+    assert proc.returncode == 1, output(proc)
+    assert "Error executing job with overrides" in proc.stderr
+    jobs = tmp / "sweep"
+    assert [metrics(jobs / str(i))["status"] for i in range(3)] == [
+        "completed", "failed", "completed"
+    ]  # fmt: skip
+    reason = metrics(jobs / "1")["reason"]
+    assert reason.startswith("NonFiniteLoss: batch/loss became nan at iteration 2; stopped")
+    assert metrics(jobs / "2")["metrics"]["steps"] == 30  # the job after the failure ran
+
+
+@pytest.mark.slow  # whole sweeps in subprocesses
+def test_summarize_shows_the_failed_job(failed_sweep):
+    import subprocess
+    import sys
+
+    tmp, _ = failed_sweep
+    proc = subprocess.run(
+        [sys.executable, "scripts/summarize.py", str(tmp / "sweep")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| 1 |"))
+    assert "1e+30" in row and "| failed |" in row
+    assert "- 1: failed: NonFiniteLoss: batch/loss became nan at iteration 2" in proc.stdout
+
+
+@pytest.mark.slow  # whole sweeps in subprocesses
+def test_rerun_skips_completed_jobs_and_retries_the_failed_one(failed_sweep, tmp_path):
+    shutil.copytree(failed_sweep[0] / "sweep", tmp_path / "sweep")
+    jobs = tmp_path / "sweep"
+    done = {i: snapshot(jobs / str(i)) for i in (0, 2)}
+    proc = sweep(tmp_path, f"lr={LRS}")
+    assert proc.returncode == 1, output(proc)
+    assert (proc.stdout + proc.stderr).count("already completed; skipped") == 2
+    for i in (0, 2):  # not even metrics.json or the checkpoint was rewritten
+        changed = {k for k, v in snapshot(jobs / str(i)).items() if done[i].get(k) != v}
+        assert changed <= {
+            "train.log",
+            ".hydra/config.yaml",
+            ".hydra/hydra.yaml",
+            ".hydra/overrides.yaml",
+        }, changed  # fmt: skip  (Hydra's own)
+    assert metrics(jobs / "1")["status"] == "failed"
+
+    # skip_completed=false: every job runs again, from iteration 0, to the same numbers
+    first = {i: metrics(jobs / str(i))["metrics"] for i in (0, 2)}
+    proc = sweep(tmp_path, f"lr={LRS}", "skip_completed=false")
+    assert "already completed" not in proc.stdout + proc.stderr
+    for i in (0, 2):
+        record = metrics(jobs / str(i))
+        assert record["status"] == "completed" and record["metrics"] == first[i]
+        assert snapshot(jobs / str(i))["metrics.json"] != done[i]["metrics.json"]
+        assert "resumed from" not in (jobs / str(i) / "train.log").read_text()
+
+
+@pytest.mark.slow  # whole sweeps in subprocesses
+def test_rerun_resumes_the_interrupted_job(tmp_path):
+    # job 0 is short, job 1 long enough to be stopped in the middle
+    args = ["-m", "model=mlp", "hidden=8", "eval_every=50", "checkpoint_every=20",
+            "threads=1", "steps=40,1500", *data_args(tmp_path),
+            f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
+    jobs, log = tmp_path / "sweep", tmp_path / "sweep.log"
+    proc = start(args, log)
+    wait_for(jobs / "1" / "checkpoint.pt", proc, log)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=600) == 128 + signal.SIGTERM, log.read_text()
+    assert metrics(jobs / "0")["status"] == "completed"
+    assert metrics(jobs / "1")["status"] == "interrupted", log.read_text()
+    first = snapshot(jobs / "0")["metrics.json"]
+
+    proc = train(args)
+    assert proc.returncode == 0, output(proc)
+    said = proc.stdout + proc.stderr
+    assert "already completed; skipped" in said and "resumed from" in said
+    assert snapshot(jobs / "0")["metrics.json"] == first
+    record = metrics(jobs / "1")
+    assert record["status"] == "completed" and record["metrics"]["steps"] == 1500
+
+
+def test_a_dir_holding_another_job_is_refused():
+    before = {"overrides": ["lr=0.1", "hidden=8", "threads=1"]}
+    rundir.check_same_job(before, ["hidden=8", "lr=0.1", "threads=4", "progress=false"], "d")
+    with pytest.raises(ConfigError, match=r"d holds a run of another job .*lr: '0.1' there"):
+        rundir.check_same_job(before, ["lr=0.3", "hidden=8"], "d")

@@ -1,0 +1,81 @@
+"""train.py in a subprocess, for the tests of interruption, resume, sweeps and launchers:
+run it, start it and signal it once it has written a checkpoint, snapshot a run dir."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"
+TIMEOUT = 600  # seconds; generous: the CPU is shared with other work
+
+
+def data_args(tmp: Path) -> list[str]:
+    """The committed 2000/500-digit MNIST subset, imported under tmp."""
+    return [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp / 'data'}", "progress=false"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "UCL_MNIST_DIR": "", "HYDRA_FULL_ERROR": "0"}
+
+
+def train(args: list[str]) -> subprocess.CompletedProcess:
+    """`python train.py ARGS` run to its end (whatever its exit code)."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=TIMEOUT,
+    )
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    """`python train.py ARGS` in the background, output to `log`."""
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, str(REPO / "train.py"), *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+        )
+
+
+def wait_for(path: Path, proc: subprocess.Popen, log: Path) -> None:
+    """Poll until `path` exists; fail if the process ends first."""
+    deadline = time.monotonic() + TIMEOUT
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"train.py ended before writing {path}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"no {path} after {TIMEOUT} s:\n{log.read_text()}")
+        time.sleep(0.02)
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def snapshot(run_dir: Path) -> dict[str, tuple[int, str]]:
+    """Every file below run_dir -> (mtime in ns, sha256): equal snapshots, untouched files."""
+    files = sorted(p for p in Path(run_dir).rglob("*") if p.is_file())
+    return {
+        str(p.relative_to(run_dir)): (
+            p.stat().st_mtime_ns,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in files
+    }
+
+
+def output(proc: subprocess.CompletedProcess) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
