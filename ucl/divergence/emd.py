@@ -25,8 +25,9 @@ def emd_opencv(P, Q) -> float:
 
     Caveats: OpenCV solves the transportation problem in float32 with a simplex method
     that stops after a fixed number of iterations, so on large inputs it can return more
-    than the optimum; :func:`emd_exact` is exact (equal sizes only). Its cost grows
-    roughly cubically with n (seconds at n = 1000 in 784-D).
+    than the optimum (on the benchmark's 1000-by-784 samples: 11.3628 against the exact
+    11.3443, +0.16%); :func:`emd_exact` is exact (equal sizes only). Its time grows
+    faster than n**2 (about 5 s at n = 1000 in 784-D, 0.2 s at n = 250).
     """
     import cv2
 
