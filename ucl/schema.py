@@ -21,6 +21,7 @@ class UclConfig:
     optimizer: Any = MISSING
     activation: Any = MISSING
     dataset: Any = MISSING
+    divergence: Any = None
     task: str = MISSING
     # training knobs
     hidden: int = MISSING
