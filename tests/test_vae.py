@@ -151,7 +151,6 @@ def test_vae_run_compares_with_the_autoencoder_on_the_same_test_set(runs):
 
 
 def test_vae_samples_and_real_digits_are_judged_by_the_classifier(runs):
-    pytest.importorskip("ucl.sample_quality")  # the GAN issue's module
     record = runs["vae"][1]
     m = record["metrics"]
     assert sum(m["samples/class_counts"]) == 1000
@@ -159,3 +158,14 @@ def test_vae_samples_and_real_digits_are_judged_by_the_classifier(runs):
     for prefix in ("samples", "real"):
         assert 0.1 <= m[f"{prefix}/confidence"] <= 1 and 1 <= m[f"{prefix}/score"] <= 10
     assert m["real/frechet"] == pytest.approx(0, abs=1e-6)  # real digits against themselves
+
+
+def test_a_larger_latent_is_drawn_through_pca_and_has_no_manifold(tmp_path):
+    data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
+    quick = [*QUICK, "steps=40", "model.latent_dim=5", "model.samples=100"]
+    record = run_config(["experiment=vae", *quick, *data], tmp_path / "run")
+    assert record["status"] == "completed"
+    figures = {p.stem for p in (tmp_path / "run" / "figures").glob("*.png")}
+    assert {"embedding", "interpolations", "samples"} <= figures and "manifold" not in figures
+    tensors = (tmp_path / "run" / "00040" / "latent" / "tensors.tsv").read_text().splitlines()
+    assert len(tensors[0].split("\t")) == 5  # the projector gets the full 5-D codes

@@ -25,6 +25,7 @@ from ucl.optimizers import build_optimizer
 from ucl.plots.curves import curves
 from ucl.plots.grids import rows_grid
 from ucl.registry import MODELS, TASKS
+from ucl.sample_quality import class_frequencies, judge_samples
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +156,6 @@ def prior_samples(model, n: int, seed: int, device) -> torch.Tensor:
 def judge(classifier, samples: torch.Tensor, data) -> dict:
     """The classifier's verdict on the prior samples (ucl/sample_quality.py), and the same
     numbers for as many real test digits (under real/...) as the reference."""
-    import importlib.util
-
-    if importlib.util.find_spec("ucl.sample_quality") is None:  # written by the GAN issue
-        log.warning("ucl.sample_quality is not there yet: the VAE samples are not judged")
-        return {}
-    from ucl.sample_quality import class_frequencies, judge_samples
-
     real = data.x_test[: len(samples)]
     freq = class_frequencies(data.y_train.cpu(), data.num_classes)
     return {
