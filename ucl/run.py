@@ -85,7 +85,7 @@ def run(cfg: DictConfig) -> float | None:
     _end(tracker, "completed", record, ctx, started, metrics=metrics)
     tracker.hparams(hparams(cfg), metrics)
     tracker.close()
-    log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()))
+    log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if _scalar(v)))
     log.info("run dir: %s", run_dir)
     return metrics.get("test/accuracy")
 
@@ -148,6 +148,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device=cuda but no CUDA device is available; use device=auto or cpu")
     return torch.device(name)
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _fmt(v) -> str:

@@ -161,8 +161,9 @@ def load_retina(
         if not path.is_file():
             raise RetinaFileNotFoundError(
                 f"{path}: no such file. {fmt} Get the real files from GEO (GSE81904) and the "
-                f"Single Cell Portal (SCP3), or write a synthetic stand-in with "
-                f"`python -m ucl.data.retina_synthetic {path.parent}`."
+                f"Single Cell Portal (SCP3) and pass dataset.counts=... dataset.clusters=...; "
+                f"offline, train on the synthetic stand-in with dataset=retina_synthetic "
+                f"(or write its files with `python -m ucl.data.retina_synthetic {path.parent}`)."
             )
 
     cache_path = _cache_path(
