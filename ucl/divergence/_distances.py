@@ -114,7 +114,8 @@ class NeighbourSearch:
             cand = D.argpartition(K - 1, axis=1)[:, :K] if K < m else np.indices(D.shape)[1]
             # Exact distances of the candidates: duplicates come out as exactly 0 and
             # close pairs keep their digits, which the trick above would lose.
-            diff = X[start:stop, None, :] - self.Y[cand]
+            diff = self.Y[cand]  # (rows, K, d), then differences in place
+            np.subtract(diff, X[start:stop, None, :], out=diff)
             exact = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
             out[start:stop] = np.sort(exact, axis=1)
         return out
