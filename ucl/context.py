@@ -41,6 +41,29 @@ class Context:
         y = self.data.y_train if y is None else y
         return Batcher(x, y, int(cfg.batch_size), seed=int(cfg.seed))
 
+    def model_and_loop(self, **generators: torch.Generator):
+        """The common case: the config's model, seeded, with one optimizer from
+        `cfg.optimizer`, and a Loop over the training split. Returns (model, opt, loop)."""
+        from ucl.loop import total_steps
+        from ucl.optimizers import build_optimizer
+        from ucl.registry import MODELS
+
+        cfg = self.cfg
+        torch.manual_seed(int(cfg.seed))  # parameter init and dropout
+        model = MODELS.create(cfg.model.name, cfg, self.data).to(self.device)
+        batcher = self.batcher()
+        steps = total_steps(cfg, len(batcher))
+        opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
+        loop = self.loop(
+            batcher,
+            steps,
+            modules={"model": model},
+            optimizers={"optimizer": opt},
+            schedulers={"lr": sched} if sched else {},
+            generators=generators,
+        )
+        return model, opt, loop
+
     def loop(self, batcher: Batcher, total_steps: int, **components) -> Loop:
         """A Loop over this run; picks up the run dir's checkpoint when there is one."""
         loop = Loop(self.cfg, self.tracker, batcher, total_steps, **components)

@@ -11,11 +11,9 @@ import torch.nn.functional as F
 
 from ucl.checkpoint import save_model
 from ucl.context import Context
-from ucl.loop import total_steps
-from ucl.optimizers import build_optimizer
 from ucl.plots.confusion import confusion_figure
 from ucl.plots.curves import curves
-from ucl.registry import MODELS, TASKS
+from ucl.registry import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +21,7 @@ log = logging.getLogger(__name__)
 @TASKS.register("classify")
 def classify(ctx: Context) -> dict[str, float]:
     cfg, data = ctx.cfg, ctx.data
-    torch.manual_seed(int(cfg.seed))  # parameter init and dropout
-    model = MODELS.create(cfg.model.name, cfg, data).to(ctx.device)
-    batcher = ctx.batcher()
-    steps = total_steps(cfg, len(batcher))
-    opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
-    loop = ctx.loop(
-        batcher,
-        steps,
-        modules={"model": model},
-        optimizers={"optimizer": opt},
-        schedulers={"lr": sched} if sched else {},
-    )
+    model, opt, loop = ctx.model_and_loop()
     chunk = int(cfg.eval_batch_size)
 
     def train_step(x, y):  # x: (B, 784), y: (B,)

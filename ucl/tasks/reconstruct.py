@@ -3,7 +3,6 @@ code space (ucl/latent_report.py)."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from ucl.checkpoint import save_model
@@ -16,28 +15,15 @@ from ucl.latent_report import (
     mse_per_element,
     title_of,
 )
-from ucl.loop import total_steps
-from ucl.optimizers import build_optimizer
 from ucl.plots.curves import curves
-from ucl.registry import MODELS, TASKS
+from ucl.registry import TASKS
 
 
 @TASKS.register("reconstruct")
 def reconstruct(ctx: Context) -> dict:
     cfg, data = ctx.cfg, ctx.data
     classifier = load_classifier(cfg, data, ctx.device)  # fail before training, not after
-    torch.manual_seed(int(cfg.seed))  # parameter init
-    model = MODELS.create(cfg.model.name, cfg, data).to(ctx.device)
-    batcher = ctx.batcher()  # a fresh permutation every epoch
-    steps = total_steps(cfg, len(batcher))
-    opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
-    loop = ctx.loop(
-        batcher,
-        steps,
-        modules={"model": model},
-        optimizers={"optimizer": opt},
-        schedulers={"lr": sched} if sched else {},
-    )
+    model, opt, loop = ctx.model_and_loop()  # minibatches from a fresh permutation each epoch
     chunk = int(cfg.eval_batch_size)
     # The train loss is measured on a fixed subset (the first train_eval_size rows): a
     # full pass over 60,000 digits at every evaluation would cost as much as ~500 steps.

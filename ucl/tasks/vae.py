@@ -19,12 +19,10 @@ from ucl.latent_report import (
     mse_per_element,
     title_of,
 )
-from ucl.loop import total_steps
 from ucl.models.vae import vae_loss_terms
-from ucl.optimizers import build_optimizer
 from ucl.plots.curves import curves
 from ucl.plots.grids import rows_grid
-from ucl.registry import MODELS, TASKS
+from ucl.registry import TASKS
 from ucl.sample_quality import class_frequencies, judge_samples
 
 log = logging.getLogger(__name__)
@@ -37,20 +35,8 @@ def vae(ctx: Context) -> dict:
     classifier = load_classifier(cfg, data, ctx.device)  # fail before training, not after
     autoencoder = load_autoencoder(cfg, data, ctx.device)
     seed = int(cfg.seed)
-    torch.manual_seed(seed)  # parameter init
-    model = MODELS.create(m.name, cfg, data).to(ctx.device)
     noise = torch.Generator(device=ctx.device).manual_seed(seed)  # the reparameterisation's eps
-    batcher = ctx.batcher()
-    steps = total_steps(cfg, len(batcher))
-    opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
-    loop = ctx.loop(
-        batcher,
-        steps,
-        modules={"model": model},
-        optimizers={"optimizer": opt},
-        schedulers={"lr": sched} if sched else {},
-        generators={"noise": noise},
-    )
+    model, opt, loop = ctx.model_and_loop(noise=noise)
     chunk, kl_weight, rec_kind = int(cfg.eval_batch_size), float(m.kl_weight), m.reconstruction
     x_train_eval = data.x_train[: int(m.train_eval_size)]  # fixed subset, as in reconstruct
 
