@@ -50,7 +50,8 @@ def read_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
                 expected *= d
             payload = _count_rest(f)
     except (OSError, EOFError, zlib.error, struct.error) as e:
-        raise DataFileError(f"{path}: cannot be read ({e}); it looks truncated or corrupt. {_FIX}")
+        message = f"{path}: cannot be read ({e}); it looks truncated or corrupt. {_FIX}"
+        raise DataFileError(message) from e
     if payload != expected:
         raise DataFileError(
             f"{path}: header says {dims} = {expected} bytes of data but the file holds "
