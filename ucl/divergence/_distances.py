@@ -21,6 +21,10 @@ import torch
 # permutation test work through their matrices in such chunks, so memory stays bounded.
 CHUNK_ELEMENTS = 2**22
 
+# Elementwise passes over a large matrix go a block of rows of about this many entries
+# (2**16 float64 = 512 KiB) at a time, so their temporaries stay in cache.
+ROW_BLOCK_ELEMENTS = 2**16
+
 # kNN search: a k-d tree (exact, O(n log n)) up to this dimension, brute force above,
 # where k-d trees degrade to scanning every point anyway.
 TREE_MAX_DIM = 10
@@ -42,16 +46,24 @@ def _mm_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return torch.mm(torch.from_numpy(a), torch.from_numpy(b).T).numpy()
 
 
+def _augment(X: np.ndarray, scale: float, *columns: np.ndarray | float) -> np.ndarray:
+    """[scale * X, c1, c2, ...] as one C-ordered array: extra columns let the matrix
+    product add the norm terms itself, sparing full passes over the (n, m) result."""
+    out = np.empty((len(X), X.shape[1] + len(columns)))
+    np.multiply(X, scale, out=out[:, : X.shape[1]])
+    for j, column in enumerate(columns, start=X.shape[1]):
+        out[:, j] = column
+    return out
+
+
 def sq_dists(A: np.ndarray, B: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
     """Squared distances ``D[i, j] = ||A_i - B_j||^2``, float64 array of shape (n, m)."""
     if center is None:
         center = pooled_center(A, B)
     a, na = _centered(A, center)
     b, nb = _centered(B, center)
-    D = _mm_t(a, b)
-    D *= -2.0
-    D += na[:, None]
-    D += nb[None, :]
+    # [a_i, ||a_i||^2, 1] . [-2 b_j, 1, ||b_j||^2] = ||a_i - b_j||^2 in one product.
+    D = _mm_t(_augment(a, 1.0, na, 1.0), _augment(b, -2.0, 1.0, nb))
     return np.maximum(D, 0.0, out=D)
 
 
@@ -61,11 +73,15 @@ def within_sq_dists(A: np.ndarray, center: np.ndarray | None = None) -> np.ndarr
         center = A.mean(axis=0)
     a, na = _centered(A, center)
     # numpy sends a @ a.T to BLAS syrk: half the flops of a general product, and an
-    # exactly symmetric result. (na_i + na_j) - 2 G_ij keeps that symmetry bit for bit.
-    G = a @ a.T
-    G *= -2.0
-    D = np.add.outer(na, na)
-    D += G
+    # exactly symmetric result. (na_i + na_j) - 2 G_ij keeps that symmetry bit for bit;
+    # it is formed in place, a cache-sized block of rows at a time, so the only large
+    # allocation is G itself.
+    D = a @ a.T
+    rows = max(1, ROW_BLOCK_ELEMENTS // len(D))
+    for start in range(0, len(D), rows):
+        block = D[start : start + rows]
+        block *= -2.0
+        block += np.add.outer(na[start : start + rows], na)
     np.maximum(D, 0.0, out=D)
     np.fill_diagonal(D, 0.0)
     return D
@@ -89,9 +105,10 @@ class NeighbourSearch:
             from scipy.spatial import cKDTree
 
             self.tree = cKDTree(Y)
-        else:  # centred reference sample and its norms, reused by every query
+        else:  # [-2 y_j, ||y_j||^2] for the centred reference, reused by every query
             self.center = Y.mean(axis=0)
-            self.y, self.ny = _centered(Y, self.center)
+            y, ny = _centered(Y, self.center)
+            self.right = _augment(y, -2.0, ny)
 
     def query(self, X: np.ndarray, K: int) -> np.ndarray:
         """Distances (len(X), K), each row ascending; K <= len(Y)."""
@@ -107,10 +124,10 @@ class NeighbourSearch:
         rows = max(1, min(CHUNK_ELEMENTS // m, CHUNK_ELEMENTS // (K * d)))
         for start in range(0, len(X), rows):
             stop = min(start + rows, len(X))
-            # ||x - y||^2 up to the row constant ||x||^2, which does not change the ranking.
-            D = _mm_t(np.subtract(X[start:stop], self.center), self.y)
-            D *= -2.0
-            D += self.ny[None, :]
+            # [x, 1] . [-2 y, ||y||^2] = ||x - y||^2 - ||x||^2: the row constant ||x||^2
+            # does not change the ranking.
+            x = np.subtract(X[start:stop], self.center)
+            D = _mm_t(_augment(x, 1.0, 1.0), self.right)
             cand = D.argpartition(K - 1, axis=1)[:, :K] if K < m else np.indices(D.shape)[1]
             # Exact distances of the candidates: duplicates come out as exactly 0 and
             # close pairs keep their digits, which the trick above would lose.

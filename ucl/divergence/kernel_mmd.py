@@ -53,8 +53,8 @@ def _pair_values(PP, QQ, PQ, lo: float = -np.inf, hi: float = np.inf) -> np.ndar
     for block, within in ((PP, True), (QQ, True), (PQ, False)):
         keep = block >= lo
         keep &= block <= hi
-        if within:
-            keep &= np.triu(np.ones(block.shape, dtype=bool), k=1)
+        if within:  # strictly upper triangle: i < j
+            keep &= np.arange(len(block))[:, None] < np.arange(len(block))
         out.append(block[keep])
     return np.concatenate(out)
 
