@@ -180,7 +180,7 @@ def test_kl_histogram_uniform_vs_normal_1d(a, b, s):
     width = (max(P.max(), Q.max()) - min(P.min(), Q.min())) / bins
     edge_bias = 2 * width / (math.e * (b - a))
     # Noise: log(p/q) = const + x^2 / (2 s^2) over P's sample, plus the Q counts' noise
-    # E_P[p/q] / m; the plug-in's upward bias is at most (bins - 1) / m times E_P[p/q].
+    # E_P[p/q] / m; the plug-in's upward bias is below bins / m times E_P[p/q].
     ratio = np.mean(1 / ((b - a) * norm.pdf(P, scale=s)))
     se = math.sqrt(np.var(P**2 / (2 * s * s)) / n + ratio / m)
     upward = bins * ratio / m
