@@ -1,0 +1,47 @@
+"""Build the report from existing runs alone (nothing is trained).
+
+    python scripts/report.py                     # runs/reproduce -> runs/report/
+    python scripts/report.py --smoke             # runs/reproduce-smoke -> its report/
+    python scripts/report.py --runs DIR --out DIR --no-pdf
+
+Writes report.md (figures copied into figures/ beside it), a self-contained report.html
+(figures embedded), and report.pdf when a converter (Chromium/Chrome, wkhtmltopdf,
+WeasyPrint, LibreOffice) is installed. Stages that did not run show as "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ucl.report.build import build_report
+from ucl.reproduce.stages import REPO
+
+FULL_ROOT, SMOKE_ROOT = REPO / "runs" / "reproduce", REPO / "runs" / "reproduce-smoke"
+FULL_REPORT = REPO / "runs" / "report"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="the --smoke reproduction")
+    parser.add_argument("--runs", type=Path, help="the reproduction root (stage dirs)")
+    parser.add_argument("--out", type=Path, help="where the report goes")
+    parser.add_argument("--no-pdf", action="store_true", help="skip the PDF conversion")
+    args = parser.parse_args(argv)
+    root = args.runs or (SMOKE_ROOT if args.smoke else FULL_ROOT)
+    out = args.out or (root / "report" if args.smoke or args.runs else FULL_REPORT)
+    if not root.is_dir():
+        print(
+            f"report: {root} is not a folder; run python scripts/reproduce.py first "
+            f"(or give --runs DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    built = build_report(root, out, make_pdf=not args.no_pdf)
+    print(f"{built.markdown}\n{built.html}\n{built.pdf or built.note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The reproduction's plan and runner, with a stand-in for train.py: dependency order,
+failures skipping their dependents only, completed stages skipped on a second run,
+stages.json, and the stage declarations themselves."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ucl.reproduce import runner as runner_module
+from ucl.reproduce.runner import Runner, critical_path
+from ucl.reproduce.stages import (
+    RETINA_CLUSTERS_ENV,
+    RETINA_COUNTS_ENV,
+    STAGES,
+    Stage,
+    merged,
+    plan,
+    retina_data,
+    select,
+)
+
+# A stand-in for train.py: writes the run's metrics.json as train.py would, and fails
+# (status failed, exit code 1) when an override says fail=1.
+FAKE_TRAIN = """
+import json, sys, pathlib
+run_dir, args = pathlib.Path(sys.argv[1]), sys.argv[2:]
+failing = "fail=1" in args
+run_dir.mkdir(parents=True, exist_ok=True)
+record = {"status": "failed" if failing else "completed", "overrides": args,
+          "metrics": {}, "seconds": {"total": 0.1}}
+if failing:
+    record["reason"] = "RuntimeError: told to fail"
+(run_dir / "metrics.json").write_text(json.dumps(record))
+sys.exit(1 if failing else 0)
+"""
+
+
+def fake_launch(calls: list[str]):
+    def launch(planned, log):
+        calls.append(planned.name)
+        command = [sys.executable, "-c", FAKE_TRAIN, str(planned.dir), *planned.args]
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    return launch
+
+
+TOY = (
+    Stage("a", ("x=1",), minutes=1.0, title="first"),
+    Stage("b", ("fail=1",), minutes=2.0, title="fails"),
+    Stage("c", ("y={b}",), minutes=1.0, title="needs b"),
+    Stage("d", ("z={a}",), minutes=3.0, title="needs a"),
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_poll(monkeypatch):
+    monkeypatch.setattr(runner_module, "POLL_SECONDS", 0.05)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failure_skips_dependents_and_a_second_run_skips_completed(tmp_path, jobs):
+    calls: list[str] = []
+    p = plan(tmp_path, stages=TOY, env={})
+    out = io.StringIO()
+    ok = Runner(p, jobs=jobs, launch=fake_launch(calls), out=out).run()
+
+    assert not ok
+    record = json.loads((tmp_path / "stages.json").read_text())
+    status = {name: e["status"] for name, e in record["stages"].items()}
+    assert status == {"a": "completed", "b": "failed", "c": "blocked", "d": "completed"}
+    assert "needs b, which failed" in record["stages"]["c"]["reason"]
+    assert "told to fail" in record["stages"]["b"]["reason"]
+    assert sorted(calls) == ["a", "b", "d"]  # c never started
+    assert "FAILED" in out.getvalue() and "c: skipped: needs b" in out.getvalue()
+    # d refers to a's run dir through {a}
+    d_args = json.loads((tmp_path / "d" / "metrics.json").read_text())["overrides"]
+    assert f"z={tmp_path / 'a'}" in d_args
+
+    calls.clear()
+    again = io.StringIO()
+    Runner(
+        plan(tmp_path, stages=TOY, env={}), jobs=jobs, launch=fake_launch(calls), out=again
+    ).run()
+    assert sorted(calls) == ["b"]  # a and d completed before; c still blocked
+    assert "a: already completed" in again.getvalue()
+    record = json.loads((tmp_path / "stages.json").read_text())
+    assert record["stages"]["a"]["reused"] is True
+
+
+def test_changed_overrides_rerun_the_stage(tmp_path):
+    calls: list[str] = []
+    Runner(
+        plan(tmp_path, stages=TOY[:1], env={}), launch=fake_launch(calls), out=io.StringIO()
+    ).run()
+    changed = (Stage("a", ("x=2",), minutes=1.0),)
+    Runner(
+        plan(tmp_path, stages=changed, env={}), launch=fake_launch(calls), out=io.StringIO()
+    ).run()
+    assert calls == ["a", "a"]  # a run of x=1 is not taken for a run of x=2
+
+
+def test_plan_refuses_a_reference_to_a_later_stage(tmp_path):
+    bad = (Stage("early", ("c={late}",), minutes=1.0), Stage("late", (), minutes=1.0))
+    with pytest.raises(ValueError, match="refers to {late}, which comes later"):
+        plan(tmp_path, stages=bad, env={})
+    with pytest.raises(ValueError, match="which is no stage"):
+        plan(tmp_path, stages=(Stage("x", ("c={nothing}",), minutes=1.0),), env={})
+
+
+def test_select_takes_the_needed_stages_in_order(tmp_path):
+    p = plan(tmp_path, env={})
+    assert select(p, ["vae"]).names == ["best_mlp", "autoencoder_mnist", "vae"]
+    assert select(p, ["divergence_gan"]).names == ["best_mlp", "gan", "divergence_gan"]
+    with pytest.raises(KeyError, match="the stages are: activation_sweep"):
+        select(p, ["gann"])
+
+
+def test_the_declared_stages(tmp_path):
+    p = plan(tmp_path, env={})
+    assert p.names[:4] == ["activation_sweep", "width_sweep", "lr_sweep", "optimizer_sweep"]
+    assert p["gan"].stage.needs == ("best_mlp",)
+    assert p["divergence_gan"].stage.needs == ("gan",)
+    assert f"classifier={tmp_path / 'best_mlp'}" in p["vae"].args
+    # the estimates add up to the budget with two stages at a time
+    minutes, chain = critical_path(p)
+    assert chain == ["best_mlp", "gan", "divergence_gan"]
+    assert max(sum(s.minutes for s in p.stages) / 2, minutes) <= 30
+
+
+def test_smoke_plan_uses_the_fixture_and_its_own_data_root(tmp_path):
+    p = plan(tmp_path / "smoke", smoke=True, env={})
+    for planned in p.stages:
+        args = dict(a.split("=", 1) for a in planned.args)
+        if planned.stage.data.__name__ == "mnist_data":
+            assert args["dataset.idx_dir"].endswith("tests/fixtures/mnist")
+            assert args["dataset.root"] == str(tmp_path / "smoke" / "data")
+    assert "normal_var=1,16" in p["divergence_simple"].args
+    assert "normal_var=1,2,4,8,16" not in p["divergence_simple"].args
+
+
+def test_threads_given_to_stages_that_set_none(tmp_path):
+    p = plan(tmp_path, env={}, threads=1)
+    assert "threads=1" in p["gan"].args
+    smoke = plan(tmp_path, smoke=True, env={}, threads=2)
+    assert "threads=1" in smoke["gan"].args and "threads=2" not in smoke["gan"].args
+
+
+def test_retina_data_real_files_synthetic_or_a_clear_error(tmp_path):
+    assert retina_data({}, None) == ("dataset=retina_synthetic",)
+    env = {RETINA_COUNTS_ENV: "/d/counts.txt.gz", RETINA_CLUSTERS_ENV: "/d/clust.txt"}
+    assert retina_data(env, None) == (
+        "dataset=retinal_bipolar",
+        "dataset.counts=/d/counts.txt.gz",
+        "dataset.clusters=/d/clust.txt",
+    )
+    with pytest.raises(ValueError, match=f"{RETINA_CLUSTERS_ENV} is not"):
+        retina_data({RETINA_COUNTS_ENV: "/d/counts.txt.gz"}, None)
+    assert retina_data(env, tmp_path)[0] == "dataset=retina_synthetic"  # smoke: always small
+
+
+def test_merged_keeps_one_value_per_key():
+    assert merged(["a=1", "b=2", "a=3"]) == ("a=3", "b=2")
+
+
+def test_every_stage_names_a_preset():
+    from ucl.config import CONF_DIR
+
+    for stage in STAGES:
+        preset = next(o for o in stage.overrides if o.startswith("experiment="))
+        assert (CONF_DIR / "experiment" / f"{preset.split('=')[1]}.yaml").is_file(), preset

@@ -1,0 +1,88 @@
+"""The report's environment section: the pinned requirements beside what is installed,
+the machine the runs saw (torch, device, threads), and each stage's wall time against its
+estimate (runs/reproduce/stages.json)."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+
+from ucl.report.doc import Block, Heading, Table, Text
+from ucl.report.sources import Source
+from ucl.reproduce.stages import REPO
+
+BUDGET_MINUTES = 30  # the full reproduction's target on a 2-core CPU (issue 6)
+PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\],]+)\s*==\s*([^\s;#]+)")
+
+
+def environment(src: Source) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Environment")]
+    record = src.any_record()
+    if record:
+        env = record.get("env", {})
+        rows = [[k, env.get(k)] for k in ("torch", "python", "device", "threads", "cpu_count")]
+        blocks += [
+            Text("As the runs recorded it (metrics.json `env`):"),
+            Table(["", "value"], rows),
+        ]
+    else:
+        blocks.append(Text("No completed run to read the environment from."))
+    blocks += _stage_times(src)
+    blocks += _requirements()
+    return blocks
+
+
+def _stage_times(src: Source) -> list[Block]:
+    stages = src.stages.get("stages", {})
+    if not stages:
+        return [
+            Text(
+                f"No `{src.root}/stages.json`: the stage times are recorded by "
+                "`python scripts/reproduce.py`."
+            )
+        ]
+    order = src.stages.get("order") or list(stages)
+    rows, total, estimate = [], 0.0, 0.0
+    for name in order:
+        e = stages.get(name)
+        if e is None:
+            rows.append([name, "not run", None, None])
+            continue
+        seconds, est = e.get("seconds", 0.0), e.get("estimate_seconds", 0.0)
+        total += seconds
+        estimate += est
+        status = e["status"] + (" (earlier run)" if e.get("reused") else "")
+        rows.append([name, status, _minutes(seconds), _minutes(est)])
+    rows.append(["**total**", "", _minutes(total), _minutes(estimate)])
+    budget = "" if src.smoke else f" The budget is {BUDGET_MINUTES} minutes on a 2-core CPU."
+    return [
+        Text(f"Wall time of each stage (`{src.root}/stages.json`), in minutes.{budget}"),
+        Table(["stage", "status", "minutes", "estimate"], rows),
+    ]
+
+
+def _requirements() -> list[Block]:
+    path = REPO / "requirements.txt"
+    if not path.is_file():
+        return [Text("No requirements.txt beside the code.")]
+    rows = []
+    for line in path.read_text().splitlines():
+        match = PIN.match(line)
+        if match:
+            name, pinned = match.groups()
+            rows.append([name, pinned, _installed(name)])
+    return [
+        Text("`requirements.txt` pins, and what this machine has installed:"),
+        Table(["package", "pinned", "installed"], rows),
+    ]
+
+
+def _installed(name: str) -> str:
+    try:
+        return metadata.version(name.split("[", 1)[0])
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 60, 2)

@@ -1,0 +1,318 @@
+"""The report's sections, in the problem set's order, as blocks (ucl/report/doc.py): first
+the questions with their measured answers, then every table and figure, then the
+environment. A stage that is missing shows as "not run" where its results would be."""
+
+from __future__ import annotations
+
+from ucl import summary
+from ucl.report import facts
+from ucl.report.divergence import divergence_answers, divergences
+from ucl.report.doc import Block, Bullets, Figure, Heading, Table, Text
+from ucl.report.environment import environment
+from ucl.report.facts import pct
+from ucl.report.sources import Run, Source
+
+GAN_EPOCH_GRIDS = 4  # per-epoch sample grids shown: the first, the last, evenly between
+
+
+def build(src: Source) -> list[Block]:
+    blocks: list[Block] = [Heading(1, "The problem set, reproduced")]
+    blocks += [Text(_provenance(src))]
+    blocks += questions(src)
+    blocks += classification(src)
+    blocks += autoencoders(src)
+    blocks += vae(src)
+    blocks += gan(src)
+    blocks += divergences(src)
+    blocks += environment(src)
+    return blocks
+
+
+def _provenance(src: Source) -> str:
+    text = f"Built from the runs under `{src.root}` by `python scripts/report.py`."
+    if src.smoke:
+        text += (
+            " **Smoke run**: tiny settings (a few iterations on a 2000-digit MNIST subset), "
+            "so the numbers below only show that the pipeline works, not the problem set's "
+            "results."
+        )
+    return text
+
+
+# -- the questions ------------------------------------------------------------------------
+
+
+def questions(src: Source) -> list[Block]:
+    best, logreg = src.run("best_mlp"), src.run("logreg")
+    items = [
+        "**What accuracy do the classifiers reach, and how many iterations suffice?** "
+        + facts.accuracy_answer(logreg, "logistic regression")
+        + ". "
+        + facts.accuracy_answer(best, "best one-hidden-layer network"),
+        "**Which activation, width, learning rate and optimizer work best?** "
+        + "; ".join(
+            facts.sweep_answer(src, stage, keys, label)
+            for stage, keys, label in (
+                ("activation_sweep", ["activation"], "activation"),
+                ("width_sweep", ["hidden"], "width"),
+                ("lr_sweep", ["lr"], "learning rate"),
+                ("optimizer_sweep", ["optimizer", "lr"], "optimizer"),
+            )
+        ),
+        "**Which digits does the best classifier confuse most?** " + facts.confused_answer(best),
+        "**Which digits embed close together in the autoencoder's 2-D code?** "
+        + facts.embedding_answer(src.run("autoencoder_mnist")),
+        "**How many retinal cell classes separate in the 2-D code?** "
+        + facts.retina_answer(src.run("autoencoder_retina")),
+        "**Autoencoder or VAE: reconstructions and interpolants?** " + facts.ae_vae_answer(src),
+        "**GAN or VAE: which samples does the classifier find more digit-like?** "
+        + facts.gan_vae_answer(src),
+        "**Does the GAN draw every digit as often as MNIST has it?** "
+        + facts.histogram_answer(src),
+        *divergence_answers(src),
+    ]
+    return [Heading(2, "Questions and measured answers"), Bullets(items)]
+
+
+# -- classification -----------------------------------------------------------------------
+
+
+def classification(src: Source) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Classification")]
+    blocks += classifier_run(src.run("logreg"), "Logistic regression")
+    for stage, title, pivot in (
+        ("activation_sweep", "Table 1: activation of the hidden layer", None),
+        ("width_sweep", "Table 2: hidden width", None),
+        ("lr_sweep", "Table 3: learning rate", None),
+        ("optimizer_sweep", "Table 4: optimizer and learning rate", ("optimizer", "lr")),
+    ):
+        blocks += sweep_table(src, stage, title, pivot)
+    blocks += classifier_run(src.run("best_mlp"), "The best one-hidden-layer network")
+    return blocks
+
+
+def classifier_run(run: Run, title: str) -> list[Block]:
+    blocks: list[Block] = [Heading(3, title)]
+    if not run.ok:
+        return [*blocks, Text(run.why_missing())]
+    blocks.append(Text(facts.accuracy_answer(run, "Reached") + f". Overrides: `{_args(run)}`."))
+    blocks += _figures(run, [("error_curves", "train and test error against the iteration")])
+    blocks += _figures(run, [("confusion_matrix", "confusion matrix on the test set")])
+    pairs = run.get("most_confused") or []
+    if pairs:
+        blocks.append(
+            Table(
+                ["true", "predicted as", "count"],
+                [[p["true"], p["predicted"], p["count"]] for p in pairs],
+            )
+        )
+    return blocks
+
+
+def sweep_table(src: Source, stage: str, title: str, pivot=None) -> list[Block]:
+    blocks: list[Block] = [Heading(3, title)]
+    jobs = src.jobs(stage)
+    if not jobs:
+        return [*blocks, Text(src.run(stage).why_missing())]
+    header, rows = summary.table(jobs)
+    if pivot:
+        p_header, p_rows = summary.pivot(jobs, *pivot, "test/accuracy")
+        blocks += [Text(f"Test accuracy, {pivot[0]} by {pivot[1]}:"), Table(p_header, p_rows)]
+    blocks.append(Table(header, rows))
+    if problems := summary.failures(jobs):
+        blocks.append(Bullets([f"not completed: {p}" for p in problems]))
+    found = facts.best_job(src, stage)
+    if found:
+        params, _ = found
+        best = next(j for j in jobs if j.params == params)
+        run = Run(stage, best.path, {"status": "completed"})
+        blocks += _figures(
+            run, [("error_curves", f"error curves of the best job ({best.path.name})")]
+        )
+    return blocks
+
+
+# -- autoencoders -------------------------------------------------------------------------
+
+LATENT_FIGURES = [
+    ("loss_curves", "reconstruction loss against the iteration"),
+    ("embedding", "the 2-D code of test samples, interpolation paths drawn on it"),
+    ("reconstructions", "one test sample per class beside its reconstruction"),
+    ("interpolations", "decoded points along the interpolation paths"),
+]
+
+
+def autoencoders(src: Source) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Autoencoders")]
+    mnist = src.run("autoencoder_mnist")
+    blocks.append(Heading(3, "MNIST"))
+    if mnist.ok:
+        blocks.append(Text(facts.embedding_answer(mnist) + "."))
+        blocks.append(_latent_table(mnist))
+        blocks += _closest_pairs(mnist)
+        blocks += _figures(mnist, LATENT_FIGURES)
+    else:
+        blocks.append(Text(mnist.why_missing()))
+    retina = src.run("autoencoder_retina")
+    label = " (synthetic stand-in)" if retina.synthetic else ""
+    blocks.append(Heading(3, f"Retinal bipolar cells{label}"))
+    if retina.ok:
+        blocks.append(Text(facts.retina_answer(retina) + "."))
+        blocks.append(_latent_table(retina))
+        blocks.append(_per_class(retina))
+        blocks += _figures(retina, LATENT_FIGURES)
+    else:
+        blocks.append(Text(retina.why_missing()))
+    return blocks
+
+
+def _latent_table(run: Run) -> Table:
+    m = run.metrics
+    keys = [
+        "test/mse",
+        "train/mse",
+        "latent/knn_accuracy",
+        "latent/silhouette",
+        "interpolation/confidence",
+        "steps",
+    ]
+    return Table(["metric", "value"], [[k, m.get(k)] for k in keys if k in m])
+
+
+def _closest_pairs(run: Run) -> list[Block]:
+    pairs = run.metrics.get("latent/closest_pairs") or []
+    if not pairs:
+        return []
+    return [
+        Text("Nearest class centroids in the code (training codes):"),
+        Table(
+            ["class", "class", "centroid distance"],
+            [[p["a"], p["b"], p["distance"]] for p in pairs],
+        ),
+    ]
+
+
+def _per_class(run: Run) -> Table:
+    knn = run.metrics.get("latent/knn_accuracy_per_class") or {}
+    sil = run.metrics.get("latent/silhouette_per_class") or {}
+    rows = [[c, knn[c], sil.get(c)] for c in sorted(knn, key=lambda c: -knn[c])]
+    return Table(["class", "kNN accuracy", "silhouette"], rows)
+
+
+# -- VAE ----------------------------------------------------------------------------------
+
+
+def vae(src: Source) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Variational autoencoder")]
+    run = src.run("vae")
+    if not run.ok:
+        return [*blocks, Text(run.why_missing())]
+    blocks.append(Text(facts.ae_vae_answer(src) + "."))
+    values = facts.ae_vae_values(src)
+    keys = ["test/mse", "interpolation/confidence", "latent/knn_accuracy"]
+    blocks.append(
+        Table(
+            ["metric", "autoencoder", "VAE"],
+            [[k, values["autoencoder"].get(k), values["VAE"].get(k)] for k in keys],
+        )
+    )
+    blocks += _figures(
+        run,
+        [
+            ("loss_curves", "negative ELBO against the iteration"),
+            ("loss_terms", "reconstruction and KL terms of the test loss"),
+            ("embedding", "the VAE's 2-D code (posterior means) of test digits"),
+            ("interpolations", "decoded interpolation paths"),
+            ("manifold", "the decoded 2-D manifold (grid through the inverse normal CDF)"),
+            ("samples", "decoded samples from the prior"),
+        ],
+    )
+    return blocks
+
+
+# -- GAN ----------------------------------------------------------------------------------
+
+
+def gan(src: Source) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Generative adversarial network")]
+    run, vae_run = src.run("gan"), src.run("vae")
+    if not run.ok:
+        return [*blocks, Text(run.why_missing())]
+    grids = run.figures("samples_epoch_*")
+    for path in _spread(grids, GAN_EPOCH_GRIDS):
+        epoch = int(path.stem.rsplit("_", 1)[-1])
+        blocks.append(Figure(path, f"GAN samples from fixed noise after epoch {epoch}"))
+    n = sum(run.metrics.get("samples/class_counts") or []) or "the"
+    blocks += _figures(run, [("samples", f"{n} final samples")])
+    blocks.append(Text(facts.histogram_answer(src) + "."))
+    counts = run.metrics.get("samples/class_counts") or []
+    real = run.metrics.get("real/class_counts") or []
+    shares = facts.mnist_shares(src)
+    if counts:
+        rows = []
+        for c, k in enumerate(counts):
+            rows.append(
+                [
+                    c,
+                    k,
+                    pct(k / sum(counts)),
+                    real[c] if c < len(real) else None,
+                    pct(shares[c]) if shares else None,
+                ]
+            )
+        blocks.append(Table(["class", "GAN samples", "share", "real digits", "MNIST share"], rows))
+    blocks += _figures(run, [("class_histogram", "classes of the GAN's samples against MNIST's")])
+    keys = ["score", "frechet", "confidence", "chi2", "min_class_share"]
+    rows = [
+        [
+            k,
+            run.metrics.get(f"samples/{k}"),
+            vae_run.metrics.get(f"samples/{k}") if vae_run.ok else None,
+            run.metrics.get(f"real/{k}"),
+        ]
+        for k in keys
+    ]
+    blocks += [
+        Text("GAN against VAE, judged by the best classifier:"),
+        Table(["measure", "GAN", "VAE", "real test digits"], rows),
+    ]
+    blocks += _figures(
+        run,
+        [
+            ("loss_curves", "discriminator and generator losses against the iteration"),
+            ("discriminator_curves", "D(x) and D(G(z)) against the iteration"),
+        ],
+    )
+    return blocks
+
+
+def _spread(items: list, k: int) -> list:
+    """k items evenly spread over the list, first and last included."""
+    if len(items) <= k:
+        return items
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+# -- shared -------------------------------------------------------------------------------
+
+
+def _figures(run: Run, wanted: list[tuple[str, str]]) -> list[Block]:
+    out: list[Block] = []
+    synthetic = " (synthetic data)" if run.synthetic else ""
+    for name, caption in wanted:
+        path = run.figure(name)
+        if path is not None:
+            out.append(
+                Figure(path, f"{run.stage}: {caption}{synthetic}", f"{_flat(run.stage)}_{name}.png")
+            )
+    return out
+
+
+def _flat(stage: str) -> str:
+    return stage.replace("/", "_")
+
+
+def _args(run: Run) -> str:
+    return " ".join(
+        o for o in (run.record or {}).get("overrides", []) if not o.startswith("dataset.")
+    )

@@ -1,0 +1,359 @@
+"""Run the planned stages, each as `python train.py ...` into its fixed dir, up to `jobs` at
+a time, a stage only once the stages it needs completed.
+
+A stage whose runs all completed is skipped, so an interrupted reproduction continues where
+it stopped (inside a sweep, train.py skips the finished jobs and resumes the interrupted
+one). A failed stage is reported, the stages that need it are skipped with the reason, and
+the others go on. With several jobs, the stage heading the longest chain of estimates
+starts first (the GAN's chain decides the total). Progress: a line when a stage starts or
+ends, for every finished sweep job, and a heartbeat, each with the elapsed time and an
+estimate of the time left. <root>/stages.json records every stage's status and wall time;
+<root>/logs/<stage>.log holds train.py's output.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from ucl.reproduce.stages import REPO, Plan, Planned, shown
+from ucl.reproduce.state import stage_state
+from ucl.tracking import atomic_write, read_metrics
+
+STAGES_FILE = "stages.json"
+POLL_SECONDS = 2.0  # how often running stages are looked at
+HEARTBEAT_SECONDS = 60.0  # a "still running" line per stage at least this often
+STOP_GRACE_SECONDS = 60.0  # after Ctrl-C, time for train.py to write its checkpoint
+LOG_TAIL_LINES = 15  # lines of a failed stage's log shown on the console
+
+Launch = Callable[[Planned, IO[str]], subprocess.Popen]
+
+
+def launch_train(planned: Planned, log: IO[str]) -> subprocess.Popen:
+    """`python train.py [-m] ARGS hydra.(run|sweep).dir=DIR`, from the repo, output to log."""
+    return subprocess.Popen(
+        train_command(planned), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def train_command(planned: Planned) -> list[str]:
+    where = "hydra.sweep.dir" if planned.stage.sweep else "hydra.run.dir"
+    multirun = ["-m"] if planned.stage.sweep else []
+    return [
+        sys.executable,
+        str(REPO / "train.py"),
+        *multirun,
+        *planned.args,
+        f"{where}={shown(planned.dir)}",
+    ]
+
+
+@dataclass
+class Outcome:
+    status: str  # completed, failed, blocked (a stage it needs did not complete), interrupted
+    seconds: float = 0.0
+    reason: str = ""
+    reused: bool = False  # completed by an earlier invocation
+
+
+@dataclass
+class Running:
+    planned: Planned
+    proc: subprocess.Popen
+    log: IO[str]
+    started: float
+    seen: int  # completed runs at the last progress line
+    last_line: float
+
+
+@dataclass
+class Runner:
+    plan: Plan
+    jobs: int = 1  # stages at a time
+    launch: Launch = launch_train
+    out: IO[str] = field(default_factory=lambda: sys.stdout)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def run(self) -> bool:
+        """Every stage; True when all completed. Ctrl-C or SIGTERM stops the running
+        stages (they checkpoint), records them as interrupted and raises KeyboardInterrupt."""
+        self.started = time.perf_counter()
+        self.record = self._previous_record()
+        self.spent = self.estimated = 0.0  # stages finished now: seconds against estimates
+        self.chain = _chains(self.plan)
+        self.done_at_start = {p.name for p in self.plan.stages if stage_state(p).done}
+        self.count, self.total = 0, len(self.plan.stages)
+        self.running: dict[str, Running] = {}
+        self.say(
+            f"reproducing {self.total} stages into {shown(self.plan.root)}, {self.jobs} at a "
+            f"time{' (smoke: tiny settings)' if self.plan.smoke else ''}: "
+            f"{len(self.done_at_start)} already completed; {self._left()}"
+        )
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        done = sum(o.status == "completed" for o in self.outcomes.values())
+        problems = "".join(
+            f"\n  {n}: {o.status}: {o.reason}"
+            for n, o in self.outcomes.items()
+            if o.status != "completed"
+        )
+        self.say(f"{done}/{self.total} stages completed in {_clock(self._elapsed())}{problems}")
+        return done == self.total
+
+    def _loop(self) -> None:
+        pending = list(self.plan.stages)
+        if self.jobs > 1:  # the longest chain first: it bounds the total
+            pending.sort(key=lambda p: -self.chain[p.name])
+        while pending or self.running:
+            for planned in list(pending):
+                needs = [self.outcomes.get(n) for n in planned.stage.needs]
+                if any(o is None for o in needs):
+                    continue  # a stage it needs has not finished yet
+                # a stage to skip (done before, or blocked) takes no slot
+                skip = planned.name in self.done_at_start or any(
+                    o.status != "completed" for o in needs
+                )
+                if len(self.running) >= self.jobs and not skip:
+                    continue
+                pending.remove(planned)
+                self._start(planned)
+            if not self._poll() and self.running:
+                time.sleep(POLL_SECONDS)
+            if pending and not self.running and not self._startable(pending):
+                raise RuntimeError(f"stages wait for stages never run: {pending}")
+
+    def _startable(self, pending: list[Planned]) -> bool:
+        return any(all(n in self.outcomes for n in p.stage.needs) for p in pending)
+
+    # -- one stage ----------------------------------------------------------------------
+    def _start(self, planned: Planned) -> None:
+        self.count += 1
+        tag = self._tag(planned)
+        failed = [n for n in planned.stage.needs if self.outcomes[n].status != "completed"]
+        if failed:
+            reason = "; ".join(f"needs {n}, which {self.outcomes[n].status}" for n in failed)
+            self.say(f"{tag}: skipped: {reason}")
+            return self._finish(planned, Outcome("blocked", reason=reason))
+        state = stage_state(planned)
+        if state.done:
+            before = self.record["stages"].get(planned.name, {})
+            seconds = before.get("seconds") or _run_seconds(planned)
+            self.say(f"{tag}: already completed ({state.describe()}, took {_clock(seconds)})")
+            return self._finish(planned, Outcome("completed", seconds, reused=True))
+        log_path = self._log_path(planned)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "a")  # noqa: SIM115 (closed when the stage ends)
+        log.write(
+            f"\n# {datetime.now().isoformat(timespec='seconds')}: "
+            f"{' '.join(train_command(planned))}\n"
+        )
+        log.flush()
+        now = time.perf_counter()
+        self.running[planned.name] = Running(
+            planned, self.launch(planned, log), log, now, state.completed, now
+        )
+        self.say(
+            f"{tag}: started ({planned.stage.title}; est. "
+            f"{_clock(planned.minutes * 60)}); {self._left()}"
+        )
+
+    def _poll(self) -> bool:
+        """Look at every running stage once; True when one ended."""
+        ended = False
+        for name, r in list(self.running.items()):
+            code = r.proc.poll()
+            now = time.perf_counter()
+            if code is not None:
+                del self.running[name]
+                r.log.close()
+                self._ended(r, code, now - r.started)
+                ended = True
+                continue
+            if r.planned.stage.sweep:
+                state = stage_state(r.planned)
+                if state.completed != r.seen:
+                    r.seen, r.last_line = state.completed, now
+                    self.say(
+                        f"{self._tag(r.planned)}: {state.describe()} after "
+                        f"{_clock(now - r.started)}; {self._left()}"
+                    )
+                    continue
+            if now - r.last_line >= HEARTBEAT_SECONDS:
+                r.last_line = now
+                self.say(
+                    f"{self._tag(r.planned)}: running for {_clock(now - r.started)} (est. "
+                    f"{_clock(r.planned.minutes * 60)}); {self._left()}"
+                )
+        return ended
+
+    def _ended(self, r: Running, code: int, seconds: float) -> None:
+        planned, tag = r.planned, self._tag(r.planned)
+        self.spent += seconds
+        self.estimated += planned.minutes * 60
+        state = stage_state(planned)
+        uncounted = state.expected is None and state.completed and not state.problems
+        if code == 0 and (state.done or uncounted):
+            self.say(f"{tag}: done in {_clock(seconds)} ({state.describe()}); {self._left()}")
+            return self._finish(planned, Outcome("completed", seconds))
+        reason = "; ".join(state.problems) or f"train.py exited with code {code}"
+        self.say(
+            f"{tag}: FAILED after {_clock(seconds)} ({state.describe()}): {reason}\n"
+            f"{self._tail(planned)}"
+        )
+        self._finish(planned, Outcome("failed", seconds, reason=reason))
+
+    def _finish(self, planned: Planned, outcome: Outcome) -> None:
+        self.outcomes[planned.name] = outcome
+        self._write_record(planned, outcome)
+
+    def _interrupt(self) -> None:
+        """Stop the running stages: SIGTERM lets train.py checkpoint and record itself."""
+        for r in self.running.values():
+            if r.proc.poll() is None:
+                r.proc.send_signal(signal.SIGTERM)
+        for r in list(self.running.values()):
+            try:
+                r.proc.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                r.proc.kill()
+                r.proc.wait()
+            r.log.close()
+            seconds = time.perf_counter() - r.started
+            self.say(f"{self._tag(r.planned)}: interrupted after {_clock(seconds)}")
+            self._finish(r.planned, Outcome("interrupted", seconds, "interrupted by the user"))
+        self.running.clear()
+        self.say("interrupted: run the same command again to continue from the checkpoints")
+
+    # -- progress -----------------------------------------------------------------------
+    def _tag(self, planned: Planned) -> str:
+        return f"[{_clock(self._elapsed())}] {planned.name}"
+
+    def _left(self) -> str:
+        """'about X left': the remaining estimates (less what the running stages already
+        spent), spread over the jobs but never below the longest remaining chain, scaled
+        by how the stages finished so far compared with their estimates."""
+        now = time.perf_counter()
+        remaining: dict[str, float] = {}
+        for p in self.plan.stages:
+            if p.name in self.outcomes or p.name in self.done_at_start:
+                continue
+            spent = now - self.running[p.name].started if p.name in self.running else 0.0
+            remaining[p.name] = max(p.minutes * 60 - spent, 0.0)
+        chain = _chains(self.plan, remaining)
+        left = max(sum(remaining.values()) / self.jobs, max(chain.values(), default=0.0))
+        pace = self.spent / self.estimated if self.estimated else 1.0
+        scaled = f" at {pace:.2f}x the estimates" if self.estimated else ""
+        return f"about {_clock(left * pace)} left{scaled}"
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def _tail(self, planned: Planned) -> str:
+        lines = self._log_path(planned).read_text(errors="replace").splitlines()
+        shown_lines = "\n".join(f"    | {line}" for line in lines[-LOG_TAIL_LINES:])
+        return f"    last lines of {shown(self._log_path(planned))}:\n{shown_lines}"
+
+    def _log_path(self, planned: Planned) -> Path:
+        return self.plan.root / "logs" / f"{planned.name}.log"
+
+    # -- stages.json --------------------------------------------------------------------
+    def _previous_record(self) -> dict:
+        try:
+            record = json.loads((self.plan.root / STAGES_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            record = {}
+        record.setdefault("stages", {})
+        return record
+
+    def _write_record(self, planned: Planned, outcome: Outcome) -> None:
+        before = self.record["stages"].get(planned.name, {})
+        entry = {
+            "status": outcome.status,
+            "seconds": round(outcome.seconds, 1),
+            "estimate_seconds": round(planned.minutes * 60, 1),
+            "sweep": planned.stage.sweep,
+            "title": planned.stage.title,
+            "command": ["python", *train_command(planned)[1:]],
+            "log": shown(self._log_path(planned)),
+            "finished": (
+                before.get("finished")
+                if outcome.reused
+                else datetime.now().isoformat(timespec="seconds")
+            ),
+        }
+        if outcome.reason:
+            entry["reason"] = outcome.reason
+        if outcome.reused:
+            entry["reused"] = True
+        self.record["stages"][planned.name] = entry
+        self.record.update(
+            root=shown(self.plan.root),
+            smoke=self.plan.smoke,
+            jobs=self.jobs,
+            order=self.plan.names,
+            wall_seconds=round(self._elapsed(), 1),  # this invocation, so far
+        )
+        atomic_write(self.plan.root / STAGES_FILE, json.dumps(self.record, indent=2))
+
+
+def _chains(plan: Plan, seconds: dict[str, float] | None = None) -> dict[str, float]:
+    """Per stage: its seconds plus the longest chain of seconds of the stages that need
+    it, transitively (default: the estimates; stages missing from `seconds` count 0)."""
+    if seconds is None:
+        seconds = {p.name: p.minutes * 60 for p in plan.stages}
+    chain: dict[str, float] = {}
+    for p in reversed(plan.stages):  # a stage's dependents come after it in the plan
+        after = [chain[q.name] for q in plan.stages if p.name in q.stage.needs]
+        chain[p.name] = seconds.get(p.name, 0.0) + max(after, default=0.0)
+    return chain
+
+
+def critical_path(plan: Plan) -> tuple[float, list[str]]:
+    """(minutes, stage names) of the longest chain of estimates through the needs."""
+    chain = _chains(plan)
+    if not chain:
+        return 0.0, []
+    names = [max(chain, key=chain.get)]
+    while True:
+        after = [q.name for q in plan.stages if names[-1] in q.stage.needs]
+        if not after:
+            return chain[names[0]] / 60, names
+        names.append(max(after, key=chain.get))
+
+
+def _run_seconds(planned: Planned) -> float:
+    """A stage's wall time from its runs' metrics.json, when stages.json has none."""
+    dirs = [planned.dir] if not planned.stage.sweep else sorted(planned.dir.glob("*/"))
+    total = 0.0
+    for d in dirs:
+        record = read_metrics(d) if (d / "metrics.json").exists() else None
+        total += (record or {}).get("seconds", {}).get("total", 0.0)
+    return total
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
