@@ -1,10 +1,13 @@
 """Pairwise Euclidean distances, vectorised, and k-nearest-neighbour distances.
 
-Squared distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b: one float64 matrix
-product (torch/MKL between two samples; numpy's syrk within one), then in-place numpy
-arithmetic. Elementwise work stays in numpy on purpose: on a shared 2-core machine
-torch's multi-threaded elementwise kernels stall waiting for a busy core (10-30x slower
-than numpy's single thread), while the BLAS products are where threads pay.
+Squared distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, computed by one float64
+matrix product of augmented rows [a, ||a||^2, 1] . [-2 b, 1, ||b||^2], then clamped.
+
+Threads: every matrix product goes through torch (MKL), so the whole package obeys
+``torch.set_num_threads`` (the project's ``threads`` knob), and elementwise work stays
+in numpy, single-threaded. numpy's own BLAS (a second OpenBLAS thread pool) is kept out:
+on a busy 2-core machine the two pools' spinning threads starve each other, measured
+2-3x slower; torch's threaded elementwise kernels stall the same way on small arrays.
 
 The cancellation in the formula grows with the norms, so both samples are first
 centred at a common point (their pooled mean), and the round-off that makes a few
@@ -20,10 +23,6 @@ import torch
 # Row chunks of at most this many entries (2**22 float64 = 32 MiB): the kNN search and the
 # permutation test work through their matrices in such chunks, so memory stays bounded.
 CHUNK_ELEMENTS = 2**22
-
-# Elementwise passes over a large matrix go a block of rows of about this many entries
-# (2**16 float64 = 512 KiB) at a time, so their temporaries stay in cache.
-ROW_BLOCK_ELEMENTS = 2**16
 
 # kNN search: a k-d tree (exact, O(n log n)) up to this dimension, brute force above,
 # where k-d trees degrade to scanning every point anyway.
@@ -72,16 +71,11 @@ def within_sq_dists(A: np.ndarray, center: np.ndarray | None = None) -> np.ndarr
     if center is None:
         center = A.mean(axis=0)
     a, na = _centered(A, center)
-    # numpy sends a @ a.T to BLAS syrk: half the flops of a general product, and an
-    # exactly symmetric result. (na_i + na_j) - 2 G_ij keeps that symmetry bit for bit;
-    # it is formed in place, a cache-sized block of rows at a time, so the only large
-    # allocation is G itself.
-    D = a @ a.T
-    rows = max(1, ROW_BLOCK_ELEMENTS // len(D))
-    for start in range(0, len(D), rows):
-        block = D[start : start + rows]
-        block *= -2.0
-        block += np.add.outer(na[start : start + rows], na)
+    D = _mm_t(_augment(a, 1.0, na, 1.0), _augment(a, -2.0, 1.0, na))
+    # The product rounds D[i, j] and D[j, i] differently; their mean is exactly symmetric
+    # (numpy buffers the overlapping transpose).
+    D += D.T
+    D *= 0.5
     np.maximum(D, 0.0, out=D)
     np.fill_diagonal(D, 0.0)
     return D
@@ -113,7 +107,7 @@ class NeighbourSearch:
     def query(self, X: np.ndarray, K: int) -> np.ndarray:
         """Distances (len(X), K), each row ascending; K <= len(Y)."""
         if self.method == "tree":
-            dist, _ = self.tree.query(X, k=K, workers=-1)
+            dist, _ = self.tree.query(X, k=K, workers=torch.get_num_threads())
             return np.asarray(dist, dtype=np.float64).reshape(len(X), K)
         return self._brute(X, K)
 

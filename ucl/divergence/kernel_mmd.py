@@ -235,7 +235,7 @@ def mmd_permutation_test(
         np.fill_diagonal(K, 0.0)
     r = K.sum(axis=1)
     t = r.sum()
-    K_t = torch.from_numpy(K)
+    K_t, r_t = torch.from_numpy(K), torch.from_numpy(r)
     # Weights of a^T K a, b^T K b and a^T K b in the statistic.
     if unbiased:
         wa, wb = 1.0 / (n * (n - 1)), 1.0 / (m * (m - 1))
@@ -251,7 +251,7 @@ def mmd_permutation_test(
         A = permutation_masks(n, m, stop - start, rng).astype(np.float64)
         AK = torch.mm(torch.from_numpy(A), K_t).numpy()  # the one O(B N^2) step, MKL
         aKa = np.einsum("ij,ij->i", AK, A)
-        ar = A @ r
+        ar = torch.mv(torch.from_numpy(A), r_t).numpy()
         null[start:stop] = wa * aKa + wb * (t - 2.0 * ar + aKa) + wab * (ar - aKa)
     p_value = (1 + int(np.sum(null >= statistic - TIE_TOLERANCE))) / (1 + permutations)
     if return_null:
