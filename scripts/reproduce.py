@@ -91,7 +91,7 @@ def _estimates(items: list[str]) -> dict[str, float]:
 
 
 def _show(p: Plan, jobs: int) -> None:
-    from ucl.reproduce.runner import critical_path
+    from ucl.reproduce.runner import critical_path, schedule_seconds
 
     for planned in p.stages:
         needs = f"  (needs {', '.join(planned.stage.needs)})" if planned.stage.needs else ""
@@ -99,10 +99,10 @@ def _show(p: Plan, jobs: int) -> None:
         print(f"    python train.py {' '.join(train_command(planned)[2:])}")
     work = sum(planned.minutes for planned in p.stages)
     chain, names = critical_path(p)
+    total = schedule_seconds(p, jobs, {q.name: q.minutes * 60 for q in p.stages}) / 60
     print(
-        f"estimated: {work:.1f} min of work, {jobs} at a time; the longest chain "
-        f"({' -> '.join(names)}) takes {chain:.1f} min; so about "
-        f"{max(work / jobs, chain):.1f} min in all"
+        f"estimated: {work:.1f} min of work, {jobs} stage(s) at a time, the longest chain "
+        f"({' -> '.join(names)}) {chain:.1f} min: about {total:.1f} min in all"
     )
 
 

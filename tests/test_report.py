@@ -115,22 +115,39 @@ def test_retina_classes_that_separate(tmp_path):
     assert "synthetic" in answer
 
 
-def test_divergence_separation_ranks_finite_ratios_without_p_values(tmp_path):
+def test_divergence_separation_ranks_clear_finite_ratios_without_p_values(tmp_path):
+    def row(measure, base, std, gan):
+        return {
+            "measure": measure,
+            "seconds": 0.1,
+            "mnist_vs_mnist": base,
+            "mnist_vs_mnist std": std,
+            "mnist_vs_gan": gan,
+            "ratio": gan / base,
+        }
+
+    table = [
+        row("mmd2_biased", 0.01, 0.001, 0.4),  # 40x
+        row("emd_exact", 10.0, 0.1, 15.0),  # 1.5x
+        row("mmd2_unbiased", 0.001, 0.002, 0.39),  # 390x, but the baseline is noise
+        row("kl_knn_pq", -0.5, 0.3, 20.0),  # a negative baseline: no ratio
+        row("kl_hist_qp", 0.2, 0.01, float("inf")),
+        row("mmd_p_value", 0.4, 0.2, 0.001),
+    ]
     write_run(
         tmp_path / "divergence_gan",
-        {
-            "ratio/mmd2_biased": 40.0,
-            "ratio/emd_exact": 1.5,
-            "ratio/kl_hist_qp": float("inf"),
-            "ratio/mmd_p_value": 1000.0,
-            "time/emd_exact": 0.4,
-            "time/mmd2_biased": 0.02,
-        },
+        {"time/emd_exact": 0.4, "time/mmd2_biased": 0.02},
+        divergence_table=table,
     )
     src = Source(tmp_path)
-    assert separation(src.run("divergence_gan")) == [("mmd2_biased", 40.0), ("emd_exact", 1.5)]
+    assert separation(src.run("divergence_gan")) == [
+        ("mmd2_biased", 40.0, False),
+        ("emd_exact", 1.5, False),
+        ("mmd2_unbiased", 390.0, True),
+    ]
     separates, runtimes, _ = divergence_answers(src)
-    assert "mmd2_biased: real-vs-GAN is 40.000 times real-vs-real" in separates
+    assert "mmd2_biased: real-vs-GAN is 40 times real-vs-real" in separates
+    assert "mmd2_unbiased 390x (baseline within noise)" in separates
     assert runtimes.index("mmd2_biased") < runtimes.index("emd_exact")  # fastest first
 
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from ucl.reproduce import runner as runner_module
-from ucl.reproduce.runner import Runner, critical_path
+from ucl.reproduce.runner import Runner, critical_path, schedule_seconds
 from ucl.reproduce.stages import (
     RETINA_CLUSTERS_ENV,
     RETINA_COUNTS_ENV,
@@ -126,10 +126,20 @@ def test_the_declared_stages(tmp_path):
     assert p["gan"].stage.needs == ("best_mlp",)
     assert p["divergence_gan"].stage.needs == ("gan",)
     assert f"classifier={tmp_path / 'best_mlp'}" in p["vae"].args
-    # the estimates add up to the budget with two stages at a time
+    # the estimates fit the budget with two stages at a time
     minutes, chain = critical_path(p)
     assert chain == ["best_mlp", "gan", "divergence_gan"]
-    assert max(sum(s.minutes for s in p.stages) / 2, minutes) <= 30
+    assert schedule_seconds(p, 2, {q.name: q.minutes * 60 for q in p.stages}) <= 30 * 60
+
+
+def test_schedule_follows_needs_and_slots(tmp_path):
+    p = plan(tmp_path, stages=TOY, env={})  # a 1, b 2, c 1 (needs b), d 3 (needs a)
+    seconds = {"a": 1.0, "b": 2.0, "c": 1.0, "d": 3.0}
+    assert schedule_seconds(p, 1, seconds) == 7.0
+    # two at a time, longest chain first: a+d (4) on one slot, b+c (3) on the other
+    assert schedule_seconds(p, 2, seconds) == 4.0
+    # d already running with 0.5 s to go; a is done (not in seconds)
+    assert schedule_seconds(p, 2, {"b": 2.0, "c": 1.0, "d": 0.5}, {"d"}) == 3.0
 
 
 def test_smoke_plan_uses_the_fixture_and_its_own_data_root(tmp_path):

@@ -52,13 +52,23 @@ def _stage_times(src: Source) -> list[Block]:
         total += seconds
         estimate += est
         status = e["status"] + (" (earlier run)" if e.get("reused") else "")
-        rows.append([name, status, _minutes(seconds), _minutes(est)])
-    rows.append(["**total**", "", _minutes(total), _minutes(estimate)])
-    budget = "" if src.smoke else f" The budget is {BUDGET_MINUTES} minutes on a 2-core CPU."
-    return [
-        Text(f"Wall time of each stage (`{src.root}/stages.json`), in minutes.{budget}"),
-        Table(["stage", "status", "minutes", "estimate"], rows),
-    ]
+        rows.append([name, status, clock(seconds), clock(est)])
+    rows.append(["**sum**", "", clock(total), clock(estimate)])
+    runs = src.stages.get("invocations", [])
+    jobs = sorted({r.get("jobs", 1) for r in runs}) or [src.stages.get("jobs", 1)]
+    text = (
+        f"Wall time of each stage (`{src.root}/stages.json`), "
+        f"{' or '.join(map(str, jobs))} stage(s) at a time."
+    )
+    if runs:
+        wall = sum(r.get("seconds", 0.0) for r in runs)
+        text += (
+            f" In all: {clock(wall)} of wall time over {len(runs)} invocation(s) of "
+            f"`scripts/reproduce.py` that ran stages."
+        )
+    if not src.smoke:
+        text += f" The budget is {BUDGET_MINUTES} minutes on a 2-core CPU."
+    return [Text(text), Table(["stage", "status", "wall time", "estimate"], rows)]
 
 
 def _requirements() -> list[Block]:
@@ -84,5 +94,6 @@ def _installed(name: str) -> str:
         return "not installed"
 
 
-def _minutes(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds / 60, 2)
+def clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"

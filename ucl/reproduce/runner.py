@@ -14,6 +14,7 @@ estimate of the time left. <root>/stages.json records every stage's status and w
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -87,8 +88,14 @@ class Runner:
         stages (they checkpoint), records them as interrupted and raises KeyboardInterrupt."""
         self.started = time.perf_counter()
         self.record = self._previous_record()
+        # this invocation, recorded once it starts a stage (one that skips all adds nothing)
+        self.invocation = {
+            "started": datetime.now().isoformat(timespec="seconds"),
+            "jobs": self.jobs,
+            "seconds": 0.0,
+            "ran": [],
+        }
         self.spent = self.estimated = 0.0  # stages finished now: seconds against estimates
-        self.chain = _chains(self.plan)
         self.done_at_start = {p.name for p in self.plan.stages if stage_state(p).done}
         self.count, self.total = 0, len(self.plan.stages)
         self.running: dict[str, Running] = {}
@@ -115,9 +122,7 @@ class Runner:
         return done == self.total
 
     def _loop(self) -> None:
-        pending = list(self.plan.stages)
-        if self.jobs > 1:  # the longest chain first: it bounds the total
-            pending.sort(key=lambda p: -self.chain[p.name])
+        pending = start_order(self.plan, self.jobs)
         while pending or self.running:
             for planned in list(pending):
                 needs = [self.outcomes.get(n) for n in planned.stage.needs]
@@ -163,6 +168,9 @@ class Runner:
         )
         log.flush()
         now = time.perf_counter()
+        self.invocation["ran"].append(planned.name)
+        if len(self.invocation["ran"]) == 1:
+            self.record.setdefault("invocations", []).append(self.invocation)
         self.running[planned.name] = Running(
             planned, self.launch(planned, log), log, now, state.completed, now
         )
@@ -243,9 +251,9 @@ class Runner:
         return f"[{_clock(self._elapsed())}] {planned.name}"
 
     def _left(self) -> str:
-        """'about X left': the remaining estimates (less what the running stages already
-        spent), spread over the jobs but never below the longest remaining chain, scaled
-        by how the stages finished so far compared with their estimates."""
+        """'about X left': the stages still to run (the running ones less what they already
+        spent) scheduled on the estimates as this runner schedules them, scaled by how the
+        stages finished so far compared with their estimates."""
         now = time.perf_counter()
         remaining: dict[str, float] = {}
         for p in self.plan.stages:
@@ -253,8 +261,7 @@ class Runner:
                 continue
             spent = now - self.running[p.name].started if p.name in self.running else 0.0
             remaining[p.name] = max(p.minutes * 60 - spent, 0.0)
-        chain = _chains(self.plan, remaining)
-        left = max(sum(remaining.values()) / self.jobs, max(chain.values(), default=0.0))
+        left = schedule_seconds(self.plan, self.jobs, remaining, set(self.running))
         pace = self.spent / self.estimated if self.estimated else 1.0
         scaled = f" at {pace:.2f}x the estimates" if self.estimated else ""
         return f"about {_clock(left * pace)} left{scaled}"
@@ -308,9 +315,48 @@ class Runner:
             smoke=self.plan.smoke,
             jobs=self.jobs,
             order=self.plan.names,
-            wall_seconds=round(self._elapsed(), 1),  # this invocation, so far
         )
+        self.invocation["seconds"] = round(self._elapsed(), 1)
         atomic_write(self.plan.root / STAGES_FILE, json.dumps(self.record, indent=2))
+
+
+def start_order(plan: Plan, jobs: int) -> list[Planned]:
+    """The order stages are considered in: the plan's, or with several jobs the longest
+    chain of estimates first (it bounds the total)."""
+    pending = list(plan.stages)
+    if jobs > 1:
+        chain = _chains(plan)
+        pending.sort(key=lambda p: -chain[p.name])  # stable: ties keep the plan's order
+    return pending
+
+
+def schedule_seconds(
+    plan: Plan, jobs: int, seconds: dict[str, float], running: set[str] = frozenset()
+) -> float:
+    """How long the stages in `seconds` (name -> seconds still to go) take when scheduled
+    as the runner does: `running` ones hold a slot from the start, a stage starts once the
+    stages it needs (those in `seconds`) finished, `jobs` at a time."""
+    clock, finish = 0.0, {}  # finish: name -> time the stage ends, for started stages
+    for name in running:
+        finish[name] = seconds.get(name, 0.0)
+    pending = [p for p in start_order(plan, jobs) if p.name in seconds and p.name not in running]
+    while pending:
+        active = [n for n, t in finish.items() if t > clock]
+        ready = [
+            p
+            for p in pending
+            if all(n not in seconds or finish.get(n, math.inf) <= clock for n in p.stage.needs)
+        ]
+        if ready and len(active) < jobs:
+            p = ready[0]
+            pending.remove(p)
+            finish[p.name] = clock + seconds[p.name]
+            continue
+        later = [t for t in finish.values() if t > clock]
+        if not later:  # waits for a stage outside `seconds`: cannot happen for a valid plan
+            raise RuntimeError(f"cannot schedule {[p.name for p in pending]}")
+        clock = min(later)
+    return max(finish.values(), default=0.0)
 
 
 def _chains(plan: Plan, seconds: dict[str, float] | None = None) -> dict[str, float]:
