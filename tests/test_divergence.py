@@ -324,6 +324,16 @@ def test_median_sigma_is_median_pooled_distance(n, m):
     assert dv.median_sigma(P, Q) == pytest.approx(expected, rel=1e-12)
 
 
+def test_median_sigma_exact_when_the_bracket_misses(monkeypatch):
+    # A zero-width bracket around the subsample's median almost surely misses the two
+    # middle pairs: the full selection must take over and give the same exact median.
+    monkeypatch.setattr(kernel_mmd, "BRACKET_HALF_WIDTH", 0.0)
+    rng = np.random.default_rng(18)
+    P, Q = rng.normal(size=(400, 3)), rng.normal(0.5, 1.0, size=(300, 3))
+    expected = np.median(pdist(np.vstack([P, Q])))
+    assert dv.median_sigma(P, Q) == pytest.approx(expected, rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "d, delta, s1, s2, sigma",
     [(1, 1.0, 1.0, 1.0, 1.0), (2, 1.0, 1.0, 1.5, 2.0), (3, 0.0, 1.0, 0.5, 1.0)],

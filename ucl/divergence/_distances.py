@@ -2,6 +2,8 @@
 
 Squared distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, computed by one float64
 matrix product of augmented rows [a, ||a||^2, 1] . [-2 b, 1, ||b||^2], then clamped.
+Within one sample the matrix is symmetric only up to the last bit; code that needs one
+value per pair reads the upper triangle (i < j).
 
 Threads: every matrix product goes through torch (MKL), so the whole package obeys
 ``torch.set_num_threads`` (the project's ``threads`` knob), and elementwise work stays
@@ -34,51 +36,59 @@ def pooled_center(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return (A.sum(axis=0) + B.sum(axis=0)) / (len(A) + len(B))
 
 
-def _centered(X: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """X - center (C order) and its squared row norms."""
-    Xc = np.subtract(X, center)
-    return Xc, np.einsum("ij,ij->i", Xc, Xc)
-
-
 def _mm_t(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b.T through torch (MKL), sharing memory with numpy both ways."""
     return torch.mm(torch.from_numpy(a), torch.from_numpy(b).T).numpy()
 
 
-def _augment(X: np.ndarray, scale: float, *columns: np.ndarray | float) -> np.ndarray:
-    """[scale * X, c1, c2, ...] as one C-ordered array: extra columns let the matrix
-    product add the norm terms itself, sparing full passes over the (n, m) result."""
-    out = np.empty((len(X), X.shape[1] + len(columns)))
-    np.multiply(X, scale, out=out[:, : X.shape[1]])
-    for j, column in enumerate(columns, start=X.shape[1]):
-        out[:, j] = column
-    return out
+def left_factor(X: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Rows [x, ||x||^2, 1] of the centred sample x = X - center, shape (n, d + 2)."""
+    n, d = X.shape
+    left = np.empty((n, d + 2))
+    x = np.subtract(X, center, out=left[:, :d])
+    left[:, d] = np.einsum("ij,ij->i", x, x)
+    left[:, d + 1] = 1.0
+    return left
+
+
+def right_factor(left: np.ndarray) -> np.ndarray:
+    """Rows [-2 x, 1, ||x||^2] from a left factor: left_i . right_j = ||x_i - x_j||^2.
+
+    The extra columns let the matrix product add the norm terms itself, sparing full
+    passes over the (n, m) result.
+    """
+    d = left.shape[1] - 2
+    right = np.empty_like(left)
+    np.multiply(left[:, :d], -2.0, out=right[:, :d])
+    right[:, d] = 1.0
+    right[:, d + 1] = left[:, d]
+    return right
+
+
+def factor_sq_dists(left: np.ndarray, right: np.ndarray, within: bool = False) -> np.ndarray:
+    """Squared distances from factors, clamped at 0; ``within`` zeroes the diagonal.
+
+    D[i, j] and D[j, i] of a within-sample matrix may differ in the last bit (the product
+    rounds them separately); callers that need one value per pair read i < j.
+    """
+    D = _mm_t(left, right)
+    np.maximum(D, 0.0, out=D)
+    if within:
+        np.fill_diagonal(D, 0.0)
+    return D
 
 
 def sq_dists(A: np.ndarray, B: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
     """Squared distances ``D[i, j] = ||A_i - B_j||^2``, float64 array of shape (n, m)."""
     if center is None:
         center = pooled_center(A, B)
-    a, na = _centered(A, center)
-    b, nb = _centered(B, center)
-    # [a_i, ||a_i||^2, 1] . [-2 b_j, 1, ||b_j||^2] = ||a_i - b_j||^2 in one product.
-    D = _mm_t(_augment(a, 1.0, na, 1.0), _augment(b, -2.0, 1.0, nb))
-    return np.maximum(D, 0.0, out=D)
+    return factor_sq_dists(left_factor(A, center), right_factor(left_factor(B, center)))
 
 
 def within_sq_dists(A: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
-    """Squared distances within one sample: exactly symmetric with a zero diagonal."""
-    if center is None:
-        center = A.mean(axis=0)
-    a, na = _centered(A, center)
-    D = _mm_t(_augment(a, 1.0, na, 1.0), _augment(a, -2.0, 1.0, na))
-    # The product rounds D[i, j] and D[j, i] differently; their mean is exactly symmetric
-    # (numpy buffers the overlapping transpose).
-    D += D.T
-    D *= 0.5
-    np.maximum(D, 0.0, out=D)
-    np.fill_diagonal(D, 0.0)
-    return D
+    """Squared distances within one sample, zero diagonal (see :func:`factor_sq_dists`)."""
+    left = left_factor(A, A.mean(axis=0) if center is None else center)
+    return factor_sq_dists(left, right_factor(left), within=True)
 
 
 class NeighbourSearch:
@@ -99,10 +109,9 @@ class NeighbourSearch:
             from scipy.spatial import cKDTree
 
             self.tree = cKDTree(Y)
-        else:  # [-2 y_j, ||y_j||^2] for the centred reference, reused by every query
+        else:  # right factor of the centred reference, reused by every query
             self.center = Y.mean(axis=0)
-            y, ny = _centered(Y, self.center)
-            self.right = _augment(y, -2.0, ny)
+            self.right = right_factor(left_factor(Y, self.center))
 
     def query(self, X: np.ndarray, K: int) -> np.ndarray:
         """Distances (len(X), K), each row ascending; K <= len(Y)."""
@@ -118,10 +127,7 @@ class NeighbourSearch:
         rows = max(1, min(CHUNK_ELEMENTS // m, CHUNK_ELEMENTS // (K * d)))
         for start in range(0, len(X), rows):
             stop = min(start + rows, len(X))
-            # [x, 1] . [-2 y, ||y||^2] = ||x - y||^2 - ||x||^2: the row constant ||x||^2
-            # does not change the ranking.
-            x = np.subtract(X[start:stop], self.center)
-            D = _mm_t(_augment(x, 1.0, 1.0), self.right)
+            D = _mm_t(left_factor(X[start:stop], self.center), self.right)
             cand = D.argpartition(K - 1, axis=1)[:, :K] if K < m else np.indices(D.shape)[1]
             # Exact distances of the candidates: duplicates come out as exactly 0 and
             # close pairs keep their digits, which the trick above would lose.

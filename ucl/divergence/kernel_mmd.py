@@ -20,7 +20,15 @@ import numpy as np
 import torch
 
 from ._arrays import as_pair, check_int, check_positive, same_sample
-from ._distances import CHUNK_ELEMENTS, pooled_center, sq_dists, within_sq_dists
+from ._distances import (
+    CHUNK_ELEMENTS,
+    factor_sq_dists,
+    left_factor,
+    pooled_center,
+    right_factor,
+    sq_dists,
+    within_sq_dists,
+)
 
 # Median heuristic on many points: a subsample of about this many pooled points guesses
 # a bracket [lo, hi] of pair distances around the median, at its quantiles
@@ -41,32 +49,34 @@ def _blocks(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     Identical samples share one block, so MMD^2(P, P) is exactly 0.
     """
     center = pooled_center(P, Q)
-    PP = within_sq_dists(P, center)
+    left_p = left_factor(P, center)
+    right_p = right_factor(left_p)
+    PP = factor_sq_dists(left_p, right_p, within=True)
     if same_sample(P, Q):
         return PP, PP, PP
-    return PP, within_sq_dists(Q, center), sq_dists(P, Q, center)
+    left_q = left_factor(Q, center)
+    QQ = factor_sq_dists(left_q, right_factor(left_q), within=True)
+    return PP, QQ, factor_sq_dists(left_p, right_factor(left_q))
 
 
-def _pair_values(PP, QQ, PQ, lo: float = -np.inf, hi: float = np.inf) -> np.ndarray:
-    """Pooled pair values (PP and QQ above the diagonal, all of PQ) lying in [lo, hi]."""
-    out = []
+def _upper(n: int) -> np.ndarray:
+    """Boolean (n, n) mask of the strict upper triangle, i < j: one value per pair."""
+    return np.arange(n)[:, None] < np.arange(n)
+
+
+def _pair_values(PP, QQ, PQ, lo: float = -np.inf, hi: float = np.inf) -> tuple[int, np.ndarray]:
+    """Pooled pair values (PP and QQ above the diagonal, all of PQ): how many lie below
+    lo, and those lying in [lo, hi]."""
+    below, inside = 0, []
     for block, within in ((PP, True), (QQ, True), (PQ, False)):
         keep = block >= lo
+        if within:
+            keep &= _upper(len(block))
+        pairs = len(block) * (len(block) - 1) // 2 if within else block.size
+        below += pairs - int(np.count_nonzero(keep))
         keep &= block <= hi
-        if within:  # strictly upper triangle: i < j
-            keep &= np.arange(len(block))[:, None] < np.arange(len(block))
-        out.append(block[keep])
-    return np.concatenate(out)
-
-
-def _count_below(PP, QQ, PQ, x: float) -> int:
-    """Number of pooled pairs i < j with squared distance < x."""
-    count = np.count_nonzero(PQ < x)
-    for block in (PP, QQ):
-        # A within block is exactly symmetric with a zero diagonal: halve the off-diagonal.
-        diagonal = len(block) if x > 0 else 0
-        count += (np.count_nonzero(block < x) - diagonal) // 2
-    return int(count)
+        inside.append(block[keep])
+    return below, np.concatenate(inside)
 
 
 def _select(values: np.ndarray, ranks: tuple[int, int]) -> np.ndarray:
@@ -81,14 +91,13 @@ def _median_distance(PP, QQ, PQ) -> float:
     middle = None
     if n + m > 2 * BRACKET_POINTS:
         s = -(-(n + m) // BRACKET_POINTS)  # ceil: stride of the pooled subsample
-        guess = _pair_values(PP[::s, ::s], QQ[::s, ::s], PQ[::s, ::s])
+        _, guess = _pair_values(PP[::s, ::s], QQ[::s, ::s], PQ[::s, ::s])
         lo, hi = np.quantile(guess, [0.5 - BRACKET_HALF_WIDTH, 0.5 + BRACKET_HALF_WIDTH])
-        below = _count_below(PP, QQ, PQ, lo)
-        inside = _pair_values(PP, QQ, PQ, lo, hi)
+        below, inside = _pair_values(PP, QQ, PQ, lo, hi)
         if below <= ranks[0] and ranks[1] < below + len(inside):
             middle = _select(inside, (ranks[0] - below, ranks[1] - below))
     if middle is None:
-        middle = _select(_pair_values(PP, QQ, PQ), ranks)
+        middle = _select(_pair_values(PP, QQ, PQ)[1], ranks)
     return float(np.sqrt(middle).mean())
 
 
@@ -144,12 +153,18 @@ def kernel(A, B, sigma: float) -> np.ndarray:
     """Gaussian kernel matrix K[i, j] = exp(-||A_i - B_j||^2 / (2 sigma^2)), float64 (n, m).
 
     A is n-by-d, B is m-by-d (numpy or torch; 1-D means d = 1); sigma > 0 is the bandwidth
-    in the units of the data (see :func:`median_sigma`).
+    in the units of the data (see :func:`median_sigma`). For B equal to A the matrix is
+    exactly symmetric with a unit diagonal.
     """
     A, B = as_pair(A, B, ("A", "B"))
     sigma = check_positive(sigma, "sigma")
-    D = within_sq_dists(A) if same_sample(A, B) else sq_dists(A, B)
-    return _gaussian(D, sigma, out=D)
+    if not same_sample(A, B):
+        D = sq_dists(A, B)
+        return _gaussian(D, sigma, out=D)
+    K = _gaussian(within_sq_dists(A), sigma)
+    K += K.T  # exactly symmetric: the mean of the two roundings of each pair
+    K *= 0.5
+    return K
 
 
 def median_sigma(P, Q) -> float:
@@ -217,10 +232,10 @@ def mmd_permutation_test(
 
     Vectorised: the pooled (N, N) kernel matrix K is built once. For a 0/1 indicator
     row a of the points labelled P (b = 1 - a), a^T K a, a^T K b and b^T K b are the
-    kernel sums of the three blocks, and a batch of indicators A needs one product
-    A @ K: with r = K 1 and t = 1^T K 1, a^T K b = a.r - a^T K a and
-    b^T K b = t - 2 a.r + a^T K a (K symmetric). For the unbiased statistic K's
-    diagonal is zeroed first. Batches hold at most 2**22 entries.
+    kernel sums of the blocks, and a batch of indicators A needs one product A @ K:
+    with row sums r = K 1, column sums c = K^T 1 and t = 1^T K 1, a^T K b = a.r - a^T K a,
+    b^T K a = a.c - a^T K a and b^T K b = t - a.r - a.c + a^T K a. For the unbiased
+    statistic K's diagonal is zeroed first. Batches hold at most 2**22 entries.
     """
     P, Q = as_pair(P, Q)
     n, m = len(P), len(Q)
@@ -233,9 +248,10 @@ def mmd_permutation_test(
     K = np.block([[KPP, KPQ], [KPQ.T, KQQ]])
     if unbiased:
         np.fill_diagonal(K, 0.0)
-    r = K.sum(axis=1)
+    # Row and column sums: K is symmetric only up to round-off within the blocks.
+    r, c = K.sum(axis=1), K.sum(axis=0)
     t = r.sum()
-    K_t, r_t = torch.from_numpy(K), torch.from_numpy(r)
+    K_t, rc_t = torch.from_numpy(K), torch.from_numpy(np.stack([r, c], axis=1))
     # Weights of a^T K a, b^T K b and a^T K b in the statistic.
     if unbiased:
         wa, wb = 1.0 / (n * (n - 1)), 1.0 / (m * (m - 1))
@@ -251,8 +267,10 @@ def mmd_permutation_test(
         A = permutation_masks(n, m, stop - start, rng).astype(np.float64)
         AK = torch.mm(torch.from_numpy(A), K_t).numpy()  # the one O(B N^2) step, MKL
         aKa = np.einsum("ij,ij->i", AK, A)
-        ar = torch.mv(torch.from_numpy(A), r_t).numpy()
-        null[start:stop] = wa * aKa + wb * (t - 2.0 * ar + aKa) + wab * (ar - aKa)
+        ar, ac = torch.mm(torch.from_numpy(A), rc_t).numpy().T  # a.r = a^T K 1, a.c = 1^T K a
+        aKb, bKa = ar - aKa, ac - aKa
+        bKb = t - ar - ac + aKa
+        null[start:stop] = wa * aKa + wb * bKb + 0.5 * wab * (aKb + bKa)
     p_value = (1 + int(np.sum(null >= statistic - TIE_TOLERANCE))) / (1 + permutations)
     if return_null:
         return statistic, p_value, null
