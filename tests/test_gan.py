@@ -61,7 +61,8 @@ def test_losses_are_finite_with_finite_gradients_at_extreme_logits():
     (loss_d + loss_g).backward()
     assert math.isfinite(loss_d.item()) and math.isfinite(loss_g.item())
     assert torch.isfinite(big.grad).all()
-    # half the real logits at -1e4 cost 1/2 * 1/4 * (1e4 + 200); the fakes likewise at +
+    # softplus(-a) ~ -a for a real logit a << 0 (and softplus(a) ~ a for a fake one >> 0):
+    # the reals -1e4 and -200 cost 1/2 * (1e4 + 200) / 4, the fakes 1e4 and 200 as much
     assert loss_d.item() == pytest.approx(0.5 * (1e4 + 200) / 4 * 2, rel=1e-6)
 
 
@@ -187,7 +188,7 @@ def test_a_short_run_writes_every_file(tmp_path, fixture_overrides, classifier_d
         [
             *SMALL,
             *fixture_overrides,
-            "steps=200",
+            "steps=192",  # 6 epochs of 32 batches: the run ends on an epoch's last step
             f"classifier={classifier_dir}",
             f"hydra.run.dir={run_dir}",
         ]
@@ -195,21 +196,20 @@ def test_a_short_run_writes_every_file(tmp_path, fixture_overrides, classifier_d
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "completed" and record["task"] == "gan"
     m = record["metrics"]
-    assert m["steps"] == 200
+    assert m["steps"] == 192
     for prefix in ("samples", "real"):
         assert len(m[f"{prefix}/class_counts"]) == 10
         for key in ("chi2", "chi2_p", "confidence", "score", "frechet", "min_class_share"):
             assert math.isfinite(m[f"{prefix}/{key}"])
     assert sum(m["samples/class_counts"]) == 200 and sum(m["real/class_counts"]) == 250
     assert 1 <= m["samples/score"] <= 10 and 1 <= m["real/score"] <= 10
-    # 200 steps of a tiny GAN are far from real digits; real digits are close to real digits
+    # 192 steps of a tiny GAN are far from real digits; real digits are close to real digits
     assert m["real/frechet"] < m["samples/frechet"]
     assert record["judge"]["features"] == "logits"  # logreg has no hidden layer
 
     figures = {p.name for p in (run_dir / "figures").iterdir()}
-    epochs = [f"samples_epoch_{e:03d}.png" for e in range(1, 200 // 32 + 1)]  # 32 steps/epoch
-    assert set(epochs) <= figures
-    assert "samples_epoch_007.png" not in figures  # step 200 ends inside epoch 7
+    grids = sorted(f for f in figures if f.startswith("samples_epoch_"))
+    assert grids == [f"samples_epoch_{e:03d}.png" for e in range(1, 7)]  # the last one too
     assert {"samples.png", "class_histogram.png", "loss_curves.png"} <= figures
     assert {"discriminator_curves.png"} <= figures
 
@@ -270,6 +270,19 @@ def test_a_loss_turning_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
     for module in state["modules"].values():
         assert all(torch.isfinite(t).all() for t in module.values())
     assert not (run_dir / "model.pt").exists() and not (run_dir / "samples.pt").exists()
+
+
+def test_an_absurd_learning_rate_stops_with_a_clear_message(tmp_path, fixture_overrides):
+    run_dir = tmp_path / "absurd"
+    proc = train(
+        [*SMALL, *fixture_overrides, "lr=1e30", "steps=50", f"hydra.run.dir={run_dir}"],
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "became nan at iteration 1" in proc.stderr and "lower learning rate" in proc.stderr
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "failed" and "NonFiniteLoss" in record["reason"]
+    assert not (run_dir / "model.pt").exists()
 
 
 def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides):

@@ -24,11 +24,13 @@ def class_histogram(
         offset = (i - (len(counts) - 1) / 2) * width
         ax.bar(positions + offset, c / c.sum(), width, label=f"{label} (n={int(c.sum())})")
     ax.plot(positions, expected, "k_", markersize=22, markeredgewidth=2, label="expected")
+    tallest = max([max(np.asarray(c) / max(sum(c), 1)) for c in counts.values()] + list(expected))
+    ax.set_ylim(0, 1.3 * tallest)  # head room for the legend above the bars
     ax.set_xticks(positions, class_names)
     ax.set_xlabel("class (classifier's argmax)")
     ax.set_ylabel("share")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", ncol=len(counts) + 1)
     fig.tight_layout()
     return fig
