@@ -183,3 +183,25 @@ def test_every_stage_names_a_preset():
     for stage in STAGES:
         preset = next(o for o in stage.overrides if o.startswith("experiment="))
         assert (CONF_DIR / "experiment" / f"{preset.split('=')[1]}.yaml").is_file(), preset
+
+
+def test_sigterm_stops_the_running_stage_and_records_it_interrupted(tmp_path):
+    import os
+    import signal
+    import threading
+
+    def slow_launch(planned, log):
+        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    p = plan(tmp_path, stages=TOY[:1], env={})
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    out = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        Runner(p, launch=slow_launch, out=out).run()
+    timer.cancel()
+    record = json.loads((tmp_path / "stages.json").read_text())
+    assert record["stages"]["a"]["status"] == "interrupted"
+    assert "run the same command again" in out.getvalue()
+    assert signal.getsignal(signal.SIGTERM) == before  # the runner's own handler is gone

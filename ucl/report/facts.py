@@ -218,8 +218,10 @@ def histogram_answer(src: Source) -> str:
     common = max(range(len(counts)), key=counts.__getitem__)
     mnist = mnist_shares(src)
     against = f" (MNIST: {pct(mnist[rare])} and {pct(mnist[common])})" if mnist is not None else ""
+    missing = sum(c == 0 for c in counts)
+    never = f" ({missing} classes never drawn)" if missing > 1 else ""
     return (
-        f"rarest class {rare} at {pct(counts[rare] / total)}, most common {common} at "
+        f"rarest class {rare} at {pct(counts[rare] / total)}{never}, most common {common} at "
         f"{pct(counts[common] / total)}{against}; chi-squared against MNIST's class "
         f"frequencies {num(gan.metrics.get('samples/chi2'))} (p = "
         f"{num(gan.metrics.get('samples/chi2_p'))}), real test digits "

@@ -215,14 +215,15 @@ class Runner:
         state = stage_state(planned)
         uncounted = state.expected is None and state.completed and not state.problems
         if code == 0 and (state.done or uncounted):
+            self._finish(planned, Outcome("completed", seconds))
             self.say(f"{tag}: done in {_clock(seconds)} ({state.describe()}); {self._left()}")
-            return self._finish(planned, Outcome("completed", seconds))
+            return
         reason = "; ".join(state.problems) or f"train.py exited with code {code}"
-        self.say(
-            f"{tag}: FAILED after {_clock(seconds)} ({state.describe()}): {reason}\n"
-            f"{self._tail(planned)}"
-        )
         self._finish(planned, Outcome("failed", seconds, reason=reason))
+        self.say(
+            f"{tag}: FAILED after {_clock(seconds)} ({state.describe()}): {reason}; "
+            f"{self._left()}\n{self._tail(planned)}"
+        )
 
     def _finish(self, planned: Planned, outcome: Outcome) -> None:
         self.outcomes[planned.name] = outcome
