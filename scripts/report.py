@@ -31,13 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.runs or (SMOKE_ROOT if args.smoke else FULL_ROOT)
     out = args.out or (root / "report" if args.smoke or args.runs else FULL_REPORT)
-    if not root.is_dir():
+    if not root.is_dir():  # still a report: every stage shows as not run
         print(
-            f"report: {root} is not a folder; run python scripts/reproduce.py first "
-            f"(or give --runs DIR)",
+            f"report: {root} is not a folder, so every stage shows as not run; run "
+            f"python scripts/reproduce.py first, or give --runs DIR",
             file=sys.stderr,
         )
-        return 2
     built = build_report(root, out, make_pdf=not args.no_pdf)
     print(f"{built.markdown}\n{built.html}\n{built.pdf or built.note}")
     return 0

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ucl.report.build import build_report
+from ucl.reproduce.prepare import prepare_mnist
 from ucl.reproduce.runner import Runner, train_command
 from ucl.reproduce.stages import REPO, Plan, plan, select
 from ucl.threads import available_cores
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         _show(todo, args.jobs)
         return 0
+    if args.jobs > 1 and (problem := prepare_mnist(todo)):
+        print(f"reproduce: MNIST could not be loaded, so its stages will fail: {problem}")
     try:
         ok = Runner(todo, jobs=args.jobs).run()
     except KeyboardInterrupt:

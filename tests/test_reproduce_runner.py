@@ -16,6 +16,7 @@ from ucl.reproduce.runner import Runner, critical_path, schedule_seconds
 from ucl.reproduce.stages import (
     RETINA_CLUSTERS_ENV,
     RETINA_COUNTS_ENV,
+    RETINA_DIR_ENV,
     STAGES,
     Stage,
     merged,
@@ -161,7 +162,11 @@ def test_threads_given_to_stages_that_set_none(tmp_path):
 
 
 def test_retina_data_real_files_synthetic_or_a_clear_error(tmp_path):
-    assert retina_data({}, None) == ("dataset=retina_synthetic",)
+    empty = {RETINA_DIR_ENV: str(tmp_path)}
+    assert retina_data(empty, None) == ("dataset=retina_synthetic",)
+    (tmp_path / "GSE81904_BipolarUMICounts_Cell2016.txt.gz").write_bytes(b"")
+    (tmp_path / "clust_retinal_bipolar.txt").write_text("")
+    assert retina_data(empty, None) == ("dataset=retinal_bipolar", f"dataset.dir={tmp_path}")
     env = {RETINA_COUNTS_ENV: "/d/counts.txt.gz", RETINA_CLUSTERS_ENV: "/d/clust.txt"}
     assert retina_data(env, None) == (
         "dataset=retinal_bipolar",

@@ -99,9 +99,10 @@ class Runner:
         self.done_at_start = {p.name for p in self.plan.stages if stage_state(p).done}
         self.count, self.total = 0, len(self.plan.stages)
         self.running: dict[str, Running] = {}
+        stages = f"{self.total} stage{'s' if self.total != 1 else ''}"
         self.say(
-            f"reproducing {self.total} stages into {shown(self.plan.root)}, {self.jobs} at a "
-            f"time{' (smoke: tiny settings)' if self.plan.smoke else ''}: "
+            f"reproducing {stages} into {shown(self.plan.root)}, {self.jobs} at a time"
+            f"{' (smoke: tiny settings)' if self.plan.smoke else ''}: "
             f"{len(self.done_at_start)} already completed; {self._left()}"
         )
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -28,6 +28,7 @@ REFERENCE = re.compile(r"\{(\w+)\}")  # "{best_mlp}" in an override: that stage'
 
 RETINA_COUNTS_ENV = "UCL_RETINA_COUNTS"  # the real GEO counts file (GSE81904_...txt.gz)
 RETINA_CLUSTERS_ENV = "UCL_RETINA_CLUSTERS"  # the real SCP3 cluster file
+RETINA_DIR_ENV = "UCL_RETINA_DIR"  # or a folder holding both (conf/dataset/retinal_bipolar.yaml)
 
 
 # (environment, smoke root or None) -> the dataset overrides of a stage
@@ -47,7 +48,8 @@ def mnist_data(env: Mapping[str, str], smoke_root: Path | None) -> tuple[str, ..
 
 
 def retina_data(env: Mapping[str, str], smoke_root: Path | None) -> tuple[str, ...]:
-    """The real retina files when both environment variables name them, else the synthetic
+    """The real retina files when both environment variables name them, or when the dataset
+    config's folder (UCL_RETINA_DIR, default data/retina) holds both; else the synthetic
     stand-in (whose runs say "synthetic" in metrics.json and every figure title). --smoke
     always takes a small synthetic set."""
     if smoke_root is not None:
@@ -74,6 +76,11 @@ def retina_data(env: Mapping[str, str], smoke_root: Path | None) -> tuple[str, .
             f"(GSE81904_BipolarUMICounts_Cell2016.txt.gz and clust_retinal_bipolar.txt); "
             f"set {missing} too, or unset {given} to use the synthetic stand-in"
         )
+    from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME
+
+    folder = Path(env.get(RETINA_DIR_ENV) or REPO / "data" / "retina")  # as the dataset config
+    if (folder / COUNTS_FILENAME).is_file() and (folder / CLUSTERS_FILENAME).is_file():
+        return ("dataset=retinal_bipolar", f"dataset.dir={shown(folder)}")
     return ("dataset=retina_synthetic",)
 
 
