@@ -210,3 +210,21 @@ def test_sigterm_stops_the_running_stage_and_records_it_interrupted(tmp_path):
     assert record["stages"]["a"]["status"] == "interrupted"
     assert "run the same command again" in out.getvalue()
     assert signal.getsignal(signal.SIGTERM) == before  # the runner's own handler is gone
+
+
+@pytest.mark.parametrize("smoke", [False, True])
+def test_every_stage_composes(tmp_path, smoke):
+    """Each stage's train.py overrides make a valid config (a sweep: its first job)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from ucl.config import compose
+
+    parser = OverridesParser.create()
+    for planned in plan(tmp_path, smoke=smoke, env={}, threads=1).stages:
+        first_job = []
+        for arg, o in zip(planned.args, parser.parse_overrides(list(planned.args)), strict=True):
+            if o.is_sweep_override():
+                arg = f"{o.key_or_group}={next(iter(o.sweep_string_iterator()))}"
+            first_job.append(arg)
+        cfg = compose(first_job)
+        assert cfg.task, planned.name
