@@ -39,9 +39,15 @@ Launch = Callable[[Planned, IO[str]], subprocess.Popen]
 
 
 def launch_train(planned: Planned, log: IO[str]) -> subprocess.Popen:
-    """`python train.py [-m] ARGS hydra.(run|sweep).dir=DIR`, from the repo, output to log."""
+    """`python train.py [-m] ARGS hydra.(run|sweep).dir=DIR`, from the repo, output to log.
+    In its own session: Ctrl-C reaches the runner alone, which stops each stage once."""
     return subprocess.Popen(
-        train_command(planned), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True
+        train_command(planned),
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -97,7 +103,7 @@ class Runner:
         }
         self.spent = self.estimated = 0.0  # stages finished now: seconds against estimates
         self.done_at_start = {p.name for p in self.plan.stages if stage_state(p).done}
-        self.count, self.total = 0, len(self.plan.stages)
+        self.total = len(self.plan.stages)
         self.running: dict[str, Running] = {}
         stages = f"{self.total} stage{'s' if self.total != 1 else ''}"
         self.say(
@@ -147,7 +153,6 @@ class Runner:
 
     # -- one stage ----------------------------------------------------------------------
     def _start(self, planned: Planned) -> None:
-        self.count += 1
         tag = self._tag(planned)
         failed = [n for n in planned.stage.needs if self.outcomes[n].status != "completed"]
         if failed:
@@ -162,7 +167,7 @@ class Runner:
             return self._finish(planned, Outcome("completed", seconds, reused=True))
         log_path = self._log_path(planned)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a")  # noqa: SIM115 (closed when the stage ends)
+        log = open(log_path, "a")  # closed when the stage ends (_poll, _interrupt)
         log.write(
             f"\n# {datetime.now().isoformat(timespec='seconds')}: "
             f"{' '.join(train_command(planned))}\n"
