@@ -222,6 +222,7 @@ def vae(src: Source) -> list[Block]:
             ("loss_curves", "negative ELBO against the iteration"),
             ("loss_terms", "reconstruction and KL terms of the test loss"),
             ("embedding", "the VAE's 2-D code (posterior means) of test digits"),
+            ("reconstructions", "one test digit per class beside its reconstruction"),
             ("interpolations", "decoded interpolation paths"),
             ("manifold", "the decoded 2-D manifold (grid through the inverse normal CDF)"),
             ("samples", "decoded samples from the prior"),
