@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torchvision
 
 from ucl.data.idx import DataFileError, check_raw_dir, import_idx_dir
 from ucl.data.splits import Splits
@@ -19,11 +18,15 @@ FASHION_CLASSES = [
 
 @DATASETS.register("mnist")
 def mnist(cfg) -> Splits:
+    import torchvision  # here, not at import time: it costs seconds (torch._dynamo)
+
     return load_torchvision(cfg.dataset, torchvision.datasets.MNIST, "UCL_MNIST_DIR")
 
 
 @DATASETS.register("fashion_mnist")
 def fashion_mnist(cfg) -> Splits:
+    import torchvision
+
     splits = load_torchvision(
         cfg.dataset, torchvision.datasets.FashionMNIST, "UCL_FASHION_MNIST_DIR"
     )
