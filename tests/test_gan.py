@@ -21,6 +21,7 @@ from ucl.models.gan import (
     generator_loss,
     train_discriminator,
     train_generator,
+    update_average,
 )
 from ucl.validate import ConfigError
 
@@ -97,6 +98,39 @@ def test_bad_sizes_say_what_was_given():
         Generator(8, [0])
     with pytest.raises(ValueError, match="dropout=1.5"):
         Discriminator(784, [8], dropout=1.5)
+
+
+def test_update_average_moves_parameters_and_running_statistics_by_one_minus_decay():
+    torch.manual_seed(0)
+    model, average = Generator(4, [8], 16, batchnorm=True), Generator(4, [8], 16, batchnorm=True)
+    model(torch.randn(5, 4))  # one batch: running statistics and the batch count move
+    before = {k: v.clone() for k, v in average.state_dict().items()}
+    update_average(average, model, decay=0.75)
+    for name, value in average.state_dict().items():
+        target = model.state_dict()[name]
+        if value.is_floating_point():
+            torch.testing.assert_close(value, 0.75 * before[name] + 0.25 * target)
+        else:  # num_batches_tracked
+            assert torch.equal(value, target)
+
+
+def test_an_averaged_generator_is_what_the_run_saves(tmp_path, monkeypatch, fixture_overrides):
+    run_dir = tmp_path / "avg"
+    overrides = ["steps=40", "classifier=null", "model.average_decay=0.9", "model.num_samples=4"]
+    _run_in_process(monkeypatch, run_dir, [*fixture_overrides, *overrides])
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["modules"]
+    saved = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
+    for name, value in state["generator_average"].items():
+        assert torch.equal(saved[f"generator.{name}"], value)
+    trained = state["generator"]["net.0.weight"]
+    assert not torch.equal(trained, state["generator_average"]["net.0.weight"])
+
+
+def test_a_decay_outside_zero_to_one_is_a_config_error(monkeypatch, tmp_path, fixture_overrides):
+    with pytest.raises(ConfigError, match="average_decay=1.5"):
+        _run_in_process(
+            monkeypatch, tmp_path / "bad", [*fixture_overrides, "model.average_decay=1.5"]
+        )
 
 
 def test_a_batchnorm_generator_keeps_shapes_and_range():
@@ -285,8 +319,15 @@ def test_an_absurd_learning_rate_stops_with_a_clear_message(tmp_path, fixture_ov
     assert not (run_dir / "model.pt").exists()
 
 
-def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides):
-    common = [*fixture_overrides, "checkpoint_every=0", "classifier=null", "model.num_samples=8"]
+@pytest.mark.parametrize("average", ["null", "0.9"])
+def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides, average):
+    common = [
+        *fixture_overrides,
+        "checkpoint_every=0",
+        "classifier=null",
+        "model.num_samples=8",
+        f"model.average_decay={average}",
+    ]
     straight, split = tmp_path / "straight", tmp_path / "split"
     _run_in_process(monkeypatch, straight, [*common, "steps=50"])
     _run_in_process(monkeypatch, split, [*common, "steps=20"])  # stops mid-epoch 1

@@ -194,6 +194,24 @@ def train_generator(
     return {"loss": loss.detach(), "D(G(z))": torch.sigmoid(fake_logits.detach()).mean()}
 
 
+@torch.no_grad()
+def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """average <- decay * average + (1 - decay) * model, for every parameter and floating
+    buffer (batch-norm running statistics); integer buffers (batch counts) are copied.
+
+    An exponential moving average of the generator's weights samples better than the
+    weights of the last step, which circle around an equilibrium rather than settle
+    (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training").
+    """
+    for a, p in zip(average.parameters(), model.parameters(), strict=True):
+        a.lerp_(p, 1 - decay)
+    for a, b in zip(average.buffers(), model.buffers(), strict=True):
+        if a.is_floating_point():
+            a.lerp_(b, 1 - decay)
+        else:
+            a.copy_(b)
+
+
 @contextmanager
 def frozen(module: nn.Module) -> Iterator[nn.Module]:
     """`module`'s parameters need no gradient inside the block (restored after)."""

@@ -2,13 +2,18 @@
 losses and the discriminator's outputs against the iteration, save a grid from fixed noise
 after every epoch, and at the end draw samples and judge them with a trained classifier.
 
+With `model.average_decay` the grids, the samples and model.pt come from a running average
+of the generator's weights (ucl.models.gan.update_average) instead of its last weights.
+
 Run dir additions: figures/samples_epoch_XXX.png (fixed noise, one per epoch; TensorBoard
 image `samples/fixed_noise`), samples.pt ({"samples": (N, D) in [0, 1], "image_shape"}),
-figures/samples.png (all N), figures/class_histogram.png, model.pt (both networks).
+figures/samples.png (all N), figures/class_histogram.png, loss and D-output curves,
+model.pt (both networks; `load_model(run_dir)` gives a GAN whose .sample(n) draws digits).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import zlib
 
@@ -20,7 +25,7 @@ from ucl import checkpoint
 from ucl.checkpoint import load_model, save_model
 from ucl.context import Context
 from ucl.loop import total_steps
-from ucl.models.gan import GAN, train_discriminator, train_generator
+from ucl.models.gan import GAN, train_discriminator, train_generator, update_average
 from ucl.optimizers import build_optimizer
 from ucl.plots.class_histogram import class_histogram
 from ucl.plots.curves import curves
@@ -47,15 +52,23 @@ def gan(ctx: Context) -> dict:
     torch.manual_seed(seed)  # parameter init and D's dropout masks (the loop saves this RNG)
     model: GAN = MODELS.create(m.name, cfg, data).to(device)
     G, D = model.generator, model.discriminator
+    decay = m.get("average_decay")
+    if decay is not None and not 0 <= float(decay) < 1:
+        raise ConfigError(f"model.average_decay={decay} must be in [0, 1) or null; e.g. 0.999")
+    # the generator that draws the grids and the samples: a running average of G, or G
+    G_avg = copy.deepcopy(G).requires_grad_(False) if decay is not None else G
     batcher = ctx.batcher()
     steps = total_steps(cfg, len(batcher))
     opt_d, sched_d = build_optimizer(cfg.optimizer, D.parameters(), steps)
     opt_g, sched_g = build_optimizer(cfg.optimizer, G.parameters(), steps)
     noise = stream(seed, "noise")  # every training z; in the checkpoint, so resume is exact
+    modules = {"generator": G, "discriminator": D}
+    if G_avg is not G:
+        modules["generator_average"] = G_avg  # in the checkpoint too
     loop = ctx.loop(
         batcher,
         steps,
-        modules={"generator": G, "discriminator": D},
+        modules=modules,
         optimizers={"D": opt_d, "G": opt_g},
         schedulers={k: s for k, s in (("lr_D", sched_d), ("lr_G", sched_g)) if s is not None},
         generators={"noise": noise},
@@ -72,6 +85,8 @@ def gan(ctx: Context) -> dict:
         d = train_discriminator(D, opt_d, x, fake.detach())
         # (2) update G: raise log D(G(z)) as judged by the D just updated
         g = train_generator(D, opt_g, fake)
+        if G_avg is not G:
+            update_average(G_avg, G, float(decay))
         return {
             "gan/loss_D": d["loss"],
             "gan/loss_G": g["loss"],
@@ -82,17 +97,17 @@ def gan(ctx: Context) -> dict:
     def evaluate(step):  # D in eval mode (no dropout), under no_grad
         return {
             "test/D(x)": torch.sigmoid(D(x_held_out)).mean().item(),
-            "test/D(G(z))": torch.sigmoid(D(G(z_fixed))).mean().item(),
+            "test/D(G(z))": torch.sigmoid(D(G_avg(z_fixed))).mean().item(),
         }
 
     drawn = []  # epochs whose grid this process drew
 
     def on_epoch_end(epoch, step):
         drawn.append(epoch)
-        G.eval()  # batch norm, if any, from its running statistics: they stay untouched
+        G_avg.eval()  # batch norm, if any, from its running statistics: they stay untouched
         with torch.no_grad():
-            grid = image_grid(G(z_fixed), data.image_shape, int(m.grid_nrow))
-        G.train()
+            grid = image_grid(G_avg(z_fixed), data.image_shape, int(m.grid_nrow))
+        G_avg.train()
         save_image(grid, ctx.tracker.figures_dir / f"samples_epoch_{epoch:03d}.png")
         ctx.tracker.writer.add_image("samples/fixed_noise", grid, step)
 
@@ -113,6 +128,8 @@ def gan(ctx: Context) -> dict:
                "mean D output"),
         loop.step,
     )  # fmt: skip
+    if G_avg is not G:  # model.pt and the samples: the averaged generator
+        G.load_state_dict(G_avg.state_dict())
     G.eval()
     with torch.no_grad():
         samples = G.sample(int(m.num_samples), stream(seed, "samples")).cpu()  # (N, 784)
