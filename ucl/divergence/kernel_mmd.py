@@ -36,6 +36,8 @@ from ._distances import (
 # If the guess misses, the full selection runs instead, so these only affect speed.
 BRACKET_POINTS = 256
 BRACKET_HALF_WIDTH = 0.05
+# Within-sample blocks are read above the diagonal only, in bands of this many rows.
+UPPER_BAND = 128
 
 # Two permutation statistics closer than this count as tied (p-value counts ties): they
 # are differences of kernel means in [0, 1], so float64 round-off is orders of magnitude
@@ -59,23 +61,26 @@ def _blocks(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return PP, QQ, factor_sq_dists(left_p, right_factor(left_q))
 
 
-def _upper(n: int) -> np.ndarray:
-    """Boolean (n, n) mask of the strict upper triangle, i < j: one value per pair."""
-    return np.arange(n)[:, None] < np.arange(n)
+def _upper_parts(block: np.ndarray):
+    """Arrays covering the strict upper triangle (i < j) of a square block once each:
+    per band of rows, its small diagonal square masked, the rest of the band a view."""
+    n = len(block)
+    for i0 in range(0, n, UPPER_BAND):
+        i1 = min(i0 + UPPER_BAND, n)
+        rows = np.arange(i1 - i0)
+        yield block[i0:i1, i0:i1][rows[:, None] < rows]
+        yield block[i0:i1, i1:]
 
 
 def _pair_values(PP, QQ, PQ, lo: float = -np.inf, hi: float = np.inf) -> tuple[int, np.ndarray]:
     """Pooled pair values (PP and QQ above the diagonal, all of PQ): how many lie below
     lo, and those lying in [lo, hi]."""
     below, inside = 0, []
-    for block, within in ((PP, True), (QQ, True), (PQ, False)):
-        keep = block >= lo
-        if within:
-            keep &= _upper(len(block))
-        pairs = len(block) * (len(block) - 1) // 2 if within else block.size
-        below += pairs - int(np.count_nonzero(keep))
-        keep &= block <= hi
-        inside.append(block[keep])
+    for part in (*_upper_parts(PP), *_upper_parts(QQ), PQ):
+        keep = part >= lo
+        below += part.size - int(np.count_nonzero(keep))
+        keep &= part <= hi
+        inside.append(part[keep])
     return below, np.concatenate(inside)
 
 
