@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated sections (default: {','.join(SECTIONS)})")
     parser.add_argument("--repeats", type=int, default=3, help="repeats where a section times")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    parser.add_argument("--threads", type=int, help="torch CPU threads for every section")
     args = parser.parse_args(argv)
+    if args.threads:
+        # runs in this process keep it (their threads=null leaves torch's setting alone)
+        torch.set_num_threads(args.threads)
     sections = args.only.split(",") if args.only else SECTIONS
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
@@ -73,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         print(f"[bench] {section} ...", file=sys.stderr, flush=True)
         module = importlib.import_module(f"ucl.benchmarks.{section}")
-        offered = {"repeats": args.repeats, "workdir": args.out / section}
+        workdir = args.out / section
+        shutil.rmtree(workdir, ignore_errors=True)  # fresh runs: never resume an older bench's
+        offered = {"repeats": args.repeats, "workdir": workdir}
         accepted = inspect.signature(module.run).parameters
         kwargs = {k: v for k, v in offered.items() if k in accepted}
         rows += [normalise(section, r) for r in module.run(**kwargs)]
