@@ -362,11 +362,13 @@ def test_benchmark_rows_compare_with_the_issues_targets():
 
     record = {
         "seconds": {"train": 300.0},
-        "metrics": {"samples/min_class_share": 0.05, "samples/score": 8.0},
+        "metrics": {"samples/min_class_share": 0.05, "samples/score": 8.0, "real/score": 9.6},
+        "judge": {"classifier": "runs/best"},
+        "env": {"threads": 2},
     }
-    got = {r["benchmark"]: r for r in rows(record, epochs=50)}
-    assert [r["unit"] for r in got.values()] == ["min", "fraction", "score"]
-    time, share, score = got.values()
-    assert time["value"] == pytest.approx(10.0) and time["target"] == 15 and time["passed"]
-    assert share["value"] == 0.05 and share["passed"]
-    assert score["value"] == 8.0 and score["target"] == 8.5 and not score["passed"]
+    time, share, score = rows(record, epochs=50)
+    assert time["value"] == pytest.approx(600.0) and time["target"] == 900 and time["unit"] == "s"
+    assert time["sense"] == "<=" and time["met"] and share["unit"] == score["unit"] == ""
+    assert share["value"] == 0.05 and share["sense"] == ">=" and share["met"]
+    assert score["value"] == 8.0 and score["target"] == 8.5 and not score["met"]
+    assert "runs/best" in score["note"] and "9.60" in score["note"]
