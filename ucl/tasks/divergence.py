@@ -192,7 +192,7 @@ def generator_samples(ctx: Context, n: int, rng: np.random.Generator) -> np.ndar
         with torch.no_grad():
             x = model.sample(n, generator=g)
     else:
-        x = torch.load(run_dir / "samples.pt", weights_only=True)
+        x = torch.load(run_dir / "samples.pt", weights_only=True)["samples"]  # (N, 784)
         x = x[torch.as_tensor(rng.permutation(len(x))[:n])]
     return x.reshape(len(x), -1).double().clamp(0, 1).numpy()
 
