@@ -112,6 +112,10 @@ class Loop:
                             stop.signal,
                         )
                     if done:
+                        # the last step may also end its epoch: the generator has not
+                        # returned yet, so that epoch's end is marked here
+                        if on_epoch_end is not None and self.batcher.position == len(self.batcher):
+                            on_epoch_end(self.batcher.epoch + 1, self.step)
                         break
                 else:  # the epoch ran to its end
                     if self.last_eval != self.step:

@@ -100,10 +100,7 @@ def gan(ctx: Context) -> dict:
             "test/D(G(z))": torch.sigmoid(D(G_avg(z_fixed))).mean().item(),
         }
 
-    drawn = []  # epochs whose grid this process drew
-
     def on_epoch_end(epoch, step):
-        drawn.append(epoch)
         G_avg.eval()  # batch norm, if any, from its running statistics: they stay untouched
         with torch.no_grad():
             grid = image_grid(G_avg(z_fixed), data.image_shape, int(m.grid_nrow))
@@ -112,10 +109,6 @@ def gan(ctx: Context) -> dict:
         ctx.tracker.writer.add_image("samples/fixed_noise", grid, step)
 
     loop.run(train_step, evaluate, on_epoch_end=on_epoch_end)
-    last_epoch, inside = divmod(loop.step, len(batcher))
-    if inside == 0 and last_epoch not in drawn:
-        # the loop stops at its last step, before its end-of-epoch call: the last grid
-        on_epoch_end(last_epoch, loop.step)
 
     # -- the end: curves, the samples, the saved model, the classifier's judgement ------
     history, tracker = ctx.tracker.history, ctx.tracker
