@@ -11,7 +11,7 @@ def test_logistic_regression_is_one_weight_matrix_and_one_bias_zero_initialised(
     model = LogisticRegression(784, 10)
     params = dict(model.named_parameters())
     assert set(params) == {"W", "b"}
-    assert params["W"].shape == (784, 10) and params["b"].shape == (10,)
+    assert params["W"].shape == (10, 784) and params["b"].shape == (10,)
     assert torch.count_nonzero(params["W"]) == 0 and torch.count_nonzero(params["b"]) == 0
     probs = model.predict_proba(torch.rand(4, 784))
     assert torch.allclose(probs, torch.full((4, 10), 0.1))  # zero weights: uniform softmax
@@ -22,16 +22,16 @@ def test_logistic_regression_forward_is_xW_plus_b():
     with torch.no_grad():
         model.b.copy_(torch.tensor([1.0, -1.0, 0.5]))
     x = torch.randn(4, 6)
-    assert torch.allclose(model(x), x @ model.W + model.b)
+    assert torch.allclose(model(x), x @ model.W.T + model.b)
     assert torch.allclose(model.predict_proba(x).sum(1), torch.ones(4))
 
 
 def test_mlp_has_two_explicit_layers_and_applies_the_activations():
     model = MLP(784, 32, 10, act="tanh", output_act="sigmoid")
     shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
-    assert shapes == {"W1": (784, 32), "b1": (32,), "W2": (32, 10), "b2": (10,)}
+    assert shapes == {"W1": (32, 784), "b1": (32,), "W2": (10, 32), "b2": (10,)}
     x = torch.rand(3, 784)
-    expected = torch.sigmoid(torch.tanh(x @ model.W1 + model.b1) @ model.W2 + model.b2)
+    expected = torch.sigmoid(torch.tanh(x @ model.W1.T + model.b1) @ model.W2.T + model.b2)
     assert torch.allclose(model(x), expected, atol=1e-6)
 
 

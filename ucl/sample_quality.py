@@ -16,7 +16,7 @@
   classifier in place of Inception).
 
 Features (`classifier_features`): the penultimate layer when the classifier has one — a
-`features(x)` method if the model defines it, the hidden activations act(x W1 + b1) of
+`features(x)` method if the model defines it, the hidden activations act(x W1^T + b1) of
 the one-hidden-layer `MLP`, everything before the last layer of an `nn.Sequential` such as
 `DeepMLP` — else the logits (e.g. `LogisticRegression`, which has no hidden layer).
 """
@@ -123,8 +123,8 @@ def classifier_features(classifier: nn.Module, x: torch.Tensor) -> tuple[torch.T
     x = x.flatten(1)
     if callable(getattr(classifier, "features", None)):
         return classifier.features(x), "hidden"
-    if isinstance(classifier, MLP):  # explicit parameters: act(x W1 + b1), before dropout
-        return classifier.act(torch.addmm(classifier.b1, x, classifier.W1)), "hidden"
+    if isinstance(classifier, MLP):  # explicit parameters: act(x W1^T + b1), before dropout
+        return classifier.act(torch.addmm(classifier.b1, x, classifier.W1.t())), "hidden"
     if isinstance(classifier, nn.Sequential) and len(classifier) > 1:
         # a fresh Sequential: slicing would call a subclass's own __init__ (DeepMLP's)
         return nn.Sequential(*list(classifier)[:-1])(x), "hidden"

@@ -12,7 +12,9 @@ from ucl.registry import MODELS
 
 
 class MLP(nn.Module):
-    """One hidden layer from explicit parameters: out(act(x W1 + b1) W2 + b2).
+    """One hidden layer from explicit parameters: out(act(x W1^T + b1) W2^T + b2).
+
+    Weights are stored (outputs, inputs), as in nn.Linear (see LogisticRegression for why).
 
     `act` is the hidden activation, `out` an optional one after the output layer
     (the problem set's "sigmoid both on the hidden layer and after the output layer").
@@ -32,9 +34,9 @@ class MLP(nn.Module):
         super().__init__()
         if hidden < 1:
             raise ValueError(f"hidden must be an integer >= 1, got {hidden}; e.g. hidden=128")
-        self.W1 = nn.Parameter(torch.empty(in_features, hidden))  # (784, H)
+        self.W1 = nn.Parameter(torch.empty(hidden, in_features))  # (H, 784)
         self.b1 = nn.Parameter(torch.empty(hidden))  # (H,)
-        self.W2 = nn.Parameter(torch.empty(hidden, num_classes))  # (H, 10)
+        self.W2 = nn.Parameter(torch.empty(num_classes, hidden))  # (10, H)
         self.b2 = nn.Parameter(torch.empty(num_classes))  # (10,)
         self.act = activation(act)
         self.out = activation(output_act)
@@ -43,7 +45,7 @@ class MLP(nn.Module):
 
     def reset_parameters(self, init: str) -> None:
         for W, b in ((self.W1, self.b1), (self.W2, self.b2)):
-            fan_in = W.shape[0]
+            fan_in = W.shape[1]
             if init == "uniform":  # what nn.Linear does: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
                 bound = 1 / math.sqrt(fan_in)
                 nn.init.uniform_(W, -bound, bound)
@@ -58,8 +60,8 @@ class MLP(nn.Module):
                 raise ValueError(f"model.init={init!r} is unknown; use uniform, normal or zeros")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.dropout(self.act(torch.addmm(self.b1, x.flatten(1), self.W1)))  # (B, H)
-        return self.out(torch.addmm(self.b2, h, self.W2))  # (B, 10)
+        h = self.dropout(self.act(torch.addmm(self.b1, x.flatten(1), self.W1.t())))  # (B, H)
+        return self.out(torch.addmm(self.b2, h, self.W2.t()))  # (B, 10)
 
 
 class DeepMLP(nn.Sequential):
