@@ -162,8 +162,8 @@ def test_features_are_the_penultimate_layer_or_else_the_logits(model, width, kin
     x = torch.rand(5, 1, 28, 28)
     features, got = classifier_features(model, x)
     assert features.shape == (5, width) and got == kind
-    if isinstance(model, MLP):  # the hidden activations: relu(x W1 + b1)
-        expected = torch.relu(x.flatten(1) @ model.W1 + model.b1)
+    if isinstance(model, MLP):  # the hidden activations: relu(x W1^T + b1)
+        expected = torch.relu(x.flatten(1) @ model.W1.T + model.b1)
         torch.testing.assert_close(features, expected)
 
 
