@@ -1,10 +1,13 @@
-"""The explicit-parameter models: parameter shapes, zero init, forward against a hand formula."""
+"""The explicit-parameter models: parameter shapes, zero init, forward against a hand formula;
+the dropout they use."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ucl.models import MLP, LogisticRegression
+from ucl.models.dropout import Dropout
 
 
 def test_logistic_regression_is_one_weight_matrix_and_one_bias_zero_initialised():
@@ -43,3 +46,31 @@ def test_linear_mlp_has_no_nonlinearity():
 
 def test_mlp_accepts_image_shaped_input():
     assert MLP(784, 8, 10)(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_dropout_drops_p_of_the_elements_and_keeps_the_mean():
+    torch.manual_seed(0)
+    x = torch.ones(1000, 1000)
+    for p in (0.1, 0.3, 0.5):
+        y = Dropout(p)(x)
+        dropped = (y == 0).float().mean().item()
+        assert abs(dropped - p) < 0.003  # 1e6 elements: the standard error is < 0.0005
+        assert abs(y.mean().item() - 1) < 0.01  # kept elements scaled by 1 / (1 - p)
+        values = torch.unique(y).tolist()
+        assert len(values) == 2 and values[0] == 0 and abs(values[1] * (1 - p) - 1) < 1e-4
+
+
+def test_dropout_gradient_is_the_mask_and_eval_is_the_identity():
+    torch.manual_seed(1)
+    d = Dropout(0.4)
+    x = torch.rand(64, 32, requires_grad=True)
+    y = d(x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, (y / x).detach())  # d(x * mask)/dx = mask
+    torch.manual_seed(1)
+    again = torch.rand(64, 32)
+    assert torch.equal(d(again), y.detach())  # the global generator draws the mask: seeded
+    d.eval()
+    assert d(x) is x
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        Dropout(1.0)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ucl.activations import activation
+from ucl.models.dropout import Dropout
 from ucl.registry import MODELS
 
 
@@ -40,7 +41,7 @@ class MLP(nn.Module):
         self.b2 = nn.Parameter(torch.empty(num_classes))  # (10,)
         self.act = activation(act)
         self.out = activation(output_act)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
         self.reset_parameters(init)
 
     def reset_parameters(self, init: str) -> None:
@@ -72,7 +73,7 @@ class DeepMLP(nn.Sequential):
         for width in widths:
             layers += [nn.Linear(in_features, width), activation(act)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             in_features = width
         layers.append(nn.Linear(in_features, num_classes))
         super().__init__(*layers)
