@@ -11,6 +11,7 @@ import torch
 from ucl.data.batcher import Batcher, DataLoaderBatcher
 from ucl.data.splits import Splits
 from ucl.loop import Loop
+from ucl.precision import autocast
 from ucl.tracking import Tracker
 
 
@@ -21,10 +22,15 @@ class Context:
     device: torch.device
     tracker: Tracker
     record: dict[str, Any] = field(default_factory=dict)  # extra top-level metrics.json keys
+    precision: str = "fp32"  # training steps' arithmetic, resolved: fp32 or bf16 (ucl/precision.py)
 
     @property
     def run_dir(self) -> Path:
         return self.tracker.run_dir
+
+    def autocast(self):
+        """Around one training step's forward pass and loss: bf16 autocast or nothing."""
+        return autocast(self.device, self.precision)
 
     def batcher(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Batcher:
         """Training batches: the whole-tensor batcher, or the problem set's DataLoader

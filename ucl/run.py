@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from ucl import rundir
 from ucl.context import Context
 from ucl.loop import RunInterrupted, sigterm_interrupts
+from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS, load_all
 from ucl.threads import available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
@@ -52,7 +53,8 @@ def run(cfg: DictConfig) -> float | None:
     tracker = Tracker(run_dir)
     if again:
         tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
-    ctx = Context(cfg, None, device, tracker)
+    precision = resolve_precision(cfg.get("precision", "fp32"), device)
+    ctx = Context(cfg, None, device, tracker, precision=precision)
     record: dict[str, Any] = {"task": cfg.task, **info}
     tracker.finish("running", {**record, "metrics": {}})
     started = time.perf_counter()
@@ -93,7 +95,7 @@ def run(cfg: DictConfig) -> float | None:
 def _end(tracker, status, record, ctx, started, metrics=None, reason=None) -> None:
     tracker.seconds["total"] = round(time.perf_counter() - started, 3)
     final = {**record, **ctx.record, "metrics": metrics or {}}
-    final["env"] = {"device": str(ctx.device)}
+    final["env"] = {"device": str(ctx.device), "precision": ctx.precision}
     if reason:
         final["reason"] = reason
     tracker.finish(status, final)

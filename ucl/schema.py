@@ -31,6 +31,7 @@ class UclConfig:
     batch_size: int = MISSING
     seed: int = MISSING
     device: str = MISSING
+    precision: str = MISSING
     eval_every: int = MISSING
     eval_batch_size: int = MISSING
     threads: int | None = None

@@ -3,6 +3,7 @@ is loaded. Each error names the key, the value given and a valid example."""
 
 from __future__ import annotations
 
+from ucl.precision import PRECISIONS
 from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS, load_all
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -27,6 +28,9 @@ def validate(cfg) -> None:
         _at_least(cfg, "threads", 1)
     if cfg.device not in DEVICES:
         raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
+    precision = cfg.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
     # names inside the groups must be registered (a group file naming a missing builder)
     for key, registry in (("model", MODELS), ("optimizer", OPTIMIZERS), ("dataset", DATASETS)):
         node = cfg.get(key)

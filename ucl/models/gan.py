@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ucl.models.dropout import Dropout
 from ucl.registry import MODELS
 
 
@@ -37,7 +38,7 @@ def _mlp(
             # leaky: a unit switched off for every sample still passes gradient to G
             layers.append(nn.LeakyReLU(slope))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
     return nn.Sequential(*layers)
 
 
@@ -140,14 +141,21 @@ def build_gan(cfg, data) -> GAN:
 
 # -- the losses ---------------------------------------------------------------------------
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """L(D) = -1/2 E log D(x) - 1/2 E log(1 - D(G(z))) from logits (B,) of real and fake."""
+    """L(D) = -1/2 E log D(x) - 1/2 E log(1 - D(G(z))) from logits (B,) of real and fake
+    (in fp32, also when the logits come from a bfloat16 pass)."""
+    real_logits, fake_logits = _upcast(real_logits), _upcast(fake_logits)
     return 0.5 * F.softplus(-real_logits).mean() + 0.5 * F.softplus(fake_logits).mean()
 
 
 def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating L(G) = -1/2 E log D(G(z)): strong gradients while D rejects the fakes,
     where minimising log(1 - D(G(z))) would give almost none (Goodfellow et al. 2014, sec. 3)."""
-    return 0.5 * F.softplus(-fake_logits).mean()
+    return 0.5 * F.softplus(-_upcast(fake_logits)).mean()
+
+
+def _upcast(t: torch.Tensor) -> torch.Tensor:
+    """fp32 for a half-precision tensor; float32 and float64 as they are."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 # -- one step of each player -------------------------------------------------------------

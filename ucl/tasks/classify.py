@@ -25,7 +25,8 @@ def classify(ctx: Context) -> dict[str, float]:
     chunk = int(cfg.eval_batch_size)
 
     def train_step(x, y):  # x: (B, 784), y: (B,)
-        loss = F.cross_entropy(model(x), y)
+        with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
+            loss = F.cross_entropy(model(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

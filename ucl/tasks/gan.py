@@ -80,11 +80,15 @@ def gan(ctx: Context) -> dict:
 
     def train_step(x, _y):  # x: (B, 784) real images in [0, 1]
         z = torch.randn(len(x), G.latent_dim, generator=noise).to(device)  # (B, latent_dim)
-        fake = G(z)  # (B, 784); one pass of G serves both updates
+        # one autocast context per pass (precision=bf16): D's weights change in between
+        with ctx.autocast():
+            fake = G(z)  # (B, 784); one pass of G serves both updates
         # (1) update D: raise log D(x) + log(1 - D(G(z))); fake detached, G untouched
-        d = train_discriminator(D, opt_d, x, fake.detach())
+        with ctx.autocast():
+            d = train_discriminator(D, opt_d, x, fake.detach())
         # (2) update G: raise log D(G(z)) as judged by the D just updated
-        g = train_generator(D, opt_g, fake)
+        with ctx.autocast():
+            g = train_generator(D, opt_g, fake)
         if G_avg is not G:
             update_average(G_avg, G, float(decay))
         return {

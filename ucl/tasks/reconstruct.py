@@ -30,7 +30,8 @@ def reconstruct(ctx: Context) -> dict:
     x_train_eval = data.x_train[: int(cfg.model.train_eval_size)]
 
     def train_step(x, _y):  # x: (B, D)
-        loss = F.mse_loss(model(x), x)  # mean over the batch and the D pixels/features
+        with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
+            loss = F.mse_loss(model(x).float(), x)  # mean over the batch and the D features
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
