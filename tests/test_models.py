@@ -3,9 +3,13 @@ the dropout they use."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
+from tests.conftest import compose
+from ucl.checkpoint import CheckpointMismatch, load_model, save_model
 from ucl.models import MLP, LogisticRegression
 from ucl.models.dropout import Dropout
 
@@ -74,3 +78,17 @@ def test_dropout_gradient_is_the_mask_and_eval_is_the_identity():
     assert d(x) is x
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
         Dropout(1.0)
+
+
+def test_a_model_pt_with_weights_in_another_layout_is_named_with_the_fix(tmp_path):
+    # model.pt files written before logreg stored W as (outputs, inputs) hold W (784, 10)
+    data = SimpleNamespace(
+        name="mnist", in_features=784, num_classes=10, class_names=list("0123456789"),
+        image_shape=(1, 28, 28),
+    )  # fmt: skip
+    old = LogisticRegression(784, 10)
+    old.W = torch.nn.Parameter(torch.zeros(784, 10))
+    save_model(tmp_path, old, compose(["model=logreg"]), data)
+    with pytest.raises(CheckpointMismatch, match=r"model.pt does not fit the logreg model.*W.*"
+                       r"train it again with the config in"):  # fmt: skip
+        load_model(tmp_path)

@@ -89,5 +89,19 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[torch
     cfg = OmegaConf.create(saved["config"])
     data = SimpleNamespace(**saved["data"])
     model = MODELS.create(cfg.model.name, cfg, data)
-    model.load_state_dict(saved["state_dict"])
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as e:  # e.g. weights of another shape or layout
+        raise CheckpointMismatch(
+            f"{run_dir / MODEL} does not fit the {cfg.model.name} model this version of ucl "
+            f"builds from its config ({_detail(e)}). It was written "
+            f"by another version (logreg and mlp store weights (outputs, inputs) since "
+            f"2026-11-30); train it again with the config in {run_dir}/.hydra/config.yaml."
+        ) from e
     return model.to(device).eval(), saved
+
+
+def _detail(e: Exception) -> str:
+    """The lines of a load_state_dict error after its headline, shortened."""
+    lines = [line.strip() for line in str(e).splitlines()]
+    return " ".join(lines[1:] or lines)[:240]
