@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+import time
 from pathlib import Path
+
+import torch
 
 from ucl.config import run_config
 
@@ -47,6 +50,14 @@ def run(repeats: int = 3, workdir: Path | None = None) -> list[dict]:
         _row("per-epoch speed-up over the DataLoader path", d / t, ">=", TARGET_SPEEDUP, "x"),
     ]
 
+    # (2b) the data paths alone, no model step: what the whole-tensor batcher saves
+    tensor_only, loader_only = data_path_seconds(workdir / "data", repeats)
+    rows += [
+        _row("data path only: seconds per epoch, whole-tensor batcher", tensor_only, "", None, "s"),
+        _row("data path only: seconds per epoch, DataLoader", loader_only, "", None, "s"),
+        _row("data path only: speed-up", loader_only / tensor_only, "", None, "x"),
+    ]
+
     # (3) the best one-hidden-layer scheme
     record = run_config(["experiment=best_mlp", "skip_completed=false"], workdir / "best_mlp")
     seconds, accuracy = record["seconds"]["train"], record["metrics"]["test/accuracy"]
@@ -55,6 +66,30 @@ def run(repeats: int = 3, workdir: Path | None = None) -> list[dict]:
         _row("best_mlp: train time", seconds, "", None, "s"),
     ]
     return rows
+
+
+def data_path_seconds(root: Path, repeats: int) -> tuple[float, float]:
+    """Median seconds to draw one epoch of MNIST batches of 128 (no model step), through the
+    whole-tensor batcher and through the problem set's DataLoader + ToTensor."""
+    from ucl.config import compose
+    from ucl.data.batcher import Batcher, DataLoaderBatcher
+    from ucl.registry import DATASETS, load_all
+
+    load_all()
+    cfg = compose(["experiment=logreg", f"dataset.root={root}"])
+    data = DATASETS.create(cfg.dataset.name, cfg)
+    paths = {
+        "tensor": Batcher(data.x_train, data.y_train, 128, seed=0),
+        "loader": DataLoaderBatcher(data.torch_datasets["train"], 128, torch.device("cpu")),
+    }
+    seconds: dict[str, list[float]] = {"tensor": [], "loader": []}
+    for _ in range(repeats):  # alternated, so that drift hits both
+        for name, batcher in paths.items():
+            start = time.perf_counter()
+            for _batch in batcher.epoch_batches():
+                pass
+            seconds[name].append(time.perf_counter() - start)
+    return statistics.median(seconds["tensor"]), statistics.median(seconds["loader"])
 
 
 def _row(benchmark: str, value: float, sense: str, target: float | None, unit: str) -> dict:
