@@ -143,3 +143,21 @@ def test_presets_reach_their_accuracy_floor_on_full_mnist(tmp_path, experiment, 
            f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={run_dir}"])  # fmt: skip
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     assert metrics["test/accuracy"] >= floor
+
+
+def test_logreg_closed_form_steps_train_like_autograd(tmp_path, fixture_overrides):
+    base = ["experiment=logreg", "epochs=2", "eval_every=8", "progress=false", *fixture_overrides]
+    runs = {
+        flag: run_in_process(tmp_path, [*base, f"model.analytic_grad={flag}"], flag)
+        for flag in ("true", "false")
+    }
+    closed, auto = runs["true"]["metrics"], runs["false"]["metrics"]
+    assert closed["steps"] == auto["steps"]
+    for key in ("train/loss", "test/loss"):
+        assert closed[key] == pytest.approx(auto[key], rel=1e-4)  # float rounding apart
+
+
+def test_analytic_grad_on_a_model_without_one_is_a_clear_error(tmp_path, fixture_overrides):
+    overrides = [*SHORT, "+model.analytic_grad=true", *fixture_overrides]
+    with pytest.raises(Exception, match="the mlp model has no closed-form gradient"):
+        run_in_process(tmp_path, overrides, "bad")

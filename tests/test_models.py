@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tests.conftest import compose
 from ucl.checkpoint import CheckpointMismatch, load_model, save_model
@@ -92,3 +93,20 @@ def test_a_model_pt_with_weights_in_another_layout_is_named_with_the_fix(tmp_pat
     with pytest.raises(CheckpointMismatch, match=r"model.pt does not fit the logreg model.*W.*"
                        r"train it again with the config in"):  # fmt: skip
         load_model(tmp_path)
+
+
+def test_logreg_closed_form_gradient_is_autograds():
+    torch.manual_seed(0)
+    model = LogisticRegression(784, 10, init="normal")
+    with torch.no_grad():
+        model.b.normal_()
+    x, y = torch.rand(64, 784), torch.arange(64) % 10
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    expected = {"loss": loss.item(), "W": model.W.grad.clone(), "b": model.b.grad.clone()}
+    model.zero_grad(set_to_none=True)
+    got = model.loss_and_grad(x, y)
+    assert got.item() == pytest.approx(expected["loss"], rel=1e-6)
+    assert torch.allclose(model.W.grad, expected["W"], atol=1e-7)
+    assert torch.allclose(model.b.grad, expected["b"], atol=1e-7)
+    assert model.W.grad.shape == model.W.shape and not got.requires_grad

@@ -14,6 +14,7 @@ from ucl.context import Context
 from ucl.plots.confusion import confusion_figure
 from ucl.plots.curves import curves
 from ucl.registry import TASKS
+from ucl.validate import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +25,22 @@ def classify(ctx: Context) -> dict[str, float]:
     model, opt, loop = ctx.model_and_loop()
     chunk = int(cfg.eval_batch_size)
 
+    # a model that writes its own gradient in closed form (logreg), when asked to
+    closed_form = cfg.model.get("analytic_grad", False) and ctx.precision == "fp32"
+    if closed_form and not hasattr(model, "loss_and_grad"):
+        raise ConfigError(
+            f"model.analytic_grad=true, but the {cfg.model.name} model has no closed-form "
+            f"gradient (only logreg has); drop the override"
+        )
+
     def train_step(x, y):  # x: (B, 784), y: (B,)
-        with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
-            loss = F.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if closed_form:
+            loss = model.loss_and_grad(x, y)  # sets the parameters' .grad
+        else:
+            with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
+                loss = F.cross_entropy(model(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         opt.step()
         return {"batch/loss": loss.detach()}
 
