@@ -96,7 +96,7 @@ def vae(ctx: Context) -> dict:
         shown = samples[:100].reshape(10, 10, -1)
         tracker.image("samples", rows_grid(shown, data.image_shape), step)
     if classifier is not None:
-        metrics.update(judge(classifier, samples, data))
+        metrics.update(judge(classifier, samples, data, int(m.judge_reference), int(m.judge_real)))
     if autoencoder is not None:
         metrics.update(compare(autoencoder, data, cfg, chunk, seed, classifier))
     return metrics
@@ -139,14 +139,24 @@ def prior_samples(model, n: int, seed: int, device) -> torch.Tensor:
         return model.decode(z)
 
 
-def judge(classifier, samples: torch.Tensor, data) -> dict:
-    """The classifier's verdict on the prior samples (ucl/sample_quality.py), and the same
-    numbers for as many real test digits (under real/...) as the reference."""
-    real = data.x_test[: len(samples)]
+def judge(classifier, samples: torch.Tensor, data, n_ref: int, n_real: int) -> dict:
+    """The classifier's verdict on the prior samples (ucl/sample_quality.py) and, for
+    comparison, on real test digits (under real/...), both against the same reference set
+    of real test digits; the real ones judged are disjoint from the reference, so
+    real/frechet is the distance between two real samples, not 0 by construction."""
+    if len(data.x_test) < n_ref + n_real:  # the test fixture: 500 digits
+        n_ref = len(data.x_test) // 2
+        n_real = len(data.x_test) - n_ref
+        log.warning(
+            "only %d test digits: judging against %d of them and comparing with the other %d",
+            len(data.x_test), n_ref, n_real,
+        )  # fmt: skip
+    reference = data.x_test[:n_ref]
+    real = data.x_test[n_ref : n_ref + n_real]  # disjoint from the reference
     freq = class_frequencies(data.y_train.cpu(), data.num_classes)
     return {
-        **judge_samples(classifier, samples, real, freq),
-        **judge_samples(classifier, real, real, freq, prefix="real"),
+        **judge_samples(classifier, samples, reference, freq),
+        **judge_samples(classifier, real, reference, freq, prefix="real"),
     }
 
 
