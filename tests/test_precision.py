@@ -35,7 +35,7 @@ def test_a_bad_precision_fails_validation_naming_the_choices():
         validate(compose(["precision=fp16"]))
 
 
-@pytest.mark.parametrize("experiment", ["logreg", "gan", "autoencoder_mnist"])
+@pytest.mark.parametrize("experiment", ["logreg", "gan", "autoencoder_mnist", "vae"])
 def test_bf16_training_is_recorded_finite_and_differs_from_fp32(
     experiment, fixture_overrides, tmp_path
 ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from scipy import linalg
 from torch import nn
 
+from ucl import sample_quality
 from ucl.models.logreg import LogisticRegression
 from ucl.models.mlp import MLP, DeepMLP
 from ucl.plots.class_histogram import class_histogram
@@ -170,3 +172,19 @@ def test_features_are_the_penultimate_layer_or_else_the_logits(model, width, kin
 def test_class_histogram_draws_one_bar_per_class_and_set():
     fig = class_histogram({"a": [1] * K, "b": [2] * K}, [0.1] * K, list("0123456789"), "t")
     assert len(fig.axes[0].patches) == 2 * K
+
+
+@pytest.mark.parametrize(("n_test", "sizes"), [(3000, (1000, 1000)), (500, (250, 250))])
+def test_judge_compares_real_digits_disjoint_from_the_reference(monkeypatch, n_test, sizes):
+    calls = []  # (judged, reference, prefix) of each judge_samples call
+    monkeypatch.setattr(
+        sample_quality, "judge_samples",
+        lambda clf, x, ref, freq, prefix="samples": calls.append((x, ref, prefix)) or {},
+    )  # fmt: skip
+    x_test = torch.arange(n_test, dtype=torch.float32)[:, None].expand(n_test, 4)  # rows differ
+    data = SimpleNamespace(x_test=x_test, y_train=torch.arange(10), num_classes=10)
+    sample_quality.judge_with_real(None, torch.rand(7, 4), data, n_ref=1000, n_real=1000)
+    (_, ref_s, p_s), (real, ref_r, p_r) = calls
+    assert (p_s, p_r) == ("samples", "real") and ref_s is ref_r  # one reference for both
+    assert (len(ref_r), len(real)) == sizes
+    assert not set(ref_r[:, 0].tolist()) & set(real[:, 0].tolist())  # no digit in both

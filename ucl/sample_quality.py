@@ -23,10 +23,14 @@ the one-hidden-layer `MLP`, everything before the last layer of an `nn.Sequentia
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from scipy import stats
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 def judge_samples(
@@ -143,3 +147,26 @@ def _flat(x: torch.Tensor, name: str) -> torch.Tensor:
             f"got {type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}"
         )
     return x.flatten(1).float()
+
+
+def judge_with_real(
+    classifier: nn.Module, samples: torch.Tensor, data, n_ref: int, n_real: int
+) -> tuple[dict, int, int]:
+    """`judge_samples` of generated `samples` and, under real/..., of real test digits, both
+    against one reference set of real test digits: `data.x_test[:n_ref]`, and the real ones
+    judged are the next `n_real`, disjoint from it (so real/frechet is the distance between
+    two real samples, not 0 by construction). A test split smaller than n_ref + n_real (the
+    test fixture) is halved between the two, with a warning. Returns (metrics, n_ref, n_real)."""
+    if len(data.x_test) < n_ref + n_real:
+        n_ref = len(data.x_test) // 2
+        n_real = len(data.x_test) - n_ref
+        log.warning(
+            "only %d test digits: judging against %d of them and comparing with the other %d",
+            len(data.x_test), n_ref, n_real,
+        )  # fmt: skip
+    reference = data.x_test[:n_ref]
+    real = data.x_test[n_ref : n_ref + n_real]
+    freq = class_frequencies(data.y_train, data.num_classes)
+    out = judge_samples(classifier, samples, reference, freq)
+    out.update(judge_samples(classifier, real, reference, freq, prefix="real"))
+    return out, n_ref, n_real

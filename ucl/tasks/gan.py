@@ -30,7 +30,7 @@ from ucl.optimizers import build_optimizer
 from ucl.plots.class_histogram import class_histogram
 from ucl.plots.curves import curves
 from ucl.registry import MODELS, TASKS
-from ucl.sample_quality import class_frequencies, classifier_features, judge_samples
+from ucl.sample_quality import class_frequencies, classifier_features, judge_with_real
 from ucl.validate import ConfigError
 
 log = logging.getLogger(__name__)
@@ -148,19 +148,11 @@ def judge(ctx: Context, classifier, samples: torch.Tensor, step: int) -> dict:
     """The classifier's verdict on the samples and, for comparison, on real test digits:
     `samples/...` and `real/...`, both against the same reference set of real digits."""
     data, m = ctx.data, ctx.cfg.model
-    n_ref, n_real = int(m.judge_reference), int(m.judge_real)
-    if len(data.x_test) < n_ref + n_real:  # the test fixture: 500 digits
-        n_ref = len(data.x_test) // 2
-        n_real = len(data.x_test) - n_ref
-        log.warning(
-            "only %d test digits: judging against %d of them and comparing with the other %d",
-            len(data.x_test), n_ref, n_real,
-        )  # fmt: skip
-    reference = data.x_test[:n_ref]
-    real = data.x_test[n_ref : n_ref + n_real]  # disjoint from the reference
+    out, n_ref, n_real = judge_with_real(
+        classifier, samples, data, int(m.judge_reference), int(m.judge_real)
+    )
     freq = class_frequencies(data.y_train, data.num_classes)
-    out = judge_samples(classifier, samples, reference, freq)
-    out.update(judge_samples(classifier, real, reference, freq, prefix="real"))
+    reference = data.x_test[:n_ref]
     with torch.no_grad():
         _, kind = classifier_features(classifier, reference[:2])
     ctx.record["judge"] = {

@@ -23,7 +23,7 @@ from ucl.models.vae import vae_loss_terms
 from ucl.plots.curves import curves
 from ucl.plots.grids import rows_grid
 from ucl.registry import TASKS
-from ucl.sample_quality import class_frequencies, judge_samples
+from ucl.sample_quality import judge_with_real
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,10 @@ def vae(ctx: Context) -> dict:
     x_train_eval = data.x_train[: int(m.train_eval_size)]  # fixed subset, as in reconstruct
 
     def train_step(x, _y):  # x: (B, D)
-        recon, mu, logvar = model(x, generator=noise)
-        rec, kl = vae_loss_terms(recon, x, mu, logvar, rec_kind)
-        loss = rec + kl_weight * kl  # = VAE_loss_function(recon, x, mu, logvar, kl_weight)
+        with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
+            recon, mu, logvar = (t.float() for t in model(x, generator=noise))
+            rec, kl = vae_loss_terms(recon, x, mu, logvar, rec_kind)
+            loss = rec + kl_weight * kl  # = VAE_loss_function(recon, x, mu, logvar, kl_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -140,24 +141,9 @@ def prior_samples(model, n: int, seed: int, device) -> torch.Tensor:
 
 
 def judge(classifier, samples: torch.Tensor, data, n_ref: int, n_real: int) -> dict:
-    """The classifier's verdict on the prior samples (ucl/sample_quality.py) and, for
-    comparison, on real test digits (under real/...), both against the same reference set
-    of real test digits; the real ones judged are disjoint from the reference, so
-    real/frechet is the distance between two real samples, not 0 by construction."""
-    if len(data.x_test) < n_ref + n_real:  # the test fixture: 500 digits
-        n_ref = len(data.x_test) // 2
-        n_real = len(data.x_test) - n_ref
-        log.warning(
-            "only %d test digits: judging against %d of them and comparing with the other %d",
-            len(data.x_test), n_ref, n_real,
-        )  # fmt: skip
-    reference = data.x_test[:n_ref]
-    real = data.x_test[n_ref : n_ref + n_real]  # disjoint from the reference
-    freq = class_frequencies(data.y_train.cpu(), data.num_classes)
-    return {
-        **judge_samples(classifier, samples, reference, freq),
-        **judge_samples(classifier, real, reference, freq, prefix="real"),
-    }
+    """The classifier's verdict on the prior samples and, under real/..., on real test digits
+    disjoint from the Frechet reference (ucl/sample_quality.py)."""
+    return judge_with_real(classifier, samples, data, n_ref, n_real)[0]
 
 
 def load_autoencoder(cfg, data, device):
