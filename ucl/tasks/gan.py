@@ -151,10 +151,9 @@ def judge(ctx: Context, classifier, samples: torch.Tensor, step: int) -> dict:
     out, n_ref, n_real = judge_with_real(
         classifier, samples, data, int(m.judge_reference), int(m.judge_real)
     )
-    freq = class_frequencies(data.y_train, data.num_classes)
-    reference = data.x_test[:n_ref]
-    with torch.no_grad():
-        _, kind = classifier_features(classifier, reference[:2])
+    freq = class_frequencies(data.y_train, data.num_classes)  # for the histogram
+    with torch.no_grad():  # the reference set starts at the first test digit
+        _, kind = classifier_features(classifier, data.x_test[:2])
     ctx.record["judge"] = {
         "classifier": str(ctx.cfg.classifier),
         "features": kind,  # what the Frechet distance compares: "hidden" or "logits"

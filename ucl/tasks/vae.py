@@ -97,7 +97,11 @@ def vae(ctx: Context) -> dict:
         shown = samples[:100].reshape(10, 10, -1)
         tracker.image("samples", rows_grid(shown, data.image_shape), step)
     if classifier is not None:
-        metrics.update(judge(classifier, samples, data, int(m.judge_reference), int(m.judge_real)))
+        # prior samples and real test digits disjoint from the Frechet reference
+        judged, _, _ = judge_with_real(
+            classifier, samples, data, int(m.judge_reference), int(m.judge_real)
+        )
+        metrics.update(judged)
     if autoencoder is not None:
         metrics.update(compare(autoencoder, data, cfg, chunk, seed, classifier))
     return metrics
@@ -138,12 +142,6 @@ def prior_samples(model, n: int, seed: int, device) -> torch.Tensor:
     z = torch.randn(n, model.latent_dim, generator=g, device=device)
     with torch.no_grad():
         return model.decode(z)
-
-
-def judge(classifier, samples: torch.Tensor, data, n_ref: int, n_real: int) -> dict:
-    """The classifier's verdict on the prior samples and, under real/..., on real test digits
-    disjoint from the Frechet reference (ucl/sample_quality.py)."""
-    return judge_with_real(classifier, samples, data, n_ref, n_real)[0]
 
 
 def load_autoencoder(cfg, data, device):
