@@ -37,6 +37,9 @@ RUNTIME_KEYS = frozenset(
         "dataset.root",
         "dataset.idx_dir",
         "dataset.download",
+        "dataset.dir",  # where the retinal bipolar files are: not what they hold
+        "dataset.counts",
+        "dataset.clusters",
     }
 )
 
