@@ -8,7 +8,7 @@ from ucl.precision import PRECISIONS
 from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS, load_all
 
 DEVICES = ("auto", "cpu", "cuda")
-EXAMPLES = {"hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
+EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
             "eval_batch_size": 10000, "checkpoint_every": 5000}  # fmt: skip
 
 
