@@ -113,8 +113,23 @@ def test_rerun_resumes_the_interrupted_job(tmp_path):
     assert record["status"] == "completed" and record["metrics"]["steps"] == 1500
 
 
-def test_a_dir_holding_another_job_is_refused():
+def test_a_dir_holding_another_job_is_refused(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"lr": 0.1, "hidden": 8, "threads": 1})
+    rundir.write_config_record(tmp_path, cfg)  # a run's own record: compared key by key
+    same = OmegaConf.create({"lr": 0.1, "hidden": 8, "threads": 4, "progress": False})
+    rundir.check_same_job(tmp_path, same, [], None)
+    other = OmegaConf.create({"lr": 0.3, "hidden": 8, "threads": 1})
+    with pytest.raises(
+        ConfigError, match=r"holds a run of another experiment \(lr: 0.1 there, 0.3 now\)"
+    ):
+        rundir.check_same_job(tmp_path, other, [], None)
+
+
+def test_a_run_from_before_the_config_record_is_identified_by_its_overrides(tmp_path):
     before = {"overrides": ["lr=0.1", "hidden=8", "threads=1"]}
-    rundir.check_same_job(before, ["hidden=8", "lr=0.1", "threads=4", "progress=false"], "d")
-    with pytest.raises(ConfigError, match=r"d holds a run of another job .*lr: '0.1' there"):
-        rundir.check_same_job(before, ["lr=0.3", "hidden=8"], "d")
+    given = ["hidden=8", "lr=0.1", "threads=4", "progress=false"]
+    rundir.check_same_job(tmp_path, None, given, before)
+    with pytest.raises(ConfigError, match=r"another experiment \(lr: '0.1' there, '0.3' now"):
+        rundir.check_same_job(tmp_path, None, ["lr=0.3", "hidden=8"], before)
