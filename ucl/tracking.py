@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 STATUSES = ("completed", "failed", "interrupted", "running")
+HPARAMS = "hparams"  # tag prefix of the final metrics the HParams tab shows
 
 
 class CorruptFileError(ValueError):
@@ -117,11 +118,14 @@ class Tracker:
     # -- the end ------------------------------------------------------------------
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         """HParams for TensorBoard, written into this run's own event file (add_hparams
-        would make a separate sub-run, which the HParams tab cannot join to the curves)."""
+        would make a separate sub-run, which the HParams tab cannot join to the curves).
+        The final metrics go under their own tags, `hparams/test/accuracy`, ...: written at
+        step 0 under the curves' tags they would make TensorBoard drop the whole curve (a
+        step that goes backwards reads as a restart)."""
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
-        scalars = {k: float(v) for k, v in metrics.items() if _is_number(v)}
+        scalars = {f"{HPARAMS}/{k}": float(v) for k, v in metrics.items() if _is_number(v)}
         for summary in hparams_summary(clean, scalars):
             self.writer.file_writer.add_summary(summary)
         for k, v in scalars.items():  # the metric values the HParams tab shows
