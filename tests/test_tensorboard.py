@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from train_process import data_args, metrics, output, start, train, wait_for
@@ -44,36 +45,33 @@ def logdir(tmp_path_factory):
     return tmp
 
 
-@pytest.fixture(scope="module")
-def server(logdir):
-    """`tensorboard --logdir` on a free local port, as a user starts it; its base URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(logdir / "tensorboard.log", "w")  # noqa: SIM115  (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        yield url, proc
-    finally:
+@pytest.fixture
+def serve(logdir):
+    """`serve(dir)`: `tensorboard --logdir dir` on a free local port, as a user starts it."""
+    started = []
+
+    def serve(path):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = open(logdir / f"tensorboard-{port}.log", "w")  # noqa: SIM115  (closed below)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", str(path),
+             "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append((proc, log))
+        return f"http://127.0.0.1:{port}", proc, Path(log.name)
+
+    yield serve
+    for proc, log in started:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
 
 
-def runs(logdir) -> list[str]:
-    """The run dirs TensorBoard names (relative to --logdir): the sweep's jobs, the resumed."""
-    return sorted(
-        str(p.parent.relative_to(logdir)) for p in logdir.rglob("metrics.json")
-    )  # fmt: skip
-
-
 def get(server, path: str, body: dict | None = None):
-    url, proc = server
+    url, _, _ = server
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url + path, data=data)
     if data is not None:  # TensorBoard refuses a POST without these
@@ -83,12 +81,12 @@ def get(server, path: str, body: dict | None = None):
         return json.loads(response.read())
 
 
-def wait_until_loaded(server, logdir, wanted: list[str]) -> None:
+def wait_until_loaded(server, wanted: list[str]) -> None:
     """Poll TensorBoard until every run and its curves are loaded."""
-    url, proc = server
+    _, proc, log = server
     deadline = time.monotonic() + TIMEOUT
     while True:
-        assert proc.poll() is None, (logdir / "tensorboard.log").read_text()
+        assert proc.poll() is None, log.read_text()
         try:
             tags = get(server, "/data/plugin/scalars/tags")
             if all(set(CURVES) <= set(tags.get(run, {})) for run in wanted):
@@ -104,13 +102,10 @@ def history(run_dir) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.slow  # three train.py processes and a TensorBoard server
-def test_tensorboard_serves_every_curve_point_and_the_hparams(server, logdir):
-    wanted = runs(logdir)
-    assert len(wanted) == 3, wanted  # two jobs and the resumed run
-    wait_until_loaded(server, logdir, wanted)
+def check_curves(server, logdir, wanted: list[str]) -> None:
+    """Every curve of every run in `wanted`, as TensorBoard serves it, against history.csv."""
+    wait_until_loaded(server, wanted)
     assert set(wanted) <= set(get(server, "/data/runs"))
-
     for run in wanted:
         rows = history(logdir / run)
         final = metrics(logdir / run)
@@ -124,7 +119,9 @@ def test_tensorboard_serves_every_curve_point_and_the_hparams(server, logdir):
             assert [p[2] for p in points] == pytest.approx([float(r[tag]) for r in rows])
             assert points[-1][2] == pytest.approx(final["metrics"][tag])
 
-    # the HParams tab: one session per run, with its swept value and its final metrics
+
+def hparams_sessions(server, logdir, wanted: list[str]) -> tuple[dict, dict]:
+    """The HParams tab's experiment and its sessions; each run's final metrics checked."""
     experiment = get(server, "/data/plugin/hparams/experiment", {"experimentName": ""})
     shown = {m["name"]["tag"] for m in experiment["metricInfos"]}
     assert {f"hparams/{m}" for m in FINAL} <= shown, shown
@@ -135,15 +132,32 @@ def test_tensorboard_serves_every_curve_point_and_the_hparams(server, logdir):
         {"experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
          "colParams": [], "startIndex": 0, "sliceSize": 100},
     )["sessionGroups"]  # fmt: skip
-    sessions = {s["name"]: s for g in groups for s in g["sessions"]}
-    assert sorted(sessions) == wanted
+    sessions = {s["name"]: {**s, "hparams": g["hparams"]} for g in groups for s in g["sessions"]}
+    assert sorted(sessions) == sorted(wanted)
     for run, session in sessions.items():
         final = metrics(logdir / run)["metrics"]
         values = {v["name"]["tag"]: v["value"] for v in session["metricValues"]}
         for m in FINAL:
             assert values[f"hparams/{m}"] == pytest.approx(final[m]), (run, m)
-    hidden = {
-        name: next(g["hparams"]["hidden"] for g in groups if g["sessions"][0]["name"] == name)
-        for name in sessions
-    }
-    assert sorted(hidden.values()) == [8, 8, 16], hidden
+    return experiment, sessions
+
+
+@pytest.mark.slow  # two train.py processes and a TensorBoard server
+def test_tensorboard_shows_each_sweep_job_whole(serve, logdir):
+    server = serve(logdir / "sweep")
+    wanted = ["hidden=16", "hidden=8"]
+    check_curves(server, logdir / "sweep", wanted)
+    experiment, sessions = hparams_sessions(server, logdir / "sweep", wanted)
+    assert {run: s["hparams"]["hidden"] for run, s in sessions.items()} == {
+        "hidden=8": 8, "hidden=16": 16
+    }  # fmt: skip
+    # the swept hparam first: the tab shows the first five at the start
+    assert experiment["hparamInfos"][0]["name"] == "hidden", experiment["hparamInfos"]
+    assert experiment["hparamInfos"][0]["differs"] is True
+
+
+@pytest.mark.slow  # two train.py processes and a TensorBoard server
+def test_tensorboard_shows_a_resumed_run_whole(serve, logdir):
+    server = serve(logdir / "resumed")
+    check_curves(server, logdir / "resumed", ["."])
+    hparams_sessions(server, logdir / "resumed", ["."])

@@ -124,9 +124,15 @@ class Tracker:
         step that goes backwards reads as a restart)."""
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+        from ucl.job_name import swept_keys
+
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
         scalars = {f"{HPARAMS}/{k}": float(v) for k, v in metrics.items() if _is_number(v)}
-        for summary in hparams_summary(clean, scalars):
+        experiment, start, end = hparams_summary(clean, scalars)
+        # the HParams tab shows five hparams at first, those that differ first: a sweep job
+        # marks its swept keys, which TensorBoard does not work out from one run's summary
+        _mark_differs(experiment, swept_keys(self.run_dir.parent / "multirun.yaml"))
+        for summary in (experiment, start, end):
             self.writer.file_writer.add_summary(summary)
         for k, v in scalars.items():  # the metric values the HParams tab shows
             self.writer.add_scalar(k, v)
@@ -154,6 +160,17 @@ def environment() -> dict[str, Any]:
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _mark_differs(experiment, keys: set[str]) -> None:
+    """Set `differs` on the hparams named in `keys` in an experiment summary, in place."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    plugin_data = experiment.value[0].metadata.plugin_data
+    data = HParamsPluginData.FromString(plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in keys
+    plugin_data.content = data.SerializeToString()
 
 
 def _hparam_value(v):
