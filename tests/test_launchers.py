@@ -74,7 +74,7 @@ def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
     proc = start(args, log)
     assert proc.wait(timeout=600) == 0, log.read_text()
     assert "Joblib.Parallel(n_jobs=2" in log.read_text()
-    for job in ("0", "1"):
+    for job in ("lr=0.1", "lr=0.5"):
         record = metrics(tmp_path / "sweep" / job)
         assert record["status"] == "completed"
         assert record["env"]["threads"] == max(1, available_cores() // 2)
@@ -90,7 +90,7 @@ def test_submitit_local_sweep(tmp_path):
                   f"hydra.sweep.dir={sweep}"])  # fmt: skip
     assert proc.returncode == 0, output(proc)
     assert "validated against ConfigStore schema" not in proc.stderr
-    for job in ("0", "1"):
+    for job in ("lr=0.1", "lr=0.5"):
         record = metrics(sweep / job)
         assert record["status"] == "completed" and record["env"]["threads"] == 1
     assert list((sweep / ".submitit").glob("*/*_log.out"))  # submitit ran them

@@ -49,11 +49,15 @@ class UclConfig:
 
 
 def register_schema() -> None:
+    """What conf/ needs before Hydra composes it: this schema and the job-name resolver."""
     import warnings
 
     from hydra.core.config_store import ConfigStore
 
+    from ucl import job_name
+
     ConfigStore.instance().store(name="base_config", node=UclConfig)
+    job_name.register()
     # conf/hydra/launcher/submitit_*.yaml give every key of the submitit plugin's config of
     # the same name; Hydra 1.3 checks them against it and warns that it does (harmless)
     warnings.filterwarnings(

@@ -20,6 +20,7 @@ from ucl.files import atomic_write
 __all__ = ["CorruptFileError", "Tracker", "atomic_write", "read_metrics"]
 
 STATUSES = ("completed", "failed", "interrupted", "running")
+HPARAMS = "hparams"  # tag prefix of the final metrics the HParams tab shows
 
 
 def read_metrics(run_dir: Path) -> dict | None:
@@ -106,12 +107,21 @@ class Tracker:
     # -- the end ------------------------------------------------------------------
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         """HParams for TensorBoard, written into this run's own event file (add_hparams
-        would make a separate sub-run, which the HParams tab cannot join to the curves)."""
+        would make a separate sub-run, which the HParams tab cannot join to the curves).
+        The final metrics go under their own tags, `hparams/test/accuracy`, ...: written at
+        step 0 under the curves' tags they would make TensorBoard drop the whole curve (a
+        step that goes backwards reads as a restart)."""
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+        from ucl.job_name import swept_keys
+
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
-        scalars = {k: float(v) for k, v in metrics.items() if _is_number(v)}
-        for summary in hparams_summary(clean, scalars):
+        scalars = {f"{HPARAMS}/{k}": float(v) for k, v in metrics.items() if _is_number(v)}
+        experiment, start, end = hparams_summary(clean, scalars)
+        # the HParams tab shows five hparams at first, those that differ first: a sweep job
+        # marks its swept keys, which TensorBoard does not work out from one run's summary
+        _mark_differs(experiment, swept_keys(self.run_dir.parent / "multirun.yaml"))
+        for summary in (experiment, start, end):
             self.writer.file_writer.add_summary(summary)
         for k, v in scalars.items():  # the metric values the HParams tab shows
             self.writer.add_scalar(k, v)
@@ -139,6 +149,17 @@ def environment() -> dict[str, Any]:
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _mark_differs(experiment, keys: set[str]) -> None:
+    """Set `differs` on the hparams named in `keys` in an experiment summary, in place."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    plugin_data = experiment.value[0].metadata.plugin_data
+    data = HParamsPluginData.FromString(plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in keys
+    plugin_data.content = data.SerializeToString()
 
 
 def _hparam_value(v):
