@@ -12,9 +12,10 @@ register_schema()
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg):
-    from ucl.run import run  # imported here: --help and tab completion stay fast
+    from ucl.objective import objective_value  # imported here: --help stays fast
+    from ucl.run import run
 
-    return run(cfg)
+    return objective_value(cfg, run(cfg))  # what a sweeper (Optuna) optimises
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ and n of the final metrics, the best cell by validation accuracy marked, as Mark
     python scripts/summarize.py SWEEP_DIR --per-seed      # one row per job
 
 Prints the table and writes summary.md and summary.csv into the sweep dir. With one seed per
-cell the table is one row per job (no interval can be given).
+cell the table is one row per job (no interval can be given). A search's sweep dir (Optuna's
+study.db) shows its trials ranked, the best parameters and, with --plot, the history.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.sweep_dir}: no job dirs (none holds metrics.json or .hydra/)",
                   file=sys.stderr)  # fmt: skip
             return 1
-        text, csv, figs = tables(args, jobs)
-        if search_summary.is_search(args.sweep_dir):
-            more, history = search_summary.section(args.sweep_dir, jobs, args.plot)
-            text, figs = text + "\n" + more, {**figs, **history}
+        if search_summary.is_search(args.sweep_dir):  # trials, not cells: ranked instead
+            text, figs = search_summary.section(args.sweep_dir, jobs, args.plot)
+            csv = summary.to_csv(*summary.table(jobs))
+        else:
+            text, csv, figs = tables(args, jobs)
         if args.plot:
             from ucl.sweep_figures import save
 

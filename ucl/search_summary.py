@@ -53,7 +53,7 @@ def section(sweep_dir: Path, jobs: list[Job], plot: bool) -> tuple[str, dict]:
     report = "test/accuracy"
     header = ["rank", "job", *keys, metric, report]
     rows = [
-        [i + 1, j.path.name, *(j.params.get(k, "") for k in keys), j.metrics.get(metric),
+        [i + 1, j.path.name, *(short(j.params.get(k, "")) for k in keys), j.metrics.get(metric),
          j.metrics.get(report)]
         for i, j in enumerate(order[:SHOWN])
     ]  # fmt: skip
@@ -62,7 +62,7 @@ def section(sweep_dir: Path, jobs: list[Job], plot: bool) -> tuple[str, dict]:
     results = Path(sweep_dir) / RESULTS
     if order:
         best = order[0]
-        params = ", ".join(f"{k}={best.params[k]}" for k in keys if k in best.params)
+        params = ", ".join(f"{k}={short(best.params[k])}" for k in keys if k in best.params)
         text += (
             f"\nBest trial ({best.path.name}): {params}; {metric} "
             f"{best.metrics[metric]:.4f}, {report} {best.metrics.get(report, float('nan')):.4f}\n"
@@ -78,3 +78,12 @@ def section(sweep_dir: Path, jobs: list[Job], plot: bool) -> tuple[str, dict]:
     title = "search: each trial and the best so far"
     fig = plots.history(values, metric, title, higher_is_better(metric))
     return text, {"optimization_history": fig}
+
+
+def short(value: str) -> str:
+    """A sampled float to 4 significant digits (0.020289666732948148 -> 0.02029)."""
+    try:
+        x = float(value)
+    except ValueError:
+        return value
+    return value if x.is_integer() and "." not in value else f"{x:.4g}"
