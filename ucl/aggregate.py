@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ucl import stats
-from ucl.summary import CHOOSE_BY, RUNTIME_KEYS, Job, ordered, swept_keys
+from ucl.summary import CHOOSE_BY, RUNTIME_KEYS, Job, swept_keys, two_way
 
 BEST, NEAR = "best", "≈ best"  # the marks of the best cell and of those within noise of it
 
@@ -137,18 +137,11 @@ def csv_table(
 
 def pivot(found: list[Cell], row_key: str, col_key: str, metric: str):
     """A two-way table of `metric`: mean ± half-width (the mean alone with one seed)."""
-    for key in (row_key, col_key):
-        if not any(key in c.params for c in found):
-            have = ", ".join(found[0].params if found else []) or "none"
-            raise KeyError(f"--pivot: no cell sets {key!r}; the swept parameters are: {have}")
-    rows_v = ordered({c.params.get(row_key, "") for c in found})
-    cols_v = ordered({c.params.get(col_key, "") for c in found})
-    value = {}
-    for c in found:
-        key = (c.params.get(row_key, ""), c.params.get(col_key, ""))
-        value[key] = mean_pm(c.agg(metric)) if c.completed else c.status
-    header = [f"{row_key} \\ {col_key}", *cols_v]
-    return header, [[r, *(value.get((r, col)) for col in cols_v)] for r in rows_v]
+
+    def value(c: Cell):
+        return mean_pm(c.agg(metric)) if c.completed else c.status
+
+    return two_way(found, value, row_key, col_key, list(found[0].params) if found else [])
 
 
 def conclusions(found: list[Cell], choose: str, report: str) -> list[str]:

@@ -150,18 +150,27 @@ def table(jobs: list[Job], metrics: list[str] | None = None) -> tuple[list[str],
 
 def pivot(jobs: list[Job], row_key: str, col_key: str, metric: str) -> tuple[list[str], list[list]]:
     """A two-way table of `metric`: one row per value of row_key, one column per col_key."""
+
+    def value(j: Job):
+        return j.metrics.get(metric) if j.status == "completed" else j.status
+
+    return two_way(jobs, value, row_key, col_key, swept_keys(jobs))
+
+
+def two_way(items: list, value, row_key: str, col_key: str, have: list[str]):
+    """Rows by `row_key`, columns by `col_key` of items with `.params`; each square holds
+    value(item). `have` names the swept parameters for the error when a key is not one."""
     for key in (row_key, col_key):
-        if not any(key in j.params for j in jobs):
-            have = ", ".join(swept_keys(jobs)) or "none"
-            raise KeyError(f"--pivot: no job sets {key!r}; the swept parameters are: {have}")
-    rows_v = ordered({j.params.get(row_key, "") for j in jobs})
-    cols_v = ordered({j.params.get(col_key, "") for j in jobs})
-    cell = {}
-    for j in jobs:
-        key = (j.params.get(row_key, ""), j.params.get(col_key, ""))
-        cell[key] = j.metrics.get(metric) if j.status == "completed" else j.status
+        if not any(key in item.params for item in items):
+            raise KeyError(
+                f"--pivot: no job sets {key!r}; the swept parameters are: "
+                f"{', '.join(have) or 'none'}"
+            )
+    rows_v = ordered({item.params.get(row_key, "") for item in items})
+    cols_v = ordered({item.params.get(col_key, "") for item in items})
+    square = {(i.params.get(row_key, ""), i.params.get(col_key, "")): value(i) for i in items}
     header = [f"{row_key} \\ {col_key}", *cols_v]
-    return header, [[r, *(cell.get((r, c)) for c in cols_v)] for r in rows_v]
+    return header, [[r, *(square.get((r, c)) for c in cols_v)] for r in rows_v]
 
 
 def markdown(header: list[str], rows: list[list]) -> str:
