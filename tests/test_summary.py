@@ -166,3 +166,17 @@ def test_pivot_shows_mean_and_half_width(tmp_path):
     assert f"| adam | {0.951:.4f} ± {hw:.4f} | {0.961:.4f} ± {hw:.4f} |" in pivot
     assert (sweep / "test_accuracy_by_optimizer_lr.png").stat().st_size > 10_000
     assert list((sweep / "summary").glob("events.out.tfevents.*"))
+
+
+def test_neighbours_the_seeds_do_not_separate_are_named(tmp_path):
+    cells = {
+        "relu": ([0.980, 0.981, 0.982], [0.98, 0.98, 0.98]),
+        "linear": ([0.920, 0.926, 0.923], [0.92, 0.92, 0.92]),
+        "sigmoid": ([0.924, 0.921, 0.926], [0.92, 0.92, 0.92]),
+    }
+    text = run(fabricate(tmp_path / "sweep", cells))
+    assert "Every other cell is significantly worse on val/accuracy" in text
+    assert (
+        "Neighbours in the ranking the seeds do not separate (p >= 0.05): "
+        "activation=sigmoid and activation=linear." in text
+    )

@@ -175,7 +175,25 @@ def conclusions(found: list[Cell], choose: str, report: str) -> list[str]:
         lines.append(f"Every other cell is significantly worse on {choose} (Welch, p < 0.05).")
     if worse and near:
         lines.append(f"Significantly worse than the best (p < 0.05): {len(worse)} cell(s).")
+    if ties := neighbours_within_noise(found, choose):
+        pairs = "; ".join(f"{describe(a)} and {describe(b)}" for a, b in ties)
+        lines.append(f"Neighbours in the ranking the seeds do not separate (p >= 0.05): {pairs}.")
     return lines
+
+
+def neighbours_within_noise(found: list[Cell], metric: str) -> list[tuple[Cell, Cell]]:
+    """Cells next to each other when ranked by `metric`'s mean that Welch's t-test cannot
+    tell apart (the best's own neighbours are already marked NEAR, so left out)."""
+    sign = 1 if higher_is_better(metric) else -1
+    ranked = sorted(
+        (c for c in found if len(c.values(metric)) >= 2), key=lambda c: -sign * c.agg(metric).mean
+    )
+    best = best_cell(found, metric)
+    return [
+        (a, b)
+        for a, b in zip(ranked, ranked[1:], strict=False)
+        if best not in (a, b) and stats.within_noise(a.values(metric), b.values(metric))
+    ]
 
 
 def describe(cell: Cell) -> str:
