@@ -68,8 +68,8 @@ def test_search_completes_resumes_and_is_summarised(tmp_path):
 def test_objective_names_a_missing_metric(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
+    from ucl.errors import ConfigError
     from ucl.objective import objective_value
-    from ucl.validate import ConfigError
 
     monkeypatch.setenv("UCL_RUN_DIR", str(tmp_path))  # a run dir without metrics.json
     assert objective_value(OmegaConf.create({"objective": "test/accuracy"}), 0.9) == 0.9

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, compose, train
 
+from ucl.errors import ConfigError
 from ucl.registry import DATASETS, load_all
-from ucl.validate import ConfigError
 
 
 def load(tmp_path, *extra):

@@ -4,9 +4,9 @@ accuracy instead, so that the test set stays out of the choosing)."""
 
 from __future__ import annotations
 
+from ucl.errors import ConfigError
 from ucl.run import output_dir
 from ucl.tracking import read_metrics
-from ucl.validate import ConfigError
 
 DEFAULT = "test/accuracy"  # what ucl.run.run returns
 

@@ -32,7 +32,7 @@ class UclConfig:
     seed: int = MISSING
     device: str = MISSING
     precision: str = MISSING
-    eval_every: int = MISSING
+    eval_every: Any = MISSING  # an integer >= 1, or `epoch`
     eval_batch_size: int = MISSING
     threads: int | None = None
     # run-dir bookkeeping

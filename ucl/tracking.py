@@ -14,23 +14,12 @@ from typing import Any
 
 import torch
 
+from ucl.errors import CorruptFileError
+from ucl.files import atomic_write
+
+__all__ = ["CorruptFileError", "Tracker", "atomic_write", "read_metrics"]
+
 STATUSES = ("completed", "failed", "interrupted", "running")
-
-
-class CorruptFileError(ValueError):
-    """A run-dir file (metrics.json, a checkpoint) that cannot be read."""
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_metrics(run_dir: Path) -> dict | None:

@@ -47,8 +47,10 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
         import_idx_dir(Path(idx_dir), raw)
     have_files = check_raw_dir(raw)
     offline_hint = (
-        f"Offline, point dataset.idx_dir (or the environment variable {env_var}) at a folder "
-        f"holding the four IDX files, e.g. {env_var}=../shared/data/mnist"
+        f"Offline, copy the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, .gz or not; torchvision's download "
+        f"on a machine with a network fetches them) into a folder and point "
+        f"dataset.idx_dir=/path/to/folder (or the environment variable {env_var}) at it"
         + (f" (idx_dir={idx_dir!r} is not a folder)." if idx_dir else ".")
     )
     if not have_files and not cfg_ds.download:

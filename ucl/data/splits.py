@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ucl.validate import ConfigError
+from ucl.errors import ConfigError
 
 TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
