@@ -72,3 +72,22 @@ def test_a_run_logs_val_beside_train_and_test(tmp_path):
     assert record["data"]["train"] == 1600
     header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
     assert {"train/error", "val/error", "val/accuracy", "test/accuracy"} <= set(header)
+    # TensorBoard's HParams tab lists the validation beside the test accuracy
+    metrics_listed = hparams_metrics(run_dir)
+    assert any(t.endswith("val/accuracy") for t in metrics_listed), metrics_listed
+    assert any(t.endswith("test/accuracy") for t in metrics_listed), metrics_listed
+
+
+def hparams_metrics(run_dir) -> list[str]:
+    """The metric tags the run's event file declares to TensorBoard's HParams plugin."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    tags = []
+    for raw in events.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
+        if data.HasField("experiment"):
+            tags += [m.name.tag for m in data.experiment.metric_infos]
+    return tags
