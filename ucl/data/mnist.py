@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ucl.data.idx import DataFileError, check_raw_dir, import_idx_dir
-from ucl.data.splits import Splits
+from ucl.data.splits import Splits, hold_out_from_config
 from ucl.registry import DATASETS
 
 FASHION_CLASSES = [
@@ -68,7 +68,7 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
             ) from e
     x_train, y_train = _as_tensors(datasets["train"], cfg_ds.get("train_subset"))
     x_test, y_test = _as_tensors(datasets["test"], cfg_ds.get("test_subset"))
-    return Splits(
+    splits = Splits(
         x_train,
         y_train,
         x_test,
@@ -78,6 +78,7 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
         image_shape=(1, 28, 28),
         torch_datasets=datasets,
     )
+    return hold_out_from_config(splits, cfg_ds)
 
 
 def _as_tensors(ds, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
