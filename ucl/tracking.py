@@ -90,18 +90,23 @@ class Tracker:
         import matplotlib.pyplot as plt
 
         path = self.figures_dir / f"{name}.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        atomic_write(path, buffer.getvalue())
         self.writer.add_figure(name, fig, step, close=False)
         plt.close(fig)
         return path
 
-    def image(self, name: str, grid: torch.Tensor, step: int = 0) -> Path:
-        """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard."""
+    def image(self, name: str, grid: torch.Tensor, step: int = 0, tag: str | None = None) -> Path:
+        """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard (under
+        `tag`, default the name: one tag for a series of images against the step)."""
         from torchvision.utils import save_image
 
         path = self.figures_dir / f"{name}.png"
-        save_image(grid, path)
-        self.writer.add_image(name, grid.clamp(0, 1), step)
+        buffer = io.BytesIO()
+        save_image(grid, buffer, format="png")
+        atomic_write(path, buffer.getvalue())
+        self.writer.add_image(tag or name, grid.clamp(0, 1), step)
         return path
 
     # -- the end ------------------------------------------------------------------
