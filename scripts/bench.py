@@ -20,7 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from ucl.omp import sleeping_threads
+
+sleeping_threads()  # as train.py: before torch loads OpenMP, so the figures are a run's
+
+import torch  # noqa: E402
 
 SECTIONS = ["classify", "autoencoder", "gan", "divergence"]
 TIME_UNITS = ("s", "ms")

@@ -148,6 +148,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "cpu_count": os.cpu_count(),
     }
 
