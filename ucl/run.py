@@ -21,7 +21,7 @@ from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS, load_all
 from ucl.runlock import RunLock
 from ucl.signals import RunInterrupted, deferred, interrupting
-from ucl.threads import available_cores, launcher_config, threads_per_job
+from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
 from ucl.validate import validate
 
@@ -120,6 +120,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
             tracker.seconds["data"] = data_seconds
         precision = resolve_precision(cfg.get("precision", "fp32"), device)
         ctx = Context(cfg, data, device, tracker, precision=precision)
+        if threads:
+            ctx.threads_reason = f"threads={threads}: given, or left to each job by the launcher"
+        elif device.type == "cpu":
+            ctx.threads_reason = AUTO  # chosen by the loop, from the model and the batch
         record: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
         if data is not None:
             record["data"] = {
@@ -179,6 +183,10 @@ def _end(tracker, status, record, ctx, started, metrics=None, reason=None) -> No
     tracker.seconds["total"] = round(time.perf_counter() - started, 3)
     final = {**record, **ctx.record, "metrics": metrics or {}}
     final["env"] = {"device": str(ctx.device), "precision": ctx.precision}
+    if ctx.threads_reason == AUTO:  # no training loop chose: torch's default stayed
+        ctx.threads_reason = "threads=auto: no training loop; torch's default, one per core"
+    if ctx.threads_reason:
+        final["env"]["threads_reason"] = ctx.threads_reason
     if reason:
         final["reason"] = reason
     tracker.finish(status, final)

@@ -34,7 +34,7 @@ class UclConfig:
     precision: str = MISSING
     eval_every: Any = MISSING  # an integer >= 1, or `epoch`
     eval_batch_size: int = MISSING
-    threads: int | None = None
+    threads: Any = None  # an integer >= 1, auto (or null: the same)
     # run-dir bookkeeping
     checkpoint_every: int = MISSING
     resume: str | None = None

@@ -24,8 +24,8 @@ def validate(cfg) -> None:
     _at_least(cfg, "hidden", 1)
     if cfg.get("steps") is not None:
         _at_least(cfg, "steps", 1)
-    if cfg.get("threads") is not None:
-        _at_least(cfg, "threads", 1)
+    if cfg.get("threads") not in (None, "auto"):
+        _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
     if cfg.device not in DEVICES:
         raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
     precision = cfg.get("precision", "fp32")
