@@ -1,16 +1,20 @@
-"""The pooled sample's pair distances above the diagonal, computed once, in row bands.
+"""The pooled sample's pair distances above the diagonal, computed once, in one buffer.
 
 P (n-by-d) and Q (m-by-d) are stacked into z = P u Q (N = n + m points). Every quantity
 of a Gaussian MMD needs only the squared distances ||z_i - z_j||^2 for i < j: the median
 heuristic takes their median, a Gaussian kernel their exponentials, and the kernel's
 sums over the P-P, Q-Q and P-Q parts give MMD^2 (its diagonal is 1). So the product of
-the augmented factors (see ``_distances``) is taken over the upper triangle only, band
-by band, rows r0:r1 against columns r0:N: half the arithmetic of the full N-by-N Gram
-matrix, plus the bands' small diagonal squares. Inside each band the entries on and below
-the diagonal are set to +inf, so they fall outside every bracket of the median search
-and give exp(-inf) = 0 in every kernel.
+the augmented factors (see ``_distances``) is taken over the upper triangle only: the
+P-Q block whole, and the P-P and Q-Q blocks in row bands, rows r0:r1 against columns
+r0 onwards. That is half the arithmetic of the full N-by-N Gram matrix, plus the bands'
+small diagonal squares, whose entries on and below the diagonal are set to +inf: they
+fall outside every bracket of the median search and give exp(-inf) = 0 in every kernel.
 
-Elementwise work runs in torch: its float64 exp is about three times numpy's here.
+All parts live in one flat float64 buffer, within-sample bands first, then the P-Q block,
+so each elementwise step (clamp, compare, exp, sum) is one call over the whole buffer:
+exp in torch, whose float64 exp is about three times numpy's here, the median's
+comparisons in numpy, twice as fast as torch's; a few large calls keep the cost of
+waking torch's threads small on a busy machine.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import torch
 from ._distances import pooled_center, right_factor
 
 # Rows per band: large enough for an efficient matrix product, small enough that the
-# wasted lower halves of the diagonal squares stay a few percent of the work.
-BAND_ROWS = 256
+# wasted lower halves of the diagonal squares stay a few percent of the work (and that
+# masking one square is a single-threaded call).
+BAND_ROWS = 128
 # Median search: a strided subsample of about this many pooled points guesses a bracket
 # [lo, hi] of pair distances around the median, at its quantiles 0.5 -+ BRACKET_HALF_WIDTH;
 # the exact median is then selected among the pairs inside. If the guess misses, the full
@@ -41,13 +46,15 @@ def _on_or_below_diagonal(b: int) -> torch.Tensor:
 
 
 class PooledBands:
-    """Squared pair distances of the pooled sample, i < j, as row bands of torch tensors.
+    """Squared pair distances of the pooled sample, i < j, in one flat buffer ``D``.
 
-    ``bands`` holds (kind, D, split): kind "P" for rows of P (columns < split are P-P
-    pairs, the rest P-Q pairs), "Q" for rows of Q (all Q-Q pairs).
+    ``bands`` lists (kind, r0, r1, offset): rows r0:r1 of the pooled sample against
+    columns r0 up to the end of their own sample (kind "P" or "Q"), stored row-major at
+    ``D[offset:]``; the P-Q block (n, m) follows at ``D[within:]``.
     """
 
-    def __init__(self, P: np.ndarray, Q: np.ndarray, band_rows: int = BAND_ROWS):
+    def __init__(self, P: np.ndarray, Q: np.ndarray, band_rows: int | None = None):
+        band_rows = band_rows or BAND_ROWS
         n, m, d = len(P), len(Q), P.shape[1]
         N = n + m
         center = pooled_center(P, Q)
@@ -58,14 +65,22 @@ class PooledBands:
         left[:, d + 1] = 1.0
         self.n, self.m = n, m
         self.left, self.right = torch.from_numpy(left), torch.from_numpy(right_factor(left))
-        self.bands: list[tuple[str, torch.Tensor, int]] = []
+        self.bands: list[tuple[str, int, int, int]] = []
+        offset = 0
         for kind, start, stop in (("P", 0, n), ("Q", n, N)):
             for r0 in range(start, stop, band_rows):
                 r1 = min(r0 + band_rows, stop)
-                D = torch.mm(self.left[r0:r1], self.right[r0:].T)
-                D.clamp_(min=0.0)  # round-off of the distance trick
-                D[:, : r1 - r0].masked_fill_(_on_or_below_diagonal(r1 - r0), math.inf)
-                self.bands.append((kind, D, n - r0))
+                self.bands.append((kind, r0, r1, offset))
+                offset += (r1 - r0) * (stop - r0)
+        self.within = offset
+        self.D = torch.empty(offset + n * m, dtype=torch.float64)
+        for kind, r0, r1, at in self.bands:
+            stop = n if kind == "P" else N
+            out = self.D[at : at + (r1 - r0) * (stop - r0)].view(r1 - r0, stop - r0)
+            torch.mm(self.left[r0:r1], self.right[r0:stop].T, out=out)
+            out[:, : r1 - r0].masked_fill_(_on_or_below_diagonal(r1 - r0), math.inf)
+        torch.mm(self.left[:n], self.right[n:].T, out=self.D[self.within :].view(n, m))
+        self.D.clamp_(min=0.0)  # round-off of the distance trick
 
     @property
     def pairs(self) -> int:
@@ -74,11 +89,9 @@ class PooledBands:
 
     def _pair_values(self, lo: float, hi: float) -> tuple[int, np.ndarray]:
         """How many pair values lie below lo, and those in [lo, hi] (hi finite)."""
-        below, inside = 0, []
-        for _, D, _ in self.bands:
-            below += int(torch.count_nonzero(D < lo))
-            inside.append(D[(D >= lo) & (D <= hi)].numpy())
-        return below, np.concatenate(inside)
+        D = self.D.numpy()  # numpy's comparisons are the faster ones here
+        below = int(np.count_nonzero(D < lo))
+        return below, D[(D >= lo) & (D <= hi)]
 
     def median_distance(self) -> float:
         """Median Euclidean distance over the pooled pairs i < j, exact (for an even
@@ -92,42 +105,39 @@ class PooledBands:
             lo, hi = np.quantile(guess, [0.5 - BRACKET_HALF_WIDTH, 0.5 + BRACKET_HALF_WIDTH])
             below, inside = self._pair_values(lo, hi)
             if below <= ranks[0] and ranks[1] < below + len(inside):
-                middle = np.partition(inside, (ranks[0] - below, ranks[1] - below))
-                return float(np.sqrt(middle[[ranks[0] - below, ranks[1] - below]]).mean())
+                wanted = (ranks[0] - below, ranks[1] - below)
+                middle = np.partition(inside, wanted)[list(wanted)]
+                return float(np.sqrt(middle).mean())
         _, values = self._pair_values(-math.inf, _LARGEST)
         middle = np.partition(values, ranks)[list(ranks)]
         return float(np.sqrt(middle).mean())
 
-    def gaussian_bands(self, sigmas: tuple[float, ...]):
-        """Per band (kind, K, split): the mean of the Gaussian kernels exp(-D / (2 s^2))
-        over the bandwidths s in ``sigmas`` (0 on and below the diagonal)."""
-        for kind, D, split in self.bands:
-            K = torch.mul(D, -0.5 / sigmas[0] ** 2).exp_()
+    def gaussian(self, sigmas: tuple[float, ...]) -> torch.Tensor:
+        """The buffer's kernel values: the mean of exp(-D / (2 s^2)) over s in ``sigmas``
+        (0 on and below the diagonal)."""
+        K = torch.mul(self.D, -0.5 / sigmas[0] ** 2).exp_()
+        if len(sigmas) > 1:
+            term = torch.empty_like(K)
             for s in sigmas[1:]:
-                K.add_(torch.mul(D, -0.5 / s**2).exp_())
-            if len(sigmas) > 1:
-                K.div_(len(sigmas))
-            yield kind, K, split
+                K.add_(torch.mul(self.D, -0.5 / s**2, out=term).exp_())
+            K.div_(len(sigmas))
+        return K
 
     def gaussian_sums(self, sigmas: tuple[float, ...]) -> tuple[float, float, float]:
         """Kernel sums over the P-P pairs i < j, the Q-Q pairs i < j and all P-Q pairs."""
-        pp = qq = pq = 0.0
-        for kind, K, split in self.gaussian_bands(sigmas):
-            if kind == "P":
-                pp += float(K[:, :split].sum())
-                pq += float(K[:, split:].sum())
-            else:
-                qq += float(K.sum())
-        return pp, qq, pq
+        K = self.gaussian(sigmas)
+        q0 = next((at for kind, _, _, at in self.bands if kind == "Q"), self.within)
+        return float(K[:q0].sum()), float(K[q0 : self.within].sum()), float(K[self.within :].sum())
 
     def gaussian_matrix(self, sigmas: tuple[float, ...]) -> np.ndarray:
         """The full pooled (N, N) kernel matrix, exactly symmetric, unit diagonal."""
-        N = self.n + self.m
+        n, N = self.n, self.n + self.m
+        flat = self.gaussian(sigmas).numpy()
         K = np.zeros((N, N))
-        row = 0
-        for _, band, _ in self.gaussian_bands(sigmas):
-            K[row : row + len(band), row:] = band.numpy()
-            row += len(band)
+        for kind, r0, r1, at in self.bands:
+            stop = n if kind == "P" else N
+            K[r0:r1, r0:stop] = flat[at : at + (r1 - r0) * (stop - r0)].reshape(r1 - r0, -1)
+        K[:n, n:] = flat[self.within :].reshape(n, self.m)
         K += K.T
         np.fill_diagonal(K, 1.0)
         return K
