@@ -43,8 +43,8 @@ def polynomial_blocks(X, Y):
 
 @pytest.mark.parametrize("unbiased", [False, True])
 def test_banded_gaussian_and_mixture_match_the_definition(unbiased, monkeypatch):
-    # Bands of 8 rows over 41 + 33 points: bands that straddle nothing, partial last bands.
-    monkeypatch.setattr(_pooled, "BAND_ROWS", 8)
+    # 5 bands per sample over 41 + 33 points: partial last bands on both sides.
+    monkeypatch.setattr(_pooled, "BANDS_PER_SAMPLE", 5)
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(41, 3)), rng.normal(0.4, 1.2, size=(33, 3))
     sigma = np.median(pdist(np.vstack([X, Y])))

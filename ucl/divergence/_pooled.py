@@ -12,9 +12,9 @@ fall outside every bracket of the median search and give exp(-inf) = 0 in every 
 
 All parts live in one flat float64 buffer, within-sample bands first, then the P-Q block,
 so each elementwise step (clamp, compare, exp, sum) is one call over the whole buffer:
-exp in torch, whose float64 exp is about three times numpy's here, the median's
-comparisons in numpy, twice as fast as torch's; a few large calls keep the cost of
-waking torch's threads small on a busy machine.
+exp in torch, whose float64 exp is about three times numpy's here; everything else in
+numpy, single-threaded: torch's threaded clamp, comparisons and sums were several times
+slower on a 2-core machine shared with other jobs (threads that wait for a core).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ import torch
 
 from ._distances import pooled_center, right_factor
 
-# Rows per band: large enough for an efficient matrix product, small enough that the
-# wasted lower halves of the diagonal squares stay a few percent of the work (and that
-# masking one square is a single-threaded call).
-BAND_ROWS = 128
+# Bands per sample: with k bands the within-sample products cost (k + 1) / (2k) of full
+# blocks (4 bands: 62.5%, the whole MMD 56% of the full Gram matrix). More, smaller
+# products would save little more, and each call that wakes torch's threads costs time
+# when another job holds a core.
+BANDS_PER_SAMPLE = 4
 # Median search: a strided subsample of about this many pooled points guesses a bracket
 # [lo, hi] of pair distances around the median, at its quantiles 0.5 -+ BRACKET_HALF_WIDTH;
 # the exact median is then selected among the pairs inside. If the guess misses, the full
@@ -41,8 +42,8 @@ _LARGEST = float(np.finfo(np.float64).max)  # an upper bracket that leaves +inf 
 
 
 @functools.lru_cache(maxsize=8)
-def _on_or_below_diagonal(b: int) -> torch.Tensor:
-    return torch.ones(b, b, dtype=torch.bool).tril()
+def _on_or_below_diagonal(b: int) -> np.ndarray:
+    return np.tri(b, dtype=bool)
 
 
 class PooledBands:
@@ -53,8 +54,7 @@ class PooledBands:
     ``D[offset:]``; the P-Q block (n, m) follows at ``D[within:]``.
     """
 
-    def __init__(self, P: np.ndarray, Q: np.ndarray, band_rows: int | None = None):
-        band_rows = band_rows or BAND_ROWS
+    def __init__(self, P: np.ndarray, Q: np.ndarray):
         n, m, d = len(P), len(Q), P.shape[1]
         N = n + m
         center = pooled_center(P, Q)
@@ -68,6 +68,7 @@ class PooledBands:
         self.bands: list[tuple[str, int, int, int]] = []
         offset = 0
         for kind, start, stop in (("P", 0, n), ("Q", n, N)):
+            band_rows = -(-(stop - start) // BANDS_PER_SAMPLE)  # ceil
             for r0 in range(start, stop, band_rows):
                 r1 = min(r0 + band_rows, stop)
                 self.bands.append((kind, r0, r1, offset))
@@ -78,9 +79,10 @@ class PooledBands:
             stop = n if kind == "P" else N
             out = self.D[at : at + (r1 - r0) * (stop - r0)].view(r1 - r0, stop - r0)
             torch.mm(self.left[r0:r1], self.right[r0:stop].T, out=out)
-            out[:, : r1 - r0].masked_fill_(_on_or_below_diagonal(r1 - r0), math.inf)
+            out.numpy()[:, : r1 - r0][_on_or_below_diagonal(r1 - r0)] = math.inf
         torch.mm(self.left[:n], self.right[n:].T, out=self.D[self.within :].view(n, m))
-        self.D.clamp_(min=0.0)  # round-off of the distance trick
+        flat = self.D.numpy()
+        np.maximum(flat, 0.0, out=flat)  # round-off of the distance trick
 
     @property
     def pairs(self) -> int:
@@ -125,7 +127,7 @@ class PooledBands:
 
     def gaussian_sums(self, sigmas: tuple[float, ...]) -> tuple[float, float, float]:
         """Kernel sums over the P-P pairs i < j, the Q-Q pairs i < j and all P-Q pairs."""
-        K = self.gaussian(sigmas)
+        K = self.gaussian(sigmas).numpy()  # numpy's single-threaded sums: see above
         q0 = next((at for kind, _, _, at in self.bands if kind == "Q"), self.within)
         return float(K[:q0].sum()), float(K[q0 : self.within].sum()), float(K[self.within :].sum())
 
