@@ -128,7 +128,7 @@ def test_divergence_answer_ranks_effect_sizes_and_power_and_recommends(tmp_path)
                 "mnist_vs_gan": 0.01, "rejected": [[fp, 0, 0.2], [power, 0.8, 1.0]]}  # fmt: skip
 
     table = [
-        estimate("emd_exact", 2.0, 0.5),
+        estimate("emd_exact", -9.0, 0.5),  # falls: separates as well as a rise
         estimate("kl_knn_qp", 7.0, 2.0),
         estimate("kid", 40.0, 0.01),  # + 2 x 0.02 s of features: 0.05 s
         {"measure": "kl_hist_qp", "seconds": 0.1, "separation": [math.nan] * 3},
@@ -142,7 +142,7 @@ def test_divergence_answer_ranks_effect_sizes_and_power_and_recommends(tmp_path)
               "pairs": ["mnist_vs_mnist", "mnist_vs_gan"]})  # fmt: skip
     src = Source(tmp_path)
     estimates, tests = separation(src.run("divergence_gan"))
-    assert [e.measure for e in estimates] == ["kid", "kl_knn_qp", "emd_exact"]  # no NaN, no ratio
+    assert [e.measure for e in estimates] == ["kid", "emd_exact", "kl_knn_qp"]  # no NaN, no ratio
     assert estimates[0].seconds == pytest.approx(0.05)
     assert [t.measure for t in tests] == ["kid_p_value", "mmd_mixture_p_value", "mmd_p_value"]
     separates, runtimes, kl, _ = divergence_answers(src)

@@ -36,7 +36,9 @@ class Estimate(NamedTuple):
 
     @property
     def per_second(self) -> float:
-        return self.d / self.seconds
+        """|d| per second: a measure that falls from real-vs-real to real-vs-GAN separates
+        them as well as one that rises."""
+        return abs(self.d) / self.seconds
 
 
 class Test(NamedTuple):
@@ -143,7 +145,7 @@ def _figure(run: Run, name: str = "divergences", what: str = "every measure") ->
 
 
 def separation(run: Run) -> tuple[list[Estimate], list[Test]]:
-    """The estimates with a finite effect size, largest first, and the tests, most
+    """The estimates with a finite effect size, largest |d| first, and the tests, most
     powerful first (ties: fewer false positives, then faster)."""
     features_s = 2 * next(
         (r["seconds"] for r in run.get("divergence_table") or [] if r["measure"] == FEATURES), 0.0
@@ -158,7 +160,7 @@ def separation(run: Run) -> tuple[list[Estimate], list[Test]]:
         if len(row.get("rejected") or []) == 2:
             (fp, _, _), (power, low, high) = row["rejected"]
             tests.append(Test(measure, fp, power, low, high, seconds))
-    estimates.sort(key=lambda e: -e.d)
+    estimates.sort(key=lambda e: -abs(e.d))
     tests.sort(key=lambda t: (-t.power, t.false_positives, t.seconds))
     return estimates, tests
 
@@ -218,7 +220,7 @@ def _separation_answer(run: Run) -> str:
         top = ", ".join(
             f"{e.measure} {num(e.d)} [{num(e.low)}, {num(e.high)}]" for e in estimates[:4]
         )
-        parts.append(f"By effect size d (95% CI) over {repeats} repeats: {top}.")
+        parts.append(f"By effect size |d| (95% CI) over {repeats} repeats: {top}.")
         quick = sorted(estimates, key=lambda e: -e.per_second)[:3]
         rates = ", ".join(f"{e.measure} {num(e.per_second)} d/s" for e in quick)
         parts.append(f"Per second of compute: {rates}.")

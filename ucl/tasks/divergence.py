@@ -198,7 +198,7 @@ def summarise(values, errors, seconds, alpha: float) -> tuple[dict[str, float], 
             metrics[f"separation/{measure}"] = d
             metrics[f"separation/{measure}/ci_low"] = low
             metrics[f"separation/{measure}/ci_high"] = high
-            per_second = d / row.get("seconds with features", row["seconds"])
+            per_second = abs(d) / row.get("seconds with features", row["seconds"])
             metrics[f"separation_per_second/{measure}"] = per_second
     return metrics, table
 
