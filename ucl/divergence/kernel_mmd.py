@@ -124,19 +124,23 @@ def _prepare(P: np.ndarray, Q: np.ndarray, kernel: str, sigma, scales):
     return bands, tuple(sigma * s for s in multipliers)
 
 
-def _kernel_matrix(P, Q, bands: PooledBands | None, sigmas) -> np.ndarray:
-    return _polynomial_matrix(P, Q) if bands is None else bands.gaussian_matrix(sigmas)
+def _kernel(P, Q, bands: PooledBands | None, sigmas):
+    """The polynomial (N, N) matrix, or the Gaussian kernel's values in the bands' buffer."""
+    return _polynomial_matrix(P, Q) if bands is None else bands.gaussian(sigmas)
 
 
-def _statistic(P, Q, unbiased: bool, bands: PooledBands | None, sigmas) -> float:
-    n, m = len(P), len(Q)
+def _kernel_matrix(bands: PooledBands | None, K) -> np.ndarray:
+    return K if bands is None else bands.matrix(K)
+
+
+def _statistic(n: int, m: int, unbiased: bool, bands: PooledBands | None, K) -> float:
+    """MMD^2 from the output of :func:`_kernel`."""
     if bands is None:
-        K = _polynomial_matrix(P, Q)
         xx, yy, xy = K[:n, :n].sum(), K[n:, n:].sum(), K[:n, n:].sum()
         if unbiased:
             xx, yy = xx - np.trace(K[:n, :n]), yy - np.trace(K[n:, n:])
         return _mmd2_from_sums(xx, yy, xy, n, m, unbiased)
-    pp, qq, pq = bands.gaussian_sums(sigmas)
+    pp, qq, pq = bands.sums(K)
     # The bands hold pairs i < j; the diagonal of a Gaussian kernel is 1.
     diagonal = not unbiased
     return _mmd2_from_sums(2 * pp + n * diagonal, 2 * qq + m * diagonal, pq, n, m, unbiased)
@@ -145,7 +149,8 @@ def _statistic(P, Q, unbiased: bool, bands: PooledBands | None, sigmas) -> float
 def pooled_kernel_matrix(P, Q, kernel: str = "gaussian", sigma=None, scales=MIXTURE_SCALES):
     """The kernel matrix of the pooled sample P u Q, (n + m)-square, exactly symmetric."""
     P, Q = as_pair(P, Q)
-    return _kernel_matrix(P, Q, *_prepare(P, Q, kernel, sigma, scales))
+    bands, sigmas = _prepare(P, Q, kernel, sigma, scales)
+    return _kernel_matrix(bands, _kernel(P, Q, bands, sigmas))
 
 
 def kernel(A, B, sigma: float) -> np.ndarray:
@@ -206,7 +211,8 @@ def MMD(
         if sigma is not None:
             check_positive(sigma, "sigma")
         return 0.0  # every term cancels exactly, whatever the kernel
-    return _statistic(P, Q, unbiased, *_prepare(P, Q, kernel, sigma, scales))
+    bands, sigmas = _prepare(P, Q, kernel, sigma, scales)
+    return _statistic(n, m, unbiased, bands, _kernel(P, Q, bands, sigmas))
 
 
 mmd = MMD
@@ -258,16 +264,17 @@ def mmd_permutation_test(
     _check_unbiased(n, m, unbiased)
     permutations = check_int(permutations, "permutations", 1)
     bands, sigmas = _prepare(P, Q, kernel, sigma, scales)
+    values = _kernel(P, Q, bands, sigmas)  # once: the statistic and the null share it
     if not unbiased and same_sample(P, Q):
         statistic = 0.0  # as MMD gives it
     else:
-        statistic = _statistic(P, Q, unbiased, bands, sigmas)
-    K = _kernel_matrix(P, Q, bands, sigmas)
+        statistic = _statistic(n, m, unbiased, bands, values)
+    K = _kernel_matrix(bands, values)
     if unbiased:
         np.fill_diagonal(K, 0.0)
     r = K.sum(axis=1)
     t = r.sum()
-    K_t, r_t = torch.from_numpy(K), torch.from_numpy(r[:, None])
+    K_t, r_t = torch.from_numpy(K), torch.from_numpy(r)
     # Weights of a^T K a, b^T K b and a^T K b in the statistic.
     if unbiased:
         wa, wb = 1.0 / (n * (n - 1)), 1.0 / (m * (m - 1))
@@ -280,9 +287,10 @@ def mmd_permutation_test(
     batch = max(1, CHUNK_ELEMENTS // N)
     for start in range(0, permutations, batch):  # loop over batches of permutations only
         stop = min(start + batch, permutations)
-        A = torch.from_numpy(permutation_masks(n, m, stop - start, rng).astype(np.float64))
-        aKa = (torch.mm(A, K_t) * A).sum(dim=1).numpy()  # the one O(B N^2) step, MKL
-        ar = torch.mm(A, r_t).numpy()[:, 0]
+        A = permutation_masks(n, m, stop - start, rng).astype(np.float64)
+        AK = torch.mm(torch.from_numpy(A), K_t).numpy()  # the one O(B N^2) step, MKL
+        aKa = np.einsum("ij,ij->i", AK, A)  # numpy: see _pooled on torch's threads
+        ar = torch.mv(torch.from_numpy(A), r_t).numpy()
         null[start:stop] = wa * aKa + wb * (t - 2 * ar + aKa) + wab * (ar - aKa)
     p_value = (1 + int(np.sum(null >= statistic - TIE_TOLERANCE))) / (1 + permutations)
     if return_null:
