@@ -32,9 +32,6 @@ TIME_UNITS = ("s", "ms")
 
 def normalise(section: str, row: dict) -> dict:
     """One row shape for every section: benchmark, value, unit, target, sense, met."""
-    if "measure" in row:  # the divergence section's rows
-        row = {"benchmark": row["measure"], "value": row["median_s"], "unit": "s",
-               "target": row.get("target_s"), "note": row.get("note", "")}  # fmt: skip
     out = {"section": section, "note": "", **row}
     out.setdefault("sense", "<=" if out.get("unit") in TIME_UNITS else ">=")
     target = out.get("target")

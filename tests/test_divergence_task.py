@@ -1,12 +1,17 @@
-"""The divergence studies end to end: the simple and MNIST sources, tables and figures."""
+"""The divergence studies end to end: the simple, MNIST and GAN sources, tables, effect
+sizes, rejection rates and figures; and the two statistics they rest on."""
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 
+from tests.conftest import FIXTURE_MNIST, train
 from ucl.config import run_config
+from ucl.divergence.separation import effect_size, rejection_rate
 from ucl.tasks.divergence import kl_uniform_normal
 
 FAST = ["divergence.n=300", "divergence.repeats=2", "divergence.permutations=200"]
@@ -35,7 +40,9 @@ def test_simple_study_reports_every_measure_with_time_and_spread(tmp_path):
     assert m["uniform_vs_normal/mmd_p_value"] < 0.01
     for name in ("kl_knn_pq", "emd_exact", "mmd2_unbiased", "mmd_p_value"):
         assert m[f"time/{name}"] > 0 and f"uniform_vs_normal/{name}/std" in m
-    assert len(record["divergence_table"]) == 9
+    assert len(record["divergence_table"]) == 11
+    assert m["uniform_vs_normal/mmd_mixture_p_value/rejected"] == 1.0
+    assert not any(key.startswith(("ratio/", "separation/")) for key in m)  # one pair
     assert (tmp_path / "r" / "divergence.md").read_text().startswith("| measure |")
     assert (tmp_path / "r" / "figures" / "divergences.png").stat().st_size > 1000
 
@@ -56,3 +63,66 @@ def test_bad_settings_are_named(tmp_path):
     with pytest.raises(ValueError, match="needs generator="):
         run_config(["experiment=divergence_gan", "dataset.idx_dir=tests/fixtures/mnist",
                     f"dataset.root={tmp_path}", "skip_completed=false"], record_dir)  # fmt: skip
+
+
+def test_effect_size_and_its_interval():
+    d, low, high = effect_size([0.0, 1.0, 2.0], [3.0, 4.0, 5.0])  # pooled sd 1, means 1 and 4
+    se = math.sqrt(2 / 3 + 9 / 12)
+    assert d == 3.0 and (low, high) == pytest.approx((3 - 1.959964 * se, 3 + 1.959964 * se))
+    assert effect_size([1.0, 2.0], [0.0, 1.0])[0] == pytest.approx(-math.sqrt(2))
+    assert math.isnan(effect_size([1.0, math.inf], [1.0, 2.0])[0])
+    # The interval covers the true d in about 95% of seeded experiments of 20 repeats each.
+    rng = np.random.default_rng(0)
+    draws = (effect_size(rng.normal(0, 1, 20), rng.normal(1, 1, 20)) for _ in range(400))
+    cover = [low <= 1.0 <= high for _, low, high in draws]
+    assert 0.91 <= np.mean(cover) <= 0.99
+
+
+def test_rejection_rate_has_the_exact_binomial_interval():
+    rate, low, high = rejection_rate([0.01] * 19 + [0.5], alpha=0.05)
+    # 19 of 20: the Clopper-Pearson 95% interval is [0.7513, 0.9987].
+    assert rate == 0.95 and low == pytest.approx(0.7513, abs=1e-4)
+    assert high == pytest.approx(0.9987, abs=1e-4)
+    assert rejection_rate([0.05, 0.051], alpha=0.05)[0] == 0.5  # p <= alpha rejects
+
+
+@pytest.fixture(scope="module")
+def gan_and_classifier(tmp_path_factory):
+    """A one-hidden-layer classifier and a barely trained GAN judged by it, on the fixture."""
+    root = tmp_path_factory.mktemp("div_gan")
+    data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={root / 'data'}",
+            "progress=false", "threads=1"]  # fmt: skip
+    train(["model=mlp", "hidden=32", "steps=60", *data, f"hydra.run.dir={root / 'clf'}"])
+    gan = ["experiment=gan", "model.latent_dim=16", "model.generator_widths=[64]",
+           "model.discriminator_widths=[64]", "model.num_samples=200", "steps=30"]  # fmt: skip
+    train([*gan, *data, f"classifier={root / 'clf'}", f"hydra.run.dir={root / 'gan'}"])
+    return root, data
+
+
+@pytest.mark.slow  # two trainings and a study in subprocesses: about a minute idle
+def test_gan_study_reports_power_false_positives_and_separation(gan_and_classifier):
+    root, data = gan_and_classifier
+    run_dir = root / "study"
+    train(["experiment=divergence_gan", f"generator={root / 'gan'}", *data,
+           "divergence.n=100", "divergence.repeats=4", "divergence.permutations=100",
+           f"hydra.run.dir={run_dir}"])  # fmt: skip
+    record = json.loads((run_dir / "metrics.json").read_text())
+    m = record["metrics"]
+    # A GAN after 30 steps draws noise: every test rejects it, in pixels and in features.
+    for test in ("mmd_p_value", "mmd_mixture_p_value", "kid_p_value"):
+        assert m[f"power/{test}"] == 1.0 and 0.0 <= m[f"false_positive/{test}"] <= 1.0
+    for estimate in ("mmd2_unbiased", "kid", "kl_knn_features_pq", "emd_exact"):
+        d, low = m[f"separation/{estimate}"], m[f"separation/{estimate}/ci_low"]
+        assert d > 3 and 0 < low < d < m[f"separation/{estimate}/ci_high"]
+    assert m["mnist_vs_gan/kid/se"] > 0 and m["time/features"] > 0
+    assert not any(key.startswith("ratio/") for key in m)
+    text = (run_dir / "divergence.md").read_text()
+    assert "classifier features (forward pass, per sample)" in text and "mnist_vs_gan: 100%" in text
+    assert (run_dir / "figures" / "separation.png").stat().st_size > 1000
+
+
+def test_feature_measures_need_a_classifier(tmp_path, fixture_overrides):
+    overrides = ["experiment=divergence_mnist", *FAST, "divergence.n=50", *fixture_overrides,
+                 "divergence.measures=[kid]"]  # fmt: skip
+    with pytest.raises(ValueError, match=r"need a classifier's features: give classifier="):
+        run_config(overrides, tmp_path / "k")

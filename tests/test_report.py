@@ -4,9 +4,11 @@ metrics.json and history.csv, and the HTML holds its figures."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
@@ -115,40 +117,42 @@ def test_retina_classes_that_separate(tmp_path):
     assert "synthetic" in answer
 
 
-def test_divergence_separation_ranks_clear_finite_ratios_without_p_values(tmp_path):
-    def row(measure, base, std, gan):
-        return {
-            "measure": measure,
-            "seconds": 0.1,
-            "mnist_vs_mnist": base,
-            "mnist_vs_mnist std": std,
-            "mnist_vs_gan": gan,
-            "ratio": gan / base,
-        }
+def test_divergence_answer_ranks_effect_sizes_and_power_and_recommends(tmp_path):
+    def estimate(measure, d, seconds):
+        return {"measure": measure, "seconds": seconds, "mnist_vs_mnist": 1.0,
+                "mnist_vs_mnist std": 0.1, "mnist_vs_gan": 2.0, "mnist_vs_gan std": 0.1,
+                "separation": [d, d - 1, d + 1]}  # fmt: skip
+
+    def test(measure, fp, power, seconds):
+        return {"measure": measure, "seconds": seconds, "mnist_vs_mnist": 0.5,
+                "mnist_vs_gan": 0.01, "rejected": [[fp, 0, 0.2], [power, 0.8, 1.0]]}  # fmt: skip
 
     table = [
-        row("mmd2_biased", 0.01, 0.001, 0.4),  # 40x
-        row("emd_exact", 10.0, 0.1, 15.0),  # 1.5x
-        row("mmd2_unbiased", 0.001, 0.002, 0.39),  # 390x, but the baseline is noise
-        row("kl_knn_pq", -0.5, 0.3, 20.0),  # a negative baseline: no ratio
-        row("kl_hist_qp", 0.2, 0.01, float("inf")),
-        row("mmd_p_value", 0.4, 0.2, 0.001),
+        estimate("emd_exact", -9.0, 0.5),  # falls: separates as well as a rise
+        estimate("kl_knn_qp", 7.0, 2.0),
+        estimate("kid", 40.0, 0.01),  # + 2 x 0.02 s of features: 0.05 s
+        {"measure": "kl_hist_qp", "seconds": 0.1, "separation": [math.nan] * 3},
+        test("mmd_p_value", 0.05, 0.30, 0.3),
+        test("mmd_mixture_p_value", 0.20, 1.0, 0.5),  # powerful but miscalibrated
+        test("kid_p_value", 0.05, 1.0, 0.1),
+        {"measure": "features", "seconds": 0.02},
     ]
-    write_run(
-        tmp_path / "divergence_gan",
-        {"time/emd_exact": 0.4, "time/mmd2_biased": 0.02},
-        divergence_table=table,
-    )
+    write_run(tmp_path / "divergence_gan", {"time/emd_exact": 0.4, "time/kid": 0.01},
+              divergence_table=table, divergence_settings={"repeats": 20, "alpha": 0.05,
+              "pairs": ["mnist_vs_mnist", "mnist_vs_gan"]})  # fmt: skip
     src = Source(tmp_path)
-    assert separation(src.run("divergence_gan")) == [
-        ("mmd2_biased", 40.0, False),
-        ("emd_exact", 1.5, False),
-        ("mmd2_unbiased", 390.0, True),
-    ]
-    separates, runtimes, _ = divergence_answers(src)
-    assert "mmd2_biased: real-vs-GAN is 40 times real-vs-real" in separates
-    assert "mmd2_unbiased 390x (baseline within noise)" in separates
-    assert runtimes.index("mmd2_biased") < runtimes.index("emd_exact")  # fastest first
+    estimates, tests = separation(src.run("divergence_gan"))
+    assert [e.measure for e in estimates] == ["kid", "emd_exact", "kl_knn_qp"]  # no NaN, no ratio
+    assert estimates[0].seconds == pytest.approx(0.05)
+    assert [t.measure for t in tests] == ["kid_p_value", "mmd_mixture_p_value", "mmd_p_value"]
+    separates, runtimes, kl, _ = divergence_answers(src)
+    assert "kid 40.000 [39.000, 41.000]" in separates and "ratio" not in separates
+    assert (
+        "Recommended: the kid permutation test. It rejects real-vs-GAN in 100% of 20" in separates
+    )
+    assert "real-vs-real in 5%" in separates
+    assert runtimes.index("kid") < runtimes.index("emd_exact")  # fastest first
+    assert "moves it by 7.8 nats: 1.000 ± 0.10 real-vs-real and 2.000 ± 0.10 real-vs-GAN" in kl
 
 
 def test_markdown_copies_figures_and_html_embeds_them(tmp_path):

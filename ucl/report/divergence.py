@@ -1,11 +1,13 @@
 """The report's divergence section and answers, from the divergence task's runs: each
 holds `divergence_table` (one row per measure: mean and spread per pair of samples, mean
-seconds per call, and with two pairs their ratio) and metrics `ratio/<measure>`,
-`time/<measure>`, `<pair>/<measure>`."""
+seconds per call; with two pairs each estimate's effect size `separation` = [d, low, high]
+and each test's `rejected` = [[rate, low, high] per pair]), `divergence_settings`, and
+metrics `time/<measure>`, `<pair>/<measure>`, `power/<test>`, `false_positive/<test>`."""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from ucl.report.doc import Block, Figure, Heading, Table, Text
 from ucl.report.facts import num
@@ -17,11 +19,35 @@ STAGES = {
     "divergence_gan": "MNIST against the GAN's samples (784-D)",
 }
 CLOSED_FORM = "uniform_vs_normal/kl_closed_form_pq"  # KL(U || N) in closed form
-# a p-value shrinks as samples separate: a ratio of p-values ranks nothing
-NOT_A_DISTANCE = ("p_value",)
-BASELINE = "mnist_vs_mnist"  # the real-vs-real pair of the divergence_gan study
-# a baseline mean below this many of its own spreads is too close to 0 for a clear ratio
-NOISE_SPREADS = 2.0
+FEATURES = "features"  # the classifier's forward pass, timed per sample
+REAL, GAN = "mnist_vs_mnist", "mnist_vs_gan"
+# A test is calibrated enough to recommend when it rejects real-vs-real at most this often
+# (alpha = 0.05; 20 repeats cannot tell 5% from 10% apart).
+MAX_FALSE_POSITIVES = 0.10
+GOOD_POWER = 0.95
+
+
+class Estimate(NamedTuple):
+    measure: str
+    d: float  # effect size of real-vs-GAN against real-vs-real
+    low: float
+    high: float
+    seconds: float  # per call, the classifier's forward passes included
+
+    @property
+    def per_second(self) -> float:
+        """|d| per second: a measure that falls from real-vs-real to real-vs-GAN separates
+        them as well as one that rises."""
+        return abs(self.d) / self.seconds
+
+
+class Test(NamedTuple):
+    measure: str
+    false_positives: float  # rejection rate on real-vs-real
+    power: float  # rejection rate on real-vs-GAN, with its interval
+    low: float
+    high: float
+    seconds: float
 
 
 def divergences(src: Source) -> list[Block]:
@@ -35,6 +61,7 @@ def divergences(src: Source) -> list[Block]:
             continue
         blocks += _pairs_table(run)
         blocks += _figure(run)
+        blocks += _figure(run, name="separation", what="effect sizes and rejection rates")
     return blocks
 
 
@@ -55,77 +82,116 @@ def _simple(src: Source) -> list[Block]:
         rows.append(["KL(U‖N), closed form", *(r.metrics.get(CLOSED_FORM) for r in runs), None])
     blocks.append(
         Text(
-            "Mean ± spread over the seeded repeats, one column per variance of the normal; "
+            "Mean ± sd over the seeded repeats, one column per variance of the normal; "
             "`_pq` is D(uniform ‖ normal), `_qp` the reverse; MMD² with the median-heuristic "
-            "kernel width."
+            "kernel width (`mmd2_mixture`: Gaussians at 0.25x-4x it); p-values of the "
+            "permutation tests."
         )
     )
     blocks.append(Table(["measure", *(f"var {v}" for v in variances), "s per call"], rows))
     for r in (runs[0], runs[-1]):
-        blocks += _figure(r, f" (normal_var={_var(r)})")
+        blocks += _figure(r, what=f"every measure (normal_var={_var(r)})")
     return blocks
 
 
 def _pairs_table(run: Run) -> list[Block]:
     table = run.get("divergence_table") or []
-    if not table:
+    settings = run.get("divergence_settings") or {}
+    pairs = settings.get("pairs") or [
+        k for k in (table[0] if table else {}) if k in (REAL, GAN, "uniform_vs_normal")
+    ]
+    if not table or not pairs:
         return [Text("the run holds no divergence_table")]
-    pairs = [k for k in table[0] if k not in ("measure", "seconds", "ratio")]
-    pairs = [p for p in pairs if not p.endswith(" std")]
-    header = ["measure", *pairs]
-    if len(pairs) == 2:
-        header.append(f"ratio {pairs[1]} / {pairs[0]}")
+    alpha = settings.get("alpha", 0.05)
+    header = ["measure", *(f"{p} (mean ± sd)" for p in pairs)]
+    header.append("effect size d [95% CI] / rejected" if len(pairs) == 2 else "rejected")
     header.append("s per call")
     rows = []
     for row in table:
-        cells = [row["measure"], *(_mean_std(row, p) for p in pairs)]
-        if len(pairs) == 2:
-            cells.append(row.get("ratio"))
+        if row["measure"] == FEATURES:
+            blank = ["" for _ in pairs]
+            rows.append(["classifier features (per sample)", *blank, "", row.get("seconds")])
+            continue
+        cells = [row["measure"], *(_mean_std(row, p) for p in pairs), _verdict(row, pairs)]
         rows.append([*cells, row.get("seconds")])
-    return [Text("Mean ± spread over the seeded repeats."), Table(header, rows)]
+    repeats = settings.get("repeats", "the")
+    intro = (
+        f"Mean ± sd over {repeats} seeded repeats (se: the estimate's own standard error, "
+        f"averaged). Estimates: effect size d = difference of the means over the pooled sd, "
+        f"with its 95% interval. Tests: the fraction of repeats with p ≤ {alpha:g} per pair, "
+        "with its exact 95% interval."
+    )
+    return [Text(intro), Table(header, rows)]
 
 
-def _figure(run: Run, what: str = "") -> list[Block]:
-    path = run.figure("divergences")
+def _verdict(row: dict, pairs: list[str]) -> str:
+    if "rejected" in row:
+        rates = zip(pairs, row["rejected"], strict=False)
+        return ", ".join(f"{p}: {r:.0%} [{lo:.0%}, {hi:.0%}]" for p, (r, lo, hi) in rates)
+    if "separation" in row and math.isfinite(row["separation"][0]):
+        d, low, high = row["separation"]
+        return f"{num(d)} [{num(low)}, {num(high)}]"
+    return ""
+
+
+def _figure(run: Run, name: str = "divergences", what: str = "every measure") -> list[Block]:
+    path = run.figure(name)
     if path is None:
         return []
-    name = f"{run.stage.replace('/', '_')}_divergences.png"
-    return [Figure(path, f"{run.stage}: every measure{what}", name)]
+    return [Figure(path, f"{run.stage}: {what}", f"{run.stage.replace('/', '_')}_{name}.png")]
 
 
 # -- answers ------------------------------------------------------------------------------
 
 
-def separation(run: Run) -> list[tuple[str, float, bool]]:
-    """(measure, ratio real-vs-GAN / real-vs-real, baseline within noise), the clearly
-    measured ratios first, each group largest first. Left out: p-values, non-finite ratios
-    (an infinite histogram KL) and baselines <= 0 (the kNN KL and unbiased MMD² estimators
-    can go below 0 when two samples share a distribution, and then no ratio means much)."""
-    out = []
+def separation(run: Run) -> tuple[list[Estimate], list[Test]]:
+    """The estimates with a finite effect size, largest |d| first, and the tests, most
+    powerful first (ties: fewer false positives, then faster)."""
+    features_s = 2 * next(
+        (r["seconds"] for r in run.get("divergence_table") or [] if r["measure"] == FEATURES), 0.0
+    )
+    estimates, tests = [], []
     for row in run.get("divergence_table") or []:
-        measure, ratio = row.get("measure", ""), row.get("ratio")
-        base, spread = row.get(BASELINE), row.get(f"{BASELINE} std")
-        if any(word in measure for word in NOT_A_DISTANCE) or ratio is None or base is None:
-            continue
-        if not math.isfinite(ratio) or ratio <= 0 or base <= 0:
-            continue
-        noisy = spread is not None and math.isfinite(spread) and base < NOISE_SPREADS * spread
-        out.append((measure, float(ratio), noisy))
-    return sorted(out, key=lambda m: (m[2], -m[1]))
+        measure, seconds = row["measure"], row.get("seconds") or math.nan
+        if "kid" in measure or "_features" in measure:
+            seconds += features_s  # the forward passes of both samples
+        if "separation" in row and all(map(math.isfinite, row["separation"])):
+            estimates.append(Estimate(measure, *row["separation"], seconds))
+        if len(row.get("rejected") or []) == 2:
+            (fp, _, _), (power, low, high) = row["rejected"]
+            tests.append(Test(measure, fp, power, low, high, seconds))
+    estimates.sort(key=lambda e: -abs(e.d))
+    tests.sort(key=lambda t: (-t.power, t.false_positives, t.seconds))
+    return estimates, tests
+
+
+def recommendation(estimates: list[Estimate], tests: list[Test], repeats) -> str:
+    calibrated = [t for t in tests if t.false_positives <= MAX_FALSE_POSITIVES]
+    best = min(calibrated, key=lambda t: (-t.power, t.seconds), default=None)
+    if best is not None and best.power >= GOOD_POWER:
+        return (
+            f"Recommended: the {best.measure.removesuffix('_p_value')} permutation test. It "
+            f"rejects real-vs-GAN in {best.power:.0%} of {repeats} repeats (95% CI "
+            f"[{best.low:.0%}, {best.high:.0%}]) and real-vs-real in "
+            f"{best.false_positives:.0%}, in {num(best.seconds)} s per call; a test's "
+            "verdict carries its own error rate, which an effect size over repeats does not."
+        )
+    if estimates:
+        fastest = max(estimates, key=lambda e: e.per_second)
+        return (
+            f"No test reaches {GOOD_POWER:.0%} power at a false-positive rate of at most "
+            f"{MAX_FALSE_POSITIVES:.0%} here; recommended as a score: {fastest.measure}, "
+            f"the largest separation per second (d = {num(fastest.d)} in {num(fastest.seconds)} s)."
+        )
+    return "nothing was measured that separates the two cases"
 
 
 def divergence_answers(src: Source) -> list[str]:
     gan = src.run("divergence_gan")
-    if gan.ok and (ranked := separation(gan)):
-        listed = ", ".join(
-            f"{m} {v:.3g}x{' (baseline within noise)' if n else ''}" for m, v, n in ranked
-        )
-        separates = (
-            f"{ranked[0][0]}: real-vs-GAN is {ranked[0][1]:.3g} times real-vs-real "
-            f"(ratios: {listed})"
-        )
+    if gan.ok:
+        separates = _separation_answer(gan)
     else:
-        separates = gan.why_missing() if not gan.ok else "no finite ratio was measured"
+        separates = gan.why_missing()
     timed = gan if gan.ok else src.run("divergence_mnist")
     times = sorted(
         ((k.split("/", 1)[1], v) for k, v in timed.metrics.items() if k.startswith("time/")),
@@ -140,9 +206,62 @@ def divergence_answers(src: Source) -> list[str]:
     return [
         "**Which divergence separates real-vs-GAN from real-vs-real most?** " + separates,
         "**How long do the measures take?** " + runtimes,
+        "**Why do the KL estimates behave as they do?** " + kl_answer(gan),
         "**Do the KL estimators find the closed form on the simple case?** "
         + _closed_form_answer(src),
     ]
+
+
+def _separation_answer(run: Run) -> str:
+    estimates, tests = separation(run)
+    repeats = (run.get("divergence_settings") or {}).get("repeats", "the")
+    parts = []
+    if estimates:
+        top = ", ".join(
+            f"{e.measure} {num(e.d)} [{num(e.low)}, {num(e.high)}]" for e in estimates[:4]
+        )
+        parts.append(f"By effect size |d| (95% CI) over {repeats} repeats: {top}.")
+        quick = sorted(estimates, key=lambda e: -e.per_second)[:3]
+        rates = ", ".join(f"{e.measure} {num(e.per_second)} d/s" for e in quick)
+        parts.append(f"Per second of compute: {rates}.")
+    if tests:
+        verdicts = ", ".join(
+            f"{t.measure} {t.power:.0%} / {t.false_positives:.0%} in {num(t.seconds)} s"
+            for t in tests
+        )
+        parts.append(
+            f"As tests (power on real-vs-GAN / false positives on real-vs-real): {verdicts}."
+        )
+    if not parts:
+        return "no effect size or rejection rate was recorded"
+    return " ".join([*parts, recommendation(estimates, tests, repeats)])
+
+
+def kl_answer(run: Run) -> str:
+    """The histogram KL on pixels, the kNN KL in 784-D and on features, with the numbers."""
+    if not run.ok:
+        return run.why_missing()
+    hist, knn, feat = (_row(run, m) for m in ("kl_hist_pq", "kl_knn_qp", "kl_knn_features_qp"))
+    parts = []
+    if hist:
+        parts.append(
+            f"The histogram KL bins the pixel values of all 784 coordinates pooled into one "
+            f"1-D histogram, so it sees how bright the pixels are, not the shapes they form: "
+            f"{num(hist.get(REAL))} nats real-vs-real against {num(hist.get(GAN))} real-vs-GAN."
+        )
+    if knn:
+        parts.append(
+            f"The kNN KL multiplies the mean log ratio of nearest-neighbour distances by "
+            f"d = 784, so a 1% change in those distances moves it by 7.8 nats: "
+            f"{_mean_std(knn, REAL)} real-vs-real and {_mean_std(knn, GAN)} real-vs-GAN."
+        )
+    if feat:
+        d = feat.get("separation", [math.nan])[0]
+        parts.append(
+            f"On the classifier's penultimate features: {_mean_std(feat, REAL)} real-vs-real "
+            f"and {_mean_std(feat, GAN)} real-vs-GAN (effect size {num(d)})."
+        )
+    return " ".join(parts) or "the run holds no KL measures"
 
 
 def _closed_form_answer(src: Source) -> str:
@@ -168,7 +287,10 @@ def _mean_std(row: dict, pair: str) -> str:
     mean, std = row.get(pair), row.get(f"{pair} std")
     if mean is None:
         return "–"
-    return f"{num(mean)} ± {num(std, 2)}" if std is not None else num(mean)
+    text = f"{num(mean)} ± {num(std, 2)}" if std is not None else num(mean)
+    if row.get(f"{pair} se") is not None:
+        text += f" (se {num(row[f'{pair} se'], 2)})"
+    return text
 
 
 def _mean(values: list[float]) -> float | None:

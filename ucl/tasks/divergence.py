@@ -1,5 +1,5 @@
 """Divergence studies: every measure of ucl.divergence, both directions where it is not
-symmetric, timed with time.perf_counter, over several seeded repeats with the spread.
+symmetric, timed with time.perf_counter, over several seeded repeats.
 
 P is the first sample of a pair (the uniform box, MNIST), Q the second (the normal, the
 other MNIST set, the GAN): `kl_knn_pq` is KL(P || Q), `kl_knn_qp` is KL(Q || P).
@@ -8,8 +8,16 @@ Three sources of sample pairs (`divergence.source`):
 - simple: n points of a d-D uniform box against n points of N(0, normal_var I);
 - mnist: two disjoint random sets of n MNIST test digits (784-D);
 - gan: n MNIST test digits against n samples of a trained GAN (`generator=<run dir>`),
-  beside the mnist-vs-mnist baseline drawn the same way, so each measure's separation is
-  the ratio of the two.
+  beside the mnist-vs-mnist baseline drawn the same way.
+
+With two pairs, each estimate's separation of the second from the first is an effect size
+(difference of means over the pooled spread of the repeats, with a confidence interval),
+and each test's rejection rate at `divergence.alpha` is its false-positive rate on the
+first pair and its power on the second (ucl/divergence/separation.py).
+
+Measures ending in `_features` or starting with `kid` work on the penultimate-layer
+features of a classifier (`classifier=<run dir>`, else the one the GAN run was judged
+with); the forward pass is timed on its own, per sample, as `features`.
 """
 
 from __future__ import annotations
@@ -26,14 +34,25 @@ import torch
 
 from ucl import divergence as dv
 from ucl.context import Context
-from ucl.plots.divergence import divergence_figure
+from ucl.divergence.separation import effect_size, rejection_rate
+from ucl.plots.divergence import divergence_figure, separation_figure
 from ucl.registry import TASKS
 
 log = logging.getLogger(__name__)
+FEATURES = "features"  # the seconds row of the classifier's forward pass
 
 
-# -- the measures: name -> function of (P, Q, settings, seed) returning a float -------------
-def _kl_hist(P, Q, s, seed=None):
+class Sample:
+    """One sample of a pair: its pixels ``x`` (n-by-d) and, once computed, its classifier
+    features ``f``."""
+
+    def __init__(self, x: np.ndarray):
+        self.x, self.f = x, None
+
+
+# -- the measures: name -> function of (P, Q, settings, seed) returning a float, or a
+#    (value, standard error) pair; names ending in p_value are tests ---------------------
+def _kl_hist(P, Q, s):
     if P.shape[1] > s.hist_max_dim:
         # bins**784 cells cannot be filled by 1000 points: compare the distributions of
         # single pixel values instead (all coordinates pooled), as a 1-D histogram
@@ -41,19 +60,39 @@ def _kl_hist(P, Q, s, seed=None):
     return dv.kl_histogram(P, Q, bins=s.bins, smoothing=s.smoothing)
 
 
+def _test(P, Q, s, seed, **kernel):
+    return dv.mmd_permutation_test(P, Q, permutations=s.permutations, seed=seed, **kernel)[1]
+
+
 MEASURES: dict[str, Callable] = {
-    "kl_hist_pq": _kl_hist,
-    "kl_hist_qp": lambda P, Q, s, seed: _kl_hist(Q, P, s),
-    "kl_knn_pq": lambda P, Q, s, seed: dv.kl_knn(P, Q, k=s.knn_k),
-    "kl_knn_qp": lambda P, Q, s, seed: dv.kl_knn(Q, P, k=s.knn_k),
-    "emd_opencv": lambda P, Q, s, seed: dv.emd_opencv(P, Q),
-    "emd_exact": lambda P, Q, s, seed: dv.emd_exact(P, Q),
-    "mmd2_biased": lambda P, Q, s, seed: dv.MMD(P, Q, sigma=s.sigma),
-    "mmd2_unbiased": lambda P, Q, s, seed: dv.MMD(P, Q, sigma=s.sigma, unbiased=True),
-    "mmd_p_value": lambda P, Q, s, seed: dv.mmd_permutation_test(
-        P, Q, sigma=s.sigma, permutations=s.permutations, seed=seed
-    )[1],
+    "kl_hist_pq": lambda P, Q, s, seed: _kl_hist(P.x, Q.x, s),
+    "kl_hist_qp": lambda P, Q, s, seed: _kl_hist(Q.x, P.x, s),
+    "kl_knn_pq": lambda P, Q, s, seed: dv.kl_knn(P.x, Q.x, k=s.knn_k),
+    "kl_knn_qp": lambda P, Q, s, seed: dv.kl_knn(Q.x, P.x, k=s.knn_k),
+    "emd_opencv": lambda P, Q, s, seed: dv.emd_opencv(P.x, Q.x),
+    "emd_exact": lambda P, Q, s, seed: dv.emd_exact(P.x, Q.x),
+    "mmd2_biased": lambda P, Q, s, seed: dv.MMD(P.x, Q.x, sigma=s.sigma),
+    "mmd2_unbiased": lambda P, Q, s, seed: dv.MMD(P.x, Q.x, sigma=s.sigma, unbiased=True),
+    "mmd_p_value": lambda P, Q, s, seed: _test(P.x, Q.x, s, seed, sigma=s.sigma),
+    "mmd2_mixture": lambda P, Q, s, seed: dv.MMD(
+        P.x, Q.x, sigma=s.sigma, unbiased=True, kernel="mixture", scales=s.mixture_scales
+    ),
+    "mmd_mixture_p_value": lambda P, Q, s, seed: _test(
+        P.x, Q.x, s, seed, sigma=s.sigma, kernel="mixture", scales=s.mixture_scales
+    ),
+    "kl_knn_features_pq": lambda P, Q, s, seed: dv.kl_knn(P.f, Q.f, k=s.knn_k),
+    "kl_knn_features_qp": lambda P, Q, s, seed: dv.kl_knn(Q.f, P.f, k=s.knn_k),
+    "kid": lambda P, Q, s, seed: dv.mmd_with_error(P.f, Q.f, kernel="polynomial"),
+    "kid_p_value": lambda P, Q, s, seed: _test(P.f, Q.f, s, seed, kernel="polynomial"),
 }
+
+
+def needs_features(measure: str) -> bool:
+    return measure.startswith("kid") or "_features" in measure
+
+
+def is_test(measure: str) -> bool:
+    return measure.endswith("p_value")
 
 
 @TASKS.register("divergence")
@@ -68,73 +107,139 @@ def divergence(ctx: Context) -> dict[str, float]:
         raise ValueError(f"divergence.source={s.source!r}; use one of {', '.join(SOURCES)}")
     if s.source == "gan" and not cfg.get("generator"):
         raise ValueError("divergence.source=gan needs generator=<run dir of a GAN run>")
+    features = feature_extractor(ctx) if any(map(needs_features, s.measures)) else None
 
-    # values[pair][measure] and seconds[measure]: one entry per repeat
+    # values[pair][measure], errors[pair][measure] and seconds[measure]: one per repeat
     values: dict[str, dict[str, list[float]]] = {}
+    errors: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, list[float]] = {m: [] for m in s.measures}
+    if features is not None:
+        seconds[FEATURES] = []
     for r in range(int(s.repeats)):
         rng = np.random.default_rng(int(cfg.seed) + r)
-        for pair, (P, Q) in draw(ctx, rng).items():
+        samples: dict[int, Sample] = {}  # the pairs share their first sample
+        pairs = {name: tuple(samples.setdefault(id(x), Sample(x)) for x in xs)
+                 for name, xs in draw(ctx, rng).items()}  # fmt: skip
+        if features is not None:  # timed per sample, apart from the measures
+            for sample in samples.values():
+                started = time.perf_counter()
+                sample.f = features(sample.x)
+                seconds[FEATURES].append(time.perf_counter() - started)
+        for pair, (P, Q) in pairs.items():
             for measure in s.measures:
                 started = time.perf_counter()
-                value = float(MEASURES[measure](P, Q, s, int(cfg.seed) + r))
+                value = MEASURES[measure](P, Q, s, int(cfg.seed) + r)
                 seconds[measure].append(time.perf_counter() - started)
-                values.setdefault(pair, {}).setdefault(measure, []).append(value)
+                if isinstance(value, tuple):
+                    value, error = value
+                    errors.setdefault(pair, {}).setdefault(measure, []).append(float(error))
+                values.setdefault(pair, {}).setdefault(measure, []).append(float(value))
             ctx.tracker.log(r, {f"{pair}/{m}": v[-1] for m, v in values[pair].items()
                                 if math.isfinite(v[-1])})  # fmt: skip
         log.info("repeat %d/%d done", r + 1, s.repeats)
 
-    metrics, table = summarise(values, seconds)
+    metrics, table = summarise(values, errors, seconds, float(s.alpha))
+    if s.source == "gan":  # name the two roles of the rejection rates
+        for row in table:
+            if "rejected" in row:
+                metrics[f"false_positive/{row['measure']}"] = row["rejected"][0][0]
+                metrics[f"power/{row['measure']}"] = row["rejected"][1][0]
     if s.source == "simple":  # the truth the KL estimators are after
         kl = kl_uniform_normal(s.uniform_low, s.uniform_high, int(s.dim), float(cfg.normal_var))
         metrics["uniform_vs_normal/kl_closed_form_pq"] = kl
     ctx.record["divergence_table"] = table
-    text = markdown(table, list(values))
+    settings = {"repeats": int(s.repeats), "n": int(s.n), "alpha": float(s.alpha)}
+    ctx.record["divergence_settings"] = {**settings, "pairs": list(values)}
+    text = markdown(table, list(values), float(s.alpha))
     (ctx.run_dir / "divergence.md").write_text(text)
     log.info("\n%s", text)
     title = f"divergences, {s.source}"
     if s.source == "simple":
         title += f", normal_var={cfg.normal_var}"
-    ctx.tracker.figure("divergences", divergence_figure(table, list(values), title))
+    measured = [row for row in table if row["measure"] != FEATURES]
+    ctx.tracker.figure("divergences", divergence_figure(measured, list(values), title))
+    if len(values) == 2:
+        fig = separation_figure(table, list(values), float(s.alpha), int(s.repeats))
+        ctx.tracker.figure("separation", fig)
     return metrics
 
 
-def summarise(values, seconds) -> tuple[dict[str, float], list[dict]]:
-    """Mean and spread per pair and measure, mean seconds per measure, and for two pairs
-    the ratio of the second to the first (how far the measure separates them)."""
+def summarise(values, errors, seconds, alpha: float) -> tuple[dict[str, float], list[dict]]:
+    """Per measure: mean, spread (and mean standard error where the measure gives one) per
+    pair, mean seconds per call; for tests the rejection rate per pair with its interval;
+    for estimates with two pairs the effect size of the second against the first."""
     metrics: dict[str, float] = {}
     table = []
     pairs = list(values)
     for measure, times in seconds.items():
-        row = {"measure": measure, "seconds": statistics.fmean(times)}
+        row: dict = {"measure": measure, "seconds": statistics.fmean(times)}
+        metrics[f"time/{measure}"] = row["seconds"]
+        table.append(row)
+        if measure == FEATURES:
+            continue
+        if needs_features(measure) and FEATURES in seconds:  # both samples' forward passes
+            row["seconds with features"] = row["seconds"] + 2 * statistics.fmean(seconds[FEATURES])
         for pair in pairs:
             v = values[pair][measure]
             row[pair] = statistics.fmean(v)
-            row[f"{pair} std"] = statistics.pstdev(v) if all(map(math.isfinite, v)) else math.nan
+            row[f"{pair} std"] = statistics.stdev(v) if _finite(v) and len(v) > 1 else math.nan
             metrics[f"{pair}/{measure}"] = row[pair]
             metrics[f"{pair}/{measure}/std"] = row[f"{pair} std"]
-        if len(pairs) == 2:
-            base, other = row[pairs[0]], row[pairs[1]]
-            row["ratio"] = other / base if base not in (0.0,) and math.isfinite(base) else math.inf
-            metrics[f"ratio/{measure}"] = row["ratio"]
-        metrics[f"time/{measure}"] = row["seconds"]
-        table.append(row)
+            if measure in errors.get(pair, {}):
+                row[f"{pair} se"] = statistics.fmean(errors[pair][measure])
+                metrics[f"{pair}/{measure}/se"] = row[f"{pair} se"]
+        if is_test(measure):
+            row["rejected"] = [list(rejection_rate(values[p][measure], alpha)) for p in pairs]
+            for pair, (rate, _, _) in zip(pairs, row["rejected"], strict=True):
+                metrics[f"{pair}/{measure}/rejected"] = rate
+        elif len(pairs) == 2:
+            d, low, high = effect_size(values[pairs[0]][measure], values[pairs[1]][measure])
+            row["separation"] = [d, low, high]
+            metrics[f"separation/{measure}"] = d
+            metrics[f"separation/{measure}/ci_low"] = low
+            metrics[f"separation/{measure}/ci_high"] = high
+            per_second = abs(d) / row.get("seconds with features", row["seconds"])
+            metrics[f"separation_per_second/{measure}"] = per_second
     return metrics, table
 
 
-def markdown(table: list[dict], pairs: list[str]) -> str:
-    header = ["measure", *(f"{p} (mean ± std)" for p in pairs)]
+def _finite(v) -> bool:
+    return all(map(math.isfinite, v))
+
+
+def markdown(table: list[dict], pairs: list[str], alpha: float) -> str:
+    header = ["measure", *(f"{p} (mean ± sd)" for p in pairs)]
     if len(pairs) == 2:
-        header.append(f"ratio {pairs[1]} / {pairs[0]}")
+        header.append(f"separation (d, 95% CI) or rejected at {alpha:g}")
+    else:
+        header.append(f"rejected at {alpha:g}")
     header.append("seconds per call")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table:
-        cells = [row["measure"], *(f"{row[p]:.4g} ± {row[f'{p} std']:.2g}" for p in pairs)]
-        if len(pairs) == 2:
-            cells.append(f"{row['ratio']:.3g}")
+        if row["measure"] == FEATURES:
+            cells = ["classifier features (forward pass, per sample)", *("" for _ in pairs), ""]
+        else:
+            cells = [row["measure"], *(_mean_sd(row, p) for p in pairs), _verdict(row, pairs)]
         cells.append(f"{row['seconds']:.4f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _mean_sd(row: dict, pair: str) -> str:
+    text = f"{row[pair]:.4g} ± {row[f'{pair} std']:.2g}"
+    if f"{pair} se" in row:
+        text += f" (se {row[f'{pair} se']:.2g})"
+    return text
+
+
+def _verdict(row: dict, pairs: list[str]) -> str:
+    if "rejected" in row:
+        rates = zip(pairs, row["rejected"], strict=True)
+        return ", ".join(f"{p}: {r:.0%} [{lo:.0%}, {hi:.0%}]" for p, (r, lo, hi) in rates)
+    if "separation" in row:
+        d, low, high = row["separation"]
+        return f"{d:.3g} [{low:.3g}, {high:.3g}]"
+    return ""
 
 
 def kl_uniform_normal(low: float, high: float, dim: int, var: float) -> float:
@@ -147,6 +252,35 @@ def kl_uniform_normal(low: float, high: float, dim: int, var: float) -> float:
         + dim / 2 * math.log(2 * math.pi * var)
         + dim * second_moment / (2 * var)
     )
+
+
+# -- classifier features --------------------------------------------------------------------
+def feature_extractor(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
+    """Images (n, 784) -> penultimate-layer features (n, F) of `classifier=<run dir>`, or of
+    the classifier the GAN run (`generator=`) was judged with."""
+    from ucl.checkpoint import load_model
+    from ucl.sample_quality import classifier_features
+    from ucl.tasks.gan import load_classifier
+
+    path = ctx.cfg.get("classifier")
+    if not path and ctx.cfg.get("generator"):
+        _, saved = load_model(Path(ctx.cfg.generator), "cpu")
+        path = saved["config"].get("classifier")
+    if not path or ctx.data is None:
+        wanted = [m for m in ctx.cfg.divergence.measures if needs_features(m)]
+        raise ValueError(
+            f"divergence.measures {wanted} need a classifier's features: give "
+            "classifier=<run dir of a classify run on MNIST> (e.g. python train.py "
+            "experiment=best_mlp), or drop them from divergence.measures"
+        )
+    classifier = load_classifier(path, ctx.data, torch.device("cpu"))
+
+    def features(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            f, _ = classifier_features(classifier, torch.from_numpy(x).float())
+        return f.double().numpy()
+
+    return features
 
 
 # -- the sources of sample pairs -----------------------------------------------------------
