@@ -35,6 +35,7 @@ import torch
 from ucl import divergence as dv
 from ucl.context import Context
 from ucl.divergence.separation import effect_size, rejection_rate
+from ucl.files import atomic_write
 from ucl.plots.divergence import divergence_figure, separation_figure
 from ucl.registry import TASKS
 
@@ -151,7 +152,7 @@ def divergence(ctx: Context) -> dict[str, float]:
     settings = {"repeats": int(s.repeats), "n": int(s.n), "alpha": float(s.alpha)}
     ctx.record["divergence_settings"] = {**settings, "pairs": list(values)}
     text = markdown(table, list(values), float(s.alpha))
-    (ctx.run_dir / "divergence.md").write_text(text)
+    atomic_write(ctx.run_dir / "divergence.md", text)
     log.info("\n%s", text)
     title = f"divergences, {s.source}"
     if s.source == "simple":
