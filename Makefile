@@ -14,7 +14,7 @@ report:  ## rebuild runs/report/ from the runs that exist
 	$(PYTHON) scripts/report.py
 
 test:  ## the test suite
-	$(PYTHON) -m pytest -q
+	pytest -q
 
 bench:  ## timings against their targets (run on an idle machine)
 	$(PYTHON) scripts/bench.py

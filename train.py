@@ -2,11 +2,15 @@
 
 import sys
 
-import hydra
+from ucl.omp import sleeping_threads
 
-from ucl.cli import job
-from ucl.cli import main as cli_main
-from ucl.schema import register_schema
+sleeping_threads()  # before torch loads OpenMP: idle threads sleep (README, "Threads")
+
+import hydra  # noqa: E402
+
+from ucl.cli import job  # noqa: E402
+from ucl.cli import main as cli_main  # noqa: E402
+from ucl.schema import register_schema  # noqa: E402
 
 register_schema()
 

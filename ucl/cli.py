@@ -79,6 +79,14 @@ def job(cfg) -> float | None:
 
 def one_line(e: BaseException) -> str:
     """An error's message, and its cause's for a config error, folded into one line."""
+    cause = e.__cause__
+    key, value = getattr(cause, "full_key", None), getattr(cause, "value", None)
+    if key and value is not None and getattr(cause, "msg", None):
+        from ucl.validate import EXAMPLES
+
+        example = EXAMPLES.get(key)
+        hint = f" (e.g. {key}={example})" if example is not None else ""
+        return f"{key}={value!r}: {cause.msg.splitlines()[0].strip()}{hint}"
     parts = [str(e)]
     cause = e.__cause__
     if cause is not None and type(e).__module__.startswith(("hydra", "omegaconf")):
@@ -108,6 +116,8 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
                 return message
         if top not in known:
             close = difflib.get_close_matches(top, sorted(known), n=3, cutoff=0.4)
+            prefixes = [k for k in sorted(known) if top.startswith(k) or k.startswith(top)]
+            close = list(dict.fromkeys(prefixes + close))[:3]
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             return (
                 f"Unknown config key {top!r} in override {arg!r}.{hint} "

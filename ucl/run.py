@@ -21,7 +21,7 @@ from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS, load_all
 from ucl.runlock import RunLock
 from ucl.signals import RunInterrupted, deferred, interrupting
-from ucl.threads import available_cores, launcher_config, threads_per_job
+from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
 from ucl.validate import validate
 
@@ -37,27 +37,51 @@ def run(cfg: DictConfig) -> float | None:
     last, a run ends "completed", "interrupted" with a checkpoint, or "failed".
     """
     load_all()
-    run_dir = output_dir(cfg)
-    new_dir = not run_dir.exists() or not any(run_dir.iterdir())  # made for this job
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(run_dir)
+    made = _hydra_dir()  # Hydra makes its output dir before a job starts, even for resume=
+    maybe_empty = [made] if made is not None and _is_empty(made) else []
+    lock = None
     try:
+        run_dir = output_dir(cfg)
+        if _is_empty(run_dir):  # made for this job
+            maybe_empty.append(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir)
         with interrupting():
             lock.acquire()  # a dir in use by a live run: refused here, untouched
             return _run_locked(cfg, run_dir)
     finally:
-        lock.release()
-        if new_dir:
-            _remove_if_empty(run_dir)  # refused or stopped before its first write
+        if lock is not None:
+            lock.release()
+        for folder in maybe_empty:
+            _remove_if_empty(folder)  # refused or stopped before its first write
 
 
-def _remove_if_empty(run_dir: Path) -> None:
-    """The dir Hydra made for a job that never wrote, and a dated parent it made with it."""
-    for folder in (run_dir, run_dir.parent):
+def _is_empty(folder: Path) -> bool:
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """An empty dir made for a job that never wrote, and the empty parents made with it
+    (runs/<date>/), up to the working dir."""
+    cwd = Path.cwd().resolve()
+    folder = folder.resolve()
+    while True:
         try:
             folder.rmdir()  # only an empty dir goes
         except OSError:
             return
+        folder = folder.parent
+        if folder == cwd or cwd not in folder.parents:
+            return
+
+
+def _hydra_dir() -> Path | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:  # composed without @hydra.main
+        return None
 
 
 def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
@@ -96,6 +120,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
             tracker.seconds["data"] = data_seconds
         precision = resolve_precision(cfg.get("precision", "fp32"), device)
         ctx = Context(cfg, data, device, tracker, precision=precision)
+        if threads:
+            ctx.threads_reason = f"threads={threads}: given, or left to each job by the launcher"
+        elif device.type == "cpu":
+            ctx.threads_reason = AUTO  # chosen by the loop, from the model and the batch
         record: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
         if data is not None:
             record["data"] = {
@@ -155,6 +183,10 @@ def _end(tracker, status, record, ctx, started, metrics=None, reason=None) -> No
     tracker.seconds["total"] = round(time.perf_counter() - started, 3)
     final = {**record, **ctx.record, "metrics": metrics or {}}
     final["env"] = {"device": str(ctx.device), "precision": ctx.precision}
+    if ctx.threads_reason == AUTO:  # no training loop chose: torch's default stayed
+        ctx.threads_reason = "threads=auto: no training loop; torch's default, one per core"
+    if ctx.threads_reason:
+        final["env"]["threads_reason"] = ctx.threads_reason
     if reason:
         final["reason"] = reason
     tracker.finish(status, final)

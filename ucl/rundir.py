@@ -20,28 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from ucl import checkpoint
 from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.files import atomic_write
+from ucl.runtime_keys import RUNTIME_KEYS
 
 CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
 LEGACY_CONFIG = Path(".hydra") / "config.yaml"  # runs from before the record existed
-
-# Knobs that say how or where a run executes, not what it computes: they may differ
-# between a run and its continuation (resume=, a re-run sweep) without changing a number.
-RUNTIME_KEYS = frozenset(
-    {
-        "resume",
-        "skip_completed",
-        "device",
-        "threads",
-        "progress",
-        "checkpoint_every",
-        "dataset.root",
-        "dataset.idx_dir",
-        "dataset.download",
-        "dataset.dir",  # where the retinal bipolar files are: not what they hold
-        "dataset.counts",
-        "dataset.clusters",
-    }
-)
 
 
 # -- the config record ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ class UclConfig:
     precision: str = MISSING
     eval_every: Any = MISSING  # an integer >= 1, or `epoch`
     eval_batch_size: int = MISSING
-    threads: int | None = None
+    threads: Any = None  # an integer >= 1, auto (or null: the same)
     # run-dir bookkeeping
     checkpoint_every: int = MISSING
     resume: str | None = None
@@ -51,11 +51,15 @@ class UclConfig:
 
 
 def register_schema() -> None:
+    """What conf/ needs before Hydra composes it: this schema and the job-name resolver."""
     import warnings
 
     from hydra.core.config_store import ConfigStore
 
+    from ucl import job_name
+
     ConfigStore.instance().store(name="base_config", node=UclConfig)
+    job_name.register()
     # conf/hydra/launcher/submitit_*.yaml give every key of the submitit plugin's config of
     # the same name; Hydra 1.3 checks them against it and warns that it does (harmless)
     warnings.filterwarnings(

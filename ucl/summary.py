@@ -207,15 +207,18 @@ def _scalar(v) -> bool:
 
 def ordered(values: set[str]) -> list[str]:
     """Numbers in numeric order, names alphabetically."""
+    return sorted(values, key=_value_key)
 
-    def key(v: str):
-        try:
-            return (0, float(v), "")
-        except ValueError:
-            return (1, 0.0, v)
 
-    return sorted(values, key=key)
+def _value_key(v: str):
+    try:
+        return (0, float(v), "")
+    except ValueError:
+        return (1, 0.0, v)
 
 
 def _natural(path: Path):
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.parts]
+    """Job dirs (`hidden=64`, `activation=elu,hidden=128`, or numbered) by key, then by
+    value, numbers in numeric order: hidden=64 before hidden=128."""
+    items = [item.partition("=") for part in path.parts for item in part.split(",")]
+    return [(k, *_value_key(v)) if sep else ("", *_value_key(k)) for k, sep, v in items]

@@ -20,6 +20,7 @@ from ucl.files import atomic_write
 __all__ = ["CorruptFileError", "Tracker", "atomic_write", "read_metrics"]
 
 STATUSES = ("completed", "failed", "interrupted", "running")
+HPARAMS = "hparams"  # tag prefix of the final metrics the HParams tab shows
 
 
 def read_metrics(run_dir: Path) -> dict | None:
@@ -89,29 +90,43 @@ class Tracker:
         import matplotlib.pyplot as plt
 
         path = self.figures_dir / f"{name}.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        atomic_write(path, buffer.getvalue())
         self.writer.add_figure(name, fig, step, close=False)
         plt.close(fig)
         return path
 
-    def image(self, name: str, grid: torch.Tensor, step: int = 0) -> Path:
-        """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard."""
+    def image(self, name: str, grid: torch.Tensor, step: int = 0, tag: str | None = None) -> Path:
+        """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard (under
+        `tag`, default the name: one tag for a series of images against the step)."""
         from torchvision.utils import save_image
 
         path = self.figures_dir / f"{name}.png"
-        save_image(grid, path)
-        self.writer.add_image(name, grid.clamp(0, 1), step)
+        buffer = io.BytesIO()
+        save_image(grid, buffer, format="png")
+        atomic_write(path, buffer.getvalue())
+        self.writer.add_image(tag or name, grid.clamp(0, 1), step)
         return path
 
     # -- the end ------------------------------------------------------------------
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         """HParams for TensorBoard, written into this run's own event file (add_hparams
-        would make a separate sub-run, which the HParams tab cannot join to the curves)."""
+        would make a separate sub-run, which the HParams tab cannot join to the curves).
+        The final metrics go under their own tags, `hparams/test/accuracy`, ...: written at
+        step 0 under the curves' tags they would make TensorBoard drop the whole curve (a
+        step that goes backwards reads as a restart)."""
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+        from ucl.job_name import swept_keys
+
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
-        scalars = {k: float(v) for k, v in metrics.items() if _is_number(v)}
-        for summary in hparams_summary(clean, scalars):
+        scalars = {f"{HPARAMS}/{k}": float(v) for k, v in metrics.items() if _is_number(v)}
+        experiment, start, end = hparams_summary(clean, scalars)
+        # the HParams tab shows five hparams at first, those that differ first: a sweep job
+        # marks its swept keys, which TensorBoard does not work out from one run's summary
+        _mark_differs(experiment, swept_keys(self.run_dir.parent / "multirun.yaml"))
+        for summary in (experiment, start, end):
             self.writer.file_writer.add_summary(summary)
         for k, v in scalars.items():  # the metric values the HParams tab shows
             self.writer.add_scalar(k, v)
@@ -133,12 +148,24 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "cpu_count": os.cpu_count(),
     }
 
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _mark_differs(experiment, keys: set[str]) -> None:
+    """Set `differs` on the hparams named in `keys` in an experiment summary, in place."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    plugin_data = experiment.value[0].metadata.plugin_data
+    data = HParamsPluginData.FromString(plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in keys
+    plugin_data.content = data.SerializeToString()
 
 
 def _hparam_value(v):

@@ -8,7 +8,7 @@ from ucl.precision import PRECISIONS
 from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS, load_all
 
 DEVICES = ("auto", "cpu", "cuda")
-EXAMPLES = {"hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
+EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
             "eval_batch_size": 10000, "checkpoint_every": 5000}  # fmt: skip
 
 
@@ -24,8 +24,8 @@ def validate(cfg) -> None:
     _at_least(cfg, "hidden", 1)
     if cfg.get("steps") is not None:
         _at_least(cfg, "steps", 1)
-    if cfg.get("threads") is not None:
-        _at_least(cfg, "threads", 1)
+    if cfg.get("threads") not in (None, "auto"):
+        _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
     if cfg.device not in DEVICES:
         raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
     precision = cfg.get("precision", "fp32")
