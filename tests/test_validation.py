@@ -60,6 +60,7 @@ def test_bad_validation_size_is_named(tmp_path, n):
         load(tmp_path, f"dataset.validation={n}")
 
 
+@pytest.mark.slow  # train.py in a subprocess
 def test_a_run_logs_val_beside_train_and_test(tmp_path):
     run_dir = tmp_path / "run"
     train(
