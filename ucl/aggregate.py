@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ucl import stats
-from ucl.summary import CHOOSE_BY, RUNTIME_KEYS, Job, swept_keys, two_way
+from ucl.summary import CELL_IGNORES, CHOOSE_BY, Job, swept_keys, two_way
 
 BEST, NEAR = "best", "≈ best"  # the marks of the best cell and of those within noise of it
 
@@ -47,7 +47,7 @@ def cells(jobs: list[Job]) -> list[Cell]:
     groups: dict[tuple, list[Job]] = {}
     for job in jobs:
         groups.setdefault(job.cell_key, []).append(job)
-    keys = swept_keys(jobs, RUNTIME_KEYS)
+    keys = swept_keys(jobs, CELL_IGNORES)
     found = []
     for members in groups.values():
         first = members[0].params

@@ -2,9 +2,10 @@
 one row per cell (the jobs that differ only in `seed`) with the mean, spread and a
 confidence interval over the seeds.
 
-Reads each job's metrics.json (the run-dir contract), its resolved config (the run's own
-config.yaml, else Hydra's .hydra/config.yaml) and Hydra's .hydra/overrides.yaml; a job that
-failed or never finished shows its status instead of numbers.
+Reads each job's metrics.json (the run-dir contract, which also holds its overrides) and its
+resolved config (the run's own config.yaml, else Hydra's .hydra/config.yaml of older runs,
+whose .hydra/overrides.yaml is read too); a job that failed or never finished shows its
+status instead of numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from ucl.rundir import identity, read_config_record
+from ucl.runtime_keys import RUNTIME_KEYS
 from ucl.tracking import CorruptFileError, read_metrics
 
 # val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
@@ -24,12 +27,9 @@ CLASSIFY_COLUMNS = [
     "val/accuracy", "test/accuracy", "test/error", "test/best_accuracy", "test/best_step"
 ]  # fmt: skip
 MAX_DEFAULT_METRICS = 6
-# keys that do not change what a run computes (or only where it reads its data from), and the
-# seed: two jobs that differ only in these are the same cell of a table
-RUNTIME_KEYS = frozenset(
-    {"seed", "resume", "skip_completed", "device", "threads", "progress", "checkpoint_every",
-     "dataset.root", "dataset.idx_dir", "dataset.download"}
-)  # fmt: skip
+# two jobs that differ only in these (where and how they ran) or in their seed are the same
+# cell of a table
+CELL_IGNORES = RUNTIME_KEYS | {"seed"}
 CHOOSE_BY = ("val/accuracy", "test/accuracy")  # the first a sweep's jobs report picks the best
 
 
@@ -41,7 +41,7 @@ class Job:
     metrics: dict
     seconds: dict
     reason: str = ""
-    config: dict = field(default_factory=dict)  # the resolved config, flattened to dotted keys
+    config: dict = field(default_factory=dict)  # its identity: config by dotted key
 
     @property
     def seed(self) -> str | None:
@@ -54,7 +54,7 @@ class Job:
         """What makes two jobs the same cell: the resolved config minus seed and runtime
         knobs; the overrides (minus those) when no config record is there."""
         source = self.config or self.params
-        return tuple(sorted((k, repr(v)) for k, v in source.items() if k not in RUNTIME_KEYS))
+        return tuple(sorted((k, repr(v)) for k, v in source.items() if k not in CELL_IGNORES))
 
 
 def find_jobs(sweep_dir: Path) -> list[Job]:
@@ -98,25 +98,15 @@ def load_job(job_dir: Path) -> Job:
 
 
 def load_config(job_dir: Path) -> dict:
-    """The job's resolved config, flattened: the run's own record (config.yaml, written
-    once at first start) or, for older runs, Hydra's .hydra/config.yaml; {} when neither."""
-    for path in (job_dir / "config.yaml", job_dir / ".hydra" / "config.yaml"):
-        if path.is_file():
-            try:
-                return _flatten(yaml.safe_load(path.read_text()) or {})
-            except yaml.YAMLError:
-                continue  # a damaged record: group by the overrides instead
-    return {}
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+    """What identifies the job's experiment (ucl.rundir.identity: its resolved config by
+    dotted key, minus the runtime knobs), from the run's own record (config.yaml, written
+    once at first start) or, for older runs, Hydra's .hydra/config.yaml; {} when neither is
+    there or it cannot be read (the job is then grouped by its overrides)."""
+    try:
+        record = read_config_record(job_dir)
+    except CorruptFileError:
+        return {}
+    return identity(record) if record else {}
 
 
 def swept_keys(jobs: list[Job], skip: frozenset = frozenset()) -> list[str]:

@@ -54,8 +54,8 @@ class Splits:
         if not 0 < n < total:
             raise ConfigError(
                 f"dataset.validation={n} must be between 0 and {total - 1} (the {self.name} "
-                f"training examples there are, less one); e.g. dataset.validation=5000, "
-                f"or 0 for no validation split"
+                f"training examples there are, less one); e.g. dataset.validation="
+                f"{min(5000, max(1, total // 10))}, or 0 for no validation split"
             )
         from sklearn.model_selection import train_test_split
 

@@ -112,7 +112,9 @@ class Stage:
 # Smoke settings: few steps, the committed MNIST subset, one thread per run (tiny models
 # gain nothing from more, and the smoke test shares the machine).
 SMOKE_STEPS = ("steps=20", "eval_every=10", "threads=1")
-SMOKE_SWEEP_STEPS = ("steps=10", "eval_every=10", "threads=1")
+# the presets hold out 5000 training digits for validation; the subset has 2000
+SMOKE_VALIDATION = "dataset.validation=300"
+SMOKE_SWEEP_STEPS = ("steps=10", "eval_every=10", "threads=1", SMOKE_VALIDATION)
 # 200 points (2 x 200 disjoint test digits fit the 500 of the subset), 2 repeats
 SMOKE_DIVERGENCE = (
     "divergence.n=200",
@@ -171,7 +173,7 @@ STAGES: tuple[Stage, ...] = (
         ("experiment=best_mlp",),
         minutes=1.5,
         # 64 hidden units: the judges' Frechet distance on 1024-D features costs seconds
-        smoke=("steps=60", "eval_every=20", "threads=1", "hidden=64"),
+        smoke=("steps=60", "eval_every=20", "threads=1", "hidden=64", SMOKE_VALIDATION),
         title="the best one-hidden-layer network",
     ),
     # -- autoencoders ---------------------------------------------------------------------
