@@ -18,5 +18,6 @@ RUNTIME_KEYS = frozenset(
         "dataset.dir",  # where the retinal bipolar files are: not what they hold
         "dataset.counts",
         "dataset.clusters",
+        "objective",  # which final metric a sweeper reads: no number of the run changes
     }
 )
