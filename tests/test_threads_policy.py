@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SHOW = "import ucl, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
 
 
@@ -17,6 +19,7 @@ def _policy(env: dict) -> str:
     return out.stdout.strip()
 
 
+@pytest.mark.slow  # starts python processes
 def test_omp_threads_sleep_by_default_and_a_users_policy_wins():
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     assert _policy(env) == "PASSIVE"
