@@ -2,23 +2,25 @@
 
 import sys
 
-import hydra
+from ucl.omp import sleeping_threads
 
-from ucl.cli import bad_override_message, multirun_flag_first
-from ucl.schema import register_schema
+sleeping_threads()  # before torch loads OpenMP: idle threads sleep (README, "Threads")
+
+import hydra  # noqa: E402
+
+from ucl.cli import job  # noqa: E402
+from ucl.cli import main as cli_main  # noqa: E402
+from ucl.schema import register_schema  # noqa: E402
 
 register_schema()
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg):
-    from ucl.run import run  # imported here: --help and tab completion stay fast
+    from ucl.objective import objective_value  # imported here: --help stays fast
 
-    return run(cfg)
+    return objective_value(cfg, job(cfg))  # what a sweeper (Optuna) optimises
 
 
 if __name__ == "__main__":
-    if message := bad_override_message(sys.argv):
-        sys.exit(f"train.py: {message}")
-    sys.argv = multirun_flag_first(sys.argv)
-    main()
+    sys.exit(cli_main(sys.argv, main))

@@ -20,9 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from ucl.omp import sleeping_threads
 
-SECTIONS = ["classify", "autoencoder", "gan", "divergence"]
+sleeping_threads()  # as train.py: before torch loads OpenMP, so the figures are a run's
+
+import torch  # noqa: E402
+
+SECTIONS = ["classify", "autoencoder", "gan", "divergence", "threads"]
 TIME_UNITS = ("s", "ms")
 
 
@@ -63,10 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated sections (default: {','.join(SECTIONS)})")
     parser.add_argument("--repeats", type=int, default=3, help="repeats where a section times")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
-    parser.add_argument("--threads", type=int, help="torch CPU threads for every section")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads for the measures timed "
+        "outside runs (runs use their config's threads, auto by default)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
-        # runs in this process keep it (their threads=null leaves torch's setting alone)
         torch.set_num_threads(args.threads)
     sections = args.only.split(",") if args.only else SECTIONS
     unknown = [s for s in sections if s not in SECTIONS]

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ucl.config import compose  # noqa: F401  (re-exported for the tests)
+from ucl.omp import sleeping_threads
+
+sleeping_threads()  # runs made in this process wait as train.py's do (before torch loads)
+
+from ucl.config import compose  # noqa: E402, F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"

@@ -19,7 +19,9 @@ SHORT = ["steps=20", "eval_every=10", "lr=0.1,0.5"]
     "threads, launcher, cores, expected",
     [
         (3, {**JOBLIB, "n_jobs": 4}, 8, 3),  # given: kept
-        (None, None, 8, None),  # one job at a time: torch's default
+        (None, None, 8, None),  # one job at a time: the run chooses from its work
+        ("auto", None, 8, None),
+        ("auto", {**JOBLIB, "n_jobs": 4}, 8, 2),  # auto under joblib: the launcher's rule
         (None, {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, 8, None),
         (None, {**JOBLIB, "n_jobs": 4}, 8, 2),
         (None, {**JOBLIB, "n_jobs": 3}, 8, 2),  # rounded down: 3 x 2 <= 8
@@ -32,6 +34,27 @@ SHORT = ["steps=20", "eval_every=10", "lr=0.1,0.5"]
 )
 def test_threads_per_job(threads, launcher, cores, expected):
     assert threads_per_job(threads, launcher, cores) == expected
+
+
+def test_threads_for_work_is_a_rule_of_the_work_per_step():
+    from ucl.threads import WORK_PER_THREAD, threads_for_work
+
+    assert threads_for_work(128 * 7850, 2)[0] == 1  # logistic regression: one thread
+    assert threads_for_work(WORK_PER_THREAD * 2, 2)[0] == 2
+    assert threads_for_work(WORK_PER_THREAD * 64, 8)[0] == 8  # never more than the cores
+    count, reason = threads_for_work(128 * 7850, 2)
+    assert reason.startswith("threads=auto: 1M multiply-adds per step") and reason.endswith(": 1")
+    assert threads_for_work(3e8, 2) == threads_for_work(3e8, 2)  # the same every time
+
+
+def test_the_default_run_records_its_thread_choice(tmp_path, fixture_overrides):
+    from ucl.config import run_config
+
+    record = run_config([*fixture_overrides, "steps=3", "progress=false"], tmp_path / "run")
+    assert record["env"]["threads"] == 1
+    assert record["env"]["threads_reason"].startswith("threads=auto: 1M multiply-adds")
+    record = run_config([*fixture_overrides, "steps=3", "threads=2"], tmp_path / "two")
+    assert record["env"]["threads"] == 2 and "threads=2: given" in record["env"]["threads_reason"]
 
 
 def test_joblib_conventions():

@@ -228,3 +228,50 @@ def test_every_stage_composes(tmp_path, smoke):
             first_job.append(arg)
         cfg = compose(first_job)
         assert cfg.task, planned.name
+
+
+# A stand-in for train.py that records the run's resolved config and its identity as
+# train.py does, composed with extra overrides: as if conf/ had other defaults back then.
+RECORDING_TRAIN = """
+import json, sys, pathlib, yaml
+from omegaconf import OmegaConf
+from ucl.config import compose
+from ucl import rundir
+run_dir, then, args = pathlib.Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
+cfg = OmegaConf.to_container(compose(args + then), resolve=True)
+run_dir.mkdir(parents=True, exist_ok=True)
+(run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+record = {"status": "completed", "overrides": args, "identity": rundir.identity_hash(cfg),
+          "metrics": {}, "seconds": {"total": 0.1}}
+(run_dir / "metrics.json").write_text(json.dumps(record))
+"""
+
+
+def test_a_stage_whose_resolved_config_changed_runs_again_and_says_so(tmp_path, monkeypatch):
+    from ucl.reproduce import state as state_module
+
+    stage = (Stage("mlp", ("model=mlp", "lr=0.3"), minutes=1.0, title="an mlp"),)
+    p = plan(tmp_path, stages=stage, env={})
+
+    def launch_with(then: str):
+        def launch(planned, log):
+            command = [sys.executable, "-c", RECORDING_TRAIN, str(planned.dir), then,
+                       *planned.args]  # fmt: skip
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+        return launch
+
+    with monkeypatch.context() as then:  # back then, conf/ said batch_size: 64
+        then.setattr(state_module, "config_changes", lambda run_dir, record: "")
+        assert Runner(p, jobs=1, launch=launch_with("batch_size=64"), out=io.StringIO()).run()
+    out = io.StringIO()
+    assert Runner(p, jobs=1, launch=launch_with(""), out=out).run()
+    said = out.getvalue()
+    assert "its resolved config changed since it ran" in said, said
+    assert "batch_size: 64 there, 128 now" in said, said
+    kept = [d.name for d in tmp_path.iterdir() if d.name.startswith("mlp.replaced-")]
+    assert len(kept) == 1 and (tmp_path / kept[0] / "metrics.json").exists()
+
+    out = io.StringIO()  # now it matches today's config: done, not run a third time
+    assert Runner(p, jobs=1, launch=launch_with(""), out=out).run()
+    assert "already completed" in out.getvalue()

@@ -103,7 +103,7 @@ def test_stopped_and_resumed_equals_uninterrupted(tmp_path, toy_reference, stop_
 
 
 def test_periodic_checkpoint_survives_a_crash(tmp_path, toy_reference):
-    crashed = Toy(tmp_path / "run", checkpoint_every=10, crash_at=24)
+    crashed = Toy(tmp_path / "run", checkpoint_every=10, crash_at=27)
     with pytest.raises(OSError, match="went away"):
         crashed.run()
     assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 20
@@ -125,7 +125,7 @@ def test_checkpoint_holds_the_whole_state(tmp_path):
     with pytest.raises(RunInterrupted):
         toy.run()
     state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")  # weights_only=True
-    assert state["step"] == 9 and [row["step"] for row in state["history"]] == [5, 7]
+    assert state["step"] == 9 and [row["step"] for row in state["history"]] == [5]
     assert set(state["modules"]) == {"model"} and state["optimizers"]["opt"]["state"]
     assert state["torch_rng"].dtype == torch.uint8 and "noise" in state["generators"]
     assert state["batcher"]["position"] == 2 and state["batcher"]["epoch"] == 1

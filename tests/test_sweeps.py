@@ -115,8 +115,59 @@ def test_rerun_resumes_the_interrupted_job(tmp_path):
     assert record["status"] == "completed" and record["metrics"]["steps"] == 1500
 
 
-def test_a_dir_holding_another_job_is_refused():
+def test_a_dir_holding_another_job_is_refused(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"lr": 0.1, "hidden": 8, "threads": 1})
+    rundir.write_config_record(tmp_path, cfg)  # a run's own record: compared key by key
+    same = OmegaConf.create({"lr": 0.1, "hidden": 8, "threads": 4, "progress": False})
+    rundir.check_same_job(tmp_path, same, [], None)
+    other = OmegaConf.create({"lr": 0.3, "hidden": 8, "threads": 1})
+    with pytest.raises(
+        ConfigError, match=r"holds a run of another experiment \(lr: 0.1 there, 0.3 now\)"
+    ):
+        rundir.check_same_job(tmp_path, other, [], None)
+
+
+def test_a_run_from_before_the_config_record_is_identified_by_its_overrides(tmp_path):
     before = {"overrides": ["lr=0.1", "hidden=8", "threads=1"]}
-    rundir.check_same_job(before, ["hidden=8", "lr=0.1", "threads=4", "progress=false"], "d")
-    with pytest.raises(ConfigError, match=r"d holds a run of another job .*lr: '0.1' there"):
-        rundir.check_same_job(before, ["lr=0.3", "hidden=8"], "d")
+    given = ["hidden=8", "lr=0.1", "threads=4", "progress=false"]
+    rundir.check_same_job(tmp_path, None, given, before)
+    with pytest.raises(ConfigError, match=r"another experiment \(lr: '0.1' there, '0.3' now"):
+        rundir.check_same_job(tmp_path, None, ["lr=0.3", "hidden=8"], before)
+
+
+@pytest.mark.slow  # a 4-job sweep in a subprocess
+def test_two_seeds_by_two_cells_then_summarize_plot(tmp_path):
+    """A real multirun over seeds on the MNIST subset, grouped into cells by summarize.py."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    args = ["model=mlp", "hidden=8", "steps=20", "eval_every=10", "threads=1",
+            "dataset.validation=300", "activation=relu,tanh", "seed=0,1"]  # fmt: skip
+    proc = sweep(tmp_path, *args[1:])
+    assert proc.returncode == 0, output(proc)
+    jobs = tmp_path / "sweep"
+    runs = [metrics(p.parent) for p in jobs.glob("*/metrics.json")]
+    assert len(runs) == 4 and all("val/accuracy" in r["metrics"] for r in runs)
+    proc = subprocess.run(
+        [sys.executable, "scripts/summarize.py", str(jobs), "--plot"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "| activation | n | val/accuracy | test/accuracy |" in proc.stdout
+    rows = {r["activation"]: r for r in csv.DictReader((jobs / "summary.csv").open())}
+    assert set(rows) == {"relu", "tanh"} and {r["n"] for r in rows.values()} == {"2"}
+    by_seed = {
+        act: sorted(r["metrics"]["test/accuracy"] for r in runs if f"activation={act}" in
+                    r["overrides"])
+        for act in rows
+    }  # fmt: skip
+    for act, values in by_seed.items():
+        assert float(rows[act]["test/accuracy mean"]) == pytest.approx(sum(values) / 2)
+    assert {r["mark"] for r in rows.values()} & {"best"}
+    assert (jobs / "test_accuracy_by_activation.png").stat().st_size > 10_000
+    assert list((jobs / "summary").glob("events.out.tfevents.*"))

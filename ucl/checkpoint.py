@@ -10,14 +10,15 @@ from typing import Any
 
 import torch
 
-from ucl.tracking import CorruptFileError, atomic_write
+from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
+from ucl.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message carries terminal colours
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(UclError, ValueError):
     """A readable checkpoint that belongs to a run with another config."""
 
 
@@ -25,6 +26,26 @@ def save(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write(path, buffer.getvalue())
+
+
+def non_finite(tree: Any, name: str = "") -> str | None:
+    """The name of the first floating-point tensor in `tree` (nested dicts and lists of a
+    state dict) holding NaN or infinity, or None when all are finite."""
+    if isinstance(tree, torch.Tensor):
+        bad = tree.is_floating_point() and not bool(torch.isfinite(tree).all())
+        return name or "a tensor" if bad else None
+    items = (
+        tree.items()
+        if isinstance(tree, dict)
+        else enumerate(tree)
+        if isinstance(tree, (list, tuple))
+        else ()
+    )
+    for key, value in items:
+        found = non_finite(value, f"{name}.{key}" if name else str(key))
+        if found:
+            return found
+    return None
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -35,20 +56,60 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; check the run dir you gave.")
+        raise MissingFileError(f"{path} does not exist; check the run dir you gave.")
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
         if damaged is not None:
             raise zipfile.BadZipFile(f"member {damaged} fails its CRC check")
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # whatever torch.load trips over, the file is at fault
-        first_line = (_ANSI.sub("", str(e)).splitlines() or [""])[0][:200]
-        raise CorruptFileError(
-            f"{path} cannot be read ({type(e).__name__}: {first_line}); it is truncated, "
-            f"corrupt or not a checkpoint written by ucl. Move it away to start that run "
-            f"afresh (nothing else in the run dir was touched)."
+    except MemoryError as e:
+        raise MemoryError(
+            f"{path}: out of memory while loading it (the file itself may be fine); free "
+            f"memory or load it on a machine with more."
         ) from e
+    except PermissionError as e:
+        raise UnreadableFileError(
+            f"{path} cannot be read: permission denied ({e.strerror}); the file may be fine. "
+            f"Give this user read access (chmod/chown) and run again."
+        ) from e
+    except OSError as e:
+        if not isinstance(e, zipfile.BadZipFile) and e.errno is not None:
+            raise UnreadableFileError(
+                f"{path} cannot be read: {e.strerror} (errno {e.errno}); the file may be "
+                f"fine. Check the disk or the file system and run again."
+            ) from e
+        raise _corrupt(path, e) from e
+    except Exception as e:  # a format error: the archive or its pickle is damaged
+        raise _corrupt(path, e) from e
+
+
+def _corrupt(path: Path, e: Exception) -> CorruptFileError:
+    first_line = (_ANSI.sub("", str(e)).splitlines() or [""])[0][:200]
+    return CorruptFileError(
+        f"{path} cannot be read ({type(e).__name__}: {first_line}); it is truncated, "
+        f"corrupt or not a checkpoint written by ucl. Move it away to start that run "
+        f"afresh (nothing else in the run dir was touched)."
+    )
+
+
+CHECKPOINT_KEYS = (
+    "step", "last_eval", "sums", "count", "batcher", "modules", "optimizers", "schedulers",
+    "generators", "torch_rng", "history",
+)  # fmt: skip
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A Loop checkpoint, checked: unreadable, truncated or incomplete is an error naming it.
+    Cheap enough to call before a run writes anything into its run dir."""
+    state = load(path)
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptFileError(
+            f"{path} is not a training checkpoint (missing {', '.join(missing)}). Move it "
+            f"away to start that run afresh (nothing else in the run dir was touched)."
+        )
+    return state
 
 
 def save_model(run_dir: Path, model: torch.nn.Module, cfg, data, **extra: Any) -> Path:
@@ -83,7 +144,7 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[torch
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run dir {run_dir} does not exist; give the dir of a finished run")
+        raise MissingFileError(f"run dir {run_dir} does not exist; give the dir of a finished run")
     saved = load(run_dir / MODEL, map_location=device)
     load_all()
     cfg = OmegaConf.create(saved["config"])
@@ -95,8 +156,8 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[torch
         raise CheckpointMismatch(
             f"{run_dir / MODEL} does not fit the {cfg.model.name} model this version of ucl "
             f"builds from its config ({_detail(e)}). It was written "
-            f"by another version (logreg and mlp store weights (outputs, inputs) since "
-            f"2026-11-30); train it again with the config in {run_dir}/.hydra/config.yaml."
+            f"by an older version of ucl (logreg and mlp now store weights as (outputs, "
+            f"inputs)); train it again with the config saved in {run_dir}."
         ) from e
     return model.to(device).eval(), saved
 

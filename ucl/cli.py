@@ -4,12 +4,94 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
+import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from ucl.config import CONF_DIR
 from ucl.schema import UclConfig
 
 GROUPS = ("model", "optimizer", "activation", "dataset", "experiment", "hydra")
+
+
+USAGE_ERROR = 2  # exit status of a refused invocation (bad input), as argparse uses
+
+
+def main(argv: list[str], hydra_main: Callable[[], None]) -> int:
+    """train.py: bad input is one line on stderr and exit status 2; a failed run one line
+    and status 1 (its metrics.json says why); anything else, a bug, its traceback.
+    `--debug` (or HYDRA_FULL_ERROR=1) shows the traceback of every error."""
+    debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    if debug:
+        os.environ["UCL_DEBUG"] = "1"  # the job raises too, so that the traceback shows
+    if message := bad_override_message(argv):
+        print(f"train.py: {message}", file=sys.stderr)
+        return USAGE_ERROR
+    sys.argv = multirun_flag_first(argv)
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we print here
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ucl.errors import UclError
+    from ucl.loop import NonFiniteLoss
+
+    try:
+        hydra_main()
+    except Exception as e:
+        if debug:
+            raise
+        if isinstance(e, (UclError, HydraException, OmegaConfBaseException)):
+            print(f"train.py: {one_line(e)}", file=sys.stderr)
+            return USAGE_ERROR
+        if isinstance(e, NonFiniteLoss):
+            print(f"train.py: run failed: {one_line(e)}", file=sys.stderr)
+            return 1
+        traceback.print_exc()
+        print("train.py: an unexpected error (above); --debug shows it in full", file=sys.stderr)
+        return 1
+    return 0
+
+
+def job(cfg) -> float | None:
+    """One job of train.py. In a single run an error ends the process here with its one
+    line (Hydra would first print a line of its own); in a sweep it is raised, so that
+    the other jobs still run and Hydra names the job that failed."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from ucl.errors import UclError
+    from ucl.loop import NonFiniteLoss
+    from ucl.run import run
+
+    try:
+        return run(cfg)
+    except (UclError, NonFiniteLoss) as e:
+        sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if sweep or os.environ.get("UCL_DEBUG") == "1":
+            raise
+        failed = "" if isinstance(e, UclError) else "run failed: "
+        print(f"train.py: {failed}{one_line(e)}", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR if isinstance(e, UclError) else 1) from None
+
+
+def one_line(e: BaseException) -> str:
+    """An error's message, and its cause's for a config error, folded into one line."""
+    cause = e.__cause__
+    key, value = getattr(cause, "full_key", None), getattr(cause, "value", None)
+    if key and value is not None and getattr(cause, "msg", None):
+        from ucl.validate import EXAMPLES
+
+        example = EXAMPLES.get(key)
+        hint = f" (e.g. {key}={example})" if example is not None else ""
+        return f"{key}={value!r}: {cause.msg.splitlines()[0].strip()}{hint}"
+    parts = [str(e)]
+    cause = e.__cause__
+    if cause is not None and type(e).__module__.startswith(("hydra", "omegaconf")):
+        parts.append(str(cause))
+    return " ".join(" ".join(part.split()) for part in parts if part)
 
 
 def multirun_flag_first(argv: list[str]) -> list[str]:
@@ -34,6 +116,8 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
                 return message
         if top not in known:
             close = difflib.get_close_matches(top, sorted(known), n=3, cutoff=0.4)
+            prefixes = [k for k in sorted(known) if top.startswith(k) or k.startswith(top)]
+            close = list(dict.fromkeys(prefixes + close))[:3]
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             return (
                 f"Unknown config key {top!r} in override {arg!r}.{hint} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from ucl.data.batcher import Batcher, DataLoaderBatcher
 from ucl.data.splits import Splits
 from ucl.loop import Loop
 from ucl.precision import autocast
+from ucl.threads import AUTO, available_cores, threads_for_work
 from ucl.tracking import Tracker
 
 
@@ -23,6 +25,7 @@ class Context:
     tracker: Tracker
     record: dict[str, Any] = field(default_factory=dict)  # extra top-level metrics.json keys
     precision: str = "fp32"  # training steps' arithmetic, resolved: fp32 or bf16 (ucl/precision.py)
+    threads_reason: str = ""  # how the thread count was chosen; "auto": by the loop, from its work
 
     @property
     def run_dir(self) -> Path:
@@ -70,12 +73,21 @@ class Context:
         )
         return model, opt, loop
 
+    def _choose_threads(self, batcher, modules: dict) -> None:
+        """threads=auto on a CPU: from the work of one training step (ucl/threads.py)."""
+        params = sum(p.numel() for m in modules.values() for p in m.parameters())
+        count, self.threads_reason = threads_for_work(
+            float(batcher.batch_size) * params, available_cores()
+        )
+        torch.set_num_threads(count)
+        logging.getLogger(__name__).info("%s", self.threads_reason)
+
     def loop(self, batcher: Batcher, total_steps: int, **components) -> Loop:
         """A Loop over this run; picks up the run dir's checkpoint when there is one."""
+        if self.threads_reason == AUTO:
+            self._choose_threads(batcher, components.get("modules", {}))
         loop = Loop(self.cfg, self.tracker, batcher, total_steps, **components)
         if loop.resume_if_possible():
-            import logging
-
             logging.getLogger(__name__).info(
                 "resumed from %s at iteration %d", loop.checkpoint_path, loop.step
             )

@@ -12,16 +12,15 @@ import hashlib
 import re
 from pathlib import Path
 
+from ucl.runtime_keys import RUNTIME_KEYS
+
 RESOLVER = "ucl.job_name"
 # what a dir name keeps; anything else (a `/` of `classifier=runs/x`, spaces, quotes)
 # becomes `_`, so a value never makes subdirs
 UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 MAX_LENGTH = 100  # longer names are cut and end in a hash of the whole name
 # keys that say where and how a run executes, not what it is: not in a name unless swept
-RUNTIME = {
-    "device", "threads", "progress", "checkpoint_every", "skip_completed", "resume",
-    "dataset.root", "dataset.idx_dir", "dataset.download", "eval_batch_size",
-}  # fmt: skip
+RUNTIME = RUNTIME_KEYS | {"eval_batch_size"}
 
 
 def register() -> None:

@@ -13,31 +13,25 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from ucl import checkpoint
+from ucl.checkpoint import read_checkpoint
 from ucl.data.batcher import Batcher
+from ucl.progress import Progress
+from ucl.signals import RunInterrupted, trapped
 from ucl.tracking import Tracker
-
-
-class RunInterrupted(Exception):
-    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed.
-    `signum` is the signal, so that the process can exit with 128 + signum."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT):
-        super().__init__(message)
-        self.signum = int(signum)
 
 
 class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
+
+EVAL_EACH_EPOCH = "epoch"  # eval_every=epoch: evaluate at the end of every epoch
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 EvalFn = Callable[[int], dict[str, float]]
@@ -72,19 +66,16 @@ class Loop:
         evaluate: EvalFn,
         on_epoch_end: Callable[[int, int], None] | None = None,
     ) -> None:
+        """Train to `total_steps`. Evaluations fall on multiples of `eval_every` (or on
+        epoch ends with `eval_every=epoch`) and on the final iteration, nowhere else, so
+        every curve has a regular x-axis."""
         cfg = self.cfg
-        eval_every = int(cfg.eval_every)
         ckpt_every = int(cfg.checkpoint_every)
-        bar = tqdm(
-            total=self.total_steps,
-            initial=self.step,
-            disable=_bar_disabled(cfg.get("progress")),
-            desc=str(cfg.task),
-            dynamic_ncols=True,
-            leave=False,
+        progress = Progress(
+            self.total_steps, self.step, len(self.batcher), str(cfg.task), cfg.get("progress")
         )
         self._last_tick = time.perf_counter()
-        with _trap_signals() as stop:
+        with trapped() as stop:
             while self.step < self.total_steps:
                 for module in self.modules.values():
                     module.train()
@@ -94,36 +85,39 @@ class Loop:
                     self._accumulate(out)
                     for sched in self.schedulers.values():
                         sched.step()
-                    bar.update(1)
                     done = self.step >= self.total_steps
-                    if self.step % eval_every == 0 or done:
-                        self._evaluate(evaluate, bar)
+                    epoch_ended = self.batcher.position == len(self.batcher)
+                    if done or self._eval_due(epoch_ended):
+                        self._evaluate(evaluate, progress)
+                    if epoch_ended and on_epoch_end is not None:
+                        on_epoch_end(self.batcher.epoch + 1, self.step)
+                    progress.update(self.step, epoch_ended)
                     due = ckpt_every and self.step % ckpt_every == 0
                     if due or done or stop.signal is not None:
                         self.save_checkpoint()
                     if stop.signal is not None:
-                        bar.close()
-                        self._record_seconds()
-                        raise RunInterrupted(
-                            f"{signal.Signals(stop.signal).name} at iteration {self.step}; "
-                            f"checkpoint written to {self.checkpoint_path}. Continue with "
-                            f"resume={self.tracker.run_dir} (or re-run the same sweep into "
-                            f"the same sweep dir)",
-                            stop.signal,
-                        )
+                        raise self._interrupted(stop.signal)
                     if done:
-                        # the last step may also end its epoch: the generator has not
-                        # returned yet, so that epoch's end is marked here
-                        if on_epoch_end is not None and self.batcher.position == len(self.batcher):
-                            on_epoch_end(self.batcher.epoch + 1, self.step)
                         break
-                else:  # the epoch ran to its end
-                    if self.last_eval != self.step:
-                        self._evaluate(evaluate, bar)
-                    if on_epoch_end is not None:
-                        on_epoch_end(self.batcher.epoch, self.step)
-        bar.close()
+            progress.close()
+            self._record_seconds()
+            if stop.signal is not None:  # it came after the last step's check
+                raise self._interrupted(stop.signal)
+
+    def _eval_due(self, epoch_ended: bool) -> bool:
+        every = self.cfg.eval_every
+        if every == EVAL_EACH_EPOCH:
+            return epoch_ended
+        return self.step % int(every) == 0
+
+    def _interrupted(self, signum: int) -> RunInterrupted:
         self._record_seconds()
+        return RunInterrupted(
+            f"{signal.Signals(signum).name} at iteration {self.step}; checkpoint written to "
+            f"{self.checkpoint_path}. Continue with resume={self.tracker.run_dir} (or re-run "
+            f"the same sweep into the same sweep dir)",
+            signum,
+        )
 
     def _record_seconds(self) -> None:
         self._tick()
@@ -141,19 +135,14 @@ class Loop:
         for name, value in out.items():
             v = float(value)
             if not math.isfinite(v):
-                kept = (
-                    f"the last good checkpoint is kept in {self.checkpoint_path}"
-                    if self.checkpoint_path.exists()
-                    else "no checkpoint had been written yet"
-                )
                 raise NonFiniteLoss(
-                    f"{name} became {v} at iteration {self.step}; stopped ({kept}). A lower "
-                    f"learning rate (lr=...) or a different seed usually helps."
+                    f"{name} became {v} at iteration {self.step}; stopped ({self._kept()}). "
+                    f"A lower learning rate (lr=...) or a different seed usually helps."
                 )
             self.sums[name] = self.sums.get(name, 0.0) + v
         self.count += 1
 
-    def _evaluate(self, evaluate: EvalFn, bar) -> None:
+    def _evaluate(self, evaluate: EvalFn, progress: Progress) -> None:
         self._tick()
         t = time.perf_counter()
         averages = {k: v / max(self.count, 1) for k, v in self.sums.items()}
@@ -166,7 +155,7 @@ class Loop:
             module.train()
         self.tracker.log(self.step, metrics)
         self.last_eval = self.step
-        bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(metrics.items())[-3:]})
+        progress.metrics(metrics)
         self.seconds["eval"] += time.perf_counter() - t
         if self._last_tick is not None:
             self._last_tick = time.perf_counter()
@@ -190,7 +179,22 @@ class Loop:
         }
 
     def save_checkpoint(self) -> None:
-        checkpoint.save(self.checkpoint_path, self.state_dict())
+        """Only finite state is ever written: the checkpoint before a divergence stays the
+        last good one."""
+        state = self.state_dict()
+        bad = checkpoint.non_finite(state["modules"]) or checkpoint.non_finite(state["optimizers"])
+        if bad:
+            raise NonFiniteLoss(
+                f"{bad} became non-finite at iteration {self.step}; stopped "
+                f"({self._kept()}). A lower learning rate (lr=...) or a different seed "
+                f"usually helps."
+            )
+        checkpoint.save(self.checkpoint_path, state)
+
+    def _kept(self) -> str:
+        if self.checkpoint_path.exists():
+            return f"the last good checkpoint is kept in {self.checkpoint_path}"
+        return "no checkpoint had been written yet"
 
     def resume_if_possible(self) -> bool:
         """Load the run dir's checkpoint when there is one; True if it did."""
@@ -227,25 +231,6 @@ class Loop:
         return True
 
 
-CHECKPOINT_KEYS = (
-    "step", "last_eval", "sums", "count", "batcher", "modules", "optimizers", "schedulers",
-    "generators", "torch_rng", "history",
-)  # fmt: skip
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A Loop checkpoint, checked: unreadable, truncated or incomplete is an error naming it.
-    Cheap enough to call before a run writes anything into its run dir."""
-    state = checkpoint.load(path)
-    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise checkpoint.CorruptFileError(
-            f"{path} is not a training checkpoint (missing {', '.join(missing)}). Move it "
-            f"away to start that run afresh (nothing else in the run dir was touched)."
-        )
-    return state
-
-
 def _same_names(kind: str, have: dict, saved: dict, path: Path) -> None:
     if set(have) != set(saved):
         raise KeyError(f"{kind}: the checkpoint holds {sorted(saved)}, this run has {sorted(have)}")
@@ -256,55 +241,3 @@ def total_steps(cfg, batches_per_epoch: int) -> int:
     if cfg.get("steps") is not None:
         return int(cfg.steps)
     return int(cfg.epochs) * batches_per_epoch
-
-
-def _bar_disabled(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress  # None: tqdm decides (terminal only)
-
-
-@dataclass
-class _Stop:
-    signal: int | None = None  # the signal number once one arrived
-
-
-@contextmanager
-def _trap_signals():
-    """Ctrl-C / SIGTERM set a flag the loop checks after each step; a second Ctrl-C
-    stops at once. Outside the main thread signals cannot be trapped: left as they are."""
-    stop = _Stop()
-
-    def handler(signum, frame):
-        if stop.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.signal = signum
-
-    with _handlers(handler):
-        yield stop
-
-
-@contextmanager
-def sigterm_interrupts():
-    """Around a whole run: outside the loop (loading data, the task's last figures) SIGTERM
-    stops the run as an exception, the way Ctrl-C does, so that the run can still record
-    "interrupted" in metrics.json. Inside the loop `_trap_signals` takes over."""
-
-    def handler(signum, frame):
-        raise RunInterrupted(f"{signal.Signals(signum).name} outside the training loop", signum)
-
-    with _handlers(handler, (signal.SIGTERM,)):
-        yield
-
-
-@contextmanager
-def _handlers(handler, signals=(signal.SIGINT, signal.SIGTERM)):
-    previous = {}
-    try:
-        for sig in signals:
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread (e.g. a thread-based launcher)
-        pass
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

@@ -15,66 +15,147 @@ from omegaconf import DictConfig
 
 from ucl import rundir
 from ucl.context import Context
-from ucl.loop import RunInterrupted, sigterm_interrupts
+from ucl.errors import ConfigError
+from ucl.files import remove_stale_temps
 from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS, load_all
-from ucl.threads import available_cores, launcher_config, threads_per_job
+from ucl.runlock import RunLock
+from ucl.signals import RunInterrupted, deferred, interrupting
+from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
-from ucl.validate import ConfigError, validate
+from ucl.validate import validate
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Run the experiment `cfg` describes; returns test accuracy (or None) for sweepers."""
+    """Run the experiment `cfg` describes; returns test accuracy (or None) for sweepers.
+
+    Nothing is written into the run dir until every check has passed and the data has
+    loaded, so a refused job (bad value, another experiment in the dir, a corrupt file, a
+    dir in use) leaves the dir as it was, and no new dir behind. From the first write to the
+    last, a run ends "completed", "interrupted" with a checkpoint, or "failed".
+    """
     load_all()
-    run_dir = output_dir(cfg)
+    made = _hydra_dir()  # Hydra makes its output dir before a job starts, even for resume=
+    maybe_empty = [made] if made is not None and _is_empty(made) else []
+    lock = None
+    try:
+        run_dir = output_dir(cfg)
+        if _is_empty(run_dir):  # made for this job
+            maybe_empty.append(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir)
+        with interrupting():
+            lock.acquire()  # a dir in use by a live run: refused here, untouched
+            return _run_locked(cfg, run_dir)
+    finally:
+        if lock is not None:
+            lock.release()
+        for folder in maybe_empty:
+            _remove_if_empty(folder)  # refused or stopped before its first write
+
+
+def _is_empty(folder: Path) -> bool:
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """An empty dir made for a job that never wrote, and the empty parents made with it
+    (runs/<date>/), up to the working dir."""
+    cwd = Path.cwd().resolve()
+    folder = folder.resolve()
+    while True:
+        try:
+            folder.rmdir()  # only an empty dir goes
+        except OSError:
+            return
+        folder = folder.parent
+        if folder == cwd or cwd not in folder.parents:
+            return
+
+
+def _hydra_dir() -> Path | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:  # composed without @hydra.main
+        return None
+
+
+def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     # what the run dir holds decides what happens; nothing is written before these checks
     previous = read_metrics(run_dir)  # a corrupt metrics.json stops here, naming the file
     info = hydra_info(cfg)
     if cfg.get("resume"):  # the run's own config, and its own choices and overrides
         cfg = rundir.resumed_config(cfg, run_dir, info["overrides"], previous)
         info = {k: previous.get(k, v) for k, v in info.items()} if previous else info
-    elif previous:
-        rundir.check_same_job(previous, info["overrides"], run_dir)
+    else:
+        rundir.check_same_job(run_dir, cfg, info["overrides"], previous)
     again = previous is not None and previous["status"] == "completed"
     if again and cfg.skip_completed:
         log.info("%s already completed; skipped (skip_completed=false runs it again)", run_dir)
         return previous.get("metrics", {}).get("test/accuracy")
     validate(cfg)
     device = resolve_device(cfg.device)
-    if again:  # skip_completed=false: from iteration 0, not from the final checkpoint
-        rundir.forget_checkpoint(run_dir)
-    rundir.check_checkpoint(run_dir)  # a corrupt checkpoint stops here, naming the file
+    if not again:
+        rundir.check_checkpoint(run_dir)  # a corrupt checkpoint stops here, naming the file
     threads = threads_per_job(cfg.get("threads"), launcher_config(), available_cores())
     if threads:
         torch.set_num_threads(threads)
+    data, data_seconds = _load_data(cfg, device)
 
-    tracker = Tracker(run_dir)
-    if again:
-        tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
-    precision = resolve_precision(cfg.get("precision", "fp32"), device)
-    ctx = Context(cfg, None, device, tracker, precision=precision)
-    record: dict[str, Any] = {"task": cfg.task, **info}
+    # -- the first write ------------------------------------------------------------------
+    remove_stale_temps(run_dir)  # left by a killed writer; we hold the lock, so no live one
+    rundir.write_config_record(run_dir, cfg)
+    file_log = _log_to(run_dir / "train.log")
+    try:
+        if again:  # skip_completed=false: from iteration 0, not from the final checkpoint
+            rundir.forget_checkpoint(run_dir)
+        tracker = Tracker(run_dir)
+        if again:
+            tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
+        if data_seconds is not None:
+            tracker.seconds["data"] = data_seconds
+        precision = resolve_precision(cfg.get("precision", "fp32"), device)
+        ctx = Context(cfg, data, device, tracker, precision=precision)
+        if threads:
+            ctx.threads_reason = f"threads={threads}: given, or left to each job by the launcher"
+        elif device.type == "cpu":
+            ctx.threads_reason = AUTO  # chosen by the loop, from the model and the batch
+        record: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
+        if data is not None:
+            record["data"] = {
+                "name": data.name,
+                "synthetic": data.synthetic,
+                "train": len(data.y_train),
+                "test": len(data.y_test),
+            }
+        return _train(cfg, ctx, tracker, record, run_dir)
+    finally:
+        logging.getLogger().removeHandler(file_log)
+        file_log.close()
+
+
+def _load_data(cfg: DictConfig, device: torch.device):
+    if cfg.get("dataset") is None or not cfg.dataset.get("name"):
+        return None, None
+    t = time.perf_counter()
+    data = DATASETS.create(cfg.dataset.name, cfg).to(device)
+    return data, round(time.perf_counter() - t, 3)
+
+
+def _train(cfg, ctx: Context, tracker: Tracker, record: dict, run_dir: Path) -> float | None:
     tracker.finish("running", {**record, "metrics": {}})
     started = time.perf_counter()
     try:
-        with sigterm_interrupts():  # SIGTERM outside the loop, too
-            if cfg.get("dataset") is not None and cfg.dataset.get("name"):
-                t = time.perf_counter()
-                ctx.data = DATASETS.create(cfg.dataset.name, cfg).to(device)
-                tracker.seconds["data"] = round(time.perf_counter() - t, 3)
-                record["data"] = {
-                    "name": ctx.data.name,
-                    "synthetic": ctx.data.synthetic,
-                    "train": len(ctx.data.y_train),
-                    "test": len(ctx.data.y_test),
-                }
-            metrics = TASKS.get(cfg.task)(ctx)
+        metrics = TASKS.get(cfg.task)(ctx)
     except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
         # Ctrl-C, SIGTERM, or a scheduler ending the job (submitit exits on a SLURM timeout)
         reason = str(e) if isinstance(e, RunInterrupted) else type(e).__name__
         _end(tracker, "interrupted", record, ctx, started, reason=reason)
+        tracker.close()
         log.warning("interrupted: %s", reason)
         if isinstance(e, SystemExit):
             raise
@@ -82,13 +163,19 @@ def run(cfg: DictConfig) -> float | None:
     except BaseException as e:
         reason = f"{type(e).__name__}: {e}"
         _end(tracker, "failed", record, ctx, started, reason=reason)
+        tracker.close()
         log.error("run failed: %s (recorded in %s)", reason, run_dir / "metrics.json")
         raise
-    _end(tracker, "completed", record, ctx, started, metrics=metrics)
-    tracker.hparams(hparams(cfg), metrics)
-    tracker.close()
+    # the final record is the last write; a signal now waits until it is on disk
+    with deferred() as late:
+        tracker.hparams(hparams(cfg), metrics)
+        _end(tracker, "completed", record, ctx, started, metrics=metrics)
+        tracker.close()
     log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if _scalar(v)))
     log.info("run dir: %s", run_dir)
+    if late.signal is not None:
+        log.warning("%s arrived as the run completed; stopping", late.name)
+        raise SystemExit(128 + late.signal)
     return metrics.get("test/accuracy")
 
 
@@ -96,19 +183,29 @@ def _end(tracker, status, record, ctx, started, metrics=None, reason=None) -> No
     tracker.seconds["total"] = round(time.perf_counter() - started, 3)
     final = {**record, **ctx.record, "metrics": metrics or {}}
     final["env"] = {"device": str(ctx.device), "precision": ctx.precision}
+    if ctx.threads_reason == AUTO:  # no training loop chose: torch's default stayed
+        ctx.threads_reason = "threads=auto: no training loop; torch's default, one per core"
+    if ctx.threads_reason:
+        final["env"]["threads_reason"] = ctx.threads_reason
     if reason:
         final["reason"] = reason
     tracker.finish(status, final)
     tracker.writer.flush()
 
 
+def _log_to(path: Path) -> logging.Handler:
+    """train.log in the run dir, attached only once the run is accepted (Hydra's own
+    logging writes to the terminal alone, so a refused job writes no log there)."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    logging.getLogger().addHandler(handler)
+    return handler
+
+
 def output_dir(cfg: DictConfig) -> Path:
     """The run dir: `resume=` names it; else Hydra's output dir for this job."""
     if cfg.get("resume"):
-        path = Path(cfg.resume)
-        if not path.is_dir():
-            raise ConfigError(f"resume={cfg.resume!r} is not a run dir; give the dir of a run")
-        return path
+        return rundir.check_resume_dir(str(cfg.resume))
     try:
         from hydra.core.hydra_config import HydraConfig
 

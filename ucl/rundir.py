@@ -1,6 +1,7 @@
-"""What a run dir already holds decides what a job does in it: skip it (completed),
-continue it (a checkpoint is there), start it again (skip_completed=false), or refuse
-(the dir holds a different job, or a file in it is corrupt).
+"""What a run dir holds and may become: the run's own record of its config, the run's
+identity, and the checks that decide what a job does in a dir that already holds
+something: skip it (completed), continue it (a checkpoint is there), start it again
+(skip_completed=false), or refuse (another experiment, a corrupt file, not a run dir).
 
 Every check here runs before the job writes anything, so a refused job leaves its run dir
 exactly as it found it.
@@ -8,45 +9,139 @@ exactly as it found it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from ucl import checkpoint
-from ucl.loop import read_checkpoint
-from ucl.validate import ConfigError
+from ucl.errors import ConfigError, CorruptFileError, MissingFileError
+from ucl.files import atomic_write
+from ucl.runtime_keys import RUNTIME_KEYS
 
-# Knobs that say how or where a run executes, not what it computes: they may differ
-# between a run and its continuation (resume=, a re-run sweep) without changing a number.
-RUNTIME_KEYS = frozenset(
-    {
-        "resume",
-        "skip_completed",
-        "device",
-        "threads",
-        "progress",
-        "checkpoint_every",
-        "dataset.root",
-        "dataset.idx_dir",
-        "dataset.download",
-    }
-)
-SAVED_CONFIG = Path(".hydra") / "config.yaml"  # Hydra's copy of the job's composed config
+CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
+LEGACY_CONFIG = Path(".hydra") / "config.yaml"  # runs from before the record existed
 
 
-def resumed_config(
-    cfg: DictConfig, run_dir: Path, given: list[str], previous: dict | None
-) -> DictConfig:
+# -- the config record ---------------------------------------------------------------------
+def write_config_record(run_dir: Path, cfg: DictConfig) -> bool:
+    """At a run's first start: its resolved config, atomically. Never rewritten: a
+    continuation trains with this record. True if it was written now."""
+    path = Path(run_dir) / CONFIG_RECORD
+    if path.exists():
+        return False
+    header = "# The config this run trains with (resolved); ucl writes it once, never again.\n"
+    atomic_write(path, header + OmegaConf.to_yaml(cfg, resolve=True))
+    return True
+
+
+def read_config_record(run_dir: Path, legacy: bool = True) -> dict | None:
+    """A run dir's config record as plain data; None when there is none. With `legacy`,
+    a run from before the record existed is read from Hydra's copy."""
+    for name in (CONFIG_RECORD, LEGACY_CONFIG) if legacy else (CONFIG_RECORD,):
+        path = Path(run_dir) / name
+        if path.exists():
+            try:
+                data = yaml.safe_load(path.read_text())
+            except (yaml.YAMLError, UnicodeDecodeError) as e:
+                raise CorruptFileError(
+                    f"{path} is not valid YAML ({str(e).splitlines()[0]}); restore it from a "
+                    f"backup, or move the run dir away to run this job again."
+                ) from e
+            if not isinstance(data, dict):
+                raise CorruptFileError(f"{path} holds no config; move the run dir away.")
+            return data
+    return None
+
+
+def is_run_dir(path: Path) -> bool:
+    path = Path(path)
+    return (path / CONFIG_RECORD).is_file() or (path / "metrics.json").is_file()
+
+
+# -- identity --------------------------------------------------------------------------------
+def identity(config: DictConfig | dict) -> dict[str, Any]:
+    """What makes two runs the same experiment: every resolved config value by dotted key,
+    minus the RUNTIME_KEYS."""
+    if OmegaConf.is_config(config):
+        config = OmegaConf.to_container(config, resolve=True)
+    flat = _flatten(config)
+    return {k: v for k, v in flat.items() if k not in RUNTIME_KEYS and not k.startswith("hydra.")}
+
+
+def identity_hash(config: DictConfig | dict) -> str:
+    text = json.dumps(identity(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def differences(before: dict[str, Any], now: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    keys = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    return [(k, before.get(k, "<absent>"), now.get(k, "<absent>")) for k in keys]
+
+
+def describe(diffs: list[tuple[str, Any, Any]], most: int = 6) -> str:
+    shown = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, old, new in diffs[:most])
+    return shown + (f" and {len(diffs) - most} more" if len(diffs) > most else "")
+
+
+def check_same_job(run_dir: Path, cfg: DictConfig, given: list[str], previous: dict | None):
+    """A job finding another experiment in its dir (a sweep re-run with other values, or
+    the same command after a default in conf/ changed): refuse, rather than skip or resume
+    the wrong run."""
+    record = read_config_record(run_dir, legacy=False)
+    if record is not None:
+        diffs = differences(identity(record), identity(cfg))
+    elif previous is not None:  # a run from before the record: its overrides identify it
+        before, now = _job_identity(previous.get("overrides", [])), _job_identity(given)
+        diffs = differences(before, now)
+    else:
+        return
+    if diffs:
+        raise ConfigError(
+            f"{run_dir} holds a run of another experiment ({describe(diffs)}). Give this "
+            f"sweep its own hydra.sweep.dir (or this run its own hydra.run.dir), or move "
+            f"{run_dir} away to run it again there."
+        )
+
+
+# -- resume= -----------------------------------------------------------------------------------
+def check_resume_dir(value: str) -> Path:
+    """`resume=` takes the dir of one ucl run; anything else is refused, untouched."""
+    path = Path(value)
+    if not path.is_dir():
+        raise MissingFileError(
+            f"resume={value!r}: no such dir. Give the dir of a run (one holding "
+            f"{CONFIG_RECORD} or metrics.json), e.g. resume=runs/2026-11-24/10-00-00_mlp"
+        )
+    if is_run_dir(path):
+        return path
+    jobs = sorted(p for p in path.iterdir() if p.is_dir() and is_run_dir(p))
+    if jobs:
+        names = ", ".join(p.name for p in jobs[:8]) + (" ..." if len(jobs) > 8 else "")
+        raise ConfigError(
+            f"resume={value!r} is a sweep dir, not a run dir; it holds the jobs {names}. "
+            f"Resume one job (resume={jobs[0]}), or re-run the whole sweep with "
+            f"hydra.sweep.dir={value} (completed jobs are skipped, the others continue)."
+        )
+    raise ConfigError(
+        f"resume={value!r} is not a ucl run dir (it holds no {CONFIG_RECORD} or "
+        f"metrics.json). Give the dir a run wrote, e.g. resume=runs/2026-11-24/10-00-00_mlp"
+    )
+
+
+def resumed_config(cfg: DictConfig, run_dir: Path, given: list[str], previous: dict | None):
     """`resume=<run dir>`: the run goes on with the config it was started with.
 
     Keys given on the command line beside `resume=` must agree with that config, except
     the RUNTIME_KEYS, which are taken from the command line.
     """
-    saved_path = run_dir / SAVED_CONFIG
-    if not saved_path.exists():  # not started by train.py: the command line's config it is
+    record = read_config_record(run_dir)
+    if record is None:  # metrics.json only: a run not started by train.py
         return cfg
-    saved = OmegaConf.load(saved_path)
+    saved = OmegaConf.create(record)
     saved_choices = (previous or {}).get("choices", {})
     for item in given:
         key = _key(item)
@@ -71,27 +166,13 @@ def resumed_config(
     return saved
 
 
-def check_same_job(previous: dict, given: list[str], run_dir: Path) -> None:
-    """A job finding another job's metrics.json in its dir (a sweep re-run into the same
-    sweep dir with other values): refuse, rather than skip or resume the wrong run."""
-    before = _job_identity(previous.get("overrides", []))
-    now = _job_identity(given)
-    if before != now:
-        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-        raise ConfigError(
-            f"{run_dir} holds a run of another job (it differs in "
-            f"{', '.join(f'{k}: {before.get(k)!r} there, {now.get(k)!r} here' for k in changed)})."
-            f" Give this sweep its own hydra.sweep.dir (or this run its own hydra.run.dir), "
-            f"or delete {run_dir} to replace that run."
-        )
-
-
+# -- the checkpoint a job would continue from ----------------------------------------------
 def check_checkpoint(run_dir: Path) -> None:
     """Read the checkpoint a job would resume from before the job writes anything:
     a corrupt or truncated one stops here, naming the file."""
     path = run_dir / checkpoint.CHECKPOINT
     if path.exists():
-        read_checkpoint(path)
+        checkpoint.read_checkpoint(path)
 
 
 def forget_checkpoint(run_dir: Path) -> bool:
@@ -102,6 +183,19 @@ def forget_checkpoint(run_dir: Path) -> bool:
         path.unlink()
         return True
     return False
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name))
+        else:
+            out[name] = value
+    return out
 
 
 def _key(item: str) -> str | None:

@@ -32,9 +32,9 @@ class UclConfig:
     seed: int = MISSING
     device: str = MISSING
     precision: str = MISSING
-    eval_every: int = MISSING
+    eval_every: Any = MISSING  # an integer >= 1, or `epoch`
     eval_batch_size: int = MISSING
-    threads: int | None = None
+    threads: Any = None  # an integer >= 1, auto (or null: the same)
     # run-dir bookkeeping
     checkpoint_every: int = MISSING
     resume: str | None = None
@@ -46,6 +46,8 @@ class UclConfig:
     autoencoder: str | None = None
     # divergence studies: variance of the normal compared with the uniform box
     normal_var: float | None = None
+    # the final metric a job returns to a sweeper (Optuna maximises it)
+    objective: str = "test/accuracy"
 
 
 def register_schema() -> None:
@@ -63,3 +65,15 @@ def register_schema() -> None:
     warnings.filterwarnings(
         "ignore", r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
     )
+    # ${ucl_dir:PATH} makes PATH and returns it: the Optuna sweeper opens its sqlite study in
+    # the sweep dir before Hydra has created that dir (conf/hydra/sweeper/mlp_search.yaml)
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("ucl_dir", _made_dir, replace=True)
+
+
+def _made_dir(path: str) -> str:
+    from pathlib import Path
+
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,7 +1,10 @@
-"""Sweep dirs -> tables: one row per job, the swept parameters against the final metrics.
+"""Sweep dirs -> tables: the swept parameters against the final metrics, one row per job or
+one row per cell (the jobs that differ only in `seed`) with the mean, spread and a
+confidence interval over the seeds.
 
-Reads each job's metrics.json (the run-dir contract) and Hydra's .hydra/overrides.yaml;
-a job that failed or never finished shows its status instead of numbers.
+Reads each job's metrics.json (the run-dir contract), its resolved config (the run's own
+config.yaml, else Hydra's .hydra/config.yaml) and Hydra's .hydra/overrides.yaml; a job that
+failed or never finished shows its status instead of numbers.
 """
 
 from __future__ import annotations
@@ -9,15 +12,25 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ucl.tracking import CorruptFileError, read_metrics
 
-CLASSIFY_COLUMNS = ["test/accuracy", "test/error", "test/best_accuracy", "test/best_step"]
+# val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
+CLASSIFY_COLUMNS = [
+    "val/accuracy", "test/accuracy", "test/error", "test/best_accuracy", "test/best_step"
+]  # fmt: skip
 MAX_DEFAULT_METRICS = 6
+# keys that do not change what a run computes (or only where it reads its data from), and the
+# seed: two jobs that differ only in these are the same cell of a table
+RUNTIME_KEYS = frozenset(
+    {"seed", "resume", "skip_completed", "device", "threads", "progress", "checkpoint_every",
+     "dataset.root", "dataset.idx_dir", "dataset.download"}
+)  # fmt: skip
+CHOOSE_BY = ("val/accuracy", "test/accuracy")  # the first a sweep's jobs report picks the best
 
 
 @dataclass
@@ -28,6 +41,20 @@ class Job:
     metrics: dict
     seconds: dict
     reason: str = ""
+    config: dict = field(default_factory=dict)  # the resolved config, flattened to dotted keys
+
+    @property
+    def seed(self) -> str | None:
+        if "seed" in self.params:
+            return self.params["seed"]
+        return None if "seed" not in self.config else str(self.config["seed"])
+
+    @property
+    def cell_key(self) -> tuple:
+        """What makes two jobs the same cell: the resolved config minus seed and runtime
+        knobs; the overrides (minus those) when no config record is there."""
+        source = self.config or self.params
+        return tuple(sorted((k, repr(v)) for k, v in source.items() if k not in RUNTIME_KEYS))
 
 
 def find_jobs(sweep_dir: Path) -> list[Job]:
@@ -50,12 +77,13 @@ def load_job(job_dir: Path) -> Job:
         for item in yaml.safe_load(overrides.read_text()) or []:
             key, _, value = str(item).partition("=")
             params[key.lstrip("+~")] = value
+    config = load_config(job_dir)
     try:
         record = read_metrics(job_dir)
     except CorruptFileError as e:
-        return Job(job_dir, params, "corrupt", {}, {}, str(e))
+        return Job(job_dir, params, "corrupt", {}, {}, str(e), config)
     if record is None:
-        return Job(job_dir, params, "missing", {}, {}, "no metrics.json")
+        return Job(job_dir, params, "missing", {}, {}, "no metrics.json", config)
     if not params:
         params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
     return Job(
@@ -65,12 +93,35 @@ def load_job(job_dir: Path) -> Job:
         record.get("metrics", {}),
         record.get("seconds", {}),
         record.get("reason", ""),
+        config,
     )
 
 
-def swept_keys(jobs: list[Job]) -> list[str]:
+def load_config(job_dir: Path) -> dict:
+    """The job's resolved config, flattened: the run's own record (config.yaml, written
+    once at first start) or, for older runs, Hydra's .hydra/config.yaml; {} when neither."""
+    for path in (job_dir / "config.yaml", job_dir / ".hydra" / "config.yaml"):
+        if path.is_file():
+            try:
+                return _flatten(yaml.safe_load(path.read_text()) or {})
+            except yaml.YAMLError:
+                continue  # a damaged record: group by the overrides instead
+    return {}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def swept_keys(jobs: list[Job], skip: frozenset = frozenset()) -> list[str]:
     """Parameters that take more than one value across the jobs (all of them if one job)."""
-    keys = list(dict.fromkeys(k for j in jobs for k in j.params))
+    keys = list(dict.fromkeys(k for j in jobs for k in j.params if k not in skip))
     varying = [k for k in keys if len({j.params.get(k) for j in jobs}) > 1]
     return varying or keys
 
@@ -99,18 +150,27 @@ def table(jobs: list[Job], metrics: list[str] | None = None) -> tuple[list[str],
 
 def pivot(jobs: list[Job], row_key: str, col_key: str, metric: str) -> tuple[list[str], list[list]]:
     """A two-way table of `metric`: one row per value of row_key, one column per col_key."""
+
+    def value(j: Job):
+        return j.metrics.get(metric) if j.status == "completed" else j.status
+
+    return two_way(jobs, value, row_key, col_key, swept_keys(jobs))
+
+
+def two_way(items: list, value, row_key: str, col_key: str, have: list[str]):
+    """Rows by `row_key`, columns by `col_key` of items with `.params`; each square holds
+    value(item). `have` names the swept parameters for the error when a key is not one."""
     for key in (row_key, col_key):
-        if not any(key in j.params for j in jobs):
-            have = ", ".join(swept_keys(jobs)) or "none"
-            raise KeyError(f"--pivot: no job sets {key!r}; the swept parameters are: {have}")
-    rows_v = _ordered({j.params.get(row_key, "") for j in jobs})
-    cols_v = _ordered({j.params.get(col_key, "") for j in jobs})
-    cell = {}
-    for j in jobs:
-        key = (j.params.get(row_key, ""), j.params.get(col_key, ""))
-        cell[key] = j.metrics.get(metric) if j.status == "completed" else j.status
+        if not any(key in item.params for item in items):
+            raise KeyError(
+                f"--pivot: no job sets {key!r}; the swept parameters are: "
+                f"{', '.join(have) or 'none'}"
+            )
+    rows_v = ordered({item.params.get(row_key, "") for item in items})
+    cols_v = ordered({item.params.get(col_key, "") for item in items})
+    square = {(i.params.get(row_key, ""), i.params.get(col_key, "")): value(i) for i in items}
     header = [f"{row_key} \\ {col_key}", *cols_v]
-    return header, [[r, *(cell.get((r, c)) for c in cols_v)] for r in rows_v]
+    return header, [[r, *(square.get((r, c)) for c in cols_v)] for r in rows_v]
 
 
 def markdown(header: list[str], rows: list[list]) -> str:
@@ -145,7 +205,7 @@ def _scalar(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _ordered(values: set[str]) -> list[str]:
+def ordered(values: set[str]) -> list[str]:
     """Numbers in numeric order, names alphabetically."""
     return sorted(values, key=_value_key)
 

@@ -9,6 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 JOBLIB = "JoblibLauncher"  # class name ending hydra.launcher._target_ for the joblib launcher
+AUTO = "auto"  # threads=auto: chosen per run from its work per step (null means the same)
+# Multiply-adds per training step (batch size x parameters) that one thread takes before a
+# second thread pays on a CPU. Calibrated with `python scripts/bench.py --only threads`:
+# see README ("Threads") for the measured figures it rests on.
+WORK_PER_THREAD = 400e6
 
 
 def available_cores() -> int:
@@ -29,10 +34,11 @@ def concurrent_jobs(n_jobs: int | None, cores: int) -> int:
     return n_jobs
 
 
-def threads_per_job(threads: int | None, launcher: Mapping[str, Any] | None, cores: int):
-    """`threads` when set; else what the launcher leaves each job: cores // n_jobs under
-    joblib, cpus_per_task under submitit; None (torch's default) for one job at a time."""
-    if threads is not None:
+def threads_per_job(threads: int | str | None, launcher: Mapping[str, Any] | None, cores: int):
+    """`threads` when a number; else what the launcher leaves each job: cores // n_jobs under
+    joblib, cpus_per_task under submitit; None for one job at a time (then the run chooses
+    from its work per step, `threads_for_work`)."""
+    if threads is not None and threads != AUTO:
         return int(threads)
     if not launcher:
         return None
@@ -53,3 +59,14 @@ def launcher_config() -> dict[str, Any] | None:
     except ValueError:
         return None
     return {k: launcher[k] for k in ("_target_", "n_jobs", "cpus_per_task") if k in launcher}
+
+
+def threads_for_work(work: float, cores: int) -> tuple[int, str]:
+    """The thread count for a CPU run whose training step costs `work` multiply-adds
+    (batch size x parameters), and the reason, as metrics.json records it. A rule, not a
+    timing: the same config on the same machine always gets the same count."""
+    count = max(1, min(cores, int(work // WORK_PER_THREAD)))
+    return count, (
+        f"threads=auto: {work / 1e6:.0f}M multiply-adds per step (batch x parameters); "
+        f"a thread per {WORK_PER_THREAD / 1e6:.0f}M, at most {cores} cores: {count}"
+    )

@@ -14,24 +14,13 @@ from typing import Any
 
 import torch
 
+from ucl.errors import CorruptFileError
+from ucl.files import atomic_write
+
+__all__ = ["CorruptFileError", "Tracker", "atomic_write", "read_metrics"]
+
 STATUSES = ("completed", "failed", "interrupted", "running")
 HPARAMS = "hparams"  # tag prefix of the final metrics the HParams tab shows
-
-
-class CorruptFileError(ValueError):
-    """A run-dir file (metrics.json, a checkpoint) that cannot be read."""
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside `path`, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_metrics(run_dir: Path) -> dict | None:
@@ -101,18 +90,23 @@ class Tracker:
         import matplotlib.pyplot as plt
 
         path = self.figures_dir / f"{name}.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        atomic_write(path, buffer.getvalue())
         self.writer.add_figure(name, fig, step, close=False)
         plt.close(fig)
         return path
 
-    def image(self, name: str, grid: torch.Tensor, step: int = 0) -> Path:
-        """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard."""
+    def image(self, name: str, grid: torch.Tensor, step: int = 0, tag: str | None = None) -> Path:
+        """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard (under
+        `tag`, default the name: one tag for a series of images against the step)."""
         from torchvision.utils import save_image
 
         path = self.figures_dir / f"{name}.png"
-        save_image(grid, path)
-        self.writer.add_image(name, grid.clamp(0, 1), step)
+        buffer = io.BytesIO()
+        save_image(grid, buffer, format="png")
+        atomic_write(path, buffer.getvalue())
+        self.writer.add_image(tag or name, grid.clamp(0, 1), step)
         return path
 
     # -- the end ------------------------------------------------------------------
@@ -154,6 +148,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "cpu_count": os.cpu_count(),
     }
 

@@ -3,14 +3,13 @@ is loaded. Each error names the key, the value given and a valid example."""
 
 from __future__ import annotations
 
+from ucl.errors import ConfigError
 from ucl.precision import PRECISIONS
 from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS, load_all
 
 DEVICES = ("auto", "cpu", "cuda")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work."""
+EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
+            "eval_batch_size": 10000, "checkpoint_every": 5000}  # fmt: skip
 
 
 def validate(cfg) -> None:
@@ -18,14 +17,15 @@ def validate(cfg) -> None:
     _positive(cfg, "lr", float)
     _at_least(cfg, "batch_size", 1)
     _at_least(cfg, "epochs", 0)
-    _at_least(cfg, "eval_every", 1)
+    if cfg.get("eval_every") != "epoch":
+        _at_least(cfg, "eval_every", 1, example="eval_every=500 or eval_every=epoch")
     _at_least(cfg, "eval_batch_size", 1)
     _at_least(cfg, "checkpoint_every", 0)
     _at_least(cfg, "hidden", 1)
     if cfg.get("steps") is not None:
         _at_least(cfg, "steps", 1)
-    if cfg.get("threads") is not None:
-        _at_least(cfg, "threads", 1)
+    if cfg.get("threads") not in (None, "auto"):
+        _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
     if cfg.device not in DEVICES:
         raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
     precision = cfg.get("precision", "fp32")
@@ -50,7 +50,9 @@ def _positive(cfg, key: str, kind) -> None:
         raise ConfigError(f"{key}={value!r} must be > 0 (e.g. {key}=0.1)")
 
 
-def _at_least(cfg, key: str, low: int) -> None:
+def _at_least(cfg, key: str, low: int, example: str | None = None) -> None:
     value = cfg.get(key)
-    if value is None or value < low:
-        raise ConfigError(f"{key}={value!r} must be an integer >= {low}")
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if not ok:
+        example = example or f"{key}={EXAMPLES.get(key, low)}"
+        raise ConfigError(f"{key}={value!r} must be an integer >= {low} (e.g. {example})")

@@ -15,6 +15,8 @@ import threading
 import zlib
 from pathlib import Path
 
+from ucl.errors import UclError
+
 # torchvision's names for the four files, with the dimensions each must have
 IDX_FILES = {
     "train-images-idx3-ubyte": 3,
@@ -25,7 +27,7 @@ IDX_FILES = {
 UBYTE = 0x08
 
 
-class DataFileError(ValueError):
+class DataFileError(UclError, ValueError):
     """A data file that is missing, truncated or not in the expected format."""
 
 
@@ -118,7 +120,10 @@ def find_idx(folder: Path, name: str) -> Path:
     )
 
 
-_FIX = "Replace it with the original file (e.g. from ../shared/data/mnist or a fresh download)."
+_FIX = (
+    "Replace it with the original file (the dataset's own distribution, e.g. torchvision's "
+    "MNIST mirrors, or the folder you copied it from)."
+)
 
 
 def open_idx(path: Path):

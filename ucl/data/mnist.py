@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ucl.data.idx import DataFileError, check_raw_dir, import_idx_dir
-from ucl.data.splits import Splits
+from ucl.data.splits import Splits, hold_out_from_config
 from ucl.registry import DATASETS
 
 FASHION_CLASSES = [
@@ -47,8 +47,10 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
         import_idx_dir(Path(idx_dir), raw)
     have_files = check_raw_dir(raw)
     offline_hint = (
-        f"Offline, point dataset.idx_dir (or the environment variable {env_var}) at a folder "
-        f"holding the four IDX files, e.g. {env_var}=../shared/data/mnist"
+        f"Offline, copy the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, .gz or not; torchvision's download "
+        f"on a machine with a network fetches them) into a folder and point "
+        f"dataset.idx_dir=/path/to/folder (or the environment variable {env_var}) at it"
         + (f" (idx_dir={idx_dir!r} is not a folder)." if idx_dir else ".")
     )
     if not have_files and not cfg_ds.download:
@@ -66,7 +68,7 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
             ) from e
     x_train, y_train = _as_tensors(datasets["train"], cfg_ds.get("train_subset"))
     x_test, y_test = _as_tensors(datasets["test"], cfg_ds.get("test_subset"))
-    return Splits(
+    splits = Splits(
         x_train,
         y_train,
         x_test,
@@ -76,6 +78,7 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
         image_shape=(1, 28, 28),
         torch_datasets=datasets,
     )
+    return hold_out_from_config(splits, cfg_ds)
 
 
 def _as_tensors(ds, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:

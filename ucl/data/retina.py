@@ -58,6 +58,8 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from ucl.errors import UclError
+
 COUNTS_FILENAME = "GSE81904_BipolarUMICounts_Cell2016.txt.gz"
 CLUSTERS_FILENAME = "clust_retinal_bipolar.txt"
 DOUBLET_LABEL = "Doublets/Contaminants"
@@ -81,7 +83,7 @@ CLUSTERS_FORMAT = (
 )
 
 
-class RetinaDataError(ValueError):
+class RetinaDataError(UclError, ValueError):
     """A retina data file that is missing, malformed, or inconsistent with the other."""
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
 from ucl.data.retina_synthetic import write_synthetic_retina
-from ucl.data.splits import Splits
+from ucl.data.splits import Splits, hold_out_from_config
 from ucl.registry import DATASETS
 
 
@@ -64,7 +64,7 @@ def _splits(ds, counts: Path, clusters: Path, synthetic: bool | None) -> Splits:
         standardize=bool(ds.standardize),
         synthetic=synthetic,
     )
-    return Splits(
+    splits = Splits(
         data.x_train,
         data.y_train,
         data.x_test,
@@ -74,3 +74,4 @@ def _splits(ds, counts: Path, clusters: Path, synthetic: bool | None) -> Splits:
         image_shape=None,
         synthetic=data.synthetic,
     )
+    return hold_out_from_config(splits, ds)

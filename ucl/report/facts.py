@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from ucl import aggregate
 from ucl.report.sources import Run, Source
 
 # What the answers call "enough": the problem set asks for > 95% test accuracy; "close to
@@ -79,23 +80,35 @@ def accuracy_answer(run: Run, label: str) -> str:
     )
 
 
-def best_job(src: Source, stage: str) -> tuple[dict, float] | None:
-    """(swept parameters, test accuracy) of a sweep's most accurate completed job."""
-    jobs = [j for j in src.jobs(stage) if j.status == "completed" and "test/accuracy" in j.metrics]
-    if not jobs:
-        return None
-    best = max(jobs, key=lambda j: j.metrics["test/accuracy"])
-    return best.params, best.metrics["test/accuracy"]
+def best_cell(src: Source, stage: str) -> tuple[aggregate.Cell, str] | None:
+    """A sweep's best cell (the jobs that differ only in seed), chosen by validation accuracy
+    when the jobs report it, else by test accuracy, and the metric it was chosen by."""
+    jobs = src.jobs(stage)
+    choose = aggregate.choose_metric(jobs)
+    cells = aggregate.cells(jobs)
+    best = aggregate.best_cell(cells, choose) if choose else None
+    return None if best is None else (best, choose)
 
 
 def sweep_answer(src: Source, stage: str, keys: list[str], label: str) -> str:
-    found = best_job(src, stage)
+    found = best_cell(src, stage)
     if found is None:
         return f"{label}: {src.run(stage).why_missing()}"
-    params, accuracy = found
-    chosen = ", ".join(f"{k}={params[k]}" for k in keys if k in params)
-    total = len(src.jobs(stage))
-    return f"{label}: {chosen or 'the only job'} ({pct(accuracy)} test accuracy, best of {total})"
+    best, choose = found
+    chosen = ", ".join(f"{k}={best.params[k]}" for k in keys if k in best.params)
+    cells = aggregate.cells(src.jobs(stage))
+    test = best.agg("test/accuracy")
+    seeds = f"mean of {test.n} seeds, " if test.n > 1 else ""
+    text = (
+        f"{label}: {chosen or 'the only cell'} ({aggregate.mean_pm(test, pct=True)} test "
+        f"accuracy, {seeds}chosen by {choose} among {len(cells)})"
+    )
+    marked = aggregate.marks(cells, choose)
+    near = [c for c in cells if marked.get(id(c)) == aggregate.NEAR]
+    if near:
+        names = ", ".join(", ".join(f"{k}={c.params[k]}" for k in keys) for c in near)
+        text += f", within noise of {names}"
+    return text
 
 
 def confused_answer(run: Run) -> str:

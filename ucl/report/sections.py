@@ -4,7 +4,7 @@ environment. A stage that is missing shows as "not run" where its results would 
 
 from __future__ import annotations
 
-from ucl import summary
+from ucl import aggregate, summary, sweep_figures
 from ucl.report import facts
 from ucl.report.divergence import divergence_answers, divergences
 from ucl.report.doc import Block, Bullets, Figure, Heading, Table, Text
@@ -110,24 +110,39 @@ def classifier_run(run: Run, title: str) -> list[Block]:
 
 
 def sweep_table(src: Source, stage: str, title: str, pivot=None) -> list[Block]:
+    """The table over seeds (mean ± 95% interval, the best cell by validation accuracy, the
+    cells within noise of it), what the seeds support in words, and the figure; one row per
+    job when each cell has one seed."""
     blocks: list[Block] = [Heading(3, title)]
     jobs = src.jobs(stage)
     if not jobs:
         return [*blocks, Text(src.run(stage).why_missing())]
-    header, rows = summary.table(jobs)
+    cells = aggregate.cells(jobs)
+    choose = aggregate.choose_metric(jobs)
+    over_seeds = aggregate.seeds_per_cell(cells) >= 2
+    if over_seeds:
+        header, rows = aggregate.table(cells, ["test/accuracy"], choose)
+    else:
+        header, rows = summary.table(jobs)
     if pivot:
-        p_header, p_rows = summary.pivot(jobs, *pivot, "test/accuracy")
+        make = aggregate.pivot if over_seeds else summary.pivot
+        p_header, p_rows = make(cells if over_seeds else jobs, *pivot, "test/accuracy")
         blocks += [Text(f"Test accuracy, {pivot[0]} by {pivot[1]}:"), Table(p_header, p_rows)]
     blocks.append(Table(header, rows))
+    if choose:
+        blocks.append(Bullets(aggregate.conclusions(cells, choose, "test/accuracy")))
     if problems := summary.failures(jobs):
         blocks.append(Bullets([f"not completed: {p}" for p in problems]))
-    found = facts.best_job(src, stage)
+    figs = sweep_figures.figures(cells, "test/accuracy")
+    for path in sweep_figures.save(src.root / stage, figs):
+        caption = f"{stage}: test accuracy, mean and 95% interval over the seeds"
+        blocks.append(Figure(path, caption, f"{stage}_{path.name}"))
+    found = facts.best_cell(src, stage)
     if found:
-        params, _ = found
-        best = next(j for j in jobs if j.params == params)
+        best = found[0].completed[0]
         run = Run(stage, best.path, {"status": "completed"})
         blocks += _figures(
-            run, [("error_curves", f"error curves of the best job ({best.path.name})")]
+            run, [("error_curves", f"error curves of the best cell ({best.path.name})")]
         )
     return blocks
 

@@ -160,6 +160,16 @@ class Runner:
             self.say(f"{tag}: skipped: {reason}")
             return self._finish(planned, Outcome("blocked", reason=reason))
         state = stage_state(planned)
+        if state.changed:  # a default or preset changed since: its runs are not this stage's
+            kept = planned.dir.with_name(
+                f"{planned.dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}"
+            )
+            planned.dir.rename(kept)
+            self.say(
+                f"{tag}: its resolved config changed since it ran ({state.changed[0]}); "
+                f"running it again (the old runs are kept in {shown(kept)})"
+            )
+            state = stage_state(planned)
         if state.done:
             before = self.record["stages"].get(planned.name, {})
             seconds = before.get("seconds") or _run_seconds(planned)

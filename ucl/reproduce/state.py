@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ucl import rundir
 from ucl.reproduce.stages import Planned
 from ucl.rundir import RUNTIME_KEYS
 from ucl.tracking import CorruptFileError, read_metrics
@@ -18,6 +19,7 @@ class StageState:
     completed: int = 0  # runs whose metrics.json says completed, with the stage's overrides
     expected: int | None = 1  # runs the stage should hold (None: a sweep not counted)
     problems: list[str] = field(default_factory=list)  # "<run>: <status>: <reason>"
+    changed: list[str] = field(default_factory=list)  # "<run>: <key>: <old> there, <new> now"
 
     @property
     def done(self) -> bool:
@@ -57,10 +59,43 @@ def _count(state: StageState, run_dir: Path, want: dict, label: str, subset=Fals
             f"{label}: holds a run with other overrides ({_difference(have, want)}); "
             f"delete {run_dir} to run this stage there again"
         )
+    elif changes := config_changes(run_dir, record):
+        state.changed.append(f"{label}: {changes}")
     elif record["status"] == "completed":
         state.completed += 1
     else:
         state.problems.append(f"{label}: {record['status']}: {record.get('reason', '')}")
+
+
+def config_changes(run_dir: Path, record: dict) -> str:
+    """How the config the run's own overrides compose to today differs from the one it ran
+    with (a default or a preset in conf/ changed since); "" when it does not, or when the
+    run predates the config record."""
+    if "identity" not in record:
+        return ""
+    now = _composed(tuple(record.get("overrides", [])))
+    if now is None or rundir.identity_hash(now) == record["identity"]:
+        return ""
+    before = rundir.read_config_record(run_dir, legacy=False) or {}
+    return rundir.describe(rundir.differences(rundir.identity(before), rundir.identity(now)))
+
+
+_COMPOSED: dict[tuple[str, ...], dict | None] = {}  # a running sweep is looked at often
+
+
+def _composed(overrides: tuple[str, ...]) -> dict | None:
+    if overrides not in _COMPOSED:
+        from hydra.errors import HydraException
+        from omegaconf import OmegaConf
+
+        from ucl.config import compose
+
+        try:
+            cfg = OmegaConf.to_container(compose(list(overrides)), resolve=True)
+        except (HydraException, ValueError):
+            cfg = None
+        _COMPOSED[overrides] = cfg
+    return _COMPOSED[overrides]
 
 
 def identity(overrides) -> dict[str, str]:

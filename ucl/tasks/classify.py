@@ -48,12 +48,16 @@ def classify(ctx: Context) -> dict[str, float]:
         metrics = {}
         for split, x, y in (
             ("train", data.x_train, data.y_train),
+            ("val", data.x_val, data.y_val),  # dataset.validation=N; absent when N is 0
             ("test", data.x_test, data.y_test),
         ):
+            if x is None:
+                continue
             loss, correct = evaluate_split(model, x, y, chunk)
             metrics[f"{split}/loss"] = loss
             metrics[f"{split}/error"] = 1 - correct / len(y)
-        metrics["test/accuracy"] = 1 - metrics["test/error"]
+            if split != "train":
+                metrics[f"{split}/accuracy"] = 1 - metrics[f"{split}/error"]
         return metrics
 
     loop.run(train_step, evaluate)
@@ -84,7 +88,7 @@ def classify(ctx: Context) -> dict[str, float]:
 
     final = history[-1]
     best = max(history, key=lambda row: row.get("test/accuracy", -1.0))
-    return {
+    result = {
         "test/accuracy": final["test/accuracy"],
         "test/error": final["test/error"],
         "test/loss": final["test/loss"],
@@ -94,6 +98,9 @@ def classify(ctx: Context) -> dict[str, float]:
         "test/best_step": best["step"],
         "steps": loop.step,
     }
+    if data.x_val is not None:  # what sweeps and searches choose by, so test stays unseen
+        result.update({k: final[k] for k in ("val/accuracy", "val/error", "val/loss")})
+    return result
 
 
 def evaluate_split(model, x: torch.Tensor, y: torch.Tensor, chunk: int) -> tuple[float, int]:

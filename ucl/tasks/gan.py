@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from ucl import checkpoint
 from ucl.checkpoint import load_model, save_model
@@ -109,8 +109,7 @@ def gan(ctx: Context) -> dict:
         with torch.no_grad():
             grid = image_grid(G_avg(z_fixed), data.image_shape, int(m.grid_nrow))
         G_avg.train()
-        save_image(grid, ctx.tracker.figures_dir / f"samples_epoch_{epoch:03d}.png")
-        ctx.tracker.writer.add_image("samples/fixed_noise", grid, step)
+        ctx.tracker.image(f"samples_epoch_{epoch:03d}", grid, step, tag="samples/fixed_noise")
 
     loop.run(train_step, evaluate, on_epoch_end=on_epoch_end)
 

@@ -38,10 +38,11 @@ def reconstruct(ctx: Context) -> dict:
         return {"batch/loss": loss.detach()}
 
     def evaluate(step):
-        return {
-            "train/loss": mse_per_element(model, x_train_eval, chunk),
-            "test/loss": mse_per_element(model, data.x_test, chunk),
-        }
+        out = {"train/loss": mse_per_element(model, x_train_eval, chunk)}
+        if data.x_val is not None:  # dataset.validation=N
+            out["val/loss"] = mse_per_element(model, data.x_val, chunk)
+        out["test/loss"] = mse_per_element(model, data.x_test, chunk)
+        return out
 
     loop.run(train_step, evaluate)
 
@@ -60,6 +61,7 @@ def reconstruct(ctx: Context) -> dict:
     return {
         "test/mse": final["test/loss"],
         "train/mse": final["train/loss"],
+        **({"val/mse": final["val/loss"]} if "val/loss" in final else {}),
         "steps": loop.step,
         **latent_metrics(coder, data, cfg.model.latent, chunk, int(cfg.seed), classifier),
     }

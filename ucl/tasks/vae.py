@@ -52,7 +52,9 @@ def vae(ctx: Context) -> dict:
 
     def evaluate(step):
         out = {}
-        for split, x in (("train", x_train_eval), ("test", data.x_test)):
+        for split, x in (("train", x_train_eval), ("val", data.x_val), ("test", data.x_test)):
+            if x is None:  # no validation split (dataset.validation=0)
+                continue
             rec, kl = elbo_terms(model, x, rec_kind, chunk, seed)
             out[f"{split}/loss"] = rec + kl_weight * kl
             out[f"{split}/recon"] = rec
@@ -89,6 +91,7 @@ def vae(ctx: Context) -> dict:
         "test/kl": final["test/kl"],
         "train/mse": final["train/mse"],
         "train/loss": final["train/loss"],
+        **{k: final[k] for k in ("val/loss", "val/mse") if k in final},
         "steps": step,
         **latent_metrics(coder, data, m.latent, chunk, seed, classifier),
     }

@@ -1,0 +1,182 @@
+"""summarize.py over a fabricated sweep dir with known numbers: cells grouped by config
+minus seed, mean / std / Student-t interval / n, the best cell by validation accuracy, Welch
+marks, failed seeds, --per-seed, --pivot, --plot; one seed per cell stays as before."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from scipy import stats as scipy_stats
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("summarize", REPO / "scripts" / "summarize.py")
+summarize = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(summarize)
+
+# activation -> (val accuracies, test accuracies) over seeds 0, 1, 2; None: that seed failed
+CELLS = {
+    "relu": ([0.980, 0.982, 0.981], [0.979, 0.981, 0.980]),
+    "elu": ([0.981, 0.979, 0.980], [0.982, 0.980, 0.983]),  # within noise of relu
+    "sigmoid": ([0.950, 0.951, 0.949], [0.990, 0.991, 0.992]),  # best on test, worse on val
+    "tanh": ([0.970, 0.971, None], [0.969, 0.972, None]),
+}
+
+
+def write_job(path: Path, overrides: list[str], config: dict, status: str, metrics: dict):
+    (path / ".hydra").mkdir(parents=True)
+    (path / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    record = {"status": status, "metrics": metrics, "seconds": {"train": 10.0}}
+    if status != "completed":
+        record["reason"] = "NonFiniteLoss: batch/loss became nan at iteration 2"
+    (path / "metrics.json").write_text(json.dumps(record))
+
+
+def config(activation: str, seed: int, threads: int = 1) -> dict:
+    return {"activation": {"name": activation}, "hidden": 128, "lr": 0.1, "seed": seed,
+            "threads": threads, "dataset": {"name": "mnist", "root": f"/tmp/{seed}"}}  # fmt: skip
+
+
+def fabricate(root: Path, cells=CELLS, seeds=(0, 1, 2)) -> Path:
+    n = 0
+    for activation, (vals, tests) in cells.items():
+        for seed in seeds:
+            val, test = vals[seed], tests[seed]
+            status = "completed" if val is not None else "failed"
+            metrics = {} if val is None else {"val/accuracy": val, "test/accuracy": test}
+            overrides = [f"activation={activation}", f"seed={seed}", f"threads={1 + seed}"]
+            write_job(root / str(n), overrides, config(activation, seed, 1 + seed), status,
+                      metrics)  # fmt: skip
+            n += 1
+    return root
+
+
+def run(*args) -> str:
+    assert summarize.main([str(a) for a in args]) == 0
+    return (Path(args[0]) / "summary.md").read_text()
+
+
+def row(text: str, first: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"| {first} |"))
+
+
+def half_width(xs):
+    return scipy_stats.t.ppf(0.975, len(xs) - 1) * scipy_stats.sem(xs)
+
+
+def test_cells_over_seeds_with_intervals_and_marks(tmp_path):
+    text = run(fabricate(tmp_path / "sweep"))
+    relu = row(text, "relu")
+    vals, tests = CELLS["relu"]
+    assert f"{np.mean(vals):.4f} ± {half_width(vals):.4f}" in relu
+    assert f"{np.mean(tests):.4f} ± {half_width(tests):.4f}" in relu
+    assert f"{np.std(tests, ddof=1):.4f}" in relu
+    low, high = np.mean(tests) - half_width(tests), np.mean(tests) + half_width(tests)
+    assert f"[{low:.4f}, {high:.4f}]" in relu
+    assert relu.split("|")[2].strip() == "3"  # n
+    assert relu.rstrip(" |").endswith("| best")  # best by validation, not by test
+    assert row(text, "elu").rstrip(" |").endswith("≈ best")
+    assert row(text, "sigmoid").endswith("| completed |  |")  # worse on val: no mark
+    tanh = row(text, "tanh")
+    assert "2 of 3 completed (seed=2 failed)" in tanh and tanh.split("|")[2].strip() == "2"
+    assert "Best by val/accuracy: activation=relu, test/accuracy 98.00% ± " in text
+    assert "Within noise of the best (Welch's t-test on val/accuracy, p >= 0.05): " in text
+    assert "activation=elu" in text.split("Within noise")[1].splitlines()[0]
+    assert "- 11: failed: NonFiniteLoss" in text  # the failed job is still listed
+
+
+def test_csv_has_the_aggregate_columns(tmp_path):
+    sweep = fabricate(tmp_path / "sweep")
+    run(sweep)
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert [r["activation"] for r in rows] == ["relu", "elu", "sigmoid", "tanh"]
+    relu = rows[0]
+    vals = CELLS["relu"][0]
+    assert float(relu["val/accuracy mean"]) == pytest.approx(np.mean(vals))
+    assert float(relu["val/accuracy std"]) == pytest.approx(np.std(vals, ddof=1))
+    assert float(relu["val/accuracy ci95 high"]) == pytest.approx(np.mean(vals) + half_width(vals))
+    assert (relu["n"], relu["seeds"], relu["mark"]) == ("3", "0 1 2", "best")
+
+
+def test_per_seed_keeps_one_row_per_job(tmp_path):
+    text = run(fabricate(tmp_path / "sweep"), "--per-seed")
+    assert sum(line.startswith("| ") for line in text.splitlines()) == 1 + 12  # header + jobs
+    assert "| failed |" in row(text, "11")
+
+
+def test_grouping_is_by_config_not_by_dir_or_override_strings(tmp_path):
+    # the same overrides, but the recorded configs differ in hidden: two cells, not one
+    sweep = tmp_path / "sweep"
+    for n, (hidden, seed) in enumerate([(64, 0), (64, 1), (256, 0), (256, 1)]):
+        cfg = {**config("relu", seed), "hidden": hidden}
+        write_job(sweep / f"job{n}", [f"seed={seed}"], cfg, "completed",
+                  {"test/accuracy": 0.9 + n / 100})  # fmt: skip
+    from ucl import aggregate, summary
+
+    cells = aggregate.cells(summary.find_jobs(sweep))
+    assert [len(c.jobs) for c in cells] == [2, 2]
+    assert {tuple(j.path.name for j in c.jobs) for c in cells} == {
+        ("job0", "job1"),
+        ("job2", "job3"),
+    }
+
+
+def test_the_run_record_wins_over_hydras_copy(tmp_path):
+    from ucl import summary
+
+    sweep = fabricate(tmp_path / "sweep", {"relu": CELLS["relu"]}, seeds=(0, 1))
+    (sweep / "0" / "config.yaml").write_text(yaml.safe_dump({**config("relu", 0), "lr": 0.5}))
+    assert summary.load_config(sweep / "0")["lr"] == 0.5
+    assert summary.load_config(sweep / "1")["lr"] == 0.1
+
+
+def test_one_seed_per_cell_is_todays_table(tmp_path):
+    from ucl import summary
+
+    sweep = fabricate(tmp_path / "sweep", seeds=(0,))
+    text = run(sweep)
+    header, rows = summary.table(summary.find_jobs(sweep))
+    assert text.startswith(summary.markdown(header, rows))
+    assert "One seed per cell: no confidence interval or significance test can be given" in text
+    assert "Best by val/accuracy: activation=elu, test/accuracy 98.20% (mean over 1 seed)" in text
+    assert "| 1 | elu | completed | 0.9810 | 0.9820 |" in text  # val/accuracy beside test
+
+
+def test_pivot_shows_mean_and_half_width(tmp_path):
+    sweep = tmp_path / "sweep"
+    n = 0
+    for opt in ("sgd", "adam"):
+        for lr in ("0.01", "0.1"):
+            for seed in (0, 1):
+                acc = 0.9 + (0.05 if opt == "adam" else 0) + (0.01 if lr == "0.1" else 0)
+                acc += 0.002 * seed
+                cfg = {**config("relu", seed), "optimizer": {"name": opt}, "lr": float(lr)}
+                write_job(sweep / str(n), [f"optimizer={opt}", f"lr={lr}", f"seed={seed}"], cfg,
+                          "completed", {"test/accuracy": acc})  # fmt: skip
+                n += 1
+    text = run(sweep, "--pivot", "optimizer", "lr", "--plot")
+    pivot = text.split("test/accuracy:\n\n")[1]
+    hw = half_width([0.96, 0.962])
+    assert f"| adam | {0.951:.4f} ± {hw:.4f} | {0.961:.4f} ± {hw:.4f} |" in pivot
+    assert (sweep / "test_accuracy_by_optimizer_lr.png").stat().st_size > 10_000
+    assert list((sweep / "summary").glob("events.out.tfevents.*"))
+
+
+def test_neighbours_the_seeds_do_not_separate_are_named(tmp_path):
+    cells = {
+        "relu": ([0.980, 0.981, 0.982], [0.98, 0.98, 0.98]),
+        "linear": ([0.920, 0.926, 0.923], [0.92, 0.92, 0.92]),
+        "sigmoid": ([0.924, 0.921, 0.926], [0.92, 0.92, 0.92]),
+    }
+    text = run(fabricate(tmp_path / "sweep", cells))
+    assert "Every other cell is significantly worse on val/accuracy" in text
+    assert (
+        "Neighbours in the ranking the seeds do not separate (p >= 0.05): "
+        "activation=sigmoid and activation=linear." in text
+    )

@@ -1,0 +1,28 @@
+"""Errors a user can fix. train.py prints each as one line and exits with status 2; the
+message names the key or file, the value given, what is allowed and how to fix it."""
+
+from __future__ import annotations
+
+
+class UclError(Exception):
+    """Bad input: a config value, a file, a run dir. Not a bug in ucl."""
+
+
+class ConfigError(UclError, ValueError):
+    """A config value that cannot work."""
+
+
+class CorruptFileError(UclError, ValueError):
+    """A run-dir file (metrics.json, a checkpoint, the config record) that cannot be read."""
+
+
+class RunDirBusy(UclError):
+    """Another live process holds the run dir's lock."""
+
+
+class MissingFileError(UclError, FileNotFoundError):
+    """A file or run dir that was named but is not there."""
+
+
+class UnreadableFileError(UclError, OSError):
+    """A file that exists but cannot be read (permissions, I/O): the file may be fine."""

@@ -1,0 +1,104 @@
+"""Which figure a sweep's cells call for, and where it goes: the metric against a numeric
+parameter (log axis for lr and hidden) with the interval as a band and one line per value of
+a second parameter; bars for one categorical parameter; a heatmap for two. PNGs go into the
+sweep dir, the same figures into TensorBoard under <sweep dir>/summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ucl.aggregate import Cell
+from ucl.plots import sweep as plots
+from ucl.summary import ordered
+
+LOG_KEYS = ("lr", "hidden")  # spread over decades: drawn on a log axis
+LOG_SPAN = 20  # any other positive numeric parameter whose values span this factor, too
+TENSORBOARD_DIR = "summary"  # the sweep's own TensorBoard run, beside the job dirs
+
+
+def figures(found: list[Cell], metric: str) -> dict:
+    """name -> figure of `metric` over the cells' swept parameters (none for more than two
+    parameters: a search draws its history instead)."""
+    keys = list(found[0].params) if found else []
+    scored = [c for c in found if c.agg(metric).mean is not None]
+    if not scored or not 1 <= len(keys) <= 2:
+        return {}
+    numeric = [k for k in keys if all(_float(c.params[k]) is not None for c in scored)]
+    name = f"{metric.replace('/', '_')}_by_{'_'.join(keys)}"
+    title = f"{metric}: mean and 95% interval over seeds"
+    if numeric:
+        x = max(numeric, key=lambda k: len({c.params[k] for c in scored}))
+        hue = next((k for k in keys if k != x), None)
+        series: dict[str, list] = {}
+        for c in scored:
+            label = f"{hue}={c.params[hue]}" if hue else ""
+            series.setdefault(label, []).append(_point(c, metric, float(c.params[x])))
+        series = {k: series[k] for k in sorted(series, key=_natural_label)}
+        return {name: plots.lines(series, x, metric, title, _log_axis(x, scored))}
+    if len(keys) == 1:
+        (key,) = keys
+        labels = [c.params[key] for c in scored]
+        points = [_point(c, metric, i) for i, c in enumerate(scored)]
+        return {name: plots.bars(labels, points, key, metric, title)}
+    rows_v = ordered({c.params[keys[0]] for c in scored})
+    cols_v = ordered({c.params[keys[1]] for c in scored})
+    means = np.full((len(rows_v), len(cols_v)), np.nan)
+    halves = np.full_like(means, np.nan)
+    for c in scored:
+        i, j = rows_v.index(c.params[keys[0]]), cols_v.index(c.params[keys[1]])
+        a = c.agg(metric)
+        means[i, j] = a.mean
+        halves[i, j] = np.nan if a.half_width is None else a.half_width
+    return {name: plots.heatmap(rows_v, cols_v, means, halves, keys[0], keys[1], title)}
+
+
+def save(sweep_dir: Path, figs: dict) -> list[Path]:
+    """Each figure as <sweep dir>/<name>.png and under its name in TensorBoard (the sweep's
+    own run <sweep dir>/summary, rewritten on every call)."""
+    import matplotlib.pyplot as plt
+    from torch.utils.tensorboard import SummaryWriter
+
+    if not figs:
+        return []
+    board = Path(sweep_dir) / TENSORBOARD_DIR
+    for old in board.glob("events.out.tfevents.*"):  # the last summary's figures
+        old.unlink()
+    writer = SummaryWriter(log_dir=str(board))
+    paths = []
+    for name, fig in figs.items():
+        path = Path(sweep_dir) / f"{name}.png"
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        writer.add_figure(name, fig, 0, close=False)
+        plt.close(fig)
+        paths.append(path)
+    writer.close()
+    return paths
+
+
+def _point(c: Cell, metric: str, x: float) -> plots.Point:
+    a = c.agg(metric)
+    return (x, a.mean, a.low, a.high)
+
+
+def _log_axis(key: str, found: list[Cell]) -> bool:
+    values = [float(c.params[key]) for c in found]
+    if min(values) <= 0:
+        return False
+    return key.split(".")[-1] in LOG_KEYS or max(values) / min(values) >= LOG_SPAN
+
+
+def _float(v: str) -> float | None:
+    try:
+        x = float(v)
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _natural_label(label: str):
+    value = label.partition("=")[2]
+    x = _float(value)
+    return (0, x, "") if x is not None else (1, 0.0, value)
