@@ -94,6 +94,7 @@ def mnist_run(tmp_path_factory, classifier_dir) -> tuple[Path, dict]:
     return root / "run", run_config(overrides, root / "run")
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_short_mnist_run_reduces_the_test_loss(mnist_run):
     run_dir, record = mnist_run
     assert record["status"] == "completed" and record["task"] == "reconstruct"
@@ -104,6 +105,7 @@ def test_short_mnist_run_reduces_the_test_loss(mnist_run):
     assert record["metrics"]["test/mse"] == pytest.approx(float(last["test/loss"]))
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_mnist_run_records_latent_metrics(mnist_run):
     m = mnist_run[1]["metrics"]
     assert 0 <= m["latent/knn_accuracy"] <= 1 and -1 <= m["latent/silhouette"] <= 1
@@ -115,6 +117,7 @@ def test_mnist_run_records_latent_metrics(mnist_run):
         assert 0.1 <= m[f"interpolation/confidence{key}"] <= 1  # 10 classes: >= 1/10
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_mnist_run_writes_every_figure_and_the_projector(mnist_run):
     run_dir, record = mnist_run
     names = {"loss_curves", "embedding", "reconstructions", "interpolations"}
@@ -130,12 +133,14 @@ def test_mnist_run_writes_every_figure_and_the_projector(mnist_run):
     assert len(record["interpolation_rows"]) == 6
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_saved_model_rebuilds_and_encodes(mnist_run):
     model, saved = load_model(mnist_run[0])
     assert isinstance(model, Autoencoder) and saved["data"]["in_features"] == 784
     assert model.encode(torch.rand(3, 784)).shape == (3, 2)
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_retina_synthetic_end_to_end(tmp_path):
     small = [
         f"dataset.root={tmp_path / 'data'}", "dataset.cells=800", "dataset.genes=400",

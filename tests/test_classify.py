@@ -33,6 +33,7 @@ def short_run(tmp_path_factory):
     return run_dir, proc
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_run_dir_holds_the_contract(short_run):
     run_dir, _ = short_run
     record = json.loads((run_dir / "metrics.json").read_text())
@@ -56,6 +57,7 @@ def test_run_dir_holds_the_contract(short_run):
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_history_has_a_row_per_evaluation(short_run):
     run_dir, _ = short_run
     rows = list(csv.DictReader(open(run_dir / "history.csv")))
@@ -66,6 +68,7 @@ def test_history_has_a_row_per_evaluation(short_run):
     assert float(rows[-1]["test/error"]) < float(rows[0]["test/error"])
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_tensorboard_has_curves_images_and_hparams(short_run):
     run_dir, _ = short_run
     acc = read_tags(run_dir)
@@ -77,6 +80,7 @@ def test_tensorboard_has_curves_images_and_hparams(short_run):
     assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_saved_model_loads_safely_and_scores_the_same(short_run, tmp_path):
     run_dir, _ = short_run
     state = torch.load(run_dir / "model.pt", weights_only=True)
@@ -95,6 +99,7 @@ def run_in_process(tmp_path, overrides, name):
     return run_config(overrides, tmp_path / name)
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_same_config_and_seed_give_identical_metrics(tmp_path, fixture_overrides):
     overrides = [*SHORT, "epochs=2", "model.dropout=0.2", *fixture_overrides]
     a = run_in_process(tmp_path, overrides, "a")
@@ -105,12 +110,14 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path, fixture_overrides
     assert c["metrics"] != a["metrics"]
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_dataloader_path_trains_too(tmp_path, fixture_overrides):
     overrides = [*SHORT, "dataset.loader=dataloader", *fixture_overrides]
     record = run_in_process(tmp_path, overrides, "d")
     assert record["status"] == "completed" and record["metrics"]["test/accuracy"] > 0.6
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_multirun_then_summarize(tmp_path, fixture_overrides):
     sweep = tmp_path / "sweep"
     args = ["model=mlp", "activation=elu", "-m", "hidden=8,16", "epochs=1", "eval_every=100"]
@@ -146,6 +153,7 @@ def test_presets_reach_their_accuracy_floor_on_full_mnist(tmp_path, experiment, 
     assert metrics["test/accuracy"] >= floor
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_logreg_closed_form_steps_train_like_autograd(tmp_path, fixture_overrides):
     base = ["experiment=logreg", "epochs=2", "eval_every=8", "progress=false", *fixture_overrides]
     runs = {

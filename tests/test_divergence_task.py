@@ -28,6 +28,7 @@ def test_closed_form_kl_matches_a_monte_carlo_estimate():
     assert kl_uniform_normal(-1, 2, 3, 4.0) == pytest.approx(monte_carlo, abs=0.01)
 
 
+@pytest.mark.slow  # a whole study
 def test_simple_study_reports_every_measure_with_time_and_spread(tmp_path):
     record = run_config(["experiment=divergence_simple", "normal_var=4", *FAST], tmp_path / "r")
     assert record["status"] == "completed" and record["task"] == "divergence"
@@ -47,6 +48,7 @@ def test_simple_study_reports_every_measure_with_time_and_spread(tmp_path):
     assert (tmp_path / "r" / "figures" / "divergences.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # a whole study
 def test_mnist_vs_mnist_on_the_fixture(tmp_path, fixture_overrides):
     overrides = ["experiment=divergence_mnist", *FAST, "divergence.n=200", *fixture_overrides]
     overrides.append("divergence.measures=[kl_knn_pq,emd_exact,mmd2_unbiased,mmd_p_value]")

@@ -114,6 +114,7 @@ def test_update_average_moves_parameters_and_running_statistics_by_one_minus_dec
             assert torch.equal(value, target)
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_an_averaged_generator_is_what_the_run_saves(tmp_path, monkeypatch, fixture_overrides):
     run_dir = tmp_path / "avg"
     overrides = ["steps=40", "classifier=null", "model.average_decay=0.9", "model.num_samples=4"]
@@ -216,6 +217,7 @@ def classifier_dir(tmp_path_factory):
     return root / "run"
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_a_short_run_writes_every_file(tmp_path, fixture_overrides, classifier_dir):
     run_dir = tmp_path / "gan"
     train(
@@ -259,6 +261,7 @@ def test_a_short_run_writes_every_file(tmp_path, fixture_overrides, classifier_d
     assert list(run_dir.glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_a_missing_classifier_fails_before_training(tmp_path, fixture_overrides):
     run_dir = tmp_path / "gan"
     proc = train(
@@ -306,6 +309,7 @@ def test_a_loss_turning_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert not (run_dir / "model.pt").exists() and not (run_dir / "samples.pt").exists()
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_an_absurd_learning_rate_stops_with_a_clear_message(tmp_path, fixture_overrides):
     run_dir = tmp_path / "absurd"
     proc = train(
@@ -319,6 +323,7 @@ def test_an_absurd_learning_rate_stops_with_a_clear_message(tmp_path, fixture_ov
     assert not (run_dir / "model.pt").exists()
 
 
+@pytest.mark.slow  # trains on the fixture
 @pytest.mark.parametrize("average", ["null", "0.9"])
 def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides, average):
     common = [

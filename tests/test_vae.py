@@ -119,6 +119,7 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
     return {k: (root / k, v) for k, v in out.items()}
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_short_vae_run_reduces_the_test_loss_and_logs_both_terms(runs):
     run_dir, record = runs["vae"]
     assert record["status"] == "completed" and record["task"] == "vae"
@@ -133,6 +134,7 @@ def test_short_vae_run_reduces_the_test_loss_and_logs_both_terms(runs):
     assert 0 < m["test/mse"] < 0.2 and 0 <= m["latent/knn_accuracy"] <= 1
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_vae_run_draws_every_figure(runs):
     run_dir, _ = runs["vae"]
     figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
@@ -142,6 +144,7 @@ def test_vae_run_draws_every_figure(runs):
     }  # fmt: skip
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_vae_run_compares_with_the_autoencoder_on_the_same_test_set(runs):
     ae, vae = runs["ae"][1]["metrics"], runs["vae"][1]["metrics"]
     # the VAE run recomputes the autoencoder's numbers: they agree with the AE run's own
@@ -151,6 +154,7 @@ def test_vae_run_compares_with_the_autoencoder_on_the_same_test_set(runs):
         assert 0.1 <= vae[key] <= 1
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_vae_samples_and_real_digits_are_judged_by_the_classifier(runs):
     record = runs["vae"][1]
     m = record["metrics"]
@@ -163,6 +167,7 @@ def test_vae_samples_and_real_digits_are_judged_by_the_classifier(runs):
     assert 0 < m["real/frechet"] < m["samples/frechet"]
 
 
+@pytest.mark.slow  # trains on the fixture
 def test_a_larger_latent_is_drawn_through_pca_and_has_no_manifold(tmp_path):
     data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
     quick = [*QUICK, "steps=40", "model.latent_dim=5", "model.samples=100"]
