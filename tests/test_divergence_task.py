@@ -64,7 +64,8 @@ def test_bad_settings_are_named(tmp_path):
         run_config(["experiment=divergence_simple", "divergence.measures=[nope]"], record_dir)
     with pytest.raises(ValueError, match="needs generator="):
         run_config(["experiment=divergence_gan", "dataset.idx_dir=tests/fixtures/mnist",
-                    f"dataset.root={tmp_path}", "skip_completed=false"], record_dir)  # fmt: skip
+                    f"dataset.root={tmp_path}", "skip_completed=false"],
+                   tmp_path / "no_generator")  # fmt: skip
 
 
 def test_effect_size_and_its_interval():

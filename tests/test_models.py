@@ -91,7 +91,7 @@ def test_a_model_pt_with_weights_in_another_layout_is_named_with_the_fix(tmp_pat
     old.W = torch.nn.Parameter(torch.zeros(784, 10))
     save_model(tmp_path, old, compose(["model=logreg"]), data)
     with pytest.raises(CheckpointMismatch, match=r"model.pt does not fit the logreg model.*W.*"
-                       r"train it again with the config in"):  # fmt: skip
+                       r"train it again with the config saved in"):  # fmt: skip
         load_model(tmp_path)
 
 
