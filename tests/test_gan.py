@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 
 import pytest
 import torch
@@ -335,12 +336,21 @@ def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides, average):
     ]
     straight, split = tmp_path / "straight", tmp_path / "split"
     _run_in_process(monkeypatch, straight, [*common, "steps=50"])
-    _run_in_process(monkeypatch, split, [*common, "steps=20"])  # stops mid-epoch 1
-    _run_in_process(
-        monkeypatch,
-        split,
-        [*common, "steps=50", f"resume={split}", "skip_completed=false"],
-    )
+    with monkeypatch.context() as stop:  # SIGTERM at iteration 20, mid-epoch 1
+        from ucl.loop import Loop
+
+        accumulate = Loop._accumulate
+
+        def sigterm_at_20(self, out):
+            accumulate(self, out)
+            if self.step == 20:
+                signal.raise_signal(signal.SIGTERM)
+
+        stop.setattr(Loop, "_accumulate", sigterm_at_20)
+        with pytest.raises(SystemExit):
+            _run_in_process(monkeypatch, split, [*common, "steps=50"])
+    # the resumed run goes on with the config it was started with (its config.yaml)
+    _run_in_process(monkeypatch, split, [*common, "steps=50", f"resume={split}"])
     a = torch.load(straight / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(split / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys()

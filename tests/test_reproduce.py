@@ -97,13 +97,13 @@ def test_smoke_reproduction_and_report(tmp_path):
         "| job | hidden |",
         "| job | lr |",
         "| optimizer \\ lr |",
-        "| measure | mnist_vs_mnist | mnist_vs_gan |",
+        "| measure | mnist_vs_mnist (mean ± sd) | mnist_vs_gan (mean ± sd) |",
     ):
         assert header in md, header
     # answers drawn from metrics.json
     assert re.search(r"best one-hidden-layer network: test accuracy \d+\.\d\d%", md)
     assert re.search(r"\d+ of 15 classes separate", md)
-    assert "classifier score: GAN" in md and "real-vs-GAN is" in md
+    assert "classifier score: GAN" in md and "By effect size |d|" in md and "Recommended:" in md
     # every figure linked exists, and the kinds the problem set asks for are there
     linked = re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", md)
     assert linked and all((report / f).is_file() for f in linked)
