@@ -13,6 +13,7 @@ import math
 import signal
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ class Loop:
             self.total_steps, self.step, len(self.batcher), str(cfg.task), cfg.get("progress")
         )
         self._last_tick = time.perf_counter()
-        with trapped() as stop:
+        with trapped() as stop, _closing(progress, self):
             while self.step < self.total_steps:
                 for module in self.modules.values():
                     module.train()
@@ -99,8 +100,6 @@ class Loop:
                         raise self._interrupted(stop.signal)
                     if done:
                         break
-            progress.close()
-            self._record_seconds()
             if stop.signal is not None:  # it came after the last step's check
                 raise self._interrupted(stop.signal)
 
@@ -111,7 +110,6 @@ class Loop:
         return self.step % int(every) == 0
 
     def _interrupted(self, signum: int) -> RunInterrupted:
-        self._record_seconds()
         return RunInterrupted(
             f"{signal.Signals(signum).name} at iteration {self.step}; checkpoint written to "
             f"{self.checkpoint_path}. Continue with resume={self.tracker.run_dir} (or re-run "
@@ -234,6 +232,16 @@ class Loop:
 def _same_names(kind: str, have: dict, saved: dict, path: Path) -> None:
     if set(have) != set(saved):
         raise KeyError(f"{kind}: the checkpoint holds {sorted(saved)}, this run has {sorted(have)}")
+
+
+@contextmanager
+def _closing(progress: Progress, loop: Loop):
+    """However the loop ends: the bar closed, the training time charged once."""
+    try:
+        yield
+    finally:
+        progress.close()
+        loop._record_seconds()
 
 
 def total_steps(cfg, batches_per_epoch: int) -> int:

@@ -206,12 +206,8 @@ def output_dir(cfg: DictConfig) -> Path:
     """The run dir: `resume=` names it; else Hydra's output dir for this job."""
     if cfg.get("resume"):
         return rundir.check_resume_dir(str(cfg.resume))
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return Path(HydraConfig.get().runtime.output_dir)
-    except ValueError:  # composed without @hydra.main (tests, notebooks)
-        return Path(os.environ.get("UCL_RUN_DIR", "runs/adhoc"))
+    # composed without @hydra.main (tests, notebooks): UCL_RUN_DIR names it
+    return _hydra_dir() or Path(os.environ.get("UCL_RUN_DIR", "runs/adhoc"))
 
 
 def hydra_info(cfg: DictConfig) -> dict[str, Any]:
