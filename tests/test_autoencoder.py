@@ -13,11 +13,12 @@ import torch
 from conftest import FIXTURE_MNIST, compose
 from torch import nn
 
-from ucl.checkpoint import load_model
+from ucl.components import load_all
 from ucl.config import run_config
-from ucl.latent_report import title_of
+from ucl.earlier_runs import load_model
 from ucl.models.autoencoder import Autoencoder
-from ucl.registry import MODELS, load_all
+from ucl.plots.latent import title_of
+from ucl.registry import MODELS
 
 # small widths and few steps: these runs test the pipeline, not the architecture
 QUICK = ["model.widths=[64,32]", "steps=120", "eval_every=40", "threads=1", "progress=false"]

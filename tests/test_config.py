@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import REPO, compose, train
 
-from ucl.registry import load_all
-from ucl.validate import ConfigError, validate
+from ucl.components import load_all
+from ucl.errors import ConfigError, validate
 
 GROUPS = ["model", "optimizer", "activation", "dataset"]
 

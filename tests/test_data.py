@@ -10,8 +10,9 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, compose, full_mnist_dir
 
+from ucl.components import load_all
 from ucl.data.idx import IDX_FILES, DataFileError
-from ucl.registry import DATASETS, load_all
+from ucl.registry import DATASETS
 
 
 def load(tmp_path, idx_dir, *extra):

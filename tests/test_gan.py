@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 import ucl.models.gan as gan_module
 from tests.conftest import compose, train
-from ucl.checkpoint import load_model
+from ucl.earlier_runs import load_model
+from ucl.errors import ConfigError
 from ucl.loop import NonFiniteLoss
 from ucl.models.gan import (
     Discriminator,
@@ -24,7 +25,6 @@ from ucl.models.gan import (
     train_generator,
     update_average,
 )
-from ucl.validate import ConfigError
 
 # a GAN small enough for a few hundred steps in seconds
 SMALL = [

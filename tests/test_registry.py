@@ -8,7 +8,8 @@ import pytest
 import torch
 from conftest import compose
 
-from ucl.registry import ACTIVATIONS, MODELS, OPTIMIZERS, TASKS, Registry, RegistryError, load_all
+from ucl.components import load_all
+from ucl.registry import ACTIVATIONS, MODELS, OPTIMIZERS, TASKS, Registry, RegistryError
 
 
 def test_register_create_and_list():

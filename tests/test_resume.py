@@ -299,7 +299,7 @@ def tensorboard_steps(run_dir, tag="test/error"):
 @pytest.mark.slow  # needs the train.py run of `uninterrupted`
 def test_resume_takes_the_runs_own_config(uninterrupted):
     from ucl import rundir
-    from ucl.validate import ConfigError
+    from ucl.errors import ConfigError
 
     previous = metrics(uninterrupted)
     given = [f"resume={uninterrupted}", "threads=2", "dataset.root=/elsewhere", "hidden=16"]

@@ -9,8 +9,9 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, compose, train
 
+from ucl.components import load_all
 from ucl.errors import ConfigError
-from ucl.registry import DATASETS, load_all
+from ucl.registry import DATASETS
 
 
 def load(tmp_path, *extra):

@@ -15,6 +15,7 @@ from ucl.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+SAMPLES = "samples.pt"  # a generative run's final samples: {"samples": (N, D), "image_shape"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message carries terminal colours
 
 
@@ -132,37 +133,3 @@ def save_model(run_dir: Path, model: torch.nn.Module, cfg, data, **extra: Any) -
     path = Path(run_dir) / MODEL
     save(path, state)
     return path
-
-
-def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a run's model from its model.pt (e.g. `classifier=runs/...`)."""
-    from types import SimpleNamespace
-
-    from omegaconf import OmegaConf
-
-    from ucl.registry import MODELS, load_all
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise MissingFileError(f"run dir {run_dir} does not exist; give the dir of a finished run")
-    saved = load(run_dir / MODEL, map_location=device)
-    load_all()
-    cfg = OmegaConf.create(saved["config"])
-    data = SimpleNamespace(**saved["data"])
-    model = MODELS.create(cfg.model.name, cfg, data)
-    try:
-        model.load_state_dict(saved["state_dict"])
-    except RuntimeError as e:  # e.g. weights of another shape or layout
-        raise CheckpointMismatch(
-            f"{run_dir / MODEL} does not fit the {cfg.model.name} model this version of ucl "
-            f"builds from its config ({_detail(e)}). It was written "
-            f"by an older version of ucl (logreg and mlp now store weights as (outputs, "
-            f"inputs)); train it again with the config saved in {run_dir}."
-        ) from e
-    return model.to(device).eval(), saved
-
-
-def _detail(e: Exception) -> str:
-    """The lines of a load_state_dict error after its headline, shortened."""
-    lines = [line.strip() for line in str(e).splitlines()]
-    return " ".join(lines[1:] or lines)[:240]

@@ -1,26 +1,34 @@
-"""Latent-space maths: codes of a split, embedding quality, centroids, interpolation paths.
+"""Latent-space maths: codes of a split, embedding quality, centroids, interpolation paths,
+and the end-of-run numbers of a trained encoder/decoder (`latent_metrics`).
 
-Everything here works on plain tensors/arrays, so it is tested on constructed cases and
-shared by the autoencoder and VAE tasks (figures live in ucl/plots/latent.py).
+The numbers: kNN accuracy in the code space (fitted on the training codes, scored on the
+test codes, also per class), silhouette (also per class), the nearest pairs of class
+centroids, and -- with a classifier -- how realistic decoded interpolants are: the
+classifier's mean top-class probability on points along lines between test codes.
+
+The building blocks work on plain tensors/arrays, so they are tested on constructed cases;
+the autoencoder and VAE tasks share them (figures live in ucl/plots/latent.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ucl import class_names
+from ucl.chunked import map_chunks
+
 
 def codes_of(encode: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int):
     """encode(x) over a whole split in chunks, (N, latent_dim), on the CPU."""
-    with torch.no_grad():
-        return torch.cat([encode(x[i : i + chunk]).cpu() for i in range(0, len(x), chunk)])
+    return map_chunks(lambda xb: encode(xb).cpu(), x, chunk)
 
 
 def decode_all(decode: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, chunk: int):
-    with torch.no_grad():
-        return torch.cat([decode(z[i : i + chunk]) for i in range(0, len(z), chunk)])
+    return map_chunks(decode, z, chunk)
 
 
 # -- embedding quality ------------------------------------------------------------------
@@ -105,7 +113,7 @@ def resolve_class(spec, names: Sequence[str]) -> int:
     for i, name in enumerate(names):
         if text == name:
             return i
-    short = [name.split(" (", 1)[0].strip().lower() for name in names]
+    short = [class_names.short(name).lower() for name in names]
     if text.strip().lower() in short:
         return short.index(text.strip().lower())
     if isinstance(spec, int) and 0 <= spec < len(names):
@@ -164,12 +172,8 @@ def random_pairs(y: np.ndarray, n: int, same_class: bool, seed: int) -> np.ndarr
 
 def mean_confidence(classifier: torch.nn.Module, x: torch.Tensor, chunk: int) -> float:
     """Mean top-class softmax probability the classifier gives the rows of x."""
-    with torch.no_grad():
-        top = [
-            torch.softmax(classifier(x[i : i + chunk]), dim=1).amax(1)
-            for i in range(0, len(x), chunk)
-        ]
-    return float(torch.cat(top).mean())
+    top = map_chunks(lambda xb: torch.softmax(classifier(xb), dim=1).amax(1), x, chunk)
+    return float(top.mean())
 
 
 def to_2d(z: np.ndarray, basis: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -185,3 +189,76 @@ def to_2d(z: np.ndarray, basis: np.ndarray | None = None) -> tuple[np.ndarray, n
         _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
         basis = np.vstack([mean, vt[:2]])
     return (z - basis[0]) @ basis[1:].T, basis
+
+
+@dataclass
+class Coder:
+    """What the report needs of a model: encode (B, D) -> (B, d) and decode (B, d) -> (B, D)
+    (for a VAE, encode gives the posterior mean)."""
+
+    encode: Callable[[torch.Tensor], torch.Tensor]
+    decode: Callable[[torch.Tensor], torch.Tensor]
+
+    @classmethod
+    def of(cls, model: torch.nn.Module) -> Coder:
+        return cls(model.encode, model.decode)
+
+
+# -- the end-of-run numbers of an encoder/decoder ---------------------------------------
+
+
+def latent_metrics(coder: Coder, data, lcfg, chunk: int, seed: int, classifier=None) -> dict:
+    """Embedding-quality metrics of `coder` on `data` (see the module docstring).
+
+    lcfg: the `model.latent` config node. Keys: latent/knn_accuracy,
+    latent/knn_accuracy_per_class, latent/silhouette, latent/silhouette_per_class,
+    latent/closest_pairs; with a classifier, interpolation/confidence (all interior points),
+    interpolation/confidence_between, interpolation/confidence_within and
+    interpolation/confidence_ends (the decoded end points themselves, for reference).
+    """
+    names = list(data.class_names)
+    z_train = codes_of(coder.encode, data.x_train, chunk).numpy()
+    z_test = codes_of(coder.encode, data.x_test, chunk).numpy()
+    y_train, y_test = data.y_train.cpu().numpy(), data.y_test.cpu().numpy()
+
+    predicted = knn_predict(z_train, y_train, z_test, int(lcfg.knn_k))
+    sil, sil_per_class = silhouette(z_test, y_test, lcfg.get("silhouette_size"), seed=seed)
+    centres = centroids(z_train, y_train, len(names))
+    metrics = {
+        "latent/knn_accuracy": float((predicted == y_test).mean()),
+        "latent/silhouette": sil,
+        "latent/knn_accuracy_per_class": per_class_accuracy(y_test, predicted, names),
+        "latent/silhouette_per_class": {names[c]: v for c, v in sil_per_class.items()},
+        "latent/closest_pairs": closest_pairs(centres, names, int(lcfg.closest_pairs)),
+    }
+    if classifier is not None:
+        metrics.update(interpolation_confidence(coder, data, lcfg, chunk, seed, classifier))
+    return metrics
+
+
+def interpolation_confidence(coder: Coder, data, lcfg, chunk: int, seed: int, classifier):
+    """The classifier's mean confidence on decoded interpolants between random test pairs.
+
+    The pairs come from the labels alone (`random_pairs`), so two models scored on
+    the same test set with the same seed are judged on the same pairs of digits.
+    """
+    icfg = lcfg.interpolation
+    steps, n = int(icfg.steps), int(icfg.eval_pairs)
+    y = data.y_test.cpu().numpy()
+    out = {}
+    interior, ends = [], []
+    for kind, same in (("between", False), ("within", True)):
+        pairs = random_pairs(y, n, same_class=same, seed=seed)
+        idx = torch.from_numpy(pairs).flatten().to(data.x_test.device)
+        z = codes_of(coder.encode, data.x_test[idx], chunk)
+        z = z.reshape(n, 2, -1)
+        paths = torch.stack([interpolate(a, b, steps) for a, b in z])  # (n, steps, d)
+        decoded = decode_all(coder.decode, paths.flatten(0, 1).to(data.x_test.device), chunk)
+        decoded = decoded.reshape(n, steps, -1)
+        interior.append(decoded[:, 1:-1].flatten(0, 1))
+        ends.append(decoded[:, [0, -1]].flatten(0, 1))
+        out[f"interpolation/confidence_{kind}"] = mean_confidence(classifier, interior[-1], chunk)
+    judge = mean_confidence
+    out["interpolation/confidence"] = judge(classifier, torch.cat(interior), chunk)
+    out["interpolation/confidence_ends"] = judge(classifier, torch.cat(ends), chunk)
+    return out

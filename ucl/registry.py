@@ -72,12 +72,3 @@ OPTIMIZERS = Registry("optimizer")
 ACTIVATIONS = Registry("activation")
 DATASETS = Registry("dataset")
 TASKS = Registry("task")
-
-
-def load_all() -> None:
-    """Import the modules that register components (kept out of import time)."""
-    import ucl.activations  # noqa: F401
-    import ucl.data  # noqa: F401
-    import ucl.models  # noqa: F401
-    import ucl.optimizers  # noqa: F401
-    import ucl.tasks  # noqa: F401

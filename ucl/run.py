@@ -14,11 +14,12 @@ import torch
 from omegaconf import DictConfig
 
 from ucl import rundir
+from ucl.components import load_all
 from ucl.context import Context
 from ucl.errors import ConfigError
 from ucl.files import remove_stale_temps
 from ucl.precision import resolve_precision
-from ucl.registry import DATASETS, TASKS, load_all
+from ucl.registry import DATASETS, TASKS
 from ucl.runlock import RunLock
 from ucl.signals import RunInterrupted, deferred, interrupting
 from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job

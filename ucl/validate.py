@@ -3,9 +3,10 @@ is loaded. Each error names the key, the value given and a valid example."""
 
 from __future__ import annotations
 
+from ucl.components import load_all
 from ucl.errors import ConfigError
 from ucl.precision import PRECISIONS
-from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS, load_all
+from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS
 
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,

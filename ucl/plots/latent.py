@@ -1,5 +1,12 @@
-"""Latent-space figures: the 2-D embedding coloured by class (with interpolation paths on
-it) and, for feature data without images, reconstructions drawn as feature profiles."""
+"""Latent-space figures of a trained encoder/decoder (autoencoder or VAE).
+
+`latent_figures` draws, at the end of a run: the embedding of the first `latent.points` test
+samples with the configured interpolation paths on it, each class's first test sample beside
+its reconstruction, the decoded interpolation strips, and the codes in TensorBoard's
+projector. Feature data (no image shape, e.g. the retina) gets feature-profile
+reconstructions and the decoded paths drawn in the plane of the first two features instead
+of image strips. The numbers that go with them are `ucl.latent.latent_metrics`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,10 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+
+from ucl import class_names, latent
+from ucl.plots.grids import pairs_grid, rows_grid
 
 
 def class_colours(num_classes: int):
@@ -78,3 +89,80 @@ def feature_reconstructions_figure(
     fig.supxlabel("feature (principal component)", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def title_of(cfg, data, what: str) -> str:
+    """'<model> on <data>[ (synthetic)]: <what>' -- synthetic data is named in every title."""
+    synthetic = " (synthetic)" if getattr(data, "synthetic", False) else ""
+    return f"{cfg.model.name} on {data.name}{synthetic}: {what}"
+
+
+def latent_figures(ctx, coder: latent.Coder, step: int) -> None:
+    """Every latent-space figure of the module docstring, into figures/ and TensorBoard."""
+    cfg, data, tracker = ctx.cfg, ctx.data, ctx.tracker
+    lcfg, chunk = cfg.model.latent, int(cfg.eval_batch_size)
+    names = list(data.class_names)
+    n = min(int(lcfg.points), len(data.x_test))
+    x, y = data.x_test[:n], data.y_test[:n].cpu().numpy()
+    z = latent.codes_of(coder.encode, x, chunk)  # (n, d)
+    z2, basis = latent.to_2d(z.numpy())
+    pca = z.shape[1] > 2
+    axes = ("PC1 of z", "PC2 of z") if pca else ("$z_1$", "$z_2$")
+    dims = f"{z.shape[1]}-D code" + (", top 2 principal components" if pca else "")
+
+    # -- interpolation paths between typical members of the configured class pairs
+    icfg = lcfg.interpolation
+    pairs = [tuple(latent.resolve_class(c, names) for c in pair) for pair in icfg.pairs]
+    ends = latent.pair_endpoints(z.numpy(), y, pairs, seed=int(cfg.seed))
+    paths = torch.stack([latent.interpolate(z[i], z[j], int(icfg.steps)) for i, j in ends])
+    decoded = latent.decode_all(coder.decode, paths.flatten(0, 1).to(x.device), chunk)
+    decoded = decoded.reshape(len(pairs), int(icfg.steps), -1).cpu()
+    drawn = [
+        {
+            "points": latent.to_2d(p.numpy(), basis)[0],
+            "label": f"{class_names.short(names[a])}-{class_names.short(names[b])}",
+            "classes": (a, b),
+        }
+        for p, (a, b) in zip(paths, pairs, strict=True)
+    ]
+    fig = embedding_figure(
+        z2, y, names, title_of(cfg, data, f"{n} test points ({dims})"), drawn, axes
+    )
+    ctx.record["interpolation_rows"] = [path["label"] for path in drawn]  # strip row order
+    tracker.figure("embedding", fig, step)
+
+    # -- one reconstruction per class, and the decoded interpolation strips
+    firsts = [int(np.flatnonzero(y == c)[0]) for c in range(len(names)) if (y == c).any()]
+    recon = latent.decode_all(coder.decode, z[firsts].to(x.device), chunk).cpu()
+    if data.image_shape:
+        tracker.image("reconstructions", pairs_grid(x[firsts], recon, data.image_shape), step)
+        tracker.image("interpolations", rows_grid(decoded, data.image_shape), step)
+    else:  # feature vectors: no images to show, so draw profiles and the decoded paths
+        fig = feature_reconstructions_figure(
+            x[firsts].cpu().numpy(),
+            recon.numpy(),
+            [names[int(y[i])] for i in firsts],
+            title_of(cfg, data, "test samples and reconstructions"),
+        )
+        tracker.figure("reconstructions", fig, step)
+        decoded_paths = [
+            {**path, "points": d[:, :2].numpy()} for d, path in zip(decoded, drawn, strict=True)
+        ]
+        fig = embedding_figure(
+            x[:, :2].cpu().numpy(),
+            y,
+            names,
+            title_of(cfg, data, "decoded interpolants in the data's first two features"),
+            decoded_paths,
+            ("feature 1 (PC1 of the data)", "feature 2 (PC2 of the data)"),
+        )
+        tracker.figure("interpolations", fig, step)
+
+    # -- TensorBoard's projector: the codes, labelled, with thumbnails for images
+    thumbnails = None
+    if data.image_shape:
+        thumbnails = x.detach().cpu().reshape(n, *data.image_shape).clamp(0, 1)
+    tracker.writer.add_embedding(
+        z, metadata=[names[int(c)] for c in y], label_img=thumbnails, global_step=step,
+        tag="latent",
+    )  # fmt: skip

@@ -10,11 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from ucl.checkpoint import save_model
+from ucl.chunked import chunks, map_chunks
 from ucl.context import Context
+from ucl.errors import ConfigError
 from ucl.plots.confusion import confusion_figure
 from ucl.plots.curves import curves
 from ucl.registry import TASKS
-from ucl.validate import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +107,15 @@ def classify(ctx: Context) -> dict[str, float]:
 def evaluate_split(model, x: torch.Tensor, y: torch.Tensor, chunk: int) -> tuple[float, int]:
     """(mean cross-entropy, number correct) over a whole split, in chunks."""
     loss_sum, correct = 0.0, 0
-    for i in range(0, len(x), chunk):
-        logits = model(x[i : i + chunk])
-        loss_sum += F.cross_entropy(logits, y[i : i + chunk], reduction="sum").item()
-        correct += (logits.argmax(1) == y[i : i + chunk]).sum().item()
+    for xb, yb in zip(chunks(x, chunk), chunks(y, chunk), strict=True):
+        logits = model(xb)
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
     return loss_sum / len(x), correct
 
 
 def predict(model, x: torch.Tensor, chunk: int) -> torch.Tensor:
-    return torch.cat([model(x[i : i + chunk]).argmax(1) for i in range(0, len(x), chunk)])
+    return map_chunks(lambda xb: model(xb).argmax(1), x, chunk)
 
 
 def confusion_matrix(true: torch.Tensor, predicted: torch.Tensor, k: int) -> np.ndarray:

@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ucl import checkpoint
 from ucl import divergence as dv
 from ucl.context import Context
 from ucl.divergence.separation import effect_size, rejection_rate
+from ucl.earlier_runs import load_classifier, load_generator
 from ucl.files import atomic_write
 from ucl.plots.divergence import divergence_figure, separation_figure
 from ucl.registry import TASKS
@@ -259,13 +261,11 @@ def kl_uniform_normal(low: float, high: float, dim: int, var: float) -> float:
 def feature_extractor(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
     """Images (n, 784) -> penultimate-layer features (n, F) of `classifier=<run dir>`, or of
     the classifier the GAN run (`generator=`) was judged with."""
-    from ucl.checkpoint import load_model
     from ucl.sample_quality import classifier_features
-    from ucl.tasks.gan import load_classifier
 
     path = ctx.cfg.get("classifier")
     if not path and ctx.cfg.get("generator"):
-        _, saved = load_model(Path(ctx.cfg.generator), "cpu")
+        _, saved = load_generator(ctx.cfg.generator, "cpu")
         path = saved["config"].get("classifier")
     if not path or ctx.data is None:
         wanted = [m for m in ctx.cfg.divergence.measures if needs_features(m)]
@@ -319,15 +319,13 @@ def generator_samples(ctx: Context, n: int, rng: np.random.Generator) -> np.ndar
     """n samples of the GAN run `generator=<run dir>`, flattened to rows in [0, 1]:
     fresh ones from its generator when it can sample, else its saved samples.pt."""
     run_dir = Path(ctx.cfg.generator)
-    from ucl.checkpoint import load_model
-
-    model, _ = load_model(run_dir, "cpu")
+    model, _ = load_generator(run_dir, "cpu")
     if hasattr(model, "sample"):
         g = torch.Generator().manual_seed(int(rng.integers(2**31)))
         with torch.no_grad():
             x = model.sample(n, generator=g)
     else:
-        x = torch.load(run_dir / "samples.pt", weights_only=True)["samples"]  # (N, 784)
+        x = checkpoint.load(run_dir / checkpoint.SAMPLES)["samples"]  # (N, 784)
         x = x[torch.as_tensor(rng.permutation(len(x))[:n])]
     return x.reshape(len(x), -1).double().clamp(0, 1).numpy()
 

@@ -8,7 +8,8 @@ of the generator's weights (ucl.models.gan.update_average) instead of its last w
 Run dir additions: figures/samples_epoch_XXX.png (fixed noise, one per epoch; TensorBoard
 image `samples/fixed_noise`), samples.pt ({"samples": (N, D) in [0, 1], "image_shape"}),
 figures/samples.png (all N), figures/class_histogram.png, loss and D-output curves,
-model.pt (both networks; `load_model(run_dir)` gives a GAN whose .sample(n) draws digits).
+model.pt (both networks; `ucl.earlier_runs.load_model(run_dir)` gives a GAN whose .sample(n)
+draws digits).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import torch
 from torchvision.utils import make_grid
 
 from ucl import checkpoint
-from ucl.checkpoint import load_model, save_model
+from ucl.checkpoint import save_model
 from ucl.context import Context
+from ucl.earlier_runs import load_classifier
+from ucl.errors import ConfigError
 from ucl.loop import total_steps
 from ucl.models.gan import GAN, train_discriminator, train_generator, update_average
 from ucl.optimizers import build_optimizer
@@ -31,11 +34,8 @@ from ucl.plots.class_histogram import class_histogram
 from ucl.plots.curves import curves
 from ucl.registry import MODELS, TASKS
 from ucl.sample_quality import class_frequencies, classifier_features, judge_with_real
-from ucl.validate import ConfigError
 
 log = logging.getLogger(__name__)
-
-SAMPLES_FILE = "samples.pt"
 
 
 @TASKS.register("gan")
@@ -48,6 +48,11 @@ def gan(ctx: Context) -> dict:
             f"use an image dataset, e.g. dataset=mnist"
         )
     classifier = load_classifier(cfg.get("classifier"), data, device)  # fails before training
+    if classifier is None:
+        log.warning(
+            "classifier=null: the samples will not be judged; give classifier=runs/<a "
+            "classification run> (e.g. one of python train.py model=mlp epochs=10)"
+        )
     seed = int(cfg.seed)
     torch.manual_seed(seed)  # parameter init and D's dropout masks (the loop saves this RNG)
     model: GAN = MODELS.create(m.name, cfg, data).to(device)
@@ -130,7 +135,8 @@ def gan(ctx: Context) -> dict:
     with torch.no_grad():
         samples = G.sample(int(m.num_samples), stream(seed, "samples")).cpu()  # (N, 784)
     checkpoint.save(
-        ctx.run_dir / SAMPLES_FILE, {"samples": samples, "image_shape": list(data.image_shape)}
+        ctx.run_dir / checkpoint.SAMPLES,
+        {"samples": samples, "image_shape": list(data.image_shape)},
     )
     tracker.image("samples", image_grid(samples, data.image_shape, int(m.samples_nrow)), loop.step)
     save_model(ctx.run_dir, model, cfg, data)
@@ -173,33 +179,6 @@ def judge(ctx: Context, classifier, samples: torch.Tensor, step: int) -> dict:
         out["samples/frechet"], out["real/frechet"], out["samples/confidence"],
     )  # fmt: skip
     return out
-
-
-def load_classifier(path: str | None, data, device: torch.device):
-    """The classifier `classifier=<run dir>` names, checked against the data; None (with a
-    warning) when no classifier is given."""
-    if not path:
-        log.warning(
-            "classifier=null: the samples will not be judged; give classifier=runs/<a "
-            "classification run> (e.g. one of python train.py model=mlp epochs=10)"
-        )
-        return None
-    try:
-        classifier, saved = load_model(path, device)
-    except FileNotFoundError as e:
-        raise ConfigError(f"classifier={path}: {e}") from e
-    task = saved["config"].get("task")
-    shape = (saved["data"]["in_features"], saved["data"]["num_classes"])
-    if task != "classify" or shape != (data.in_features, data.num_classes):
-        raise ConfigError(
-            f"classifier={path} is a {task!r} run mapping {shape[0]} features to {shape[1]} "
-            f"outputs; judging {data.name} samples needs a classify run on {data.in_features} "
-            f"features and {data.num_classes} classes (e.g. python train.py model=mlp)"
-        )
-    if saved["data"]["name"] != data.name:
-        log.warning("classifier %s was trained on %s, not %s", path, saved["data"]["name"],
-                    data.name)  # fmt: skip
-    return classifier
 
 
 def stream(seed: int, purpose: str) -> torch.Generator:

@@ -1,28 +1,24 @@
 """Reconstruction: train an autoencoder by mean squared error, then measure and draw its
-code space (ucl/latent_report.py)."""
+code space (ucl/latent.py, ucl/plots/latent.py)."""
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 
 from ucl.checkpoint import save_model
+from ucl.chunked import mse_per_element
 from ucl.context import Context
-from ucl.latent_report import (
-    Coder,
-    latent_figures,
-    latent_metrics,
-    load_classifier,
-    mse_per_element,
-    title_of,
-)
+from ucl.earlier_runs import load_classifier
+from ucl.latent import Coder, latent_metrics
 from ucl.plots.curves import curves
+from ucl.plots.latent import latent_figures, title_of
 from ucl.registry import TASKS
 
 
 @TASKS.register("reconstruct")
 def reconstruct(ctx: Context) -> dict:
     cfg, data = ctx.cfg, ctx.data
-    classifier = load_classifier(cfg, data, ctx.device)  # fail before training, not after
+    classifier = load_classifier(cfg.get("classifier"), data, ctx.device)  # fails before training
     model, opt, loop = ctx.model_and_loop()  # minibatches from a fresh permutation each epoch
     chunk = int(cfg.eval_batch_size)
     # The train loss is measured on a fixed subset (the first train_eval_size rows): a

@@ -1,7 +1,7 @@
 """The variational autoencoder task: train on the negative ELBO, then the autoencoder's
-latent figures and metrics (ucl/latent_report.py), the decoded 2-D manifold, samples from
-the prior judged by a classifier, and -- given `autoencoder=<run dir>` -- the same metrics
-of that autoencoder on the same test set, for comparison."""
+latent figures and metrics (ucl/latent.py, ucl/plots/latent.py), the decoded 2-D manifold,
+samples from the prior judged by a classifier, and -- given `autoencoder=<run dir>` -- the
+same metrics of that autoencoder on the same test set, for comparison."""
 
 from __future__ import annotations
 
@@ -10,18 +10,14 @@ import logging
 import torch
 
 from ucl.checkpoint import save_model
+from ucl.chunked import chunks, mse_per_element
 from ucl.context import Context
-from ucl.latent_report import (
-    Coder,
-    latent_figures,
-    latent_metrics,
-    load_classifier,
-    mse_per_element,
-    title_of,
-)
+from ucl.earlier_runs import load_autoencoder, load_classifier
+from ucl.latent import Coder, latent_metrics
 from ucl.models.vae import vae_loss_terms
 from ucl.plots.curves import curves
 from ucl.plots.grids import rows_grid
+from ucl.plots.latent import latent_figures, title_of
 from ucl.registry import TASKS
 from ucl.sample_quality import judge_with_real
 
@@ -32,8 +28,8 @@ log = logging.getLogger(__name__)
 def vae(ctx: Context) -> dict:
     cfg, data = ctx.cfg, ctx.data
     m = cfg.model
-    classifier = load_classifier(cfg, data, ctx.device)  # fail before training, not after
-    autoencoder = load_autoencoder(cfg, data, ctx.device)
+    classifier = load_classifier(cfg.get("classifier"), data, ctx.device)  # fails before training
+    autoencoder = load_autoencoder(cfg.get("autoencoder"), data, ctx.device)
     seed = int(cfg.seed)
     noise = torch.Generator(device=ctx.device).manual_seed(seed)  # the reparameterisation's eps
     model, opt, loop = ctx.model_and_loop(noise=noise)
@@ -116,8 +112,7 @@ def elbo_terms(model, x: torch.Tensor, rec_kind: str, chunk: int, seed: int):
     two evaluations of the same model agree."""
     noise = torch.Generator(device=x.device).manual_seed(seed)
     rec_sum = kl_sum = 0.0
-    for i in range(0, len(x), chunk):
-        xb = x[i : i + chunk]
+    for xb in chunks(x, chunk):
         recon, mu, logvar = model(xb, generator=noise)
         rec, kl = vae_loss_terms(recon, xb, mu, logvar, rec_kind)
         rec_sum += rec.item() * len(xb)
@@ -145,28 +140,6 @@ def prior_samples(model, n: int, seed: int, device) -> torch.Tensor:
     z = torch.randn(n, model.latent_dim, generator=g, device=device)
     with torch.no_grad():
         return model.decode(z)
-
-
-def load_autoencoder(cfg, data, device):
-    """The autoencoder of `autoencoder=<run dir>` (None when not given), checked to be a
-    model with encode/decode trained on the same data."""
-    if not cfg.get("autoencoder"):
-        return None
-    from ucl.checkpoint import load_model
-
-    model, saved = load_model(cfg.autoencoder, device)
-    if not (hasattr(model, "encode") and hasattr(model, "decode")):
-        raise ValueError(
-            f"autoencoder={cfg.autoencoder} holds a {saved['config']['model']['name']} model, "
-            f"which has no encode/decode; give the run dir of an autoencoder run "
-            f"(python train.py experiment=autoencoder_mnist)"
-        )
-    if saved["data"]["name"] != data.name or saved["data"]["in_features"] != data.in_features:
-        raise ValueError(
-            f"autoencoder={cfg.autoencoder} was trained on {saved['data']['name']}, this run "
-            f"uses {data.name}; give an autoencoder trained on {data.name}"
-        )
-    return model
 
 
 def compare(autoencoder, data, cfg, chunk: int, seed: int, classifier) -> dict:
