@@ -6,7 +6,8 @@ import pytest
 from conftest import REPO, compose, train
 
 from ucl.components import load_all
-from ucl.errors import ConfigError, validate
+from ucl.errors import ConfigError
+from ucl.validate import validate
 
 GROUPS = ["model", "optimizer", "activation", "dataset"]
 

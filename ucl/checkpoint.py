@@ -98,6 +98,70 @@ CHECKPOINT_KEYS = (
     "step", "last_eval", "sums", "count", "batcher", "modules", "optimizers", "schedulers",
     "generators", "torch_rng", "history",
 )  # fmt: skip
+NAMED_PARTS = ("modules", "optimizers", "schedulers")  # each {name: state_dict}
+
+
+def training_state(loop) -> dict[str, Any]:
+    """Everything a Loop needs to continue exactly where it stopped (ucl.loop.Loop)."""
+    return {
+        "step": loop.step,
+        "last_eval": loop.last_eval,
+        "sums": dict(loop.sums),
+        "count": loop.count,
+        "batcher": loop.batcher.state_dict(),
+        **{
+            kind: {k: p.state_dict() for k, p in getattr(loop, kind).items()}
+            for kind in NAMED_PARTS
+        },
+        "generators": {k: g.get_state() for k, g in loop.generators.items()},
+        "torch_rng": torch.get_rng_state(),
+        "history": loop.tracker.history,
+        "seconds": dict(loop.seconds),
+    }
+
+
+def restore_parts(loop, state: dict[str, Any], path: Path) -> None:
+    """Load a training state's batcher, named parts and generators into `loop`; a state
+    whose parts do not fit (other names, other shapes) is a CheckpointMismatch."""
+    try:
+        loop.batcher.load_state_dict(state["batcher"])
+        for kind in NAMED_PARTS:
+            parts = getattr(loop, kind)
+            _same_names(kind, parts, state[kind])
+            for name, sd in state[kind].items():
+                parts[name].load_state_dict(sd)
+        _same_names("generators", loop.generators, state["generators"])
+        for name, gs in state["generators"].items():
+            loop.generators[name].set_state(gs)
+    except (RuntimeError, ValueError, KeyError) as e:  # e.g. a tensor of another shape
+        raise CheckpointMismatch(
+            f"{path} does not fit this run ({str(e).splitlines()[0][:300]}). "
+            f"It was written by a run with another config; resume with that config, "
+            f"or move the checkpoint away to start afresh."
+        ) from e
+
+
+def _same_names(kind: str, have: dict, saved: dict) -> None:
+    if set(have) != set(saved):
+        raise KeyError(f"{kind}: the checkpoint holds {sorted(saved)}, this run has {sorted(have)}")
+
+
+def check(run_dir: Path) -> None:
+    """Read the checkpoint a job would resume from before the job writes anything:
+    a corrupt or truncated one stops here, naming the file."""
+    path = Path(run_dir) / CHECKPOINT
+    if path.exists():
+        read_checkpoint(path)
+
+
+def forget(run_dir: Path) -> bool:
+    """skip_completed=false on a completed run: it trains again from iteration 0, so the
+    final checkpoint of the last time must not be resumed. True if there was one."""
+    path = Path(run_dir) / CHECKPOINT
+    if path.exists():
+        path.unlink()
+        return True
+    return False
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

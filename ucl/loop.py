@@ -161,20 +161,7 @@ class Loop:
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         self._tick()
-        return {
-            "step": self.step,
-            "last_eval": self.last_eval,
-            "sums": dict(self.sums),
-            "count": self.count,
-            "batcher": self.batcher.state_dict(),
-            "modules": {k: m.state_dict() for k, m in self.modules.items()},
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "generators": {k: g.get_state() for k, g in self.generators.items()},
-            "torch_rng": torch.get_rng_state(),
-            "history": self.tracker.history,
-            "seconds": dict(self.seconds),
-        }
+        return checkpoint.training_state(self)
 
     def save_checkpoint(self) -> None:
         """Only finite state is ever written: the checkpoint before a divergence stays the
@@ -199,25 +186,7 @@ class Loop:
         if not self.checkpoint_path.exists():
             return False
         state = read_checkpoint(self.checkpoint_path)
-        try:
-            self.batcher.load_state_dict(state["batcher"])
-            for kind, parts in (
-                ("modules", self.modules),
-                ("optimizers", self.optimizers),
-                ("schedulers", self.schedulers),
-            ):
-                _same_names(kind, parts, state[kind], self.checkpoint_path)
-                for name, sd in state[kind].items():
-                    parts[name].load_state_dict(sd)
-            _same_names("generators", self.generators, state["generators"], self.checkpoint_path)
-            for name, gs in state["generators"].items():
-                self.generators[name].set_state(gs)
-        except (RuntimeError, ValueError, KeyError) as e:  # e.g. a tensor of another shape
-            raise checkpoint.CheckpointMismatch(
-                f"{self.checkpoint_path} does not fit this run ({str(e).splitlines()[0][:300]}). "
-                f"It was written by a run with another config; resume with that config, "
-                f"or move the checkpoint away to start afresh."
-            ) from e
+        checkpoint.restore_parts(self, state, self.checkpoint_path)
         self.step, self.last_eval = int(state["step"]), int(state["last_eval"])
         self.sums, self.count = dict(state["sums"]), int(state["count"])
         self.seconds.update(state.get("seconds", {}))
@@ -227,11 +196,6 @@ class Loop:
         purge_from = self.step + 1 if self.last_eval == self.step else self.step
         self.tracker.restart_at(purge_from, state["history"])
         return True
-
-
-def _same_names(kind: str, have: dict, saved: dict, path: Path) -> None:
-    if set(have) != set(saved):
-        raise KeyError(f"{kind}: the checkpoint holds {sorted(saved)}, this run has {sorted(have)}")
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from ucl import rundir
+from ucl import checkpoint, rundir
 from ucl.components import load_all
 from ucl.context import Context
 from ucl.errors import ConfigError
@@ -101,7 +101,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     validate(cfg)
     device = resolve_device(cfg.device)
     if not again:
-        rundir.check_checkpoint(run_dir)  # a corrupt checkpoint stops here, naming the file
+        checkpoint.check(run_dir)  # a corrupt checkpoint stops here, naming the file
     threads = threads_per_job(cfg.get("threads"), launcher_config(), available_cores())
     if threads:
         torch.set_num_threads(threads)
@@ -113,7 +113,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     file_log = _log_to(run_dir / "train.log")
     try:
         if again:  # skip_completed=false: from iteration 0, not from the final checkpoint
-            rundir.forget_checkpoint(run_dir)
+            checkpoint.forget(run_dir)
         tracker = Tracker(run_dir)
         if again:
             tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time

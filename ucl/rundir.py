@@ -17,7 +17,6 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from ucl import checkpoint
 from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.files import atomic_write
 from ucl.runtime_keys import RUNTIME_KEYS
@@ -164,25 +163,6 @@ def resumed_config(cfg: DictConfig, run_dir: Path, given: list[str], previous: d
             )
     OmegaConf.update(saved, "resume", str(cfg.resume), force_add=True)
     return saved
-
-
-# -- the checkpoint a job would continue from ----------------------------------------------
-def check_checkpoint(run_dir: Path) -> None:
-    """Read the checkpoint a job would resume from before the job writes anything:
-    a corrupt or truncated one stops here, naming the file."""
-    path = run_dir / checkpoint.CHECKPOINT
-    if path.exists():
-        checkpoint.read_checkpoint(path)
-
-
-def forget_checkpoint(run_dir: Path) -> bool:
-    """skip_completed=false on a completed run: it trains again from iteration 0, so the
-    final checkpoint of the last time must not be resumed. True if there was one."""
-    path = run_dir / checkpoint.CHECKPOINT
-    if path.exists():
-        path.unlink()
-        return True
-    return False
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
