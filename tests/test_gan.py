@@ -19,11 +19,11 @@ from ucl.loop import NonFiniteLoss
 from ucl.models.gan import (
     Discriminator,
     Generator,
+    averaged,
     discriminator_loss,
     generator_loss,
     train_discriminator,
     train_generator,
-    update_average,
 )
 
 # a GAN small enough for a few hundred steps in seconds
@@ -101,18 +101,26 @@ def test_bad_sizes_say_what_was_given():
         Discriminator(784, [8], dropout=1.5)
 
 
-def test_update_average_moves_parameters_and_running_statistics_by_one_minus_decay():
+def test_the_average_moves_parameters_and_running_statistics_by_one_minus_decay():
     torch.manual_seed(0)
-    model, average = Generator(4, [8], 16, batchnorm=True), Generator(4, [8], 16, batchnorm=True)
-    model(torch.randn(5, 4))  # one batch: running statistics and the batch count move
-    before = {k: v.clone() for k, v in average.state_dict().items()}
-    update_average(average, model, decay=0.75)
-    for name, value in average.state_dict().items():
-        target = model.state_dict()[name]
+    model = Generator(4, [8], 16, batchnorm=True)
+    average = averaged(model, decay=0.75)
+    model(torch.randn(5, 4))  # one batch: running statistics move
+    average.update_parameters(model)  # the first update takes the generator as it is
+    for name, value in average.module.state_dict().items():
         if value.is_floating_point():
+            torch.testing.assert_close(value, model.state_dict()[name])
+    before = {k: v.clone() for k, v in average.module.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model(torch.randn(5, 4))
+    average.update_parameters(model)
+    for name, value in average.module.state_dict().items():
+        if value.is_floating_point():
+            target = model.state_dict()[name]
             torch.testing.assert_close(value, 0.75 * before[name] + 0.25 * target)
-        else:  # num_batches_tracked
-            assert torch.equal(value, target)
+    assert not any(p.requires_grad for p in average.parameters())
 
 
 @pytest.mark.slow  # trains on the fixture
@@ -122,10 +130,12 @@ def test_an_averaged_generator_is_what_the_run_saves(tmp_path, monkeypatch, fixt
     _run_in_process(monkeypatch, run_dir, [*fixture_overrides, *overrides])
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["modules"]
     saved = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
-    for name, value in state["generator_average"].items():
+    average = {k.removeprefix("module."): v for k, v in state["generator_average"].items()}
+    assert average.pop("n_averaged") == 40  # updated after every step
+    for name, value in average.items():
         assert torch.equal(saved[f"generator.{name}"], value)
     trained = state["generator"]["net.0.weight"]
-    assert not torch.equal(trained, state["generator_average"]["net.0.weight"])
+    assert not torch.equal(trained, average["net.0.weight"])
 
 
 def test_a_decay_outside_zero_to_one_is_a_config_error(monkeypatch, tmp_path, fixture_overrides):

@@ -11,8 +11,10 @@ import torch
 
 from ucl.data.batcher import Batcher, DataLoaderBatcher
 from ucl.data.splits import Splits
-from ucl.loop import Loop
+from ucl.loop import Loop, total_steps
+from ucl.optimizers import build_optimizer
 from ucl.precision import autocast
+from ucl.registry import MODELS
 from ucl.threads import AUTO, available_cores, threads_for_work
 from ucl.tracking import Tracker
 
@@ -50,28 +52,46 @@ class Context:
         y = self.data.y_train if y is None else y
         return Batcher(x, y, int(cfg.batch_size), seed=int(cfg.seed))
 
-    def model_and_loop(self, **generators: torch.Generator):
-        """The common case: the config's model, seeded, with one optimizer from
-        `cfg.optimizer`, and a Loop over the training split. Returns (model, opt, loop)."""
-        from ucl.loop import total_steps
-        from ucl.optimizers import build_optimizer
-        from ucl.registry import MODELS
+    def build_model(self) -> torch.nn.Module:
+        """The config's model from the registry, seeded (parameter init and dropout), on
+        the device."""
+        torch.manual_seed(int(self.cfg.seed))
+        return MODELS.create(self.cfg.model.name, self.cfg, self.data).to(self.device)
 
-        cfg = self.cfg
-        torch.manual_seed(int(cfg.seed))  # parameter init and dropout
-        model = MODELS.create(cfg.model.name, cfg, self.data).to(self.device)
+    def training(
+        self,
+        modules: dict[str, torch.nn.Module],
+        optimize: dict[str, torch.nn.Module],
+        generators: dict[str, torch.Generator] | None = None,
+    ) -> tuple[dict[str, torch.optim.Optimizer], Loop]:
+        """The path every task trains by: one optimizer (and schedule) from `cfg.optimizer`
+        per entry of `optimize` ({name: module whose parameters it updates}), and a Loop over
+        the training split that checkpoints `modules`, the optimizers, their schedules and
+        `generators`. Returns ({name: optimizer}, loop)."""
         batcher = self.batcher()
-        steps = total_steps(cfg, len(batcher))
-        opt, sched = build_optimizer(cfg.optimizer, model.parameters(), steps)
+        steps = total_steps(self.cfg, len(batcher))
+        optimizers, schedulers = {}, {}
+        for name, module in optimize.items():
+            optimizers[name], sched = build_optimizer(
+                self.cfg.optimizer, module.parameters(), steps
+            )
+            if sched is not None:
+                schedulers["lr" if len(optimize) == 1 else f"lr_{name}"] = sched
         loop = self.loop(
             batcher,
             steps,
-            modules={"model": model},
-            optimizers={"optimizer": opt},
-            schedulers={"lr": sched} if sched else {},
-            generators=generators,
+            modules=modules,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            generators=generators or {},
         )
-        return model, opt, loop
+        return optimizers, loop
+
+    def model_and_loop(self, **generators: torch.Generator):
+        """The common case: the config's model with one optimizer. Returns (model, opt, loop)."""
+        model = self.build_model()
+        optimizers, loop = self.training({"model": model}, {"optimizer": model}, generators)
+        return model, optimizers["optimizer"], loop
 
     def _choose_threads(self, batcher, modules: dict) -> None:
         """threads=auto on a CPU: from the work of one training step (ucl/threads.py)."""

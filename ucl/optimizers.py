@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import torch
@@ -59,9 +58,7 @@ def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: 
         raise ValueError(f"optimizer.schedule={schedule!r} is unknown; use one of {SCHEDULES}")
     if schedule == "constant":
         return opt, None
-    # cosine: lr * (1 + cos(pi t / T)) / 2, stepped once per iteration
-    total = max(1, total_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total))
-    )
+    # cosine: lr * (1 + cos(pi t / T)) / 2 down to 0 at the run's last step, stepped once
+    # per iteration (the loop never steps past T, where the schedule would rise again)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
     return opt, sched

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ucl.models.dropout import Dropout
 from ucl.registry import MODELS
@@ -203,21 +204,17 @@ def train_generator(
 
 
 @torch.no_grad()
-def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
-    """average <- decay * average + (1 - decay) * model, for every parameter and floating
-    buffer (batch-norm running statistics); integer buffers (batch counts) are copied.
+def averaged(generator: nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of the generator: its parameters and batch-norm
+    statistics; `.update_parameters(generator)` after each step moves it by 1 - decay
+    (its first call copies the generator).
 
     An exponential moving average of the generator's weights samples better than the
     weights of the last step, which circle around an equilibrium rather than settle
     (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training").
     """
-    for a, p in zip(average.parameters(), model.parameters(), strict=True):
-        a.lerp_(p, 1 - decay)
-    for a, b in zip(average.buffers(), model.buffers(), strict=True):
-        if a.is_floating_point():
-            a.lerp_(b, 1 - decay)
-        else:
-            a.copy_(b)
+    average = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return average.requires_grad_(False)
 
 
 @contextmanager

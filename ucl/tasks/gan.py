@@ -3,7 +3,7 @@ losses and the discriminator's outputs against the iteration, save a grid from f
 after every epoch, and at the end draw samples and judge them with a trained classifier.
 
 With `model.average_decay` the grids, the samples and model.pt come from a running average
-of the generator's weights (ucl.models.gan.update_average) instead of its last weights.
+of the generator's weights (ucl.models.gan.averaged) instead of its last weights.
 
 Run dir additions: figures/samples_epoch_XXX.png (fixed noise, one per epoch; TensorBoard
 image `samples/fixed_noise`), samples.pt ({"samples": (N, D) in [0, 1], "image_shape"}),
@@ -14,7 +14,6 @@ draws digits).
 
 from __future__ import annotations
 
-import copy
 import logging
 import zlib
 
@@ -27,12 +26,10 @@ from ucl.checkpoint import save_model
 from ucl.context import Context
 from ucl.earlier_runs import load_classifier
 from ucl.errors import ConfigError
-from ucl.loop import total_steps
-from ucl.models.gan import GAN, train_discriminator, train_generator, update_average
-from ucl.optimizers import build_optimizer
+from ucl.models.gan import GAN, averaged, train_discriminator, train_generator
 from ucl.plots.class_histogram import class_histogram
 from ucl.plots.curves import curves
-from ucl.registry import MODELS, TASKS
+from ucl.registry import TASKS
 from ucl.sample_quality import class_frequencies, classifier_features, judge_with_real
 
 log = logging.getLogger(__name__)
@@ -54,30 +51,19 @@ def gan(ctx: Context) -> dict:
             "classification run> (e.g. one of python train.py model=mlp epochs=10)"
         )
     seed = int(cfg.seed)
-    torch.manual_seed(seed)  # parameter init and D's dropout masks (the loop saves this RNG)
-    model: GAN = MODELS.create(m.name, cfg, data).to(device)
-    G, D = model.generator, model.discriminator
     decay = m.get("average_decay")
     if decay is not None and not 0 <= float(decay) < 1:
         raise ConfigError(f"model.average_decay={decay} must be in [0, 1) or null; e.g. 0.999")
+    model: GAN = ctx.build_model()
+    G, D = model.generator, model.discriminator
     # the generator that draws the grids and the samples: a running average of G, or G
-    G_avg = copy.deepcopy(G).requires_grad_(False) if decay is not None else G
-    batcher = ctx.batcher()
-    steps = total_steps(cfg, len(batcher))
-    opt_d, sched_d = build_optimizer(cfg.optimizer, D.parameters(), steps)
-    opt_g, sched_g = build_optimizer(cfg.optimizer, G.parameters(), steps)
+    G_avg = averaged(G, float(decay)) if decay is not None else G
     noise = stream(seed, "noise")  # every training z; in the checkpoint, so resume is exact
     modules = {"generator": G, "discriminator": D}
     if G_avg is not G:
         modules["generator_average"] = G_avg  # in the checkpoint too
-    loop = ctx.loop(
-        batcher,
-        steps,
-        modules=modules,
-        optimizers={"D": opt_d, "G": opt_g},
-        schedulers={k: s for k, s in (("lr_D", sched_d), ("lr_G", sched_g)) if s is not None},
-        generators={"noise": noise},
-    )
+    optimizers, loop = ctx.training(modules, {"D": D, "G": G}, {"noise": noise})
+    opt_d, opt_g = optimizers["D"], optimizers["G"]
     # fixed noise: the per-epoch grids show the same z, so they show G changing
     z_fixed = torch.randn(int(m.grid_samples), G.latent_dim, generator=stream(seed, "fixed"))
     z_fixed = z_fixed.to(device)  # (n_grid, latent_dim)
@@ -95,7 +81,7 @@ def gan(ctx: Context) -> dict:
         with ctx.autocast():
             g = train_generator(D, opt_g, fake)
         if G_avg is not G:
-            update_average(G_avg, G, float(decay))
+            G_avg.update_parameters(G)
         return {
             "gan/loss_D": d["loss"],
             "gan/loss_G": g["loss"],
@@ -130,7 +116,7 @@ def gan(ctx: Context) -> dict:
         loop.step,
     )  # fmt: skip
     if G_avg is not G:  # model.pt and the samples: the averaged generator
-        G.load_state_dict(G_avg.state_dict())
+        G.load_state_dict(G_avg.module.state_dict())
     G.eval()
     with torch.no_grad():
         samples = G.sample(int(m.num_samples), stream(seed, "samples")).cpu()  # (N, 784)
