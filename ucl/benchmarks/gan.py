@@ -4,10 +4,10 @@ on this machine, and the class spread and classifier score of 1000 samples.
     python -c "from ucl.benchmarks.gan import run; print(run(epochs=100))"
 
 Needs the full MNIST (UCL_MNIST_DIR). Without `classifier=` it first trains the judge the
-problem set asks for, the best classifier found (`experiment=best_mlp`). The score depends on the judge: a more accurate, more confident classifier gives real digits and
-samples higher scores (real digits: 9.27 with a 10-epoch MLP of 512, 9.63 with best_mlp).
-Each run is `python train.py` in a subprocess, so the timings are those of the command a
-user types.
+problem set asks for, the best classifier found (`experiment=best_mlp`). The score depends
+on the judge: a more accurate, more confident classifier gives real digits and samples
+higher scores (real digits: 9.27 with a 10-epoch MLP of 512, 9.63 with best_mlp). Each run
+is `python train.py` in a subprocess, so the timings are those of the command a user types.
 """
 
 from __future__ import annotations
