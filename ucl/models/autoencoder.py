@@ -14,21 +14,18 @@ import torch
 from torch import nn
 
 from ucl.activations import activation
+from ucl.models.layers import dense_stack
 from ucl.registry import MODELS
 
 
-def dense_stack(widths: Sequence[int], act: str, last_act: str | None) -> nn.Sequential:
+def activation_stack(widths: Sequence[int], act: str, last_act: str | None) -> nn.Sequential:
     """Linear layers through `widths` (input first), `act` after every layer but the last,
     `last_act` after the last one (None or "linear": nothing)."""
-    if len(widths) < 2:
-        raise ValueError(f"a dense stack needs an input and an output width, got {list(widths)}")
-    layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        layers.append(nn.Linear(fan_in, fan_out))
-        name = act if i < len(widths) - 2 else last_act
-        if name not in (None, "linear"):
-            layers.append(activation(name))
-    return nn.Sequential(*layers)
+    return dense_stack(widths, lambda width: _act(act), _act(last_act))
+
+
+def _act(name: str | None) -> list[nn.Module]:
+    return [] if name in (None, "linear") else [activation(name)]
 
 
 def check_widths(widths: Sequence[int], latent_dim: int) -> list[int]:
@@ -61,8 +58,10 @@ class Autoencoder(nn.Module):
         super().__init__()
         widths = check_widths(widths, latent_dim)
         self.latent_dim = latent_dim
-        self.encoder = dense_stack([in_features, *widths, latent_dim], act, latent_act)
-        self.decoder = dense_stack([latent_dim, *reversed(widths), in_features], act, output_act)
+        self.encoder = activation_stack([in_features, *widths, latent_dim], act, latent_act)
+        self.decoder = activation_stack(
+            [latent_dim, *reversed(widths), in_features], act, output_act
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))  # (B, D) -> (B, latent_dim)
@@ -74,14 +73,18 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
+def coder_args(cfg, data) -> dict:
+    """The arguments an encoder/decoder family (autoencoder, VAE) takes from its config."""
+    m = cfg.model
+    return {
+        "in_features": data.in_features,
+        "widths": list(m.widths),
+        "latent_dim": int(m.latent_dim),
+        "act": m.hidden_act,
+        "output_act": m.get("output_act"),
+    }
+
+
 @MODELS.register("autoencoder")
 def build_autoencoder(cfg, data):
-    m = cfg.model
-    return Autoencoder(
-        data.in_features,
-        list(m.widths),
-        int(m.latent_dim),
-        act=m.hidden_act,
-        latent_act=m.get("latent_act"),
-        output_act=m.get("output_act"),
-    )
+    return Autoencoder(**coder_args(cfg, data), latent_act=cfg.model.get("latent_act"))

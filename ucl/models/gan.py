@@ -22,6 +22,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ucl.models.dropout import Dropout
+from ucl.models.layers import dense_stack
 from ucl.registry import MODELS
 
 
@@ -30,17 +31,16 @@ def _mlp(
 ) -> nn.Sequential:
     """Linear layers between `sizes`, (batch norm,) LeakyReLU (and dropout) after every
     hidden one."""
-    layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(fan_in, fan_out))
-        if i < len(sizes) - 2:
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(fan_out))
-            # leaky: a unit switched off for every sample still passes gradient to G
-            layers.append(nn.LeakyReLU(slope))
-            if dropout > 0:
-                layers.append(Dropout(dropout))
-    return nn.Sequential(*layers)
+
+    def after_hidden(width: int) -> list[nn.Module]:
+        # leaky: a unit switched off for every sample still passes gradient to G
+        return [
+            *([nn.BatchNorm1d(width)] if batchnorm else []),
+            nn.LeakyReLU(slope),
+            *([Dropout(dropout)] if dropout > 0 else []),
+        ]
+
+    return dense_stack(sizes, after_hidden)
 
 
 class Generator(nn.Module):

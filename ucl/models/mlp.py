@@ -9,6 +9,7 @@ from torch import nn
 
 from ucl.activations import activation
 from ucl.models.dropout import Dropout
+from ucl.models.layers import dense_stack
 from ucl.registry import MODELS
 
 
@@ -69,14 +70,10 @@ class DeepMLP(nn.Sequential):
     """Linear -> act (-> dropout) for each hidden width, then a linear output layer."""
 
     def __init__(self, in_features, widths, num_classes, act="relu", dropout=0.0):
-        layers: list[nn.Module] = []
-        for width in widths:
-            layers += [nn.Linear(in_features, width), activation(act)]
-            if dropout > 0:
-                layers.append(Dropout(dropout))
-            in_features = width
-        layers.append(nn.Linear(in_features, num_classes))
-        super().__init__(*layers)
+        def after_hidden(width: int) -> list[nn.Module]:
+            return [activation(act), *([Dropout(dropout)] if dropout > 0 else [])]
+
+        super().__init__(*dense_stack([in_features, *widths, num_classes], after_hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.flatten(1))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucl.models.autoencoder import check_widths, dense_stack
+from ucl.models.autoencoder import activation_stack, check_widths, coder_args
 from ucl.registry import MODELS
 
 RECONSTRUCTIONS = ("mse", "bce")
@@ -39,10 +39,12 @@ class VAE(nn.Module):
         super().__init__()
         widths = check_widths(widths, latent_dim)
         self.latent_dim = latent_dim
-        self.body = dense_stack([in_features, *widths], act, act)  # (B, D) -> (B, widths[-1])
+        self.body = activation_stack([in_features, *widths], act, act)  # (B, D) -> (B, widths[-1])
         self.mu = nn.Linear(widths[-1], latent_dim)  # mean of q(z|x)
         self.logvar = nn.Linear(widths[-1], latent_dim)  # log sigma^2 of q(z|x)
-        self.decoder = dense_stack([latent_dim, *reversed(widths), in_features], act, output_act)
+        self.decoder = activation_stack(
+            [latent_dim, *reversed(widths), in_features], act, output_act
+        )
 
     def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x), each (B, latent_dim)."""
@@ -129,11 +131,4 @@ vae_loss_function = VAE_loss_function  # snake_case alias
 
 @MODELS.register("vae")
 def build_vae(cfg, data):
-    m = cfg.model
-    return VAE(
-        data.in_features,
-        list(m.widths),
-        int(m.latent_dim),
-        act=m.hidden_act,
-        output_act=m.get("output_act"),
-    )
+    return VAE(**coder_args(cfg, data))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ucl import aggregate
+from ucl import aggregate, class_names
 from ucl.report.sources import Run, Source
 
 # What the answers call "enough": the problem set asks for > 95% test accuracy; "close to
@@ -33,9 +33,7 @@ def num(v: float | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if abs(v) >= 1000 or abs(v) < 0.01 else f"{v:.{digits}f}"
 
 
-def short(name: str) -> str:
-    """'RBC (Rod Bipolar cell)' -> 'RBC'."""
-    return str(name).split(" (", 1)[0]
+short = class_names.short  # 'RBC (Rod Bipolar cell)' -> 'RBC'
 
 
 # -- classification ---------------------------------------------------------------------
