@@ -1,0 +1,65 @@
+"""The layers of pyproject.toml's import-linter contracts hold, and they catch a break."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """`lint-imports` on the ucl package under `root`, with `root`'s pyproject.toml."""
+    return subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command as c; c()",
+         "--config", str(root / "pyproject.toml"), "--no-cache"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=300,
+    )  # fmt: skip
+
+
+def test_the_import_contracts_are_kept():
+    proc = lint_imports(REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def copy_of_ucl(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("layers")
+    shutil.copytree(REPO / "ucl", root / "ucl", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", root)
+    return root
+
+
+@pytest.mark.parametrize(
+    "module, line, contract",
+    [
+        ("models/logreg.py", "import ucl.run", "ucl's layers"),  # a building block imports the run
+        ("registry.py", "import ucl.models", "the registry holds only"),
+        ("loop.py", "import ucl.report.build", "the core never imports"),
+        ("tasks/gan.py", "import ucl.components", "every component is loaded in one place"),
+        ("files.py", "import ucl.tracking", "no import cycle"),  # tracking imports files
+    ],
+)
+def test_an_upward_import_breaks_a_contract(copy_of_ucl, module, line, contract):
+    path = copy_of_ucl / "ucl" / module
+    original = path.read_text()
+    path.write_text(original + f"\n{line}  # noqa\n")
+    try:
+        proc = lint_imports(copy_of_ucl)
+    finally:
+        path.write_text(original)
+    assert proc.returncode != 0
+    report = " ".join(proc.stdout.split())  # contract names are wrapped at 80 columns
+    broken = report.partition("Broken contracts")[2]
+    assert contract in broken, proc.stdout
+    assert "is not allowed to import" in broken or "cycle" in broken

@@ -1,0 +1,1 @@
+"""The report of a reproduction: its facts, sections, HTML and PDF."""
