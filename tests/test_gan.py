@@ -32,7 +32,7 @@ SMALL = [
     "model.latent_dim=16",
     "model.generator_widths=[64]",
     "model.discriminator_widths=[64]",
-    "model.num_samples=200",
+    "task_settings.num_samples=200",
     "batch_size=64",
     "progress=false",
     "threads=1",
@@ -126,7 +126,7 @@ def test_the_average_moves_parameters_and_running_statistics_by_one_minus_decay(
 @pytest.mark.slow  # trains on the fixture
 def test_an_averaged_generator_is_what_the_run_saves(tmp_path, monkeypatch, fixture_overrides):
     run_dir = tmp_path / "avg"
-    overrides = ["steps=40", "classifier=null", "model.average_decay=0.9", "model.num_samples=4"]
+    overrides = ["steps=40", "classifier=null", "model.average_decay=0.9", "task_settings.num_samples=4"]
     _run_in_process(monkeypatch, run_dir, [*fixture_overrides, *overrides])
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["modules"]
     saved = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
@@ -341,7 +341,7 @@ def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides, average):
         *fixture_overrides,
         "checkpoint_every=0",
         "classifier=null",
-        "model.num_samples=8",
+        "task_settings.num_samples=8",
         f"model.average_decay={average}",
     ]
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -170,7 +170,7 @@ def test_vae_samples_and_real_digits_are_judged_by_the_classifier(runs):
 @pytest.mark.slow  # trains on the fixture
 def test_a_larger_latent_is_drawn_through_pca_and_has_no_manifold(tmp_path):
     data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
-    quick = [*QUICK, "steps=40", "model.latent_dim=5", "model.samples=100"]
+    quick = [*QUICK, "steps=40", "model.latent_dim=5", "task_settings.samples=100"]
     record = run_config(["experiment=vae", *quick, *data], tmp_path / "run")
     assert record["status"] == "completed"
     figures = {p.stem for p in (tmp_path / "run" / "figures").glob("*.png")}

@@ -210,7 +210,7 @@ class Coder:
 def latent_metrics(coder: Coder, data, lcfg, chunk: int, seed: int, classifier=None) -> dict:
     """Embedding-quality metrics of `coder` on `data` (see the module docstring).
 
-    lcfg: the `model.latent` config node. Keys: latent/knn_accuracy,
+    lcfg: the `task_settings.latent` config node. Keys: latent/knn_accuracy,
     latent/knn_accuracy_per_class, latent/silhouette, latent/silhouette_per_class,
     latent/closest_pairs; with a classifier, interpolation/confidence (all interior points),
     interpolation/confidence_between, interpolation/confidence_within and

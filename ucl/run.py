@@ -98,7 +98,16 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     if again and cfg.skip_completed:
         log.info("%s already completed; skipped (skip_completed=false runs it again)", run_dir)
         return previous.get("metrics", {}).get("test/accuracy")
-    validate(cfg)
+    try:
+        validate(cfg)
+    except ConfigError as e:
+        if not cfg.get("resume"):
+            raise
+        # the run's own config, written by another version of ucl (keys moved since)
+        raise ConfigError(
+            f"resume={run_dir}: the run's own {rundir.CONFIG_RECORD} fails today's checks "
+            f"({e}); it cannot be continued by this version of ucl: start it again in a new dir"
+        ) from e
     device = resolve_device(cfg.device)
     if not again:
         checkpoint.check(run_dir)  # a corrupt checkpoint stops here, naming the file

@@ -1,14 +1,15 @@
-"""Types of the top-level config knobs.
+"""Types of the top-level config knobs and of each task's settings.
 
-Registered with Hydra's ConfigStore as ``base_config`` and listed first in
-conf/config.yaml's defaults, so a wrong type (``lr=abc``) or an unknown key (``lr_rate=1``)
-fails while the config is composed, before any data is loaded. The values themselves live
-in conf/; this file only says what kind of value each knob takes.
+Registered with Hydra's ConfigStore as ``base_config`` (listed first in conf/config.yaml's
+defaults) and as ``task/<task>_schema`` (listed first in conf/task/<task>.yaml's), so a wrong
+type (``lr=abc``) or an unknown key (``lr_rate=1``, ``task_settings.num_sample=5``) fails
+while the config is composed, before any data is loaded. The values themselves live in
+conf/; this file only says what kind of value each knob takes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
@@ -22,9 +23,14 @@ class UclConfig:
     activation: Any = MISSING
     dataset: Any = MISSING
     divergence: Any = None
-    task: str = MISSING
+    task: str = MISSING  # the task's name (the model names it): classify, reconstruct, ...
+    # the task's own settings (conf/task/<task>.yaml, one of the *Settings below); null for
+    # a task that has none (classify)
+    task_settings: Any = None
+    # the hidden width of a model that has one (conf/model/mlp.yaml sets it, 128); null for
+    # the others, which refuse a value (ucl/validate.py)
+    hidden: int | None = None
     # training knobs
-    hidden: int = MISSING
     lr: float = MISSING
     epochs: int = MISSING
     steps: int | None = None
@@ -40,7 +46,8 @@ class UclConfig:
     resume: str | None = None
     skip_completed: bool = MISSING
     progress: bool | None = None
-    # links to earlier runs (run dirs)
+    # links to earlier runs (run dirs), spelled at the top level on the command line; each
+    # task's settings read those it takes (TaskLinks), and the others refuse them
     classifier: str | None = None
     generator: str | None = None
     autoencoder: str | None = None
@@ -48,6 +55,70 @@ class UclConfig:
     normal_var: float | None = None
     # the final metric a job returns to a sweeper (Optuna maximises it)
     objective: str = "test/accuracy"
+
+
+@dataclass
+class Interpolation:
+    steps: int = MISSING
+    pairs: list[Any] = MISSING  # class pairs, by name or index
+    eval_pairs: int = MISSING
+
+
+@dataclass
+class LatentReport:
+    """The end-of-run look at a code space (ucl/latent.py, ucl/plots/latent.py)."""
+
+    points: int = MISSING
+    knn_k: int = MISSING
+    silhouette_size: int | None = None
+    closest_pairs: int = MISSING
+    interpolation: Interpolation = field(default_factory=Interpolation)
+
+
+@dataclass
+class ReconstructSettings:
+    classifier: str | None = None
+    train_eval_size: int = MISSING
+    latent: LatentReport = field(default_factory=LatentReport)
+
+
+@dataclass
+class VaeSettings:
+    classifier: str | None = None
+    autoencoder: str | None = None
+    train_eval_size: int = MISSING
+    samples: int = MISSING
+    judge_reference: int = MISSING
+    judge_real: int = MISSING
+    manifold_size: int = MISSING
+    latent: LatentReport = field(default_factory=LatentReport)
+
+
+@dataclass
+class GanSettings:
+    classifier: str | None = None
+    grid_samples: int = MISSING
+    grid_nrow: int = MISSING
+    num_samples: int = MISSING
+    samples_nrow: int = MISSING
+    judge_reference: int = MISSING
+    judge_real: int = MISSING
+
+
+@dataclass
+class DivergenceSettings:
+    generator: str | None = None
+    classifier: str | None = None
+
+
+TASK_SETTINGS = {
+    "reconstruct": ReconstructSettings,
+    "vae": VaeSettings,
+    "gan": GanSettings,
+    "divergence": DivergenceSettings,
+}
+# the links to earlier runs: a task takes those its settings have a field for
+LINKS = ("classifier", "autoencoder", "generator")
 
 
 def register_schema() -> None:
@@ -58,7 +129,10 @@ def register_schema() -> None:
 
     from ucl import job_name
 
-    ConfigStore.instance().store(name="base_config", node=UclConfig)
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=UclConfig)
+    for task, settings in TASK_SETTINGS.items():
+        store.store(group="task", name=f"{task}_schema", node=settings)
     job_name.register()
     # conf/hydra/launcher/submitit_*.yaml give every key of the submitit plugin's config of
     # the same name; Hydra 1.3 checks them against it and warns that it does (harmless)

@@ -7,6 +7,7 @@ from ucl.components import load_all
 from ucl.errors import ConfigError
 from ucl.precision import PRECISIONS
 from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS
+from ucl.schema import LINKS, TASK_SETTINGS
 
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
@@ -22,7 +23,7 @@ def validate(cfg) -> None:
         _at_least(cfg, "eval_every", 1, example="eval_every=500 or eval_every=epoch")
     _at_least(cfg, "eval_batch_size", 1)
     _at_least(cfg, "checkpoint_every", 0)
-    _at_least(cfg, "hidden", 1)
+    _hidden(cfg)
     if cfg.get("steps") is not None:
         _at_least(cfg, "steps", 1)
     if cfg.get("threads") not in (None, "auto"):
@@ -43,6 +44,44 @@ def validate(cfg) -> None:
             if name is not None:
                 ACTIVATIONS.get(name)
     TASKS.get(cfg.task)
+    _task_settings(cfg)
+
+
+def _hidden(cfg) -> None:
+    """`hidden` is the width of a model that has one (its config reads ${hidden}); any other
+    model refuses a value rather than ignore it."""
+    model, value = cfg.get("model"), cfg.get("hidden")
+    takes = model is not None and "hidden" in model
+    if takes or value is not None:
+        _at_least(cfg, "hidden", 1)
+    if not takes and value is not None:
+        what = f"model={model.name}" if model is not None else f"task {cfg.task} (no model)"
+        raise ConfigError(
+            f"hidden={value}: {what} has no hidden width; hidden= sets the width of a model "
+            f"that has one (model=mlp); drop hidden= (deep_mlp: model.widths=[512,256])"
+        )
+
+
+def _task_settings(cfg) -> None:
+    """The task's settings are there when it has some, and a link to an earlier run goes
+    to a task that reads it (its settings have the key) instead of being ignored."""
+    settings = cfg.get("task_settings")
+    if cfg.task in TASK_SETTINGS and settings is None:
+        raise ConfigError(
+            f"task {cfg.task} has no task_settings: they come with its model file "
+            f"(conf/task/{cfg.task}.yaml, selected by conf/model/*.yaml or the experiment); "
+            f"a config with them under model (model.num_samples, model.latent, ...) is from an "
+            f"older ucl: start that run again"
+        )
+    for key in LINKS:
+        value = cfg.get(key)
+        if value and (settings is None or key not in settings):
+            takers = [t for t, node in TASK_SETTINGS.items() if key in node.__dataclass_fields__]
+            tasks = f"task{'s' * (len(takers) > 1)} {', '.join(takers)}"
+            raise ConfigError(
+                f"{key}={value}: task {cfg.task} does not read it; {key}= is for {tasks}; "
+                f"drop {key}="
+            )
 
 
 def _positive(cfg, key: str, kind) -> None:

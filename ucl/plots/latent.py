@@ -100,7 +100,7 @@ def title_of(cfg, data, what: str) -> str:
 def latent_figures(ctx, coder: latent.Coder, step: int) -> None:
     """Every latent-space figure of the module docstring, into figures/ and TensorBoard."""
     cfg, data, tracker = ctx.cfg, ctx.data, ctx.tracker
-    lcfg, chunk = cfg.model.latent, int(cfg.eval_batch_size)
+    lcfg, chunk = cfg.task_settings.latent, int(cfg.eval_batch_size)
     names = list(data.class_names)
     n = min(int(lcfg.points), len(data.x_test))
     x, y = data.x_test[:n], data.y_test[:n].cpu().numpy()

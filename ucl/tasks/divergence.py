@@ -108,7 +108,7 @@ def divergence(ctx: Context) -> dict[str, float]:
     draw = SOURCES.get(s.source)
     if draw is None:
         raise ValueError(f"divergence.source={s.source!r}; use one of {', '.join(SOURCES)}")
-    if s.source == "gan" and not cfg.get("generator"):
+    if s.source == "gan" and not cfg.task_settings.generator:
         raise ValueError("divergence.source=gan needs generator=<run dir of a GAN run>")
     features = feature_extractor(ctx) if any(map(needs_features, s.measures)) else None
 
@@ -263,10 +263,11 @@ def feature_extractor(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
     the classifier the GAN run (`generator=`) was judged with."""
     from ucl.sample_quality import classifier_features
 
-    path = ctx.cfg.get("classifier")
-    if not path and ctx.cfg.get("generator"):
-        _, saved = load_generator(ctx.cfg.generator, "cpu")
-        path = saved["config"].get("classifier")
+    links = ctx.cfg.task_settings
+    path = links.classifier
+    if not path and links.generator:
+        _, saved = load_generator(links.generator, "cpu")
+        path = saved["config"].get("classifier")  # top-level in every saved config
     if not path or ctx.data is None:
         wanted = [m for m in ctx.cfg.divergence.measures if needs_features(m)]
         raise ValueError(
@@ -318,7 +319,7 @@ def _gan(ctx: Context, rng: np.random.Generator) -> dict[str, tuple]:
 def generator_samples(ctx: Context, n: int, rng: np.random.Generator) -> np.ndarray:
     """n samples of the GAN run `generator=<run dir>`, flattened to rows in [0, 1]:
     fresh ones from its generator when it can sample, else its saved samples.pt."""
-    run_dir = Path(ctx.cfg.generator)
+    run_dir = Path(ctx.cfg.task_settings.generator)
     model, _ = load_generator(run_dir, "cpu")
     if hasattr(model, "sample"):
         g = torch.Generator().manual_seed(int(rng.integers(2**31)))

@@ -38,13 +38,13 @@ log = logging.getLogger(__name__)
 @TASKS.register("gan")
 def gan(ctx: Context) -> dict:
     cfg, data, device = ctx.cfg, ctx.data, ctx.device
-    m = cfg.model
+    m, t = cfg.model, cfg.task_settings  # the networks; the grids, samples and judging
     if data.image_shape is None:
         raise ConfigError(
             f"the gan task draws images, but dataset {data.name!r} holds feature vectors; "
             f"use an image dataset, e.g. dataset=mnist"
         )
-    classifier = load_classifier(cfg.get("classifier"), data, device)  # fails before training
+    classifier = load_classifier(t.classifier, data, device)  # fails before training
     if classifier is None:
         log.warning(
             "classifier=null: the samples will not be judged; give classifier=runs/<a "
@@ -65,9 +65,9 @@ def gan(ctx: Context) -> dict:
     optimizers, loop = ctx.training(modules, {"D": D, "G": G}, {"noise": noise})
     opt_d, opt_g = optimizers["D"], optimizers["G"]
     # fixed noise: the per-epoch grids show the same z, so they show G changing
-    z_fixed = torch.randn(int(m.grid_samples), G.latent_dim, generator=stream(seed, "fixed"))
+    z_fixed = torch.randn(int(t.grid_samples), G.latent_dim, generator=stream(seed, "fixed"))
     z_fixed = z_fixed.to(device)  # (n_grid, latent_dim)
-    x_held_out = data.x_test[: int(m.judge_reference)]  # real digits D never trains on
+    x_held_out = data.x_test[: int(t.judge_reference)]  # real digits D never trains on
 
     def train_step(x, _y):  # x: (B, 784) real images in [0, 1]
         z = torch.randn(len(x), G.latent_dim, generator=noise).to(device)  # (B, latent_dim)
@@ -98,7 +98,7 @@ def gan(ctx: Context) -> dict:
     def on_epoch_end(epoch, step):
         G_avg.eval()  # batch norm, if any, from its running statistics: they stay untouched
         with torch.no_grad():
-            grid = image_grid(G_avg(z_fixed), data.image_shape, int(m.grid_nrow))
+            grid = image_grid(G_avg(z_fixed), data.image_shape, int(t.grid_nrow))
         G_avg.train()
         ctx.tracker.image(f"samples_epoch_{epoch:03d}", grid, step, tag="samples/fixed_noise")
 
@@ -119,12 +119,12 @@ def gan(ctx: Context) -> dict:
         G.load_state_dict(G_avg.module.state_dict())
     G.eval()
     with torch.no_grad():
-        samples = G.sample(int(m.num_samples), stream(seed, "samples")).cpu()  # (N, 784)
+        samples = G.sample(int(t.num_samples), stream(seed, "samples")).cpu()  # (N, 784)
     checkpoint.save(
         ctx.run_dir / checkpoint.SAMPLES,
         {"samples": samples, "image_shape": list(data.image_shape)},
     )
-    tracker.image("samples", image_grid(samples, data.image_shape, int(m.samples_nrow)), loop.step)
+    tracker.image("samples", image_grid(samples, data.image_shape, int(t.samples_nrow)), loop.step)
     save_model(ctx.run_dir, model, cfg, data)
 
     final = history[-1]
@@ -138,15 +138,15 @@ def gan(ctx: Context) -> dict:
 def judge(ctx: Context, classifier, samples: torch.Tensor, step: int) -> dict:
     """The classifier's verdict on the samples and, for comparison, on real test digits:
     `samples/...` and `real/...`, both against the same reference set of real digits."""
-    data, m = ctx.data, ctx.cfg.model
+    data, t = ctx.data, ctx.cfg.task_settings
     out, n_ref, n_real = judge_with_real(
-        classifier, samples, data, int(m.judge_reference), int(m.judge_real)
+        classifier, samples, data, int(t.judge_reference), int(t.judge_real)
     )
     freq = class_frequencies(data.y_train, data.num_classes)  # for the histogram
     with torch.no_grad():  # the reference set starts at the first test digit
         _, kind = classifier_features(classifier, data.x_test[:2])
     ctx.record["judge"] = {
-        "classifier": str(ctx.cfg.classifier),
+        "classifier": str(t.classifier),
         "features": kind,  # what the Frechet distance compares: "hidden" or "logits"
         "samples": len(samples),
         "reference": n_ref,
@@ -156,7 +156,7 @@ def judge(ctx: Context, classifier, samples: torch.Tensor, step: int) -> dict:
         {"GAN samples": out["samples/class_counts"], "real test digits": out["real/class_counts"]},
         freq.tolist(),
         data.class_names,
-        f"classes of {len(samples)} GAN samples (classifier: {ctx.cfg.classifier})",
+        f"classes of {len(samples)} GAN samples (classifier: {t.classifier})",
     )
     ctx.tracker.figure("class_histogram", fig, step)
     log.info(

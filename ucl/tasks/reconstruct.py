@@ -17,13 +17,13 @@ from ucl.registry import TASKS
 
 @TASKS.register("reconstruct")
 def reconstruct(ctx: Context) -> dict:
-    cfg, data = ctx.cfg, ctx.data
-    classifier = load_classifier(cfg.get("classifier"), data, ctx.device)  # fails before training
+    cfg, data, t = ctx.cfg, ctx.data, ctx.cfg.task_settings  # t: the code-space report, links
+    classifier = load_classifier(t.classifier, data, ctx.device)  # fails before training
     model, opt, loop = ctx.model_and_loop()  # minibatches from a fresh permutation each epoch
     chunk = int(cfg.eval_batch_size)
     # The train loss is measured on a fixed subset (the first train_eval_size rows): a
     # full pass over 60,000 digits at every evaluation would cost as much as ~500 steps.
-    x_train_eval = data.x_train[: int(cfg.model.train_eval_size)]
+    x_train_eval = data.x_train[: int(t.train_eval_size)]
 
     def train_step(x, _y):  # x: (B, D)
         with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
@@ -59,5 +59,5 @@ def reconstruct(ctx: Context) -> dict:
         "train/mse": final["train/loss"],
         **({"val/mse": final["val/loss"]} if "val/loss" in final else {}),
         "steps": loop.step,
-        **latent_metrics(coder, data, cfg.model.latent, chunk, int(cfg.seed), classifier),
+        **latent_metrics(coder, data, t.latent, chunk, int(cfg.seed), classifier),
     }

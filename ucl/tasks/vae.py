@@ -27,14 +27,14 @@ log = logging.getLogger(__name__)
 @TASKS.register("vae")
 def vae(ctx: Context) -> dict:
     cfg, data = ctx.cfg, ctx.data
-    m = cfg.model
-    classifier = load_classifier(cfg.get("classifier"), data, ctx.device)  # fails before training
-    autoencoder = load_autoencoder(cfg.get("autoencoder"), data, ctx.device)
+    m, t = cfg.model, cfg.task_settings  # the network; samples, judging, figures, links
+    classifier = load_classifier(t.classifier, data, ctx.device)  # fails before training
+    autoencoder = load_autoencoder(t.autoencoder, data, ctx.device)
     seed = int(cfg.seed)
     noise = torch.Generator(device=ctx.device).manual_seed(seed)  # the reparameterisation's eps
     model, opt, loop = ctx.model_and_loop(noise=noise)
     chunk, kl_weight, rec_kind = int(cfg.eval_batch_size), float(m.kl_weight), m.reconstruction
-    x_train_eval = data.x_train[: int(m.train_eval_size)]  # fixed subset, as in reconstruct
+    x_train_eval = data.x_train[: int(t.train_eval_size)]  # fixed subset, as in reconstruct
 
     def train_step(x, _y):  # x: (B, D)
         with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
@@ -75,7 +75,7 @@ def vae(ctx: Context) -> dict:
     coder = Coder.of(model)
     latent_figures(ctx, coder, step)
     if model.latent_dim == 2 and data.image_shape:
-        tracker.image("manifold", manifold(model, int(m.manifold_size), data.image_shape), step)
+        tracker.image("manifold", manifold(model, int(t.manifold_size), data.image_shape), step)
     else:
         log.info("no manifold figure: it needs a 2-D code and image data")
 
@@ -89,16 +89,16 @@ def vae(ctx: Context) -> dict:
         "train/loss": final["train/loss"],
         **{k: final[k] for k in ("val/loss", "val/mse") if k in final},
         "steps": step,
-        **latent_metrics(coder, data, m.latent, chunk, seed, classifier),
+        **latent_metrics(coder, data, t.latent, chunk, seed, classifier),
     }
-    samples = prior_samples(model, int(m.samples), seed, ctx.device)  # (S, D)
+    samples = prior_samples(model, int(t.samples), seed, ctx.device)  # (S, D)
     if data.image_shape:
         shown = samples[:100].reshape(10, 10, -1)
         tracker.image("samples", rows_grid(shown, data.image_shape), step)
     if classifier is not None:
         # prior samples and real test digits disjoint from the Frechet reference
         judged, _, _ = judge_with_real(
-            classifier, samples, data, int(m.judge_reference), int(m.judge_real)
+            classifier, samples, data, int(t.judge_reference), int(t.judge_real)
         )
         metrics.update(judged)
     if autoencoder is not None:
@@ -147,6 +147,6 @@ def compare(autoencoder, data, cfg, chunk: int, seed: int, classifier) -> dict:
     (interpolation pairs come from the same seed, so both are judged on the same digits)."""
     ours = {"test/mse": mse_per_element(autoencoder, data.x_test, chunk)}
     ours.update(
-        latent_metrics(Coder.of(autoencoder), data, cfg.model.latent, chunk, seed, classifier)
+        latent_metrics(Coder.of(autoencoder), data, cfg.task_settings.latent, chunk, seed, classifier)
     )
     return {f"autoencoder/{k}": v for k, v in ours.items() if isinstance(v, float)}
