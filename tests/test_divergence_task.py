@@ -97,7 +97,8 @@ def gan_and_classifier(tmp_path_factory):
             "progress=false", "threads=1"]  # fmt: skip
     train(["model=mlp", "hidden=32", "steps=60", *data, f"hydra.run.dir={root / 'clf'}"])
     gan = ["experiment=gan", "model.latent_dim=16", "model.generator_widths=[64]",
-           "model.discriminator_widths=[64]", "task_settings.num_samples=200", "steps=30"]  # fmt: skip
+           "model.discriminator_widths=[64]", "task_settings.num_samples=200",
+           "steps=30"]  # fmt: skip
     train([*gan, *data, f"classifier={root / 'clf'}", f"hydra.run.dir={root / 'gan'}"])
     return root, data
 

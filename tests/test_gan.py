@@ -126,7 +126,9 @@ def test_the_average_moves_parameters_and_running_statistics_by_one_minus_decay(
 @pytest.mark.slow  # trains on the fixture
 def test_an_averaged_generator_is_what_the_run_saves(tmp_path, monkeypatch, fixture_overrides):
     run_dir = tmp_path / "avg"
-    overrides = ["steps=40", "classifier=null", "model.average_decay=0.9", "task_settings.num_samples=4"]
+    overrides = [
+        "steps=40", "classifier=null", "model.average_decay=0.9", "task_settings.num_samples=4"
+    ]  # fmt: skip
     _run_in_process(monkeypatch, run_dir, [*fixture_overrides, *overrides])
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["modules"]
     saved = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]

@@ -146,7 +146,6 @@ def compare(autoencoder, data, cfg, chunk: int, seed: int, classifier) -> dict:
     """The autoencoder's scalar metrics on this run's test set, under `autoencoder/...`
     (interpolation pairs come from the same seed, so both are judged on the same digits)."""
     ours = {"test/mse": mse_per_element(autoencoder, data.x_test, chunk)}
-    ours.update(
-        latent_metrics(Coder.of(autoencoder), data, cfg.task_settings.latent, chunk, seed, classifier)
-    )
+    lcfg = cfg.task_settings.latent
+    ours.update(latent_metrics(Coder.of(autoencoder), data, lcfg, chunk, seed, classifier))
     return {f"autoencoder/{k}": v for k, v in ours.items() if isinstance(v, float)}
