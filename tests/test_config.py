@@ -86,3 +86,80 @@ def test_bad_overrides_fail_before_training(tmp_path, override, expected):
     for text in expected:
         assert text in out, out
     assert not (run_dir / "history.csv").exists()  # nothing was trained
+
+
+# -- the task's settings, the links to earlier runs, hidden ------------------------------
+@pytest.mark.parametrize(
+    "overrides,task,settings",
+    [
+        (["model=mlp"], "classify", None),
+        (["experiment=autoencoder_mnist"], "reconstruct", {"classifier", "latent"}),
+        (["experiment=vae"], "vae", {"classifier", "autoencoder", "samples", "manifold_size"}),
+        (["experiment=gan"], "gan", {"classifier", "num_samples", "judge_reference"}),
+        (["experiment=divergence_gan"], "divergence", {"generator", "classifier"}),
+    ],
+)
+def test_the_model_chooses_its_task_and_the_tasks_settings(overrides, task, settings):
+    cfg = compose(overrides)
+    assert cfg.task == task
+    if settings is None:
+        assert cfg.task_settings is None
+    else:
+        assert settings <= set(cfg.task_settings)
+    model = set(cfg.get("model") or {})  # the networks only
+    assert not model & {"num_samples", "samples", "latent", "train_eval_size", "judge_real"}
+
+
+def test_the_links_are_typed_at_the_top_level_and_read_by_the_task():
+    cfg = compose(["experiment=vae", "classifier=runs/a", "autoencoder=runs/b"])
+    assert (cfg.task_settings.classifier, cfg.task_settings.autoencoder) == ("runs/a", "runs/b")
+    validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["hidden=64"], "hidden=64: model=logreg has no hidden width"),
+        (["model=gan", "hidden=64"], "hidden=64: model=gan has no hidden width"),
+        (["experiment=gan", "autoencoder=runs/x"], "autoencoder= is for task vae"),
+        (["model=mlp", "classifier=runs/x"], "task classify does not read it"),
+        (["experiment=vae", "generator=runs/x"], "generator= is for task divergence"),
+    ],
+)
+def test_a_knob_the_run_does_not_use_is_refused(overrides, message):
+    load_all()
+    with pytest.raises(ConfigError, match=message):
+        validate(compose(overrides))
+
+
+def test_a_typo_in_the_tasks_settings_fails_at_composition():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="num_sample"):
+        compose(["experiment=gan", "task_settings.num_sample=5"])
+
+
+def test_a_run_dir_with_the_settings_under_model_is_refused_in_one_line(tmp_path):
+    """A run dir from before conf/task/: a re-run says what differs, resume= that the run's
+    own config fails today's checks; one line each, nothing written."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from ucl.config import run_config
+
+    old = OmegaConf.to_container(compose(["experiment=gan"]), resolve=True)
+    settings = old.pop("task_settings")
+    settings.pop("classifier")
+    old["model"].update(settings)
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(old))
+    before = sorted(p.name for p in run_dir.iterdir())
+    with pytest.raises(ConfigError, match="holds a run of another experiment") as again:
+        run_config(["experiment=gan"], run_dir)
+    with pytest.raises(ConfigError, match="fails today's checks") as resumed:
+        run_config([f"resume={run_dir}"], tmp_path / "unused")
+    for e in (again.value, resumed.value):
+        assert "\n" not in str(e)
+    assert "task gan has no task_settings" in str(resumed.value)
+    assert sorted(p.name for p in run_dir.iterdir()) == before
