@@ -27,6 +27,7 @@ from ucl.tracking import Tracker, read_metrics
 from ucl.validate import validate
 
 log = logging.getLogger(__name__)
+TASK_SETTINGS_CHOICE = "task@task_settings"  # Hydra's name for the choice of conf/task/
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -226,7 +227,13 @@ def hydra_info(cfg: DictConfig) -> dict[str, Any]:
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
-        choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+        # the task's settings are chosen by the model file (or the preset): that choice says
+        # nothing the model's does not, so metrics.json and the HParams tab leave it out
+        choices = {
+            k: v
+            for k, v in hc.runtime.choices.items()
+            if not k.startswith("hydra") and k != TASK_SETTINGS_CHOICE
+        }
         return {"choices": dict(choices), "overrides": list(hc.overrides.task)}
     except ValueError:
         groups = ("model", "optimizer", "activation", "dataset")

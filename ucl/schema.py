@@ -83,26 +83,30 @@ class ReconstructSettings:
 
 
 @dataclass
-class VaeSettings:
+class Judged:
+    """Generated digits judged by `classifier=`, the Frechet distance against
+    judge_reference real test digits, and judge_real more real ones judged alike."""
+
     classifier: str | None = None
+    judge_reference: int = MISSING
+    judge_real: int = MISSING
+
+
+@dataclass
+class VaeSettings(Judged):
     autoencoder: str | None = None
     train_eval_size: int = MISSING
     samples: int = MISSING
-    judge_reference: int = MISSING
-    judge_real: int = MISSING
     manifold_size: int = MISSING
     latent: LatentReport = field(default_factory=LatentReport)
 
 
 @dataclass
-class GanSettings:
-    classifier: str | None = None
+class GanSettings(Judged):
     grid_samples: int = MISSING
     grid_nrow: int = MISSING
     num_samples: int = MISSING
     samples_nrow: int = MISSING
-    judge_reference: int = MISSING
-    judge_real: int = MISSING
 
 
 @dataclass
