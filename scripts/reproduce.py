@@ -20,8 +20,9 @@ import sys
 from pathlib import Path
 
 from ucl.report.build import build_report
+from ucl.reproduce.launch import train_command
 from ucl.reproduce.prepare import prepare_mnist
-from ucl.reproduce.runner import Runner, train_command
+from ucl.reproduce.runner import Runner
 from ucl.reproduce.schedule import critical_path, schedule_seconds
 from ucl.reproduce.stages import REPO, Plan, plan, select
 from ucl.threads import available_cores

@@ -18,14 +18,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import IO
 
+from ucl.reproduce.launch import Launch, launch_train, log_path, log_tail, open_log, train_command
 from ucl.reproduce.schedule import schedule_seconds, start_order
-from ucl.reproduce.stages import REPO, Plan, Planned, shown
+from ucl.reproduce.stages import Plan, Planned, shown
 from ucl.reproduce.state import stage_state
 from ucl.tracking import atomic_write, read_metrics
 
@@ -33,34 +32,6 @@ STAGES_FILE = "stages.json"
 POLL_SECONDS = 2.0  # how often running stages are looked at
 HEARTBEAT_SECONDS = 60.0  # a "still running" line per stage at least this often
 STOP_GRACE_SECONDS = 60.0  # after Ctrl-C, time for train.py to write its checkpoint
-LOG_TAIL_LINES = 15  # lines of a failed stage's log shown on the console
-
-Launch = Callable[[Planned, IO[str]], subprocess.Popen]
-
-
-def launch_train(planned: Planned, log: IO[str]) -> subprocess.Popen:
-    """`python train.py [-m] ARGS hydra.(run|sweep).dir=DIR`, from the repo, output to log.
-    In its own session: Ctrl-C reaches the runner alone, which stops each stage once."""
-    return subprocess.Popen(
-        train_command(planned),
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def train_command(planned: Planned) -> list[str]:
-    where = "hydra.sweep.dir" if planned.stage.sweep else "hydra.run.dir"
-    multirun = ["-m"] if planned.stage.sweep else []
-    return [
-        sys.executable,
-        str(REPO / "train.py"),
-        *multirun,
-        *planned.args,
-        f"{where}={shown(planned.dir)}",
-    ]
 
 
 @dataclass
@@ -175,14 +146,7 @@ class Runner:
             seconds = before.get("seconds") or _run_seconds(planned)
             self.say(f"{tag}: already completed ({state.describe()}, took {_clock(seconds)})")
             return self._finish(planned, Outcome("completed", seconds, reused=True))
-        log_path = self._log_path(planned)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a")  # closed when the stage ends (_poll, _interrupt)
-        log.write(
-            f"\n# {datetime.now().isoformat(timespec='seconds')}: "
-            f"{' '.join(train_command(planned))}\n"
-        )
-        log.flush()
+        log = open_log(self.plan.root, planned)  # closed when the stage ends (_poll, _interrupt)
         now = time.perf_counter()
         self.invocation["ran"].append(planned.name)
         if len(self.invocation["ran"]) == 1:
@@ -238,7 +202,7 @@ class Runner:
         self._finish(planned, Outcome("failed", seconds, reason=reason))
         self.say(
             f"{tag}: FAILED after {_clock(seconds)} ({state.describe()}): {reason}; "
-            f"{self._left()}\n{self._tail(planned)}"
+            f"{self._left()}\n{log_tail(self.plan.root, planned)}"
         )
 
     def _finish(self, planned: Planned, outcome: Outcome) -> None:
@@ -289,14 +253,6 @@ class Runner:
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
-    def _tail(self, planned: Planned) -> str:
-        lines = self._log_path(planned).read_text(errors="replace").splitlines()
-        shown_lines = "\n".join(f"    | {line}" for line in lines[-LOG_TAIL_LINES:])
-        return f"    last lines of {shown(self._log_path(planned))}:\n{shown_lines}"
-
-    def _log_path(self, planned: Planned) -> Path:
-        return self.plan.root / "logs" / f"{planned.name}.log"
-
     # -- stages.json --------------------------------------------------------------------
     def _previous_record(self) -> dict:
         try:
@@ -315,7 +271,7 @@ class Runner:
             "sweep": planned.stage.sweep,
             "title": planned.stage.title,
             "command": ["python", *train_command(planned)[1:]],
-            "log": shown(self._log_path(planned)),
+            "log": shown(log_path(self.plan.root, planned)),
             "finished": (
                 before.get("finished")
                 if outcome.reused
