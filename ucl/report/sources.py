@@ -11,9 +11,8 @@ from functools import cached_property
 from pathlib import Path
 
 from ucl import summary
+from ucl.reproduce.record import STAGES_FILE
 from ucl.tracking import CorruptFileError, read_metrics
-
-STAGES_FILE = "stages.json"  # written by ucl/reproduce/runner.py
 
 
 @dataclass

@@ -13,7 +13,6 @@ estimate of the time left. <root>/stages.json records every stage's status and w
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -22,24 +21,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
-from ucl.reproduce.launch import Launch, launch_train, log_path, log_tail, open_log, train_command
+from ucl.reproduce.launch import Launch, launch_train, log_tail, open_log
+from ucl.reproduce.record import Outcome, StagesRecord
 from ucl.reproduce.schedule import schedule_seconds, start_order
 from ucl.reproduce.stages import Plan, Planned, shown
 from ucl.reproduce.state import stage_state
-from ucl.tracking import atomic_write, read_metrics
 
-STAGES_FILE = "stages.json"
 POLL_SECONDS = 2.0  # how often running stages are looked at
 HEARTBEAT_SECONDS = 60.0  # a "still running" line per stage at least this often
 STOP_GRACE_SECONDS = 60.0  # after Ctrl-C, time for train.py to write its checkpoint
-
-
-@dataclass
-class Outcome:
-    status: str  # completed, failed, blocked (a stage it needs did not complete), interrupted
-    seconds: float = 0.0
-    reason: str = ""
-    reused: bool = False  # completed by an earlier invocation
 
 
 @dataclass
@@ -64,14 +54,7 @@ class Runner:
         """Every stage; True when all completed. Ctrl-C or SIGTERM stops the running
         stages (they checkpoint), records them as interrupted and raises KeyboardInterrupt."""
         self.started = time.perf_counter()
-        self.record = self._previous_record()
-        # this invocation, recorded once it starts a stage (one that skips all adds nothing)
-        self.invocation = {
-            "started": datetime.now().isoformat(timespec="seconds"),
-            "jobs": self.jobs,
-            "seconds": 0.0,
-            "ran": [],
-        }
+        self.record = StagesRecord(self.plan, self.jobs)
         self.spent = self.estimated = 0.0  # stages finished now: seconds against estimates
         self.done_at_start = {p.name for p in self.plan.stages if stage_state(p).done}
         self.total = len(self.plan.stages)
@@ -142,15 +125,12 @@ class Runner:
             )
             state = stage_state(planned)
         if state.done:
-            before = self.record["stages"].get(planned.name, {})
-            seconds = before.get("seconds") or _run_seconds(planned)
+            seconds = self.record.seconds(planned)
             self.say(f"{tag}: already completed ({state.describe()}, took {_clock(seconds)})")
             return self._finish(planned, Outcome("completed", seconds, reused=True))
         log = open_log(self.plan.root, planned)  # closed when the stage ends (_poll, _interrupt)
         now = time.perf_counter()
-        self.invocation["ran"].append(planned.name)
-        if len(self.invocation["ran"]) == 1:
-            self.record.setdefault("invocations", []).append(self.invocation)
+        self.record.ran(planned)
         self.running[planned.name] = Running(
             planned, self.launch(planned, log), log, now, state.completed, now
         )
@@ -207,7 +187,7 @@ class Runner:
 
     def _finish(self, planned: Planned, outcome: Outcome) -> None:
         self.outcomes[planned.name] = outcome
-        self._write_record(planned, outcome)
+        self.record.write(planned, outcome, self._elapsed())
 
     def _interrupt(self) -> None:
         """Stop the running stages: SIGTERM lets train.py checkpoint and record itself."""
@@ -252,55 +232,6 @@ class Runner:
 
     def say(self, line: str) -> None:
         print(line, file=self.out, flush=True)
-
-    # -- stages.json --------------------------------------------------------------------
-    def _previous_record(self) -> dict:
-        try:
-            record = json.loads((self.plan.root / STAGES_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            record = {}
-        record.setdefault("stages", {})
-        return record
-
-    def _write_record(self, planned: Planned, outcome: Outcome) -> None:
-        before = self.record["stages"].get(planned.name, {})
-        entry = {
-            "status": outcome.status,
-            "seconds": round(outcome.seconds, 1),
-            "estimate_seconds": round(planned.minutes * 60, 1),
-            "sweep": planned.stage.sweep,
-            "title": planned.stage.title,
-            "command": ["python", *train_command(planned)[1:]],
-            "log": shown(log_path(self.plan.root, planned)),
-            "finished": (
-                before.get("finished")
-                if outcome.reused
-                else datetime.now().isoformat(timespec="seconds")
-            ),
-        }
-        if outcome.reason:
-            entry["reason"] = outcome.reason
-        if outcome.reused:
-            entry["reused"] = True
-        self.record["stages"][planned.name] = entry
-        self.record.update(
-            root=shown(self.plan.root),
-            smoke=self.plan.smoke,
-            jobs=self.jobs,
-            order=self.plan.names,
-        )
-        self.invocation["seconds"] = round(self._elapsed(), 1)
-        atomic_write(self.plan.root / STAGES_FILE, json.dumps(self.record, indent=2))
-
-
-def _run_seconds(planned: Planned) -> float:
-    """A stage's wall time from its runs' metrics.json, when stages.json has none."""
-    dirs = [planned.dir] if not planned.stage.sweep else sorted(planned.dir.glob("*/"))
-    total = 0.0
-    for d in dirs:
-        record = read_metrics(d) if (d / "metrics.json").exists() else None
-        total += (record or {}).get("seconds", {}).get("total", 0.0)
-    return total
 
 
 def _raise_interrupt(signum, frame):
