@@ -9,6 +9,9 @@ starts first (the GAN's chain decides the total). Progress: a line when a stage 
 ends, for every finished sweep job, and a heartbeat, each with the elapsed time and an
 estimate of the time left. <root>/stages.json records every stage's status and wall time;
 <root>/logs/<stage>.log holds train.py's output.
+
+Beside it: launch.py starts a stage's train.py, record.py writes stages.json, progress.py
+words the time and the estimate of the time left, schedule.py orders the stages.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
 from ucl.reproduce.launch import Launch, launch_train, log_tail, open_log
+from ucl.reproduce.progress import Progress, clock
 from ucl.reproduce.record import Outcome, StagesRecord
-from ucl.reproduce.schedule import schedule_seconds, start_order
+from ucl.reproduce.schedule import start_order
 from ucl.reproduce.stages import Plan, Planned, shown
 from ucl.reproduce.state import stage_state
 
@@ -42,24 +46,30 @@ class Running:
     last_line: float
 
 
-@dataclass
 class Runner:
-    plan: Plan
-    jobs: int = 1  # stages at a time
-    launch: Launch = launch_train
-    out: IO[str] = field(default_factory=lambda: sys.stdout)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    """Runs one plan once, `jobs` stages at a time; `launch` starts a stage's process (a
+    stand-in for train.py in tests), `out` receives the progress lines. The clock starts
+    when the runner is made."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        jobs: int = 1,
+        launch: Launch = launch_train,
+        out: IO[str] | None = None,
+    ):
+        self.plan, self.jobs, self.launch = plan, jobs, launch
+        self.progress = Progress(plan, jobs, sys.stdout if out is None else out)
+        self.record = StagesRecord(plan, jobs)
+        self.done_at_start = {p.name for p in plan.stages if stage_state(p).done}
+        self.outcomes: dict[str, Outcome] = {}  # the stages finished (or skipped) now
+        self.running: dict[str, Running] = {}
 
     def run(self) -> bool:
         """Every stage; True when all completed. Ctrl-C or SIGTERM stops the running
         stages (they checkpoint), records them as interrupted and raises KeyboardInterrupt."""
-        self.started = time.perf_counter()
-        self.record = StagesRecord(self.plan, self.jobs)
-        self.spent = self.estimated = 0.0  # stages finished now: seconds against estimates
-        self.done_at_start = {p.name for p in self.plan.stages if stage_state(p).done}
-        self.total = len(self.plan.stages)
-        self.running: dict[str, Running] = {}
-        stages = f"{self.total} stage{'s' if self.total != 1 else ''}"
+        total = len(self.plan.stages)
+        stages = f"{total} stage{'s' if total != 1 else ''}"
         self.say(
             f"reproducing {stages} into {shown(self.plan.root)}, {self.jobs} at a time"
             f"{' (smoke: tiny settings)' if self.plan.smoke else ''}: "
@@ -79,8 +89,9 @@ class Runner:
             for n, o in self.outcomes.items()
             if o.status != "completed"
         )
-        self.say(f"{done}/{self.total} stages completed in {_clock(self._elapsed())}{problems}")
-        return done == self.total
+        elapsed = clock(self.progress.elapsed())
+        self.say(f"{done}/{total} stages completed in {elapsed}{problems}")
+        return done == total
 
     def _loop(self) -> None:
         pending = start_order(self.plan, self.jobs)
@@ -107,7 +118,7 @@ class Runner:
 
     # -- one stage ----------------------------------------------------------------------
     def _start(self, planned: Planned) -> None:
-        tag = self._tag(planned)
+        tag = self.progress.tag(planned)
         failed = [n for n in planned.stage.needs if self.outcomes[n].status != "completed"]
         if failed:
             reason = "; ".join(f"needs {n}, which {self.outcomes[n].status}" for n in failed)
@@ -126,7 +137,7 @@ class Runner:
             state = stage_state(planned)
         if state.done:
             seconds = self.record.seconds(planned)
-            self.say(f"{tag}: already completed ({state.describe()}, took {_clock(seconds)})")
+            self.say(f"{tag}: already completed ({state.describe()}, took {clock(seconds)})")
             return self._finish(planned, Outcome("completed", seconds, reused=True))
         log = open_log(self.plan.root, planned)  # closed when the stage ends (_poll, _interrupt)
         now = time.perf_counter()
@@ -136,7 +147,7 @@ class Runner:
         )
         self.say(
             f"{tag}: started ({planned.stage.title}; est. "
-            f"{_clock(planned.minutes * 60)}); {self._left()}"
+            f"{clock(planned.minutes * 60)}); {self._left()}"
         )
 
     def _poll(self) -> bool:
@@ -155,39 +166,39 @@ class Runner:
                 state = stage_state(r.planned)
                 if state.completed != r.seen:
                     r.seen, r.last_line = state.completed, now
+                    tag = self.progress.tag(r.planned)
                     self.say(
-                        f"{self._tag(r.planned)}: {state.describe()} after "
-                        f"{_clock(now - r.started)}; {self._left()}"
+                        f"{tag}: {state.describe()} after {clock(now - r.started)}; {self._left()}"
                     )
                     continue
             if now - r.last_line >= HEARTBEAT_SECONDS:
                 r.last_line = now
+                tag = self.progress.tag(r.planned)
                 self.say(
-                    f"{self._tag(r.planned)}: running for {_clock(now - r.started)} (est. "
-                    f"{_clock(r.planned.minutes * 60)}); {self._left()}"
+                    f"{tag}: running for {clock(now - r.started)} (est. "
+                    f"{clock(r.planned.minutes * 60)}); {self._left()}"
                 )
         return ended
 
     def _ended(self, r: Running, code: int, seconds: float) -> None:
-        planned, tag = r.planned, self._tag(r.planned)
-        self.spent += seconds
-        self.estimated += planned.minutes * 60
+        planned, tag = r.planned, self.progress.tag(r.planned)
+        self.progress.finished(planned, seconds)
         state = stage_state(planned)
         uncounted = state.expected is None and state.completed and not state.problems
         if code == 0 and (state.done or uncounted):
             self._finish(planned, Outcome("completed", seconds))
-            self.say(f"{tag}: done in {_clock(seconds)} ({state.describe()}); {self._left()}")
+            self.say(f"{tag}: done in {clock(seconds)} ({state.describe()}); {self._left()}")
             return
         reason = "; ".join(state.problems) or f"train.py exited with code {code}"
         self._finish(planned, Outcome("failed", seconds, reason=reason))
         self.say(
-            f"{tag}: FAILED after {_clock(seconds)} ({state.describe()}): {reason}; "
+            f"{tag}: FAILED after {clock(seconds)} ({state.describe()}): {reason}; "
             f"{self._left()}\n{log_tail(self.plan.root, planned)}"
         )
 
     def _finish(self, planned: Planned, outcome: Outcome) -> None:
         self.outcomes[planned.name] = outcome
-        self.record.write(planned, outcome, self._elapsed())
+        self.record.write(planned, outcome, self.progress.elapsed())
 
     def _interrupt(self) -> None:
         """Stop the running stages: SIGTERM lets train.py checkpoint and record itself."""
@@ -202,44 +213,19 @@ class Runner:
                 r.proc.wait()
             r.log.close()
             seconds = time.perf_counter() - r.started
-            self.say(f"{self._tag(r.planned)}: interrupted after {_clock(seconds)}")
+            self.say(f"{self.progress.tag(r.planned)}: interrupted after {clock(seconds)}")
             self._finish(r.planned, Outcome("interrupted", seconds, "interrupted by the user"))
         self.running.clear()
         self.say("interrupted: run the same command again to continue from the checkpoints")
 
     # -- progress -----------------------------------------------------------------------
-    def _tag(self, planned: Planned) -> str:
-        return f"[{_clock(self._elapsed())}] {planned.name}"
+    def say(self, line: str) -> None:
+        self.progress.say(line)
 
     def _left(self) -> str:
-        """'about X left': the stages still to run (the running ones less what they already
-        spent) scheduled on the estimates as this runner schedules them, scaled by how the
-        stages finished so far compared with their estimates."""
-        now = time.perf_counter()
-        remaining: dict[str, float] = {}
-        for p in self.plan.stages:
-            if p.name in self.outcomes or p.name in self.done_at_start:
-                continue
-            spent = now - self.running[p.name].started if p.name in self.running else 0.0
-            remaining[p.name] = max(p.minutes * 60 - spent, 0.0)
-        left = schedule_seconds(self.plan, self.jobs, remaining, set(self.running))
-        pace = self.spent / self.estimated if self.estimated else 1.0
-        scaled = f" at {pace:.2f}x the estimates" if self.estimated else ""
-        return f"about {_clock(left * pace)} left{scaled}"
-
-    def _elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        started = {name: r.started for name, r in self.running.items()}
+        return self.progress.left(self.outcomes.keys() | self.done_at_start, started)
 
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
