@@ -10,8 +10,9 @@ from functools import cached_property
 from pathlib import Path
 
 from ucl import summary
+from ucl.errors import CorruptFileError
 from ucl.reproduce.record import read_stages
-from ucl.tracking import CorruptFileError, read_metrics
+from ucl.tracking import read_metrics
 
 
 @dataclass
