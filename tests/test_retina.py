@@ -1,4 +1,4 @@
-"""The retina loader (ucl.data.retina) against the synthetic files (ucl.data.retina_synthetic).
+"""The retina loader (ucl.data.retina) against the synthetic files (ucl.data.retina.synthetic).
 
 The default-sized data set is written once per module; tests that change files or write
 caches work on their own small copies in tmp_path.
@@ -30,7 +30,7 @@ from ucl.data.retina import (
     randomized_pca,
     stratified_split,
 )
-from ucl.data.retina_synthetic import CELL_TYPES, main, write_synthetic_retina
+from ucl.data.retina.synthetic import CELL_TYPES, main, write_synthetic_retina
 
 BIPOLAR_AND_MG = {label for label, _, programs in CELL_TYPES if "bipolar" in programs} | {
     "MG (Mueller Glia)"
@@ -258,7 +258,7 @@ def test_second_load_is_a_cache_hit(tmp_path, monkeypatch):
     def no_parsing(*args, **kwargs):
         raise AssertionError("the counts file was parsed despite a cache")
 
-    monkeypatch.setattr(retina, "read_counts", no_parsing)
+    monkeypatch.setattr(retina.files, "read_counts", no_parsing)
     second = load_small(counts, clusters, cache=True)
     assert second.from_cache
     for name in ("x_train", "y_train", "x_test", "y_test"):

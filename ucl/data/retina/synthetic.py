@@ -1,7 +1,7 @@
 """A synthetic stand-in for the Shekhar et al. 2016 retinal bipolar data, in the real formats.
 
 `write_synthetic_retina` writes the two files `ucl.data.retina` reads, byte for byte in the
-published formats (see that module's docstring): the gzip counts matrix (genes x cells, a
+published formats (see `ucl.data.retina.files`): the gzip counts matrix (genes x cells, a
 header of cell names only, no corner field) and the clusters file (NAME/CLUSTER/SUB-CLUSTER
 header, TYPE row, one row per cell). Gene symbols start with SYNTHETIC_GENE_PREFIX, which is
 how the loader tells the stand-in from the real data.
@@ -17,7 +17,7 @@ doublets (labelled "Doublets/Contaminants"; the mean of two types' profiles) and
 low-quality cells that are in the counts file but not in the clusters file, as in the real
 files, where the authors' quality control removed them.
 
-Command line: python -m ucl.data.retina_synthetic OUT_DIR [--cells N --genes G --seed S]
+Command line: python -m ucl.data.retina.synthetic OUT_DIR [--cells N --genes G --seed S]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
-from ucl.data.retina import (
+from ucl.data.retina.files import (
     CLUSTERS_FILENAME,
     COUNTS_FILENAME,
     DOUBLET_LABEL,
@@ -222,7 +222,7 @@ def _cell_names(n_cells: int, rng: np.random.Generator) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m ucl.data.retina_synthetic",
+        prog="python -m ucl.data.retina.synthetic",
         description="Write a synthetic stand-in for the Shekhar et al. 2016 retinal bipolar "
         "files (GSE81904 counts, SCP3 clusters) in their real formats.",
     )
