@@ -58,6 +58,7 @@ from ucl.data.retina.preprocess import (
     randomized_pca,
     resolve_classes,
 )
+from ucl.data.splits import Splits
 
 __all__ = [
     "CACHE_VERSION",
@@ -65,9 +66,9 @@ __all__ = [
     "COUNTS_FILENAME",
     "DOUBLET_LABEL",
     "SYNTHETIC_GENE_PREFIX",
-    "RetinaData",
     "RetinaDataError",
     "RetinaFileNotFoundError",
+    "RetinaInfo",
     "default_paths",
     "load_retina",
     "normalize_sqrt",
@@ -82,30 +83,15 @@ __all__ = [
 
 
 @dataclass
-class RetinaData:
-    """Preprocessed cells, split into train and test. Rows of x are cells, columns PCs."""
+class RetinaInfo:
+    """What a load found beside the splits: where the rows came from and how they were made."""
 
-    x_train: torch.Tensor = field(repr=False)  # (n_train, pca_dim) float32
-    y_train: torch.Tensor = field(repr=False)  # (n_train,) int64, index into class_names
-    x_test: torch.Tensor = field(repr=False)  # (n_test, pca_dim) float32
-    y_test: torch.Tensor = field(repr=False)  # (n_test,) int64
-    class_names: list[str]  # cluster labels as in the clusters file
+    train_cells: list[str] = field(repr=False)  # cell names of the rows of x_train
+    test_cells: list[str] = field(repr=False)  # ... and of x_test
     n_genes_kept: int  # genes left after the min_cells filter
-    n_cells: int  # labelled cells kept, n_train + n_test
-    synthetic: bool  # the files came from ucl.data.retina.synthetic (or the caller said so)
     from_cache: bool  # steps 1-3 were read from the cache instead of the text files
     # fraction of the total variance of the sqrt-normalised data per component, (pca_dim,)
     explained_variance_ratio: np.ndarray = field(repr=False)
-    train_cells: list[str] = field(repr=False)  # cell names of the rows of x_train
-    test_cells: list[str] = field(repr=False)
-
-    @property
-    def n_features(self) -> int:
-        return self.x_train.shape[1]
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
 
 
 def load_retina(
@@ -120,8 +106,12 @@ def load_retina(
     cache_dir: str | os.PathLike | None = None,
     standardize: bool = False,
     synthetic: bool | None = None,
-) -> RetinaData:
+    name: str = "retinal_bipolar",
+) -> tuple[Splits, RetinaInfo]:
     """Load, preprocess (see the module docstring) and split the bipolar-cell data.
+
+    Returns the splits (rows of x are cells, columns PCs; labels index the cluster labels in
+    `class_names`) and what else the load found (`RetinaInfo`).
 
     classes: an int k keeps the k most frequent labels, most frequent first (15: the 14
         bipolar types and Mueller glia in the real data); a list of labels keeps those, in
@@ -135,6 +125,7 @@ def load_retina(
     test_fraction, seed: size of the stratified test split and its seed (not cached).
     cache, cache_dir: reuse/write the preprocessed matrix (default: beside the counts file).
     synthetic: None detects the synthetic stand-in from its gene names; a bool overrides.
+    name: the dataset's name in the splits.
     """
     counts_path, clusters_path = Path(counts_path), Path(clusters_path)
     if isinstance(classes, numbers.Integral) and not isinstance(classes, bool):
@@ -163,20 +154,24 @@ def load_retina(
     x = torch.from_numpy(pre["features"].astype(np.float32, copy=False))
     y = torch.from_numpy(pre["labels"].astype(np.int64, copy=False))
     cells = pre["cells"]
-    return RetinaData(
-        x_train=x[train].contiguous(),
-        y_train=y[train].contiguous(),
-        x_test=x[test].contiguous(),
-        y_test=y[test].contiguous(),
+    splits = Splits(
+        x[train].contiguous(),
+        y[train].contiguous(),
+        x[test].contiguous(),
+        y[test].contiguous(),
         class_names=[str(c) for c in pre["class_names"]],
-        n_genes_kept=int(pre["n_genes_kept"]),
-        n_cells=len(y),
+        name=name,
+        image_shape=None,
         synthetic=bool(pre["synthetic"]) if synthetic is None else bool(synthetic),
-        from_cache=from_cache,
-        explained_variance_ratio=np.asarray(pre["explained_variance_ratio"], np.float64),
+    )
+    info = RetinaInfo(
         train_cells=[str(cells[i]) for i in train],
         test_cells=[str(cells[i]) for i in test],
+        n_genes_kept=int(pre["n_genes_kept"]),
+        from_cache=from_cache,
+        explained_variance_ratio=np.asarray(pre["explained_variance_ratio"], np.float64),
     )
+    return splits, info
 
 
 def stratified_split(

@@ -55,7 +55,7 @@ def _splits(ds, counts: Path, clusters: Path, synthetic: bool | None) -> Splits:
     classes = ds.classes
     if classes is not None and not isinstance(classes, int | str):
         classes = [str(c) for c in classes]  # a ListConfig from the command line
-    data = load_retina(
+    splits, _ = load_retina(
         counts,
         clusters,
         classes=classes,
@@ -66,15 +66,6 @@ def _splits(ds, counts: Path, clusters: Path, synthetic: bool | None) -> Splits:
         cache=bool(ds.cache),
         standardize=bool(ds.standardize),
         synthetic=synthetic,
-    )
-    splits = Splits(
-        data.x_train,
-        data.y_train,
-        data.x_test,
-        data.y_test,
-        class_names=data.class_names,
         name=ds.name,
-        image_shape=None,
-        synthetic=data.synthetic,
     )
     return hold_out_from_config(splits, ds)
