@@ -258,7 +258,7 @@ def test_second_load_is_a_cache_hit(tmp_path, monkeypatch):
     first, first_info = load_small(counts, clusters, cache=True)
     assert not first_info.from_cache
     (cache_file,) = counts.parent.glob(f"{COUNTS_FILENAME}.ucl-cache-*.npz")
-    assert not list(counts.parent.glob("*.tmp"))
+    assert not list(counts.parent.glob("*.tmp*"))  # no temporary file left behind
 
     def no_parsing(*args, **kwargs):
         raise AssertionError("the counts file was parsed despite a cache")
@@ -445,3 +445,14 @@ def test_read_only_data_folder_still_loads(tmp_path):
     finally:
         counts.parent.chmod(0o755)
     shutil.rmtree(counts.parent)
+
+
+def test_unwritable_cache_folder_still_loads(tmp_path):
+    # a file where the cache folder should be: fails for root too, unlike a read-only folder
+    counts, clusters = small_files(tmp_path)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    with pytest.warns(UserWarning, match="Could not write the cache"):
+        splits, info = load_small(counts, clusters, cache=True, cache_dir=blocker)
+    assert not info.from_cache and splits.num_classes == 18
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "not_a_folder"]
