@@ -30,7 +30,7 @@ from ucl.data.retina import (
     randomized_pca,
     stratified_split,
 )
-from ucl.data.retina.synthetic import CELL_TYPES, main, write_synthetic_retina
+from ucl.data.retina.synthetic import CELL_TYPES, main, synthetic_counts, write_synthetic_retina
 from ucl.data.splits import Splits
 
 BIPOLAR_AND_MG = {label for label, _, programs in CELL_TYPES if "bipolar" in programs} | {
@@ -128,6 +128,14 @@ def test_generator_is_seeded(tmp_path):
     c = write_synthetic_retina(tmp_path / "c", seed=4, **SMALL)
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     assert a[0].read_bytes() != c[0].read_bytes()
+
+
+def test_synthetic_counts_are_the_written_counts(tmp_path):
+    counts, _ = small_files(tmp_path, seed=2)
+    rows = [line.split("\t")[1:] for line in read_counts_text(counts)[1:]]
+    written = np.array(rows, dtype=np.int64).T  # (cells, genes)
+    matrix = synthetic_counts(seed=2, **SMALL)
+    assert matrix.format == "csc" and np.array_equal(matrix.toarray(), written)
 
 
 def test_generator_cli(tmp_path, capsys):
