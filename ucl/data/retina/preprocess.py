@@ -146,7 +146,7 @@ def randomized_pca(
     spectrum; the fixed seed makes the result repeatable. Signs follow sklearn's svd_flip
     (the largest |score| of each component is positive).
     """
-    with _single_threaded_blas():
+    with single_threaded_blas():
         return _randomized_pca(x, k, n_oversamples, n_iter, seed)
 
 
@@ -180,7 +180,7 @@ def _randomized_pca(
     return scores, s**2 / max(total_ss, np.finfo(np.float64).tiny)
 
 
-def _single_threaded_blas():
+def single_threaded_blas():
     """Limit BLAS to one thread: OpenBLAS's threaded QR of these tall, thin matrices runs
     ~20x slower than one thread when other processes share the cores (measured on 2 cores),
     and one thread takes well under a second even at the real data's size."""
