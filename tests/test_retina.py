@@ -27,7 +27,7 @@ from ucl.data.retina import (
     RetinaDataError,
     RetinaFileNotFoundError,
     load_retina,
-    randomized_pca,
+    pca,
     stratified_split,
 )
 from ucl.data.retina.synthetic import CELL_TYPES, main, synthetic_counts, write_synthetic_retina
@@ -236,7 +236,7 @@ def test_plain_text_and_windows_line_ends_load(tmp_path):
     assert torch.equal(a.x_train, b.x_train) and a.class_names == b.class_names
 
 
-def test_randomized_pca_matches_exact_pca():
+def test_pca_matches_exact_pca():
     # a decaying spectrum, as in expression data: a few strong directions over weak noise
     rng = np.random.default_rng(0)
     with threadpool_limits(1):  # threaded LAPACK stalls when other processes share the cores
@@ -245,10 +245,20 @@ def test_randomized_pca_matches_exact_pca():
         spectrum = np.r_[[60.0, 40, 25, 15, 8], np.geomspace(2, 0.1, 75)]
         dense = (q_rows * spectrum) @ q_cols.T + 3.0
         u, s, _ = np.linalg.svd(dense - dense.mean(axis=0), full_matrices=False)
-    scores, evr = randomized_pca(sparse.csr_matrix(dense), 5)
+    scores, evr = pca(sparse.csr_matrix(dense), 5)
     exact = u[:, :5] * s[:5]
     assert np.allclose(np.abs(scores), np.abs(exact), atol=1e-6)
     assert np.allclose(evr, s[:5] ** 2 / (s**2).sum())
+
+
+def test_pca_of_every_gene_is_the_full_pca():
+    # ARPACK cannot give as many components as genes: that narrow case takes the full SVD
+    x = sparse.random(50, 6, density=0.5, random_state=1, format="csc")
+    scores, evr = pca(x, 6)
+    dense = x.toarray()
+    u, s, _ = np.linalg.svd(dense - dense.mean(axis=0), full_matrices=False)
+    assert np.allclose(np.abs(scores), np.abs(u * s)) and evr.sum() == pytest.approx(1.0)
+    assert np.all(scores[np.abs(scores).argmax(axis=0), np.arange(6)] > 0)  # the sign rule
 
 
 def test_stratified_split_keeps_both_sides_of_small_classes():

@@ -15,8 +15,8 @@ classes, then (`ucl.data.retina.preprocess`):
    roughly stabilises the Poisson-like variance of UMI counts;
 3. projects onto the top `pca_dim` principal components, fitted on *all* kept cells
    (unsupervised, labels unused, as is usual for single-cell data; it also keeps the cache
-   independent of the split). A randomized SVD with implicit centring keeps the matrix
-   sparse. The scores are divided by the standard deviation of the first component, so
+   independent of the split). scikit-learn's ARPACK PCA, which centres implicitly, keeps
+   the matrix sparse. The scores are divided by the standard deviation of the first component, so
    the features are O(1) but keep their relative variances (`standardize=True` gives
    every component unit variance instead);
 4. splits the cells 80/20 into train and test, stratified by class, seeded.
@@ -54,8 +54,8 @@ from ucl.data.retina.files import (
 )
 from ucl.data.retina.preprocess import (
     normalize_sqrt,
+    pca,
     preprocess,
-    randomized_pca,
     resolve_classes,
 )
 from ucl.data.splits import Splits
@@ -73,7 +73,7 @@ __all__ = [
     "load_retina",
     "normalize_sqrt",
     "preprocess",
-    "randomized_pca",
+    "pca",
     "read_clusters",
     "read_counts",
     "read_counts_header",

@@ -16,7 +16,7 @@ import numpy as np
 from ucl.files import atomic_write
 
 # Bump when the preprocessing changes, so caches written by older code are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def cache_path(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
+from sklearn.decomposition import PCA
 
 from ucl.data.retina import files
 from ucl.data.retina.files import DOUBLET_LABEL, RetinaDataError
@@ -63,7 +64,7 @@ def preprocess(
             f"Lower pca_dim, lower min_cells, or keep more classes."
         )
     x = normalize_sqrt(x, totals)
-    features, evr = randomized_pca(x, pca_dim)
+    features, evr = pca(x, pca_dim)
     scale = features.std(axis=0) if standardize else features[:, 0].std()
     features = features / np.maximum(scale, np.finfo(np.float64).tiny)
     return {
@@ -135,55 +136,29 @@ def normalize_sqrt(x: sparse.spmatrix, totals: np.ndarray) -> sparse.csc_matrix:
     return sparse.csc_matrix((data, x.indices, x.indptr), shape=x.shape)
 
 
-def randomized_pca(
-    x: sparse.spmatrix, k: int, n_oversamples: int = 10, n_iter: int = 4, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def pca(x: sparse.spmatrix, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Top-k principal component scores of the rows of x, and their explained variance ratio.
 
-    Randomized SVD (Halko, Martinsson & Tropp 2011, Algorithms 4.4 and 5.1) of the centred
-    matrix x - 1 mean^T, applied as two products so that x stays sparse: the centred matrix
-    of ~28k cells x ~13k genes would take ~3 GB dense. Power iterations (n_iter) sharpen the
-    spectrum; the fixed seed makes the result repeatable. Signs follow sklearn's svd_flip
-    (the largest |score| of each component is positive).
+    scikit-learn's PCA with ARPACK centres a sparse x implicitly (as a linear operator), so x
+    stays sparse: the centred matrix of ~28k cells x ~13k genes would take ~3 GB dense. The
+    components are exact (to ARPACK's tolerance); the seed fixes ARPACK's start vector, so
+    the result is repeatable. Signs: the largest |score| of each component is positive.
     """
+    # ARPACK needs k < min(cells, genes); k = genes is only possible for a narrow x, which
+    # is small dense
+    full = k >= min(x.shape)
+    fitted = PCA(k, svd_solver="full" if full else "arpack", random_state=seed)
     with single_threaded_blas():
-        return _randomized_pca(x, k, n_oversamples, n_iter, seed)
-
-
-def _randomized_pca(
-    x: sparse.spmatrix, k: int, n_oversamples: int, n_iter: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    if x.format not in ("csr", "csc"):
-        x = x.tocsc()
-    x.sum_duplicates()  # canonical: x.data holds each nonzero once
-    n, g = x.shape
-    mean = np.asarray(x.mean(axis=0)).ravel()  # (g,)
-
-    def centred_matmul(m: np.ndarray) -> np.ndarray:  # (x - 1 mean^T) @ m, m: (g, l)
-        return x @ m - mean @ m
-
-    def centred_rmatmul(m: np.ndarray) -> np.ndarray:  # (x - 1 mean^T)^T @ m, m: (n, l)
-        return x.T @ m - np.outer(mean, m.sum(axis=0))
-
-    rng = np.random.default_rng(seed)
-    width = min(k + n_oversamples, n, g)
-    q, _ = np.linalg.qr(centred_matmul(rng.standard_normal((g, width))))  # (n, width)
-    for _ in range(n_iter):  # QR between products keeps the small singular values accurate
-        z, _ = np.linalg.qr(centred_rmatmul(q))
-        q, _ = np.linalg.qr(centred_matmul(z))
-    u_small, s, _ = np.linalg.svd(centred_rmatmul(q).T, full_matrices=False)  # of q^T (x - ..)
-    u = (q @ u_small)[:, :k]
-    s = s[:k]
-    signs = np.sign(u[np.abs(u).argmax(axis=0), np.arange(k)])
-    scores = u * (s * np.where(signs == 0, 1.0, signs))  # (n, k)
-    total_ss = float(x.data @ x.data - n * mean @ mean)  # sum of squares about the mean
-    return scores, s**2 / max(total_ss, np.finfo(np.float64).tiny)
+        scores = fitted.fit_transform(x.toarray() if full else x)
+    signs = np.sign(scores[np.abs(scores).argmax(axis=0), np.arange(k)])
+    scores *= np.where(signs == 0, 1.0, signs)
+    return scores, fitted.explained_variance_ratio_
 
 
 def single_threaded_blas():
-    """Limit BLAS to one thread: OpenBLAS's threaded QR of these tall, thin matrices runs
-    ~20x slower than one thread when other processes share the cores (measured on 2 cores),
-    and one thread takes well under a second even at the real data's size."""
+    """Limit BLAS to one thread: threaded OpenBLAS ran the small dense steps of a PCA like
+    this one (on vectors or thin blocks of one cell or gene count) ~20x slower than one
+    thread when other processes shared the cores (measured on 2 cores)."""
     try:
         from threadpoolctl import threadpool_limits  # installed with scikit-learn
     except ImportError:  # pragma: no cover
