@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.decomposition import PCA
 
+from ucl import class_names
 from ucl.data.retina import files
 from ucl.data.retina.files import DOUBLET_LABEL, RetinaDataError
 
@@ -89,7 +90,7 @@ def resolve_classes(
     if classes is None or classes == "all":
         return available
     if classes == "bipolar":
-        chosen = [lab for lab in available if BIPOLAR_AND_GLIA.fullmatch(_short(lab))]
+        chosen = [lab for lab in available if BIPOLAR_AND_GLIA.fullmatch(class_names.short(lab))]
         if not chosen:
             raise RetinaDataError(
                 f"classes='bipolar', but no label of {clusters_path} has the short name RBC, "
@@ -106,7 +107,7 @@ def resolve_classes(
         return available[:classes]
     if isinstance(classes, str):  # one name; a str is a Sequence[str] of characters
         classes = [classes]
-    short = {_short(lab).lower(): lab for lab in available}
+    short = {class_names.short(lab).lower(): lab for lab in available}
     chosen: list[str] = []
     for name in classes:
         name = str(name)
@@ -168,11 +169,6 @@ def single_threaded_blas():
 
 def _is_doublet(label: str) -> bool:
     return label == DOUBLET_LABEL or "doublet" in label.lower()
-
-
-def _short(label: str) -> str:
-    """'RBC (Rod Bipolar cell)' -> 'RBC'."""
-    return label.split(" (", 1)[0].strip()
 
 
 def _examples(names: Sequence[str], n: int = 3) -> str:
