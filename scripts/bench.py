@@ -26,7 +26,7 @@ sleeping_threads()  # as train.py: before torch loads OpenMP, so the figures are
 
 import torch  # noqa: E402
 
-SECTIONS = ["classify", "autoencoder", "gan", "divergence", "threads", "layers"]
+SECTIONS = ["classify", "autoencoder", "gan", "divergence", "threads", "layers", "retina"]
 TIME_UNITS = ("s", "ms")
 
 

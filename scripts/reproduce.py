@@ -20,8 +20,10 @@ import sys
 from pathlib import Path
 
 from ucl.report.build import build_report
+from ucl.reproduce.launch import train_command
 from ucl.reproduce.prepare import prepare_mnist
-from ucl.reproduce.runner import Runner, train_command
+from ucl.reproduce.runner import Runner
+from ucl.reproduce.schedule import critical_path, schedule_seconds
 from ucl.reproduce.stages import REPO, Plan, plan, select
 from ucl.threads import available_cores
 
@@ -94,8 +96,6 @@ def _estimates(items: list[str]) -> dict[str, float]:
 
 
 def _show(p: Plan, jobs: int) -> None:
-    from ucl.reproduce.runner import critical_path, schedule_seconds
-
     for planned in p.stages:
         needs = f"  (needs {', '.join(planned.stage.needs)})" if planned.stage.needs else ""
         print(f"{planned.name:<20} {planned.minutes:5.1f} min  {planned.stage.title}{needs}")

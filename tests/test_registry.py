@@ -80,3 +80,27 @@ def test_every_activation_builds(name):
     assert y.shape == x.shape
     if name == "linear":
         assert torch.equal(x, y)
+
+
+def test_every_divergence_measure_gives_a_finite_value():
+    import math
+
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from ucl.config import CONF_DIR
+    from ucl.divergence.measures import Sample
+    from ucl.registry import MEASURES
+
+    load_all()
+    settings = OmegaConf.load(CONF_DIR / "divergence" / "base.yaml")
+    settings.permutations = 50
+    settings.smoothing = 1.0  # no empty bin under the other sample's mass: a finite KL
+    rng = np.random.default_rng(0)
+    P, Q = Sample(rng.random((60, 4))), Sample(rng.random((60, 4)) + 0.5)
+    P.f, Q.f = rng.normal(size=(60, 8)), rng.normal(size=(60, 8)) + 1.0
+    assert set(settings.measures) <= set(MEASURES.names())
+    for name in MEASURES.names():
+        value = MEASURES.create(name, P, Q, settings, 0)
+        value = value[0] if isinstance(value, tuple) else value
+        assert math.isfinite(value), name

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from ucl.reproduce import runner as runner_module
-from ucl.reproduce.runner import Runner, critical_path, schedule_seconds
+from ucl.reproduce.runner import Runner
+from ucl.reproduce.schedule import critical_path, schedule_seconds
 from ucl.reproduce.stages import (
     RETINA_CLUSTERS_ENV,
     RETINA_COUNTS_ENV,

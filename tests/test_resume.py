@@ -16,8 +16,9 @@ from train_process import REPO, data_args, metrics, output, snapshot, start, tra
 
 from ucl import checkpoint
 from ucl.data.batcher import Batcher
+from ucl.errors import CorruptFileError
 from ucl.loop import Loop, NonFiniteLoss, RunInterrupted, read_checkpoint
-from ucl.tracking import CorruptFileError, Tracker
+from ucl.tracking import Tracker
 
 # -- the Loop itself, in this process: stop at chosen iterations, resume, compare ----------
 N, BATCH, STEPS = 100, 16, 40  # 7 batches per epoch: epochs end at iterations 7, 14, ...

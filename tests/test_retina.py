@@ -1,4 +1,4 @@
-"""The retina loader (ucl.data.retina) against the synthetic files (ucl.data.retina_synthetic).
+"""The retina loader (ucl.data.retina) against the synthetic files (ucl.data.retina.synthetic).
 
 The default-sized data set is written once per module; tests that change files or write
 caches work on their own small copies in tmp_path.
@@ -27,10 +27,11 @@ from ucl.data.retina import (
     RetinaDataError,
     RetinaFileNotFoundError,
     load_retina,
-    randomized_pca,
+    pca,
     stratified_split,
 )
-from ucl.data.retina_synthetic import CELL_TYPES, main, write_synthetic_retina
+from ucl.data.retina.synthetic import CELL_TYPES, main, synthetic_counts, write_synthetic_retina
+from ucl.data.splits import Splits
 
 BIPOLAR_AND_MG = {label for label, _, programs in CELL_TYPES if "bipolar" in programs} | {
     "MG (Mueller Glia)"
@@ -40,6 +41,10 @@ SMALL = {"n_cells": 300, "n_genes": 200}  # enough cells for every type, fast to
 
 
 # ------------------------------------------------------------------------------- helpers
+
+
+def n_cells(d: Splits) -> int:
+    return len(d.y_train) + len(d.y_test)
 
 
 def read_counts_text(path: Path) -> list[str]:
@@ -61,7 +66,7 @@ def small_files(tmp_path: Path, seed: int = 0) -> tuple[Path, Path]:
     return write_synthetic_retina(tmp_path / "data", seed=seed, **SMALL)
 
 
-def load_small(counts: Path, clusters: Path, **kw) -> retina.RetinaData:
+def load_small(counts: Path, clusters: Path, **kw) -> tuple[Splits, retina.RetinaInfo]:
     kw = {"classes": None, "pca_dim": 10, "min_cells": 3, "cache": False} | kw
     return load_retina(counts, clusters, **kw)
 
@@ -72,7 +77,7 @@ def default_files(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def default_data(default_files) -> retina.RetinaData:
+def default_data(default_files) -> tuple[Splits, retina.RetinaInfo]:
     return load_retina(*default_files, cache=False)
 
 
@@ -125,6 +130,14 @@ def test_generator_is_seeded(tmp_path):
     assert a[0].read_bytes() != c[0].read_bytes()
 
 
+def test_synthetic_counts_are_the_written_counts(tmp_path):
+    counts, _ = small_files(tmp_path, seed=2)
+    rows = [line.split("\t")[1:] for line in read_counts_text(counts)[1:]]
+    written = np.array(rows, dtype=np.int64).T  # (cells, genes)
+    matrix = synthetic_counts(seed=2, **SMALL)
+    assert matrix.format == "csc" and np.array_equal(matrix.toarray(), written)
+
+
 def test_generator_cli(tmp_path, capsys):
     main([str(tmp_path / "cli"), "--cells", "200", "--genes", "150", "--seed", "1"])
     printed = capsys.readouterr().out.split()
@@ -136,80 +149,80 @@ def test_generator_cli(tmp_path, capsys):
 
 
 def test_round_trip(default_files, default_data):
-    d = default_data
+    d, info = default_data
     labels = read_clusters_table(default_files[1])
     expected = [c for c, lab in labels.items() if lab in BIPOLAR_AND_MG]
-    assert set(d.class_names) == BIPOLAR_AND_MG and d.n_classes == 15
+    assert set(d.class_names) == BIPOLAR_AND_MG and d.num_classes == 15
     assert d.class_names[:2] == ["RBC (Rod Bipolar cell)", "MG (Mueller Glia)"]  # by frequency
-    assert d.n_cells == len(expected) == len(d.train_cells) + len(d.test_cells)
-    assert set(d.train_cells) | set(d.test_cells) == set(expected)  # no doublets, unlabelled
-    assert not set(d.train_cells) & set(d.test_cells)
-    assert d.x_train.shape == (len(d.train_cells), 100) and d.n_features == 100
-    assert d.x_test.shape == (len(d.test_cells), 100)
+    assert n_cells(d) == len(expected) == len(info.train_cells) + len(info.test_cells)
+    assert set(info.train_cells) | set(info.test_cells) == set(expected)  # no doublets, unlabelled
+    assert not set(info.train_cells) & set(info.test_cells)
+    assert d.x_train.shape == (len(info.train_cells), 100) and d.in_features == 100
+    assert d.x_test.shape == (len(info.test_cells), 100)
+    assert d.name == "retinal_bipolar" and d.image_shape is None and d.x_val is None
     assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
     assert torch.isfinite(d.x_train).all()
     assert d.x_train[:, 0].std() == pytest.approx(1.0, rel=0.1)  # scaled so PC1 has sd 1
-    assert 0 < d.n_genes_kept <= 2000 and d.synthetic and not d.from_cache
-    evr = d.explained_variance_ratio
+    assert 0 < info.n_genes_kept <= 2000 and d.synthetic and not info.from_cache
+    evr = info.explained_variance_ratio
     assert evr.shape == (100,) and np.all(np.diff(evr) <= 1e-12) and 0 < evr.sum() < 1
-    for cell, y in zip(d.train_cells, d.y_train.tolist(), strict=True):
+    for cell, y in zip(info.train_cells, d.y_train.tolist(), strict=True):
         assert labels[cell] == d.class_names[y]
 
 
 def test_split_is_stratified_80_20(default_data):
-    d = default_data
+    d, _ = default_data
     train, test = Counter(d.y_train.tolist()), Counter(d.y_test.tolist())
-    for c in range(d.n_classes):
+    for c in range(d.num_classes):
         n = train[c] + test[c]
         assert test[c] == int(np.floor(0.2 * n + 0.5))
 
 
 def test_seed_sets_the_split(default_files, default_data):
-    again = load_retina(*default_files, cache=False)
-    assert torch.equal(again.x_train, default_data.x_train)
-    assert again.train_cells == default_data.train_cells
-    other = load_retina(*default_files, cache=False, seed=1)
-    assert other.train_cells != default_data.train_cells
-    assert set(other.train_cells + other.test_cells) == set(
-        default_data.train_cells + default_data.test_cells
-    )
+    d, info = default_data
+    again, again_info = load_retina(*default_files, cache=False)
+    assert torch.equal(again.x_train, d.x_train)
+    assert again_info.train_cells == info.train_cells
+    _, other = load_retina(*default_files, cache=False, seed=1)
+    assert other.train_cells != info.train_cells
+    assert set(other.train_cells + other.test_cells) == set(info.train_cells + info.test_cells)
 
 
 def test_pca_features_separate_the_classes(default_data):
-    d = default_data
+    d, _ = default_data
     knn = KNeighborsClassifier(n_neighbors=5).fit(d.x_train.numpy(), d.y_train.numpy())
     assert knn.score(d.x_test.numpy(), d.y_test.numpy()) >= 0.9
 
 
 def test_explicit_classes_and_pca_dim(tmp_path):
     counts, clusters = small_files(tmp_path)
-    d = load_small(counts, clusters, classes=["MG", "RBC (Rod Bipolar cell)", "BC5A"], pca_dim=7)
+    d, _ = load_small(counts, clusters, classes=["MG", "RBC (Rod Bipolar cell)", "BC5A"], pca_dim=7)
     assert d.class_names == [
         "MG (Mueller Glia)",
         "RBC (Rod Bipolar cell)",
         "BC5A (Cone Bipolar cell 5A)",
     ]
-    assert d.n_features == 7
+    assert d.in_features == 7
     labels = read_clusters_table(clusters)
-    assert d.n_cells == sum(lab in d.class_names for lab in labels.values())
-    every = load_small(counts, clusters, classes=None)
+    assert n_cells(d) == sum(lab in d.class_names for lab in labels.values())
+    every, _ = load_small(counts, clusters, classes=None)
     assert set(every.class_names) == {t[0] for t in CELL_TYPES}  # all but the doublets
-    assert set(load_small(counts, clusters, classes=18).class_names) == set(every.class_names)
-    assert set(load_small(counts, clusters, classes=3).class_names) == {
+    assert set(load_small(counts, clusters, classes=18)[0].class_names) == set(every.class_names)
+    assert set(load_small(counts, clusters, classes=3)[0].class_names) == {
         "RBC (Rod Bipolar cell)",
         "MG (Mueller Glia)",
         "BC6",
     }
-    bipolar = load_small(counts, clusters, classes="bipolar")
+    bipolar, _ = load_small(counts, clusters, classes="bipolar")
     assert set(bipolar.class_names) == BIPOLAR_AND_MG
-    assert load_small(counts, clusters, classes=np.int64(2)).n_classes == 2
-    assert load_small(counts, clusters, synthetic=False).synthetic is False
+    assert load_small(counts, clusters, classes=np.int64(2))[0].num_classes == 2
+    assert load_small(counts, clusters, synthetic=False)[0].synthetic is False
 
 
 def test_min_cells_drops_rare_genes(tmp_path):
     counts, clusters = small_files(tmp_path)
-    loose = load_small(counts, clusters, min_cells=1)
-    strict = load_small(counts, clusters, min_cells=50)
+    _, loose = load_small(counts, clusters, min_cells=1)
+    _, strict = load_small(counts, clusters, min_cells=50)
     assert strict.n_genes_kept < loose.n_genes_kept <= 200
 
 
@@ -219,11 +232,11 @@ def test_plain_text_and_windows_line_ends_load(tmp_path):
     plain.write_bytes(("\r\n".join(read_counts_text(counts)) + "\r\n").encode())
     crlf_clusters = tmp_path / "clusters.txt"
     crlf_clusters.write_bytes(clusters.read_bytes().replace(b"\n", b"\r\n"))
-    a, b = load_small(counts, clusters), load_small(plain, crlf_clusters)
+    (a, _), (b, _) = load_small(counts, clusters), load_small(plain, crlf_clusters)
     assert torch.equal(a.x_train, b.x_train) and a.class_names == b.class_names
 
 
-def test_randomized_pca_matches_exact_pca():
+def test_pca_matches_exact_pca():
     # a decaying spectrum, as in expression data: a few strong directions over weak noise
     rng = np.random.default_rng(0)
     with threadpool_limits(1):  # threaded LAPACK stalls when other processes share the cores
@@ -232,10 +245,20 @@ def test_randomized_pca_matches_exact_pca():
         spectrum = np.r_[[60.0, 40, 25, 15, 8], np.geomspace(2, 0.1, 75)]
         dense = (q_rows * spectrum) @ q_cols.T + 3.0
         u, s, _ = np.linalg.svd(dense - dense.mean(axis=0), full_matrices=False)
-    scores, evr = randomized_pca(sparse.csr_matrix(dense), 5)
+    scores, evr = pca(sparse.csr_matrix(dense), 5)
     exact = u[:, :5] * s[:5]
     assert np.allclose(np.abs(scores), np.abs(exact), atol=1e-6)
     assert np.allclose(evr, s[:5] ** 2 / (s**2).sum())
+
+
+def test_pca_of_every_gene_is_the_full_pca():
+    # ARPACK cannot give as many components as genes: that narrow case takes the full SVD
+    x = sparse.random(50, 6, density=0.5, random_state=1, format="csc")
+    scores, evr = pca(x, 6)
+    dense = x.toarray()
+    u, s, _ = np.linalg.svd(dense - dense.mean(axis=0), full_matrices=False)
+    assert np.allclose(np.abs(scores), np.abs(u * s)) and evr.sum() == pytest.approx(1.0)
+    assert np.all(scores[np.abs(scores).argmax(axis=0), np.arange(6)] > 0)  # the sign rule
 
 
 def test_stratified_split_keeps_both_sides_of_small_classes():
@@ -250,43 +273,46 @@ def test_stratified_split_keeps_both_sides_of_small_classes():
 
 def test_second_load_is_a_cache_hit(tmp_path, monkeypatch):
     counts, clusters = small_files(tmp_path)
-    first = load_small(counts, clusters, cache=True)
-    assert not first.from_cache
+    first, first_info = load_small(counts, clusters, cache=True)
+    assert not first_info.from_cache
     (cache_file,) = counts.parent.glob(f"{COUNTS_FILENAME}.ucl-cache-*.npz")
-    assert not list(counts.parent.glob("*.tmp"))
+    assert not list(counts.parent.glob("*.tmp*"))  # no temporary file left behind
 
     def no_parsing(*args, **kwargs):
         raise AssertionError("the counts file was parsed despite a cache")
 
-    monkeypatch.setattr(retina, "read_counts", no_parsing)
-    second = load_small(counts, clusters, cache=True)
-    assert second.from_cache
+    monkeypatch.setattr(retina.files, "read_counts", no_parsing)
+    second, second_info = load_small(counts, clusters, cache=True)
+    assert second_info.from_cache
     for name in ("x_train", "y_train", "x_test", "y_test"):
         assert torch.equal(getattr(first, name), getattr(second, name))
-    assert (second.class_names, second.n_genes_kept) == (first.class_names, first.n_genes_kept)
+    assert (second.class_names, second_info.n_genes_kept) == (
+        first.class_names,
+        first_info.n_genes_kept,
+    )
     # the split is not cached: another seed is still a hit
-    assert load_small(counts, clusters, cache=True, seed=5).from_cache
+    assert load_small(counts, clusters, cache=True, seed=5)[1].from_cache
 
 
 def test_cache_misses_when_parameters_or_files_change(tmp_path):
     counts, clusters = small_files(tmp_path)
-    assert not load_small(counts, clusters, cache=True).from_cache
-    assert not load_small(counts, clusters, cache=True, pca_dim=5).from_cache
+    assert not load_small(counts, clusters, cache=True)[1].from_cache
+    assert not load_small(counts, clusters, cache=True, pca_dim=5)[1].from_cache
     st = counts.stat()
     os.utime(counts, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert not load_small(counts, clusters, cache=True).from_cache
+    assert not load_small(counts, clusters, cache=True)[1].from_cache
     assert len(list(counts.parent.glob("*.ucl-cache-*.npz"))) == 3
 
 
 def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path):
     counts, clusters = small_files(tmp_path)
-    first = load_small(counts, clusters, cache=True)
+    first, _ = load_small(counts, clusters, cache=True)
     (cache_file,) = counts.parent.glob("*.ucl-cache-*.npz")
     cache_file.write_bytes(cache_file.read_bytes()[:200])  # truncated
     with pytest.warns(UserWarning, match="cache"):
-        rebuilt = load_small(counts, clusters, cache=True)
-    assert not rebuilt.from_cache and torch.equal(rebuilt.x_train, first.x_train)
-    assert load_small(counts, clusters, cache=True).from_cache  # written again, whole
+        rebuilt, rebuilt_info = load_small(counts, clusters, cache=True)
+    assert not rebuilt_info.from_cache and torch.equal(rebuilt.x_train, first.x_train)
+    assert load_small(counts, clusters, cache=True)[1].from_cache  # written again, whole
 
 
 def test_cache_dir(tmp_path):
@@ -294,7 +320,7 @@ def test_cache_dir(tmp_path):
     load_small(counts, clusters, cache=True, cache_dir=tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
     assert not list(counts.parent.glob("*.npz"))
-    assert load_small(counts, clusters, cache=True, cache_dir=tmp_path / "cache").from_cache
+    assert load_small(counts, clusters, cache=True, cache_dir=tmp_path / "cache")[1].from_cache
 
 
 # ---------------------------------------------------------------------------- bad inputs
@@ -403,8 +429,8 @@ def test_labelled_cells_missing_from_counts_are_ignored_with_a_warning(tmp_path)
     with clusters.open("a") as f:
         f.write("Bipolar9_NOTINCOUNTS\tBC6\tBC6\n")
     with pytest.warns(UserWarning, match="1 of .* labelled cells are not in"):
-        d = load_small(counts, clusters)
-    assert "Bipolar9_NOTINCOUNTS" not in d.train_cells + d.test_cells
+        _, info = load_small(counts, clusters)
+    assert "Bipolar9_NOTINCOUNTS" not in info.train_cells + info.test_cells
 
 
 def test_unknown_or_doublet_class_names(tmp_path):
@@ -433,7 +459,18 @@ def test_read_only_data_folder_still_loads(tmp_path):
     counts.parent.chmod(0o555)
     try:
         with pytest.warns(UserWarning, match="Could not write the cache"):
-            assert not load_small(counts, clusters, cache=True).from_cache
+            assert not load_small(counts, clusters, cache=True)[1].from_cache
     finally:
         counts.parent.chmod(0o755)
     shutil.rmtree(counts.parent)
+
+
+def test_unwritable_cache_folder_still_loads(tmp_path):
+    # a file where the cache folder should be: fails for root too, unlike a read-only folder
+    counts, clusters = small_files(tmp_path)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    with pytest.warns(UserWarning, match="Could not write the cache"):
+        splits, info = load_small(counts, clusters, cache=True, cache_dir=blocker)
+    assert not info.from_cache and splits.num_classes == 18
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "not_a_folder"]

@@ -12,6 +12,7 @@ def load_all() -> None:
     """Import the modules that register components."""
     import ucl.activations  # noqa: F401
     import ucl.data  # noqa: F401
+    import ucl.divergence.measures  # noqa: F401
     import ucl.models  # noqa: F401
     import ucl.optimizers  # noqa: F401
     import ucl.tasks  # noqa: F401

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from ucl.errors import CorruptFileError
 from ucl.rundir import identity, read_config_record
 from ucl.runtime_keys import RUNTIME_KEYS
-from ucl.tracking import CorruptFileError, read_metrics
+from ucl.tracking import read_metrics
 
 # val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
 CLASSIFY_COLUMNS = [

@@ -1,10 +1,8 @@
 """Dataset loaders (registered by name) and the in-memory batcher."""
 
-from ucl.data import (
-    mnist,  # noqa: F401  (registers mnist, fashion_mnist)
-    retina_datasets,  # noqa: F401  (registers retinal_bipolar, retina_synthetic)
-)
+from ucl.data import mnist  # noqa: F401  (registers mnist, fashion_mnist)
 from ucl.data.batcher import Batcher
+from ucl.data.retina import datasets  # noqa: F401  (registers retinal_bipolar, retina_synthetic)
 from ucl.data.splits import Splits
 
 __all__ = ["Batcher", "Splits"]

@@ -5,15 +5,14 @@ missing or unreadable reads as "not run" (with the reason), never as an error.""
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from ucl import summary
-from ucl.tracking import CorruptFileError, read_metrics
-
-STAGES_FILE = "stages.json"  # written by ucl/reproduce/runner.py
+from ucl.errors import CorruptFileError
+from ucl.reproduce.record import read_stages
+from ucl.tracking import read_metrics
 
 
 @dataclass
@@ -104,10 +103,7 @@ class Source:
     @cached_property
     def stages(self) -> dict:
         """stages.json ({} when absent or unreadable)."""
-        try:
-            return json.loads((self.root / STAGES_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
+        return read_stages(self.root)
 
     @property
     def smoke(self) -> bool:

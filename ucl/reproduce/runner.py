@@ -9,66 +9,31 @@ starts first (the GAN's chain decides the total). Progress: a line when a stage 
 ends, for every finished sweep job, and a heartbeat, each with the elapsed time and an
 estimate of the time left. <root>/stages.json records every stage's status and wall time;
 <root>/logs/<stage>.log holds train.py's output.
+
+Beside it: launch.py starts a stage's train.py, record.py writes stages.json, progress.py
+words the time and the estimate of the time left, schedule.py orders the stages.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import IO
 
-from ucl.reproduce.stages import REPO, Plan, Planned, shown
+from ucl.reproduce.launch import Launch, launch_train, log_tail, open_log
+from ucl.reproduce.progress import Progress, clock
+from ucl.reproduce.record import Outcome, StagesRecord
+from ucl.reproduce.schedule import start_order
+from ucl.reproduce.stages import Plan, Planned, shown
 from ucl.reproduce.state import stage_state
-from ucl.tracking import atomic_write, read_metrics
 
-STAGES_FILE = "stages.json"
 POLL_SECONDS = 2.0  # how often running stages are looked at
 HEARTBEAT_SECONDS = 60.0  # a "still running" line per stage at least this often
 STOP_GRACE_SECONDS = 60.0  # after Ctrl-C, time for train.py to write its checkpoint
-LOG_TAIL_LINES = 15  # lines of a failed stage's log shown on the console
-
-Launch = Callable[[Planned, IO[str]], subprocess.Popen]
-
-
-def launch_train(planned: Planned, log: IO[str]) -> subprocess.Popen:
-    """`python train.py [-m] ARGS hydra.(run|sweep).dir=DIR`, from the repo, output to log.
-    In its own session: Ctrl-C reaches the runner alone, which stops each stage once."""
-    return subprocess.Popen(
-        train_command(planned),
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def train_command(planned: Planned) -> list[str]:
-    where = "hydra.sweep.dir" if planned.stage.sweep else "hydra.run.dir"
-    multirun = ["-m"] if planned.stage.sweep else []
-    return [
-        sys.executable,
-        str(REPO / "train.py"),
-        *multirun,
-        *planned.args,
-        f"{where}={shown(planned.dir)}",
-    ]
-
-
-@dataclass
-class Outcome:
-    status: str  # completed, failed, blocked (a stage it needs did not complete), interrupted
-    seconds: float = 0.0
-    reason: str = ""
-    reused: bool = False  # completed by an earlier invocation
 
 
 @dataclass
@@ -81,31 +46,30 @@ class Running:
     last_line: float
 
 
-@dataclass
 class Runner:
-    plan: Plan
-    jobs: int = 1  # stages at a time
-    launch: Launch = launch_train
-    out: IO[str] = field(default_factory=lambda: sys.stdout)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    """Runs one plan once, `jobs` stages at a time; `launch` starts a stage's process (a
+    stand-in for train.py in tests), `out` receives the progress lines. The clock starts
+    when the runner is made."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        jobs: int = 1,
+        launch: Launch = launch_train,
+        out: IO[str] | None = None,
+    ):
+        self.plan, self.jobs, self.launch = plan, jobs, launch
+        self.progress = Progress(plan, jobs, sys.stdout if out is None else out)
+        self.record = StagesRecord(plan, jobs)
+        self.done_at_start = {p.name for p in plan.stages if stage_state(p).done}
+        self.outcomes: dict[str, Outcome] = {}  # the stages finished (or skipped) now
+        self.running: dict[str, Running] = {}
 
     def run(self) -> bool:
         """Every stage; True when all completed. Ctrl-C or SIGTERM stops the running
         stages (they checkpoint), records them as interrupted and raises KeyboardInterrupt."""
-        self.started = time.perf_counter()
-        self.record = self._previous_record()
-        # this invocation, recorded once it starts a stage (one that skips all adds nothing)
-        self.invocation = {
-            "started": datetime.now().isoformat(timespec="seconds"),
-            "jobs": self.jobs,
-            "seconds": 0.0,
-            "ran": [],
-        }
-        self.spent = self.estimated = 0.0  # stages finished now: seconds against estimates
-        self.done_at_start = {p.name for p in self.plan.stages if stage_state(p).done}
-        self.total = len(self.plan.stages)
-        self.running: dict[str, Running] = {}
-        stages = f"{self.total} stage{'s' if self.total != 1 else ''}"
+        total = len(self.plan.stages)
+        stages = f"{total} stage{'s' if total != 1 else ''}"
         self.say(
             f"reproducing {stages} into {shown(self.plan.root)}, {self.jobs} at a time"
             f"{' (smoke: tiny settings)' if self.plan.smoke else ''}: "
@@ -125,8 +89,9 @@ class Runner:
             for n, o in self.outcomes.items()
             if o.status != "completed"
         )
-        self.say(f"{done}/{self.total} stages completed in {_clock(self._elapsed())}{problems}")
-        return done == self.total
+        elapsed = clock(self.progress.elapsed())
+        self.say(f"{done}/{total} stages completed in {elapsed}{problems}")
+        return done == total
 
     def _loop(self) -> None:
         pending = start_order(self.plan, self.jobs)
@@ -153,7 +118,7 @@ class Runner:
 
     # -- one stage ----------------------------------------------------------------------
     def _start(self, planned: Planned) -> None:
-        tag = self._tag(planned)
+        tag = self.progress.tag(planned)
         failed = [n for n in planned.stage.needs if self.outcomes[n].status != "completed"]
         if failed:
             reason = "; ".join(f"needs {n}, which {self.outcomes[n].status}" for n in failed)
@@ -171,28 +136,18 @@ class Runner:
             )
             state = stage_state(planned)
         if state.done:
-            before = self.record["stages"].get(planned.name, {})
-            seconds = before.get("seconds") or _run_seconds(planned)
-            self.say(f"{tag}: already completed ({state.describe()}, took {_clock(seconds)})")
+            seconds = self.record.seconds(planned)
+            self.say(f"{tag}: already completed ({state.describe()}, took {clock(seconds)})")
             return self._finish(planned, Outcome("completed", seconds, reused=True))
-        log_path = self._log_path(planned)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a")  # closed when the stage ends (_poll, _interrupt)
-        log.write(
-            f"\n# {datetime.now().isoformat(timespec='seconds')}: "
-            f"{' '.join(train_command(planned))}\n"
-        )
-        log.flush()
+        log = open_log(self.plan.root, planned)  # closed when the stage ends (_poll, _interrupt)
         now = time.perf_counter()
-        self.invocation["ran"].append(planned.name)
-        if len(self.invocation["ran"]) == 1:
-            self.record.setdefault("invocations", []).append(self.invocation)
+        self.record.ran(planned)
         self.running[planned.name] = Running(
             planned, self.launch(planned, log), log, now, state.completed, now
         )
         self.say(
             f"{tag}: started ({planned.stage.title}; est. "
-            f"{_clock(planned.minutes * 60)}); {self._left()}"
+            f"{clock(planned.minutes * 60)}); {self._left()}"
         )
 
     def _poll(self) -> bool:
@@ -211,39 +166,39 @@ class Runner:
                 state = stage_state(r.planned)
                 if state.completed != r.seen:
                     r.seen, r.last_line = state.completed, now
+                    tag = self.progress.tag(r.planned)
                     self.say(
-                        f"{self._tag(r.planned)}: {state.describe()} after "
-                        f"{_clock(now - r.started)}; {self._left()}"
+                        f"{tag}: {state.describe()} after {clock(now - r.started)}; {self._left()}"
                     )
                     continue
             if now - r.last_line >= HEARTBEAT_SECONDS:
                 r.last_line = now
+                tag = self.progress.tag(r.planned)
                 self.say(
-                    f"{self._tag(r.planned)}: running for {_clock(now - r.started)} (est. "
-                    f"{_clock(r.planned.minutes * 60)}); {self._left()}"
+                    f"{tag}: running for {clock(now - r.started)} (est. "
+                    f"{clock(r.planned.minutes * 60)}); {self._left()}"
                 )
         return ended
 
     def _ended(self, r: Running, code: int, seconds: float) -> None:
-        planned, tag = r.planned, self._tag(r.planned)
-        self.spent += seconds
-        self.estimated += planned.minutes * 60
+        planned, tag = r.planned, self.progress.tag(r.planned)
+        self.progress.finished(planned, seconds)
         state = stage_state(planned)
         uncounted = state.expected is None and state.completed and not state.problems
         if code == 0 and (state.done or uncounted):
             self._finish(planned, Outcome("completed", seconds))
-            self.say(f"{tag}: done in {_clock(seconds)} ({state.describe()}); {self._left()}")
+            self.say(f"{tag}: done in {clock(seconds)} ({state.describe()}); {self._left()}")
             return
         reason = "; ".join(state.problems) or f"train.py exited with code {code}"
         self._finish(planned, Outcome("failed", seconds, reason=reason))
         self.say(
-            f"{tag}: FAILED after {_clock(seconds)} ({state.describe()}): {reason}; "
-            f"{self._left()}\n{self._tail(planned)}"
+            f"{tag}: FAILED after {clock(seconds)} ({state.describe()}): {reason}; "
+            f"{self._left()}\n{log_tail(self.plan.root, planned)}"
         )
 
     def _finish(self, planned: Planned, outcome: Outcome) -> None:
         self.outcomes[planned.name] = outcome
-        self._write_record(planned, outcome)
+        self.record.write(planned, outcome, self.progress.elapsed())
 
     def _interrupt(self) -> None:
         """Stop the running stages: SIGTERM lets train.py checkpoint and record itself."""
@@ -258,165 +213,19 @@ class Runner:
                 r.proc.wait()
             r.log.close()
             seconds = time.perf_counter() - r.started
-            self.say(f"{self._tag(r.planned)}: interrupted after {_clock(seconds)}")
+            self.say(f"{self.progress.tag(r.planned)}: interrupted after {clock(seconds)}")
             self._finish(r.planned, Outcome("interrupted", seconds, "interrupted by the user"))
         self.running.clear()
         self.say("interrupted: run the same command again to continue from the checkpoints")
 
     # -- progress -----------------------------------------------------------------------
-    def _tag(self, planned: Planned) -> str:
-        return f"[{_clock(self._elapsed())}] {planned.name}"
+    def say(self, line: str) -> None:
+        self.progress.say(line)
 
     def _left(self) -> str:
-        """'about X left': the stages still to run (the running ones less what they already
-        spent) scheduled on the estimates as this runner schedules them, scaled by how the
-        stages finished so far compared with their estimates."""
-        now = time.perf_counter()
-        remaining: dict[str, float] = {}
-        for p in self.plan.stages:
-            if p.name in self.outcomes or p.name in self.done_at_start:
-                continue
-            spent = now - self.running[p.name].started if p.name in self.running else 0.0
-            remaining[p.name] = max(p.minutes * 60 - spent, 0.0)
-        left = schedule_seconds(self.plan, self.jobs, remaining, set(self.running))
-        pace = self.spent / self.estimated if self.estimated else 1.0
-        scaled = f" at {pace:.2f}x the estimates" if self.estimated else ""
-        return f"about {_clock(left * pace)} left{scaled}"
-
-    def _elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
-
-    def _tail(self, planned: Planned) -> str:
-        lines = self._log_path(planned).read_text(errors="replace").splitlines()
-        shown_lines = "\n".join(f"    | {line}" for line in lines[-LOG_TAIL_LINES:])
-        return f"    last lines of {shown(self._log_path(planned))}:\n{shown_lines}"
-
-    def _log_path(self, planned: Planned) -> Path:
-        return self.plan.root / "logs" / f"{planned.name}.log"
-
-    # -- stages.json --------------------------------------------------------------------
-    def _previous_record(self) -> dict:
-        try:
-            record = json.loads((self.plan.root / STAGES_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            record = {}
-        record.setdefault("stages", {})
-        return record
-
-    def _write_record(self, planned: Planned, outcome: Outcome) -> None:
-        before = self.record["stages"].get(planned.name, {})
-        entry = {
-            "status": outcome.status,
-            "seconds": round(outcome.seconds, 1),
-            "estimate_seconds": round(planned.minutes * 60, 1),
-            "sweep": planned.stage.sweep,
-            "title": planned.stage.title,
-            "command": ["python", *train_command(planned)[1:]],
-            "log": shown(self._log_path(planned)),
-            "finished": (
-                before.get("finished")
-                if outcome.reused
-                else datetime.now().isoformat(timespec="seconds")
-            ),
-        }
-        if outcome.reason:
-            entry["reason"] = outcome.reason
-        if outcome.reused:
-            entry["reused"] = True
-        self.record["stages"][planned.name] = entry
-        self.record.update(
-            root=shown(self.plan.root),
-            smoke=self.plan.smoke,
-            jobs=self.jobs,
-            order=self.plan.names,
-        )
-        self.invocation["seconds"] = round(self._elapsed(), 1)
-        atomic_write(self.plan.root / STAGES_FILE, json.dumps(self.record, indent=2))
-
-
-def start_order(plan: Plan, jobs: int) -> list[Planned]:
-    """The order stages are considered in: the plan's, or with several jobs the longest
-    chain of estimates first (it bounds the total)."""
-    pending = list(plan.stages)
-    if jobs > 1:
-        chain = _chains(plan)
-        pending.sort(key=lambda p: -chain[p.name])  # stable: ties keep the plan's order
-    return pending
-
-
-def schedule_seconds(
-    plan: Plan, jobs: int, seconds: dict[str, float], running: set[str] = frozenset()
-) -> float:
-    """How long the stages in `seconds` (name -> seconds still to go) take when scheduled
-    as the runner does: `running` ones hold a slot from the start, a stage starts once the
-    stages it needs (those in `seconds`) finished, `jobs` at a time."""
-    clock, finish = 0.0, {}  # finish: name -> time the stage ends, for started stages
-    for name in running:
-        finish[name] = seconds.get(name, 0.0)
-    pending = [p for p in start_order(plan, jobs) if p.name in seconds and p.name not in running]
-    while pending:
-        active = [n for n, t in finish.items() if t > clock]
-        ready = [
-            p
-            for p in pending
-            if all(n not in seconds or finish.get(n, math.inf) <= clock for n in p.stage.needs)
-        ]
-        if ready and len(active) < jobs:
-            p = ready[0]
-            pending.remove(p)
-            finish[p.name] = clock + seconds[p.name]
-            continue
-        later = [t for t in finish.values() if t > clock]
-        if not later:  # waits for a stage outside `seconds`: cannot happen for a valid plan
-            raise RuntimeError(f"cannot schedule {[p.name for p in pending]}")
-        clock = min(later)
-    return max(finish.values(), default=0.0)
-
-
-def _chains(plan: Plan, seconds: dict[str, float] | None = None) -> dict[str, float]:
-    """Per stage: its seconds plus the longest chain of seconds of the stages that need
-    it, transitively (default: the estimates; stages missing from `seconds` count 0)."""
-    if seconds is None:
-        seconds = {p.name: p.minutes * 60 for p in plan.stages}
-    chain: dict[str, float] = {}
-    for p in reversed(plan.stages):  # a stage's dependents come after it in the plan
-        after = [chain[q.name] for q in plan.stages if p.name in q.stage.needs]
-        chain[p.name] = seconds.get(p.name, 0.0) + max(after, default=0.0)
-    return chain
-
-
-def critical_path(plan: Plan) -> tuple[float, list[str]]:
-    """(minutes, stage names) of the longest chain of estimates through the needs."""
-    chain = _chains(plan)
-    if not chain:
-        return 0.0, []
-    names = [max(chain, key=chain.get)]
-    while True:
-        after = [q.name for q in plan.stages if names[-1] in q.stage.needs]
-        if not after:
-            return chain[names[0]] / 60, names
-        names.append(max(after, key=chain.get))
-
-
-def _run_seconds(planned: Planned) -> float:
-    """A stage's wall time from its runs' metrics.json, when stages.json has none."""
-    dirs = [planned.dir] if not planned.stage.sweep else sorted(planned.dir.glob("*/"))
-    total = 0.0
-    for d in dirs:
-        record = read_metrics(d) if (d / "metrics.json").exists() else None
-        total += (record or {}).get("seconds", {}).get("total", 0.0)
-    return total
+        started = {name: r.started for name, r in self.running.items()}
+        return self.progress.left(self.outcomes.keys() | self.done_at_start, started)
 
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"

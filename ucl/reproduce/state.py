@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ucl import rundir
+from ucl.errors import CorruptFileError
 from ucl.reproduce.stages import Planned
 from ucl.rundir import RUNTIME_KEYS
-from ucl.tracking import CorruptFileError, read_metrics
+from ucl.tracking import read_metrics
 
 
 @dataclass

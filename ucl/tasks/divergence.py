@@ -33,69 +33,16 @@ import numpy as np
 import torch
 
 from ucl import checkpoint
-from ucl import divergence as dv
 from ucl.context import Context
+from ucl.divergence.measures import Sample, is_test, needs_features
 from ucl.divergence.separation import effect_size, rejection_rate
 from ucl.earlier_runs import load_classifier, load_generator
 from ucl.files import atomic_write
 from ucl.plots.divergence import divergence_figure, separation_figure
-from ucl.registry import TASKS
+from ucl.registry import MEASURES, TASKS
 
 log = logging.getLogger(__name__)
 FEATURES = "features"  # the seconds row of the classifier's forward pass
-
-
-class Sample:
-    """One sample of a pair: its pixels ``x`` (n-by-d) and, once computed, its classifier
-    features ``f``."""
-
-    def __init__(self, x: np.ndarray):
-        self.x, self.f = x, None
-
-
-# -- the measures: name -> function of (P, Q, settings, seed) returning a float, or a
-#    (value, standard error) pair; names ending in p_value are tests ---------------------
-def _kl_hist(P, Q, s):
-    if P.shape[1] > s.hist_max_dim:
-        # bins**784 cells cannot be filled by 1000 points: compare the distributions of
-        # single pixel values instead (all coordinates pooled), as a 1-D histogram
-        P, Q = P.reshape(-1, 1), Q.reshape(-1, 1)
-    return dv.kl_histogram(P, Q, bins=s.bins, smoothing=s.smoothing)
-
-
-def _test(P, Q, s, seed, **kernel):
-    return dv.mmd_permutation_test(P, Q, permutations=s.permutations, seed=seed, **kernel)[1]
-
-
-MEASURES: dict[str, Callable] = {
-    "kl_hist_pq": lambda P, Q, s, seed: _kl_hist(P.x, Q.x, s),
-    "kl_hist_qp": lambda P, Q, s, seed: _kl_hist(Q.x, P.x, s),
-    "kl_knn_pq": lambda P, Q, s, seed: dv.kl_knn(P.x, Q.x, k=s.knn_k),
-    "kl_knn_qp": lambda P, Q, s, seed: dv.kl_knn(Q.x, P.x, k=s.knn_k),
-    "emd_opencv": lambda P, Q, s, seed: dv.emd_opencv(P.x, Q.x),
-    "emd_exact": lambda P, Q, s, seed: dv.emd_exact(P.x, Q.x),
-    "mmd2_biased": lambda P, Q, s, seed: dv.MMD(P.x, Q.x, sigma=s.sigma),
-    "mmd2_unbiased": lambda P, Q, s, seed: dv.MMD(P.x, Q.x, sigma=s.sigma, unbiased=True),
-    "mmd_p_value": lambda P, Q, s, seed: _test(P.x, Q.x, s, seed, sigma=s.sigma),
-    "mmd2_mixture": lambda P, Q, s, seed: dv.MMD(
-        P.x, Q.x, sigma=s.sigma, unbiased=True, kernel="mixture", scales=s.mixture_scales
-    ),
-    "mmd_mixture_p_value": lambda P, Q, s, seed: _test(
-        P.x, Q.x, s, seed, sigma=s.sigma, kernel="mixture", scales=s.mixture_scales
-    ),
-    "kl_knn_features_pq": lambda P, Q, s, seed: dv.kl_knn(P.f, Q.f, k=s.knn_k),
-    "kl_knn_features_qp": lambda P, Q, s, seed: dv.kl_knn(Q.f, P.f, k=s.knn_k),
-    "kid": lambda P, Q, s, seed: dv.mmd_with_error(P.f, Q.f, kernel="polynomial"),
-    "kid_p_value": lambda P, Q, s, seed: _test(P.f, Q.f, s, seed, kernel="polynomial"),
-}
-
-
-def needs_features(measure: str) -> bool:
-    return measure.startswith("kid") or "_features" in measure
-
-
-def is_test(measure: str) -> bool:
-    return measure.endswith("p_value")
 
 
 @TASKS.register("divergence")
@@ -104,7 +51,9 @@ def divergence(ctx: Context) -> dict[str, float]:
     s = cfg.divergence
     unknown = [m for m in s.measures if m not in MEASURES]
     if unknown:
-        raise ValueError(f"divergence.measures: unknown {unknown}; valid: {', '.join(MEASURES)}")
+        raise ValueError(
+            f"divergence.measures: unknown {unknown}; valid: {', '.join(MEASURES.names())}"
+        )
     draw = SOURCES.get(s.source)
     if draw is None:
         raise ValueError(f"divergence.source={s.source!r}; use one of {', '.join(SOURCES)}")
@@ -131,7 +80,7 @@ def divergence(ctx: Context) -> dict[str, float]:
         for pair, (P, Q) in pairs.items():
             for measure in s.measures:
                 started = time.perf_counter()
-                value = MEASURES[measure](P, Q, s, int(cfg.seed) + r)
+                value = MEASURES.get(measure)(P, Q, s, int(cfg.seed) + r)
                 seconds[measure].append(time.perf_counter() - started)
                 if isinstance(value, tuple):
                     value, error = value

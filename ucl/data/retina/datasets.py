@@ -1,5 +1,5 @@
 """The retinal bipolar cells as registered datasets: the real files (`retinal_bipolar`) and
-the offline synthetic stand-in (`retina_synthetic`), both through `ucl.data.retina`."""
+the offline synthetic stand-in (`retina_synthetic`), both through `load_retina`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 
 from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
-from ucl.data.retina_synthetic import write_synthetic_retina
 from ucl.data.splits import Splits, hold_out_from_config
 from ucl.registry import DATASETS
 
@@ -36,6 +35,10 @@ def retina_synthetic(cfg) -> Splits:
 def _generate(folder: Path, cells: int, genes: int, seed: int) -> None:
     """Write into a temporary sibling, then rename: a crash or a second run generating the
     same files at the same time never leaves a half-written folder behind."""
+    # imported here, so that `python -m ucl.data.retina.synthetic` does not find its own
+    # module already imported (by ucl.data's registration) before it runs
+    from ucl.data.retina.synthetic import write_synthetic_retina
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
@@ -52,7 +55,7 @@ def _splits(ds, counts: Path, clusters: Path, synthetic: bool | None) -> Splits:
     classes = ds.classes
     if classes is not None and not isinstance(classes, int | str):
         classes = [str(c) for c in classes]  # a ListConfig from the command line
-    data = load_retina(
+    splits, _ = load_retina(
         counts,
         clusters,
         classes=classes,
@@ -63,15 +66,6 @@ def _splits(ds, counts: Path, clusters: Path, synthetic: bool | None) -> Splits:
         cache=bool(ds.cache),
         standardize=bool(ds.standardize),
         synthetic=synthetic,
-    )
-    splits = Splits(
-        data.x_train,
-        data.y_train,
-        data.x_test,
-        data.y_test,
-        class_names=data.class_names,
         name=ds.name,
-        image_shape=None,
-        synthetic=data.synthetic,
     )
     return hold_out_from_config(splits, ds)

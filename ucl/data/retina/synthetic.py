@@ -1,7 +1,7 @@
 """A synthetic stand-in for the Shekhar et al. 2016 retinal bipolar data, in the real formats.
 
 `write_synthetic_retina` writes the two files `ucl.data.retina` reads, byte for byte in the
-published formats (see that module's docstring): the gzip counts matrix (genes x cells, a
+published formats (see `ucl.data.retina.files`): the gzip counts matrix (genes x cells, a
 header of cell names only, no corner field) and the clusters file (NAME/CLUSTER/SUB-CLUSTER
 header, TYPE row, one row per cell). Gene symbols start with SYNTHETIC_GENE_PREFIX, which is
 how the loader tells the stand-in from the real data.
@@ -17,7 +17,7 @@ doublets (labelled "Doublets/Contaminants"; the mean of two types' profiles) and
 low-quality cells that are in the counts file but not in the clusters file, as in the real
 files, where the authors' quality control removed them.
 
-Command line: python -m ucl.data.retina_synthetic OUT_DIR [--cells N --genes G --seed S]
+Command line: python -m ucl.data.retina.synthetic OUT_DIR [--cells N --genes G --seed S]
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, sparse
 
-from ucl.data.retina import (
+from ucl.data.retina.files import (
     CLUSTERS_FILENAME,
     COUNTS_FILENAME,
     DOUBLET_LABEL,
@@ -84,21 +85,10 @@ def write_synthetic_retina(
     n_cells counts every column of the counts file (labelled, doublets and unlabelled);
     the same seed writes the same bytes.
     """
-    if n_cells < 100 or n_genes < 100:
-        raise ValueError(
-            f"n_cells={n_cells}, n_genes={n_genes}: give at least 100 of each, so that every "
-            f"cell type gets cells and markers."
-        )
     rng = np.random.default_rng(seed)
+    kind, pair, names, blocks = _simulate(n_cells, n_genes, rng)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    kind, pair = _cell_types(n_cells, rng)
-    profiles = _type_profiles(n_genes, rng)  # (types, genes), rows sum to 1
-    library = rng.lognormal(0.0, LIBRARY_SIGMA, n_cells)
-    library *= np.where(kind == 1, DOUBLET_LIBRARY, np.where(kind == 2, UNLABELLED_LIBRARY, 1))
-    library *= _library_scale(profiles, pair, library, rng)
-    names = _cell_names(n_cells, rng)
 
     counts_path = out_dir / COUNTS_FILENAME
     with (
@@ -106,10 +96,7 @@ def write_synthetic_retina(
         gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as f,
     ):
         f.write(("\t".join(names) + "\n").encode())  # cell names only: no corner field
-        for start in range(0, n_genes, GENE_CHUNK):
-            genes = slice(start, start + GENE_CHUNK)
-            mu = library[:, None] * _cell_profiles(profiles[:, genes], pair)  # (cells, chunk)
-            block = rng.poisson(rng.gamma(NB_SIZE, mu / NB_SIZE))  # NB as a gamma-Poisson
+        for start, block in blocks:
             lines = [
                 f"{SYNTHETIC_GENE_PREFIX}{start + j:05d}\t" + "\t".join(map(str, row))
                 for j, row in enumerate(block.T.tolist())
@@ -124,6 +111,40 @@ def write_synthetic_retina(
             rows.append(f"{names[i]}\t{label}\t{label}")
     clusters_path.write_text("\n".join(rows) + "\n")
     return counts_path, clusters_path
+
+
+def synthetic_counts(n_cells: int, n_genes: int, seed: int = 0) -> sparse.csc_matrix:
+    """The counts `write_synthetic_retina` writes for these arguments, as a sparse
+    (cells, genes) int64 matrix, without the text: for measuring the preprocessing at sizes
+    whose text would take minutes to write and parse."""
+    _, _, _, blocks = _simulate(n_cells, n_genes, np.random.default_rng(seed))
+    return sparse.hstack([sparse.csc_matrix(block) for _, block in blocks], format="csc")
+
+
+def _simulate(
+    n_cells: int, n_genes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[str], Iterator[tuple[int, np.ndarray]]]:
+    """The cells (kind and type pair, see _cell_types; names) and a generator of their
+    counts, (first gene, (cells, GENE_CHUNK) block), drawing from rng as it goes."""
+    if n_cells < 100 or n_genes < 100:
+        raise ValueError(
+            f"n_cells={n_cells}, n_genes={n_genes}: give at least 100 of each, so that every "
+            f"cell type gets cells and markers."
+        )
+    kind, pair = _cell_types(n_cells, rng)
+    profiles = _type_profiles(n_genes, rng)  # (types, genes), rows sum to 1
+    library = rng.lognormal(0.0, LIBRARY_SIGMA, n_cells)
+    library *= np.where(kind == 1, DOUBLET_LIBRARY, np.where(kind == 2, UNLABELLED_LIBRARY, 1))
+    library *= _library_scale(profiles, pair, library, rng)
+    names = _cell_names(n_cells, rng)
+
+    def blocks() -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, n_genes, GENE_CHUNK):
+            genes = slice(start, start + GENE_CHUNK)
+            mu = library[:, None] * _cell_profiles(profiles[:, genes], pair)  # (cells, chunk)
+            yield start, rng.poisson(rng.gamma(NB_SIZE, mu / NB_SIZE))  # NB as gamma-Poisson
+
+    return kind, pair, names, blocks()
 
 
 def _cell_types(n_cells: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -222,7 +243,7 @@ def _cell_names(n_cells: int, rng: np.random.Generator) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m ucl.data.retina_synthetic",
+        prog="python -m ucl.data.retina.synthetic",
         description="Write a synthetic stand-in for the Shekhar et al. 2016 retinal bipolar "
         "files (GSE81904 counts, SCP3 clusters) in their real formats.",
     )

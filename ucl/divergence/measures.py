@@ -1,0 +1,120 @@
+"""The divergence measures a study can name in `divergence.measures`, registered by name.
+
+Each is a function of (P, Q, settings, seed): P and Q are `Sample`s (pixels `.x`, and
+classifier features `.f` for the measures that need them), the settings are the
+`divergence` config node; it returns a float, or a (value, standard error) pair. Names
+ending in p_value are tests. Adding a measure is one `MEASURES.register` line here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ucl import divergence as dv
+from ucl.registry import MEASURES
+
+
+class Sample:
+    """One sample of a pair: its pixels ``x`` (n-by-d) and, once computed, its classifier
+    features ``f``."""
+
+    def __init__(self, x: np.ndarray):
+        self.x, self.f = x, None
+
+
+def _kl_hist(P, Q, s):
+    if P.shape[1] > s.hist_max_dim:
+        # bins**784 cells cannot be filled by 1000 points: compare the distributions of
+        # single pixel values instead (all coordinates pooled), as a 1-D histogram
+        P, Q = P.reshape(-1, 1), Q.reshape(-1, 1)
+    return dv.kl_histogram(P, Q, bins=s.bins, smoothing=s.smoothing)
+
+
+def _test(P, Q, s, seed, **kernel):
+    return dv.mmd_permutation_test(P, Q, permutations=s.permutations, seed=seed, **kernel)[1]
+
+
+def needs_features(measure: str) -> bool:
+    return measure.startswith("kid") or "_features" in measure
+
+
+def is_test(measure: str) -> bool:
+    return measure.endswith("p_value")
+
+
+@MEASURES.register()
+def kl_hist_pq(P, Q, s, seed):
+    return _kl_hist(P.x, Q.x, s)
+
+
+@MEASURES.register()
+def kl_hist_qp(P, Q, s, seed):
+    return _kl_hist(Q.x, P.x, s)
+
+
+@MEASURES.register()
+def kl_knn_pq(P, Q, s, seed):
+    return dv.kl_knn(P.x, Q.x, k=s.knn_k)
+
+
+@MEASURES.register()
+def kl_knn_qp(P, Q, s, seed):
+    return dv.kl_knn(Q.x, P.x, k=s.knn_k)
+
+
+@MEASURES.register()
+def emd_opencv(P, Q, s, seed):
+    return dv.emd_opencv(P.x, Q.x)
+
+
+@MEASURES.register()
+def emd_exact(P, Q, s, seed):
+    return dv.emd_exact(P.x, Q.x)
+
+
+@MEASURES.register()
+def mmd2_biased(P, Q, s, seed):
+    return dv.MMD(P.x, Q.x, sigma=s.sigma)
+
+
+@MEASURES.register()
+def mmd2_unbiased(P, Q, s, seed):
+    return dv.MMD(P.x, Q.x, sigma=s.sigma, unbiased=True)
+
+
+@MEASURES.register()
+def mmd_p_value(P, Q, s, seed):
+    return _test(P.x, Q.x, s, seed, sigma=s.sigma)
+
+
+@MEASURES.register()
+def mmd2_mixture(P, Q, s, seed):
+    mixture = {"kernel": "mixture", "scales": s.mixture_scales}
+    return dv.MMD(P.x, Q.x, sigma=s.sigma, unbiased=True, **mixture)
+
+
+@MEASURES.register()
+def mmd_mixture_p_value(P, Q, s, seed):
+    return _test(P.x, Q.x, s, seed, sigma=s.sigma, kernel="mixture", scales=s.mixture_scales)
+
+
+@MEASURES.register()
+def kl_knn_features_pq(P, Q, s, seed):
+    return dv.kl_knn(P.f, Q.f, k=s.knn_k)
+
+
+@MEASURES.register()
+def kl_knn_features_qp(P, Q, s, seed):
+    return dv.kl_knn(Q.f, P.f, k=s.knn_k)
+
+
+@MEASURES.register()
+def kid(P, Q, s, seed):
+    """KID's analogue: unbiased MMD^2 on classifier features, polynomial kernel, with its
+    standard error."""
+    return dv.mmd_with_error(P.f, Q.f, kernel="polynomial")
+
+
+@MEASURES.register()
+def kid_p_value(P, Q, s, seed):
+    return _test(P.f, Q.f, s, seed, kernel="polynomial")
