@@ -170,3 +170,27 @@ def test_analytic_grad_on_a_model_without_one_is_a_clear_error(tmp_path, fixture
     overrides = [*SHORT, "+model.analytic_grad=true", *fixture_overrides]
     with pytest.raises(Exception, match="the mlp model has no closed-form gradient"):
         run_in_process(tmp_path, overrides, "bad")
+
+
+@pytest.mark.slow  # trains on the fixture
+def test_train_curves_use_a_seeded_subset_and_the_final_train_error_the_whole_split(
+    tmp_path, fixture_overrides
+):
+    from ucl.registry import DATASETS
+
+    overrides = [*fixture_overrides, *SHORT, "epochs=1", "task_settings.train_eval_size=500"]
+    record = run_in_process(tmp_path, overrides, "subset")
+    assert record["train_eval"] == {"rows": 500, "of": 2000}
+    model, _ = load_model(tmp_path / "subset")
+    data = DATASETS.create("mnist", compose(overrides))
+    x_sub, y_sub = data.train_eval(500, seed=0)
+    again, _ = data.train_eval(500, seed=0)
+    assert len(y_sub) == 500 and torch.equal(x_sub, again)  # fixed: the same rows each time
+    with torch.no_grad():
+        wrong_whole = (model(data.x_train).argmax(1) != data.y_train).float().mean().item()
+        wrong_sub = (model(x_sub).argmax(1) != y_sub).float().mean().item()
+    assert record["metrics"]["train/error"] == pytest.approx(wrong_whole)
+    rows = list(csv.DictReader(open(tmp_path / "subset" / "history.csv")))
+    assert float(rows[-1]["train/error"]) == pytest.approx(wrong_sub)
+    full, _ = data.train_eval(None, seed=0)
+    assert torch.equal(full, data.x_train)

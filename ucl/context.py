@@ -37,6 +37,23 @@ class Context:
         """Around one training step's forward pass and loss: bf16 autocast or nothing."""
         return autocast(self.device, self.precision)
 
+    def train_eval(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training rows the curves' train points are measured on (task_settings.
+        train_eval_size: a fixed seeded subset, so an evaluation costs a fraction of a full
+        pass); metrics.json says which under `train_eval`."""
+        size = (self.cfg.get("task_settings") or {}).get("train_eval_size")
+        x, y = self.data.train_eval(size, int(self.cfg.seed))
+        self.record["train_eval"] = {"rows": len(y), "of": len(self.data.y_train)}
+        return x, y
+
+    @property
+    def train_label(self) -> str:
+        """How the curves name the train points: 'train' or 'train (10000 of 55000)'."""
+        seen = self.record.get("train_eval")
+        if not seen or seen["rows"] == seen["of"]:
+            return "train"
+        return f"train ({seen['rows']} of {seen['of']})"
+
     def batcher(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Batcher:
         """Training batches: the whole-tensor batcher, or the problem set's DataLoader
         path when `dataset.loader=dataloader`."""

@@ -76,9 +76,14 @@ class LatentReport:
 
 
 @dataclass
+class ClassifySettings:
+    train_eval_size: int | None = MISSING  # null: the whole training split
+
+
+@dataclass
 class ReconstructSettings:
     classifier: str | None = None
-    train_eval_size: int = MISSING
+    train_eval_size: int | None = MISSING
     latent: LatentReport = field(default_factory=LatentReport)
 
 
@@ -95,7 +100,7 @@ class Judged:
 @dataclass
 class VaeSettings(Judged):
     autoencoder: str | None = None
-    train_eval_size: int = MISSING
+    train_eval_size: int | None = MISSING
     samples: int = MISSING
     manifold_size: int = MISSING
     latent: LatentReport = field(default_factory=LatentReport)
@@ -116,6 +121,7 @@ class DivergenceSettings:
 
 
 TASK_SETTINGS = {
+    "classify": ClassifySettings,
     "reconstruct": ReconstructSettings,
     "vae": VaeSettings,
     "gan": GanSettings,

@@ -66,12 +66,20 @@ def _task_settings(cfg) -> None:
     """The task's settings are there when it has some, and a link to an earlier run goes
     to a task that reads it (its settings have the key) instead of being ignored."""
     settings = cfg.get("task_settings")
-    if cfg.task in TASK_SETTINGS and settings is None:
+    # classify runs from before its settings existed evaluated the whole training split,
+    # which is what no settings still means, so they resume as they were
+    if cfg.task in TASK_SETTINGS and cfg.task != "classify" and settings is None:
         raise ConfigError(
             f"task {cfg.task} has no task_settings: they come with its model file "
             f"(conf/task/{cfg.task}.yaml, selected by conf/model/*.yaml or the experiment); "
             f"a config with them under model (model.num_samples, model.latent, ...) is from an "
             f"older ucl: start that run again"
+        )
+    size = (settings or {}).get("train_eval_size")
+    if size is not None and not (isinstance(size, int) and size >= 1):
+        raise ConfigError(
+            f"task_settings.train_eval_size={size!r} must be an integer >= 1 or null (the "
+            f"whole training split); e.g. task_settings.train_eval_size=10000"
         )
     for key in LINKS:
         value = cfg.get(key)

@@ -45,6 +45,17 @@ class Splits:
                 setattr(self, name, getattr(self, name).to(device))
         return self
 
+    def train_eval(self, size: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training examples the train curves are measured on: a fixed subset of `size`
+        rows drawn with `seed` (kept in their order), or the whole split when `size` is None
+        or not smaller. Fixed, so every evaluation of a run measures the same rows."""
+        total = len(self.y_train)
+        if size is None or int(size) >= total:
+            return self.x_train, self.y_train
+        rows = np.sort(np.random.default_rng(seed).choice(total, int(size), replace=False))
+        index = torch.from_numpy(rows).to(self.x_train.device)
+        return self.x_train.index_select(0, index), self.y_train.index_select(0, index)
+
     def hold_out(self, n: int, seed: int) -> Splits:
         """Move `n` training examples, drawn stratified by class with `seed`, into the
         validation split; the rest stay the training split, in their original order."""

@@ -5,14 +5,27 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 
-def curves(history: list[dict], tags: list[str], title: str, ylabel: str, log_y: bool = False):
-    """One line per tag present in the history, against the iteration."""
+def curves(
+    history: list[dict],
+    tags: list[str],
+    title: str,
+    ylabel: str,
+    log_y: bool = False,
+    labels: dict[str, str] | None = None,
+):
+    """One line per tag present in the history, against the iteration; `labels` renames
+    a tag in the legend (e.g. 'train (10000 of 55000)/error' for a subset's points)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for tag in tags:
         points = [(row["step"], row[tag]) for row in history if tag in row]
         if points:
             steps, values = zip(*points, strict=True)
-            ax.plot(steps, values, label=tag, marker="." if len(points) < 30 else None)
+            ax.plot(
+                steps,
+                values,
+                label=(labels or {}).get(tag, tag),
+                marker="." if len(points) < 30 else None,
+            )
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     if log_y:

@@ -25,6 +25,7 @@ def classify(ctx: Context) -> dict[str, float]:
     cfg, data = ctx.cfg, ctx.data
     model, opt, loop = ctx.model_and_loop()
     chunk = int(cfg.eval_batch_size)
+    x_train_eval, y_train_eval = ctx.train_eval()  # a fixed subset: the curves' train points
 
     # a model that writes its own gradient in closed form (logreg), when asked to
     closed_form = cfg.model.get("analytic_grad", False) and ctx.precision == "fp32"
@@ -48,7 +49,7 @@ def classify(ctx: Context) -> dict[str, float]:
     def evaluate(step):
         metrics = {}
         for split, x, y in (
-            ("train", data.x_train, data.y_train),
+            ("train", x_train_eval, y_train_eval),
             ("val", data.x_val, data.y_val),  # dataset.validation=N; absent when N is 0
             ("test", data.x_test, data.y_test),
         ):
@@ -66,16 +67,16 @@ def classify(ctx: Context) -> dict[str, float]:
     # -- the end: curves, confusion matrix, the saved model -----------------------------
     history = ctx.tracker.history
     title = f"{cfg.model.name} on {data.name}"
-    ctx.tracker.figure(
-        "error_curves", curves(history, ["train/error", "test/error"], title, "error"), loop.step
-    )
-    ctx.tracker.figure(
-        "loss_curves", curves(history, ["train/loss", "test/loss"], title, "cross-entropy"),
-        loop.step,
-    )  # fmt: skip
+    train = ctx.train_label
+    for what, ylabel in (("error", "error"), ("loss", "cross-entropy")):
+        tags = [f"train/{what}", f"test/{what}"]
+        fig = curves(history, tags, title, ylabel, labels={tags[0]: f"{train}/{what}"})
+        ctx.tracker.figure(f"{what}_curves", fig, loop.step)
     model.eval()
     with torch.no_grad():
         predicted = predict(model, data.x_test, chunk)
+        # the final train figures over the whole split (the curves' points: the subset)
+        train_loss, train_correct = evaluate_split(model, data.x_train, data.y_train, chunk)
     counts = confusion_matrix(data.y_test.cpu(), predicted.cpu(), data.num_classes)
     ctx.tracker.figure(
         "confusion_matrix", confusion_figure(counts, data.class_names, f"{title}: test"), loop.step
@@ -93,8 +94,8 @@ def classify(ctx: Context) -> dict[str, float]:
         "test/accuracy": final["test/accuracy"],
         "test/error": final["test/error"],
         "test/loss": final["test/loss"],
-        "train/error": final["train/error"],
-        "train/loss": final["train/loss"],
+        "train/error": 1 - train_correct / len(data.y_train),
+        "train/loss": train_loss,
         "test/best_accuracy": best["test/accuracy"],
         "test/best_step": best["step"],
         "steps": loop.step,

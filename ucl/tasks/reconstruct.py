@@ -21,9 +21,9 @@ def reconstruct(ctx: Context) -> dict:
     classifier = load_classifier(t.classifier, data, ctx.device)  # fails before training
     model, opt, loop = ctx.model_and_loop()  # minibatches from a fresh permutation each epoch
     chunk = int(cfg.eval_batch_size)
-    # The train loss is measured on a fixed subset (the first train_eval_size rows): a
+    # The curves' train loss is measured on a fixed seeded subset (train_eval_size rows): a
     # full pass over 60,000 digits at every evaluation would cost as much as ~500 steps.
-    x_train_eval = data.x_train[: int(t.train_eval_size)]
+    x_train_eval, _ = ctx.train_eval()
 
     def train_step(x, _y):  # x: (B, D)
         with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
@@ -47,6 +47,7 @@ def reconstruct(ctx: Context) -> dict:
     fig = curves(
         history, ["batch/loss", "train/loss", "test/loss"], title_of(cfg, data, "loss"),
         "mean squared error per element", log_y=True,
+        labels={"train/loss": f"{ctx.train_label}/loss"},
     )  # fmt: skip
     ctx.tracker.figure("loss_curves", fig, loop.step)
     save_model(ctx.run_dir, model, cfg, data)
@@ -56,7 +57,7 @@ def reconstruct(ctx: Context) -> dict:
     final = history[-1]
     return {
         "test/mse": final["test/loss"],
-        "train/mse": final["train/loss"],
+        "train/mse": mse_per_element(model, data.x_train, chunk),  # the whole split
         **({"val/mse": final["val/loss"]} if "val/loss" in final else {}),
         "steps": loop.step,
         **latent_metrics(coder, data, t.latent, chunk, int(cfg.seed), classifier),

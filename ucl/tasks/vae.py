@@ -34,7 +34,7 @@ def vae(ctx: Context) -> dict:
     noise = torch.Generator(device=ctx.device).manual_seed(seed)  # the reparameterisation's eps
     model, opt, loop = ctx.model_and_loop(noise=noise)
     chunk, kl_weight, rec_kind = int(cfg.eval_batch_size), float(m.kl_weight), m.reconstruction
-    x_train_eval = data.x_train[: int(t.train_eval_size)]  # fixed subset, as in reconstruct
+    x_train_eval, _ = ctx.train_eval()  # a fixed seeded subset, as in reconstruct
 
     def train_step(x, _y):  # x: (B, D)
         with ctx.autocast():  # precision=bf16: the products in bfloat16, the loss in fp32
@@ -46,19 +46,18 @@ def vae(ctx: Context) -> dict:
         opt.step()
         return {"batch/loss": loss.detach(), "batch/recon": rec.detach(), "batch/kl": kl.detach()}
 
+    def terms(split: str, x: torch.Tensor) -> dict:
+        rec, kl = elbo_terms(model, x, rec_kind, chunk, seed)
+        # mse: per pixel, decoding the posterior mean: comparable with the autoencoder's
+        mse = mse_per_element(lambda xb: model.decode(model.encode(xb)), x, chunk)
+        return {f"{split}/loss": rec + kl_weight * kl, f"{split}/recon": rec,
+                f"{split}/kl": kl, f"{split}/mse": mse}  # fmt: skip
+
     def evaluate(step):
         out = {}
         for split, x in (("train", x_train_eval), ("val", data.x_val), ("test", data.x_test)):
-            if x is None:  # no validation split (dataset.validation=0)
-                continue
-            rec, kl = elbo_terms(model, x, rec_kind, chunk, seed)
-            out[f"{split}/loss"] = rec + kl_weight * kl
-            out[f"{split}/recon"] = rec
-            out[f"{split}/kl"] = kl
-            # per pixel, decoding the posterior mean: comparable with the autoencoder's
-            out[f"{split}/mse"] = mse_per_element(
-                lambda xb: model.decode(model.encode(xb)), x, chunk
-            )
+            if x is not None:  # no validation split when dataset.validation=0
+                out.update(terms(split, x))
         return out
 
     loop.run(train_step, evaluate)
@@ -66,7 +65,9 @@ def vae(ctx: Context) -> dict:
     # -- the end: curves, the saved model, the code space, samples ------------------------
     history, tracker, step = ctx.tracker.history, ctx.tracker, loop.step
     title = title_of(cfg, data, "negative ELBO per sample")
-    tracker.figure("loss_curves", curves(history, ["train/loss", "test/loss"], title, "loss"), step)
+    train_label = {"train/loss": f"{ctx.train_label}/loss"}
+    fig = curves(history, ["train/loss", "test/loss"], title, "loss", labels=train_label)
+    tracker.figure("loss_curves", fig, step)
     title = title_of(cfg, data, "the two terms of the test loss")
     fig = curves(history, ["test/recon", "test/kl"], title, "per sample", log_y=True)
     tracker.figure("loss_terms", fig, step)
@@ -80,13 +81,15 @@ def vae(ctx: Context) -> dict:
         log.info("no manifold figure: it needs a 2-D code and image data")
 
     final = history[-1]
+    with torch.no_grad():
+        whole = terms("train", data.x_train)  # the final train figures over the whole split
     metrics = {
         "test/mse": final["test/mse"],
         "test/loss": final["test/loss"],
         "test/recon": final["test/recon"],
         "test/kl": final["test/kl"],
-        "train/mse": final["train/mse"],
-        "train/loss": final["train/loss"],
+        "train/mse": whole["train/mse"],
+        "train/loss": whole["train/loss"],
         **{k: final[k] for k in ("val/loss", "val/mse") if k in final},
         "steps": step,
         **latent_metrics(coder, data, t.latent, chunk, seed, classifier),
