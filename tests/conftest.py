@@ -62,7 +62,13 @@ def fixture_overrides(tmp_path) -> list[str]:
     return [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
 
 
-def train(args: list[str], cwd: Path = REPO, check: bool = True, env: dict | None = None):
+def train(
+    args: list[str],
+    cwd: Path = REPO,
+    check: bool = True,
+    env: dict | None = None,
+    timeout: float = 600,
+):
     """Run `python train.py ARGS` in a subprocess; returns the CompletedProcess."""
     proc = subprocess.run(
         [sys.executable, str(REPO / "train.py"), *args],
@@ -70,7 +76,7 @@ def train(args: list[str], cwd: Path = REPO, check: bool = True, env: dict | Non
         capture_output=True,
         text=True,
         env={**os.environ, "UCL_MNIST_DIR": "", **(env or {})},
-        timeout=600,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"train.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
