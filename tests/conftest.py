@@ -25,12 +25,35 @@ def full_mnist_dir() -> Path | None:
     return Path(value) if value and Path(value).is_dir() else None
 
 
+def shares_a_module_fixture(item) -> bool:
+    """Whether the test uses a module-scoped fixture (a run trained once for its module)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info else ()
+    return any(d[-1].scope == "module" for d in defs)
+
+
+# tryfirst: the xdist_group marks must be on the items before pytest-xdist reads them
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     if full_mnist_dir() is None:
         skip = pytest.mark.skip(reason="full MNIST not present: set UCL_MNIST_DIR to run")
         for item in items:
             if "full_mnist" in item.keywords:
                 item.add_marker(skip)
+    # pytest-xdist hands out tests in this order: the full-MNIST trainings (minutes each) go
+    # first, so that neither worker starts one while the other has nothing left to run
+    items.sort(key=lambda item: "full_mnist" not in item.keywords)
+    # the tests of a module-scoped fixture run on one worker, which builds it once
+    for item in items:
+        if shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: two of them share the cores
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -39,7 +62,13 @@ def fixture_overrides(tmp_path) -> list[str]:
     return [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
 
 
-def train(args: list[str], cwd: Path = REPO, check: bool = True, env: dict | None = None):
+def train(
+    args: list[str],
+    cwd: Path = REPO,
+    check: bool = True,
+    env: dict | None = None,
+    timeout: float = 600,
+):
     """Run `python train.py ARGS` in a subprocess; returns the CompletedProcess."""
     proc = subprocess.run(
         [sys.executable, str(REPO / "train.py"), *args],
@@ -47,7 +76,7 @@ def train(args: list[str], cwd: Path = REPO, check: bool = True, env: dict | Non
         capture_output=True,
         text=True,
         env={**os.environ, "UCL_MNIST_DIR": "", **(env or {})},
-        timeout=600,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"train.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

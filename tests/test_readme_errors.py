@@ -20,8 +20,19 @@ def examples() -> list[tuple[str, str]]:
     return [(m["args"], m["said"]) for m in BLOCK.finditer(text)]
 
 
+# What each of these invocations must print, whatever README's wording: README's examples
+# cover them, so that one train.py process checks both
+MUST_SAY = {
+    "model=mlpx": ["Unknown model 'mlpx'. Did you mean model=mlp?", "logreg, mlp"],
+    "lr_rate=0.1": ["Unknown config key 'lr_rate'", "Did you mean", " lr "],
+    "lr=abc": ["lr", "abc", "could not be converted to Float"],
+    "lr=0": ["lr=0.0 must be > 0 (e.g. lr=0.1)"],
+}
+
+
 def test_readme_has_the_examples():
     assert len(examples()) >= 5
+    assert set(MUST_SAY) <= {args for args, _ in examples()}
 
 
 @pytest.mark.parametrize("args, said", examples(), ids=[a for a, _ in examples()])
@@ -38,4 +49,6 @@ def test_readme_error_example_is_what_train_prints(tmp_path, args, said):
         assert lines[0].startswith(said[:-3].rstrip()), (lines[0], said)
     else:
         assert lines[0] == said
+    for text in MUST_SAY.get(args, []):
+        assert text in lines[0], (text, lines[0])
     assert list(tmp_path.iterdir()) == []  # no run dir, no log
