@@ -90,7 +90,9 @@ def test_bad_overrides_fail_before_training(tmp_path, override, expected):
 @pytest.mark.parametrize(
     "overrides,task,settings",
     [
-        (["model=mlp"], "classify", None),
+        (["model=mlp"], "classify", {"train_eval_size"}),
+        (["model=logreg"], "classify", {"train_eval_size"}),
+        (["model=deep_mlp"], "classify", {"train_eval_size"}),
         (["experiment=autoencoder_mnist"], "reconstruct", {"classifier", "latent"}),
         (["experiment=vae"], "vae", {"classifier", "autoencoder", "samples", "manifold_size"}),
         (["experiment=gan"], "gan", {"classifier", "num_samples", "judge_reference"}),
@@ -100,10 +102,7 @@ def test_bad_overrides_fail_before_training(tmp_path, override, expected):
 def test_the_model_chooses_its_task_and_the_tasks_settings(overrides, task, settings):
     cfg = compose(overrides)
     assert cfg.task == task
-    if settings is None:
-        assert cfg.task_settings is None
-    else:
-        assert settings <= set(cfg.task_settings)
+    assert settings <= set(cfg.task_settings)
     model = set(cfg.get("model") or {})  # the networks only
     assert not model & {"num_samples", "samples", "latent", "train_eval_size", "judge_real"}
 
