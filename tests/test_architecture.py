@@ -63,3 +63,22 @@ def test_an_upward_import_breaks_a_contract(copy_of_ucl, module, line, contract)
     broken = report.partition("Broken contracts")[2]
     assert contract in broken, proc.stdout
     assert "is not allowed to import" in broken or "cycle" in broken
+
+
+def test_loading_every_component_leaves_the_slow_imports_for_when_they_are_used():
+    """torchvision (with torch._dynamo), scikit-learn and scipy.stats cost seconds at every
+    `python train.py` start, a refused one included; they are imported where they are used."""
+    probe = (
+        "import sys\n"
+        "from ucl.components import load_all\n"
+        "load_all()\n"
+        "import ucl.cli, ucl.run\n"
+        "slow = ('torchvision', 'sklearn', 'scipy.stats', 'torch._dynamo', 'tensorboard')\n"
+        "print(sorted({m for m in sys.modules if m.startswith(slow)}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

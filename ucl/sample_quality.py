@@ -27,7 +27,6 @@ import logging
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,8 @@ def judge_samples(
         )
     counts = torch.bincount(logits.argmax(1), minlength=logits.shape[1])
     n = len(samples)
+    from scipy import stats  # here: importing scipy.stats costs most of a second
+
     chi2, p = stats.chisquare(counts.numpy(), f_exp=(freq / freq.sum()).numpy() * n)
     return {
         f"{prefix}/class_counts": counts.tolist(),

@@ -12,7 +12,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 
 def effect_size(base: Sequence[float], other: Sequence[float], confidence: float = 0.95):
@@ -35,6 +34,8 @@ def effect_size(base: Sequence[float], other: Sequence[float], confidence: float
         return d, d, d
     d = diff / pooled
     se = math.sqrt((n1 + n2) / (n1 * n2) + d * d / (2 * (n1 + n2)))
+    from scipy import stats  # here: importing scipy.stats costs most of a second
+
     z = stats.norm.ppf(0.5 + confidence / 2)
     return d, d - z * se, d + z * se
 
@@ -47,5 +48,7 @@ def rejection_rate(p_values: Sequence[float], alpha: float = 0.05, confidence: f
     if len(p) == 0:
         return math.nan, math.nan, math.nan
     k = int(np.sum(p <= alpha))
+    from scipy import stats
+
     ci = stats.binomtest(k, len(p)).proportion_ci(confidence, method="exact")
     return k / len(p), float(ci.low), float(ci.high)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torchvision.utils import make_grid
 
 PAD = 2  # pixels between images
 
@@ -20,10 +19,14 @@ def pairs_grid(
     (C, H', W') for save_image."""
     a, b = as_images(originals, image_shape), as_images(reconstructions, image_shape)
     interleaved = torch.stack([a, b], dim=1).flatten(0, 1)  # (2N, C, H, W): o0 r0 o1 r1 ...
+    from torchvision.utils import make_grid  # here: importing torchvision costs seconds
+
     return make_grid(interleaved, nrow=2, padding=PAD)
 
 
 def rows_grid(rows: torch.Tensor, image_shape: tuple[int, ...]) -> torch.Tensor:
     """A (R, K, C*H*W) stack of R strips of K images -> one grid, a strip per row."""
     r, k = rows.shape[:2]
+    from torchvision.utils import make_grid  # here: importing torchvision costs seconds
+
     return make_grid(as_images(rows.reshape(r * k, -1), image_shape), nrow=k, padding=PAD)

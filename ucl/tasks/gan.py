@@ -19,7 +19,6 @@ import zlib
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 from ucl import checkpoint
 from ucl.checkpoint import save_model
@@ -178,4 +177,6 @@ def stream(seed: int, purpose: str) -> torch.Generator:
 
 def image_grid(x: torch.Tensor, image_shape, nrow: int) -> torch.Tensor:
     """Flat images (N, D) in [0, 1] -> one (C, H', W') grid image, `nrow` per row."""
+    from torchvision.utils import make_grid  # here: importing torchvision costs seconds
+
     return make_grid(x.detach().cpu().view(-1, *image_shape), nrow=nrow, padding=2, pad_value=0.5)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
-from sklearn.decomposition import PCA
 
 from ucl import class_names
 from ucl.data.retina import files
@@ -148,6 +147,8 @@ def pca(x: sparse.spmatrix, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     # ARPACK needs k < min(cells, genes); k = genes is only possible for a narrow x, which
     # is small dense
     full = k >= min(x.shape)
+    from sklearn.decomposition import PCA  # here: importing scikit-learn costs a second
+
     fitted = PCA(k, svd_solver="full" if full else "arpack", random_state=seed)
     with single_threaded_blas():
         scores = fitted.fit_transform(x.toarray() if full else x)
