@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 
@@ -15,6 +14,8 @@ def class_histogram(
     """Grouped bars: the share of each class in every labelled set of `counts`
     (e.g. {"GAN samples": [...], "real test digits": [...]}), and the `expected`
     frequencies (e.g. MNIST's training labels) as a line of markers."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     k = len(class_names)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * k + 2), 4))
     width = 0.8 / max(len(counts), 1)

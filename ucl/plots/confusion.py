@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 
 def confusion_figure(counts: np.ndarray, class_names: list[str], title: str):
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     n = len(class_names)
     fig, ax = plt.subplots(figsize=(0.6 * n + 2, 0.6 * n + 1.5))
     # log colour scale: the off-diagonal errors are tiny next to the diagonal

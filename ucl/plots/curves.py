@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
 
 def curves(
     history: list[dict],
@@ -15,6 +13,8 @@ def curves(
 ):
     """One line per tag present in the history, against the iteration; `labels` renames
     a tag in the legend (e.g. 'train (10000 of 55000)/error' for a subset's points)."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for tag in tags:
         points = [(row["step"], row[tag]) for row in history if tag in row]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 
 def divergence_figure(table: list[dict], pairs: list[str], title: str):
     """Left: mean value (± std) of each measure per pair, log scale (non-positive and
     infinite values are written as text instead of drawn). Right: seconds per call."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     names = [row["measure"] for row in table]
     y = np.arange(len(names))
     size = (11, 0.45 * len(names) + 1.8)
@@ -44,6 +45,8 @@ def divergence_figure(table: list[dict], pairs: list[str], title: str):
 def separation_figure(table: list[dict], pairs: list[str], alpha: float, repeats: int):
     """Left: each estimate's effect size (second pair against the first, 95% CI). Right:
     each test's rejection rate at alpha on both pairs (exact 95% CI), alpha marked."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     estimates = [
         row for row in table if "separation" in row and math.isfinite(row["separation"][0])
     ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -22,6 +21,8 @@ from ucl.plots.grids import pairs_grid, rows_grid
 
 def class_colours(num_classes: int):
     """One distinct colour per class: tab10 up to 10 classes, tab20 up to 20."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     cmap = plt.get_cmap("tab10" if num_classes <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(num_classes)]
 
@@ -40,6 +41,8 @@ def embedding_figure(
     "classes": (class of the first end, class of the last end)}; the points are joined by
     a black line, the ends marked with squares in their class colours.
     """
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     colours = class_colours(len(names))
     fig, ax = plt.subplots(figsize=(7.5, 6))
     for c, name in enumerate(names):
@@ -72,6 +75,8 @@ def feature_reconstructions_figure(
 ):
     """For feature vectors (no image): one panel per row, the original (N, D) and its
     reconstruction drawn as profiles over the feature index."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     n = len(originals)
     cols = min(5, n)
     rows = -(-n // cols)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 # one point: (x, mean, low, high); low/high are None when one seed gives no interval
@@ -15,6 +14,8 @@ Point = tuple[float, float, float | None, float | None]
 
 def lines(series: dict[str, list[Point]], xlabel: str, ylabel: str, title: str, log_x: bool):
     """One line per series against x, its 95% interval as a shaded band."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, points in series.items():
         points = sorted(points)
@@ -39,6 +40,8 @@ def lines(series: dict[str, list[Point]], xlabel: str, ylabel: str, title: str, 
 
 def bars(labels: list[str], points: list[Point], xlabel: str, ylabel: str, title: str):
     """One bar per value of a categorical parameter, whiskers at the 95% interval."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(labels) + 2), 4))
     means = np.array([p[1] for p in points])
     low = np.array([p[1] - p[2] if p[2] is not None else 0.0 for p in points])
@@ -66,6 +69,8 @@ def heatmap(
 ):
     """means[i, j] of row i, column j, written in each square (± the half-width when
     there is one); NaN squares (no completed job) stay empty."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2.5, 0.6 * len(rows) + 1.8))
     image = ax.imshow(np.ma.masked_invalid(means), cmap="viridis", aspect="auto")
     fig.colorbar(image, ax=ax)
@@ -90,6 +95,8 @@ def heatmap(
 
 def history(values: list[float | None], ylabel: str, title: str, higher_is_better: bool):
     """A search's trials in order: each trial's value and the best so far."""
+    import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
+
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = [i for i, v in enumerate(values) if v is not None]
     ys = [v for v in values if v is not None]
