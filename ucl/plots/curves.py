@@ -9,10 +9,10 @@ def curves(
     title: str,
     ylabel: str,
     log_y: bool = False,
-    labels: dict[str, str] | None = None,
+    train_label: str = "train",
 ):
-    """One line per tag present in the history, against the iteration; `labels` renames
-    a tag in the legend (e.g. 'train (10000 of 55000)/error' for a subset's points)."""
+    """One line per tag present in the history, against the iteration; `train_label` names
+    the train/... points in the legend (e.g. 'train (10000 of 55000)' for a subset's)."""
     import matplotlib.pyplot as plt  # here: pyplot costs most of a second to import
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -23,7 +23,7 @@ def curves(
             ax.plot(
                 steps,
                 values,
-                label=(labels or {}).get(tag, tag),
+                label=f"{train_label}/{tag[6:]}" if tag.startswith("train/") else tag,
                 marker="." if len(points) < 30 else None,
             )
     ax.set_xlabel("iteration")

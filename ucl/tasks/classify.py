@@ -67,10 +67,9 @@ def classify(ctx: Context) -> dict[str, float]:
     # -- the end: curves, confusion matrix, the saved model -----------------------------
     history = ctx.tracker.history
     title = f"{cfg.model.name} on {data.name}"
-    train = ctx.train_label
     for what, ylabel in (("error", "error"), ("loss", "cross-entropy")):
         tags = [f"train/{what}", f"test/{what}"]
-        fig = curves(history, tags, title, ylabel, labels={tags[0]: f"{train}/{what}"})
+        fig = curves(history, tags, title, ylabel, train_label=ctx.train_label)
         ctx.tracker.figure(f"{what}_curves", fig, loop.step)
     model.eval()
     with torch.no_grad():

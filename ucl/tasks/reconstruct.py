@@ -47,7 +47,7 @@ def reconstruct(ctx: Context) -> dict:
     fig = curves(
         history, ["batch/loss", "train/loss", "test/loss"], title_of(cfg, data, "loss"),
         "mean squared error per element", log_y=True,
-        labels={"train/loss": f"{ctx.train_label}/loss"},
+        train_label=ctx.train_label,
     )  # fmt: skip
     ctx.tracker.figure("loss_curves", fig, loop.step)
     save_model(ctx.run_dir, model, cfg, data)

@@ -63,8 +63,7 @@ def vae(ctx: Context) -> dict:
     # -- the end: curves, the saved model, the code space, samples ------------------------
     history, tracker, step = ctx.tracker.history, ctx.tracker, loop.step
     title = title_of(cfg, data, "negative ELBO per sample")
-    train_label = {"train/loss": f"{ctx.train_label}/loss"}
-    fig = curves(history, ["train/loss", "test/loss"], title, "loss", labels=train_label)
+    fig = curves(history, ["train/loss", "test/loss"], title, "loss", train_label=ctx.train_label)
     tracker.figure("loss_curves", fig, step)
     title = title_of(cfg, data, "the two terms of the test loss")
     fig = curves(history, ["test/recon", "test/kl"], title, "per sample", log_y=True)
