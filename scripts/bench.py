@@ -2,10 +2,12 @@
 
     python scripts/bench.py                       # every section
     python scripts/bench.py --only classify,divergence --repeats 3
+    python scripts/bench.py --busy                # the same beside one other training run
 
 Sections live in ucl/benchmarks/<name>.py, each a `run(...)` returning rows. Speed-ups are
 ratios against a baseline measured in the same process. Results are written to
-runs/bench/bench.md and runs/bench/bench.json. Run it on an otherwise idle machine.
+runs/bench/bench.md and runs/bench/bench.json (runs/bench-busy/ with --busy). Run it on an
+otherwise idle machine: --busy adds the one job it measures beside (ucl/benchmarks/busy.py).
 """
 
 from __future__ import annotations
@@ -63,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated sections (default: {','.join(SECTIONS)})")
     parser.add_argument("--repeats", type=int, default=3, help="repeats where a section times")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    parser.add_argument("--out", type=Path, help="default: runs/bench, runs/bench-busy")
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="time every section beside one other training run holding a core",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -77,7 +84,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    args.out = args.out or Path("runs/bench-busy" if args.busy else "runs/bench")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.busy:
+        from ucl.benchmarks.busy import busy_job
+
+        with busy_job() as busy:
+            print(f"[bench] busy: beside `{busy.shown}`", file=sys.stderr, flush=True)
+            rows = run_sections(sections, args, condition=f"busy, beside `{busy.shown}`")
+    else:
+        rows = run_sections(sections, args, condition="idle")
+    print(markdown(rows))
+    return 0 if all(r.get("met") is not False for r in rows) else 1
+
+
+def run_sections(sections: list[str], args: argparse.Namespace, condition: str) -> list[dict]:
+    """Every section in turn; bench.md and bench.json rewritten after each."""
     rows: list[dict] = []
     for section in sections:
         started = time.perf_counter()
@@ -90,13 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = {k: v for k, v in offered.items() if k in accepted}
         rows += [normalise(section, r) for r in module.run(**kwargs)]
         print(f"[bench] {section}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        text = markdown(rows)
-        (args.out / "bench.md").write_text(text)
+        (args.out / "bench.md").write_text(f"Condition: {condition}.\n\n{markdown(rows)}")
         env = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-               "cpu": platform.processor() or platform.machine()}  # fmt: skip
+               "cpu": platform.processor() or platform.machine(),
+               "condition": condition}  # fmt: skip
         (args.out / "bench.json").write_text(json.dumps({"env": env, "rows": rows}, indent=2))
-    print(markdown(rows))
-    return 0 if all(r.get("met") is not False for r in rows) else 1
+    return rows
 
 
 if __name__ == "__main__":

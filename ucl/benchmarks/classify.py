@@ -17,7 +17,10 @@ from ucl.config import run_config
 
 TARGET_LOGREG_SECONDS = 20.0  # 100 epochs of the problem set's logistic regression
 TARGET_LOGREG_ACCURACY = 0.92
-TARGET_SPEEDUP = 50.0  # per-epoch, whole-tensor batcher against the DataLoader path
+# Per-epoch, the same model's steps through the whole-tensor batcher against the problem
+# set's DataLoader path: the steps themselves (~0.12 s an epoch here) bound it near 26x
+TARGET_SPEEDUP = 20.0
+TARGET_DATA_SPEEDUP = 50.0  # the data paths alone, no model step
 TARGET_MLP_ACCURACY = 0.98
 TENSOR_EPOCHS = 5  # one tensor epoch is ~0.1 s: time several and divide
 NO_EVAL = ["eval_every=1000000", "checkpoint_every=0"]  # time the training steps only
@@ -55,7 +58,7 @@ def run(repeats: int = 3, workdir: Path | None = None) -> list[dict]:
     rows += [
         _row("data path only: seconds per epoch, whole-tensor batcher", tensor_only, "", None, "s"),
         _row("data path only: seconds per epoch, DataLoader", loader_only, "", None, "s"),
-        _row("data path only: speed-up", loader_only / tensor_only, "", None, "x"),
+        _row("data path only: speed-up", loader_only / tensor_only, ">=", TARGET_DATA_SPEEDUP, "x"),
     ]
 
     # (3) the best one-hidden-layer scheme
