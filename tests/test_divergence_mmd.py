@@ -143,3 +143,36 @@ def test_unbiased_and_biased_tests_agree_on_p_values_for_equal_sizes():
         _, p_unbiased = dv.mmd_permutation_test(X, Y, permutations=200, unbiased=True,
                                                 kernel=kernel)  # fmt: skip
         assert p_biased == p_unbiased and not math.isnan(p_biased)
+
+
+def test_value_histograms_are_each_images_own_histogram_on_shared_bins():
+    from ucl.divergence.measures import value_histograms
+
+    rng = np.random.default_rng(6)
+    P, Q = rng.random((5, 50)), rng.random((4, 50)) ** 2
+    hp, hq = value_histograms(P, Q, 10)
+    edges = np.linspace(min(P.min(), Q.min()), max(P.max(), Q.max()), 11)
+    for H, X in ((hp, P), (hq, Q)):
+        assert H.shape == (len(X), 10)
+        for h, x in zip(H, X, strict=True):
+            np.testing.assert_allclose(h, np.histogram(x, bins=edges)[0] / 50)
+
+
+def test_the_value_histogram_test_sees_brightness_and_permutes_whole_images():
+    # 40 "images" of 30 pixels each: Q's pixels are P's distribution squared (darker, the
+    # same for every pixel), which the test on per-image value histograms rejects in every
+    # set; two samples of the same distribution it rejects at about alpha
+    from types import SimpleNamespace
+
+    from ucl.divergence.measures import Sample, mmd_mixture_values_p_value
+
+    s = SimpleNamespace(bins=10, mixture_scales=[0.25, 0.5, 1.0, 2.0, 4.0], permutations=200)
+    rng = np.random.default_rng(7)
+    shifted = same = 0
+    for seed in range(40):
+        P, Q, R = (Sample(rng.random((40, 30))) for _ in range(3))
+        Q.x = Q.x**2
+        shifted += mmd_mixture_values_p_value(P, Q, s, seed) <= ALPHA
+        same += mmd_mixture_values_p_value(P, R, s, seed) <= ALPHA
+    assert shifted == 40
+    assert same <= 8  # a calibrated test: 2 expected, P(> 8) < 0.001

@@ -148,7 +148,8 @@ def test_divergence_answer_ranks_effect_sizes_and_power_and_recommends(tmp_path)
     separates, runtimes, kl, _ = divergence_answers(src)
     assert "kid 40.000 [39.000, 41.000]" in separates and "ratio" not in separates
     assert (
-        "Recommended: the kid permutation test. It rejects real-vs-GAN in 100% of 20" in separates
+        "Recommended: the kid permutation test (it compares the classifier's penultimate "
+        "features). It rejects real-vs-GAN in 100% of 20" in separates
     )
     assert "real-vs-real in 5%" in separates
     assert runtimes.index("kid") < runtimes.index("emd_exact")  # fastest first

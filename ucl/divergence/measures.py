@@ -30,6 +30,23 @@ def _kl_hist(P, Q, s):
     return dv.kl_histogram(P, Q, bins=s.bins, smoothing=s.smoothing)
 
 
+def value_histograms(P: np.ndarray, Q: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each image as the histogram of its own pixel values, (n, bins) shares summing to 1,
+    on `bins` equal bins over the range of both samples: the feature the pooled histogram
+    KL sees (how bright the pixels are), kept per image so that a two-sample test can
+    permute images."""
+    lo, hi = min(P.min(), Q.min()), max(P.max(), Q.max())
+    width = (hi - lo) or 1.0
+
+    def histograms(X: np.ndarray) -> np.ndarray:
+        cell = np.clip(((X - lo) / width * bins).astype(np.int64), 0, bins - 1)  # (n, d)
+        rows = np.repeat(np.arange(len(X)), X.shape[1])
+        counts = np.bincount(rows * bins + cell.ravel(), minlength=len(X) * bins)
+        return counts.reshape(len(X), bins) / X.shape[1]
+
+    return histograms(P), histograms(Q)
+
+
 def _test(P, Q, s, seed, **kernel):
     return dv.mmd_permutation_test(P, Q, permutations=s.permutations, seed=seed, **kernel)[1]
 
@@ -99,6 +116,20 @@ def mmd_mixture_p_value(P, Q, s, seed):
 
 
 @MEASURES.register()
+def mmd2_mixture_values(P, Q, s, seed):
+    """The bandwidth mixture on each image's histogram of pixel values (`value_histograms`):
+    an MMD that sees what the histogram KL sees, with a test that permutes whole images."""
+    hp, hq = value_histograms(P.x, Q.x, s.bins)
+    return dv.MMD(hp, hq, unbiased=True, kernel="mixture", scales=s.mixture_scales)
+
+
+@MEASURES.register()
+def mmd_mixture_values_p_value(P, Q, s, seed):
+    hp, hq = value_histograms(P.x, Q.x, s.bins)
+    return _test(hp, hq, s, seed, kernel="mixture", scales=s.mixture_scales)
+
+
+@MEASURES.register()
 def kl_knn_features_pq(P, Q, s, seed):
     return dv.kl_knn(P.f, Q.f, k=s.knn_k)
 
@@ -106,6 +137,20 @@ def kl_knn_features_pq(P, Q, s, seed):
 @MEASURES.register()
 def kl_knn_features_qp(P, Q, s, seed):
     return dv.kl_knn(Q.f, P.f, k=s.knn_k)
+
+
+@MEASURES.register()
+def mmd2_mixture_features(P, Q, s, seed):
+    """The bandwidth mixture on classifier features: what the classifier has learnt to tell
+    apart (strokes, shapes) instead of pixel distances, where one far-off pixel counts as
+    much as a missing stroke."""
+    mixture = {"kernel": "mixture", "scales": s.mixture_scales}
+    return dv.MMD(P.f, Q.f, sigma=s.sigma, unbiased=True, **mixture)
+
+
+@MEASURES.register()
+def mmd_mixture_features_p_value(P, Q, s, seed):
+    return _test(P.f, Q.f, s, seed, sigma=s.sigma, kernel="mixture", scales=s.mixture_scales)
 
 
 @MEASURES.register()

@@ -25,6 +25,12 @@ REAL, GAN = "mnist_vs_mnist", "mnist_vs_gan"
 # (alpha = 0.05; 20 repeats cannot tell 5% from 10% apart).
 MAX_FALSE_POSITIVES = 0.10
 GOOD_POWER = 0.95
+# What a test compares, where it is not the pixels as 784-D vectors
+COMPARES = {
+    "mmd_mixture_values": "each image's histogram of pixel values: how bright, not what shape",
+    "mmd_mixture_features": "the classifier's penultimate features",
+    "kid": "the classifier's penultimate features",
+}
 
 
 class Estimate(NamedTuple):
@@ -169,8 +175,10 @@ def recommendation(estimates: list[Estimate], tests: list[Test], repeats) -> str
     calibrated = [t for t in tests if t.false_positives <= MAX_FALSE_POSITIVES]
     best = min(calibrated, key=lambda t: (-t.power, t.seconds), default=None)
     if best is not None and best.power >= GOOD_POWER:
+        name = best.measure.removesuffix("_p_value")
+        compares = f" (it compares {COMPARES[name]})" if name in COMPARES else ""
         return (
-            f"Recommended: the {best.measure.removesuffix('_p_value')} permutation test. It "
+            f"Recommended: the {name} permutation test{compares}. It "
             f"rejects real-vs-GAN in {best.power:.0%} of {repeats} repeats (95% CI "
             f"[{best.low:.0%}, {best.high:.0%}]) and real-vs-real in "
             f"{best.false_positives:.0%}, in {num(best.seconds)} s per call; a test's "
