@@ -4,14 +4,11 @@ should take, and how --smoke shrinks it.
 
 A stage runs into the fixed dir <root>/<name>: one run, or with `sweep` a multirun with one
 numbered dir per job below it. The estimates are minutes of wall time at the problem set's
-settings with one torch thread on an otherwise idle core, as `scripts/reproduce.py` runs them
-by default on 2 cores (two stages at a time). Measured on full MNIST (threads=1) and
-extrapolated: the GAN about 14 ms per step (46,900 steps), the one-hidden-layer networks
-0.5 to 2.4 s per epoch by width, cv2.EMD 2.3 s per call at 1000 3-D points. The four
-tables run 3 seeds per cell at 10 epochs each: 1.5 times their old one seed at 20. The sum
-is about 42 minutes of work; two at a time about 21 minutes in all (`--list` schedules
-them), of which the chain best_mlp -> gan -> divergence_gan takes 15, against a budget of
-30.
+settings with one torch thread, two stages side by side on 2 cores, as `scripts/reproduce.py`
+runs them by default: what runs/reproduce/stages.json recorded for a full reproduction on
+full MNIST (a 2-core AMD EPYC with AVX2 and no native bfloat16, so the GAN trains in fp32).
+The four tables run 3 seeds per cell at 10 epochs each. The sum is about 82 minutes of work,
+41 two at a time; the chain best_mlp -> gan -> divergence_gan alone takes 36 of them.
 `--estimate NAME=MINUTES` replaces one, and runs/reproduce/stages.json records what each
 stage really took.
 """
@@ -132,7 +129,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "activation_sweep",
         ("experiment=activation_sweep", SEEDS),
-        minutes=3.0,
+        minutes=4.8,
         sweep=True,
         smoke=(*SMOKE_SWEEP_STEPS, "activation=relu,tanh", "seed=0"),
         title="Table 1: hidden activations",
@@ -140,7 +137,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "width_sweep",
         ("experiment=width_sweep", SEEDS),
-        minutes=3.75,
+        minutes=7.0,
         sweep=True,
         smoke=(*SMOKE_SWEEP_STEPS, "hidden=16,64", "seed=0"),
         title="Table 2: hidden widths",
@@ -148,7 +145,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "lr_sweep",
         ("experiment=lr_sweep", SEEDS),
-        minutes=3.0,
+        minutes=5.7,
         sweep=True,
         smoke=(*SMOKE_SWEEP_STEPS, "lr=0.1,0.5", "seed=0"),
         title="Table 3: learning rates",
@@ -156,7 +153,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "optimizer_sweep",
         ("experiment=optimizer_sweep", SEEDS),
-        minutes=9.0,
+        minutes=15.6,
         sweep=True,
         smoke=(*SMOKE_SWEEP_STEPS, "optimizer=sgd,adam", "lr=0.01,0.1", "seed=0"),
         title="Table 4: optimizers by learning rate",
@@ -171,7 +168,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "best_mlp",
         ("experiment=best_mlp",),
-        minutes=1.5,
+        minutes=3.0,
         # 64 hidden units: the judges' Frechet distance on 1024-D features costs seconds
         smoke=("steps=60", "eval_every=20", "threads=1", "hidden=64", SMOKE_VALIDATION),
         title="the best one-hidden-layer network",
@@ -180,14 +177,14 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "autoencoder_mnist",
         ("experiment=autoencoder_mnist", "classifier={best_mlp}"),
-        minutes=2.0,
+        minutes=3.9,
         smoke=SMOKE_STEPS,
         title="the MNIST autoencoder",
     ),
     Stage(
         "autoencoder_retina",
         ("experiment=autoencoder_retina",),
-        minutes=1.0,
+        minutes=1.6,
         data=retina_data,
         smoke=("epochs=2", "eval_every=10", "threads=1"),
         title="the retina autoencoder",
@@ -196,7 +193,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "vae",
         ("experiment=vae", "classifier={best_mlp}", "autoencoder={autoencoder_mnist}"),
-        minutes=2.0,
+        minutes=3.7,
         smoke=SMOKE_STEPS,
         smoke_minutes=0.6,  # the judges and the autoencoder comparison at the end
         title="the VAE",
@@ -204,7 +201,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "gan",
         ("experiment=gan", "classifier={best_mlp}"),
-        minutes=12.0,
+        minutes=29.6,
         smoke=("steps=40", "eval_every=10", "threads=1"),  # 2.5 epochs of the subset: 2 grids
         smoke_minutes=0.5,
         title="the GAN",
@@ -213,7 +210,7 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "divergence_simple",
         ("experiment=divergence_simple", "normal_var=1,2,4,8,16"),
-        minutes=1.5,
+        minutes=2.5,
         sweep=True,
         smoke=(*SMOKE_DIVERGENCE, "normal_var=1,16"),
         data=no_data,
@@ -222,14 +219,14 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "divergence_mnist",
         ("experiment=divergence_mnist",),
-        minutes=0.75,
+        minutes=0.8,
         smoke=SMOKE_DIVERGENCE,
         title="MNIST against MNIST",
     ),
     Stage(
         "divergence_gan",
         ("experiment=divergence_gan", "generator={gan}"),
-        minutes=1.5,
+        minutes=3.3,
         smoke=SMOKE_DIVERGENCE,
         title="MNIST against the GAN's samples",
     ),
