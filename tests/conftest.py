@@ -40,9 +40,10 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "full_mnist" in item.keywords:
                 item.add_marker(skip)
-    # pytest-xdist hands out tests in this order: the full-MNIST trainings (minutes each) go
-    # first, so that neither worker starts one while the other has nothing left to run
-    items.sort(key=lambda item: "full_mnist" not in item.keywords)
+    # pytest-xdist hands out tests in this order: the full-MNIST trainings and the tests
+    # marked long (minutes each) go first, so that neither worker starts one while the other
+    # has nothing left to run
+    items.sort(key=lambda item: not ({"full_mnist", "long"} & set(item.keywords)))
     # the tests of a module-scoped fixture run on one worker, which builds it once
     for item in items:
         if shares_a_module_fixture(item):

@@ -72,6 +72,7 @@ def reproduce(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # minutes: started first (conftest.py)
 def test_smoke_reproduction_and_report(tmp_path):
     root = tmp_path / "smoke"
     proc = reproduce(root)

@@ -128,10 +128,14 @@ def test_the_declared_stages(tmp_path):
     assert p["gan"].stage.needs == ("best_mlp",)
     assert p["divergence_gan"].stage.needs == ("gan",)
     assert f"classifier={tmp_path / 'best_mlp'}" in p["vae"].args
-    # the estimates fit the budget with two stages at a time
+    # two at a time, the whole takes at least the longest chain and at most all the work;
+    # the estimates are measured times, so this is what a reproduction takes on the machine
+    # they were measured on (README: the 30-minute budget is not met there)
     minutes, chain = critical_path(p)
     assert chain == ["best_mlp", "gan", "divergence_gan"]
-    assert schedule_seconds(p, 2, {q.name: q.minutes * 60 for q in p.stages}) <= 30 * 60
+    work = sum(q.minutes for q in p.stages)
+    two_at_a_time = schedule_seconds(p, 2, {q.name: q.minutes * 60 for q in p.stages}) / 60
+    assert max(minutes, work / 2) <= two_at_a_time < work
 
 
 def test_schedule_follows_needs_and_slots(tmp_path):
