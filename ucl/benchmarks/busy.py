@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# best_mlp's training steps (1024 hidden units, batch 128) at one thread, with no evaluation
-# or checkpoint: a steady load on one core for up to 10,000 epochs
+# best_mlp's training steps (batch 128) at one thread, with no evaluation or checkpoint:
+# a steady load on one core for up to 10,000 epochs
 ARGS = (
     "experiment=best_mlp",
     "threads=1",

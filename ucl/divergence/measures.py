@@ -51,6 +51,16 @@ def _test(P, Q, s, seed, **kernel):
     return dv.mmd_permutation_test(P, Q, permutations=s.permutations, seed=seed, **kernel)[1]
 
 
+def _mixture(P, Q, s, sigma=None):
+    """Unbiased MMD^2 with the bandwidth mixture at `s.mixture_scales` times sigma (the
+    median heuristic when None)."""
+    return dv.MMD(P, Q, sigma=sigma, unbiased=True, kernel="mixture", scales=s.mixture_scales)
+
+
+def _mixture_test(P, Q, s, seed, sigma=None):
+    return _test(P, Q, s, seed, sigma=sigma, kernel="mixture", scales=s.mixture_scales)
+
+
 def needs_features(measure: str) -> bool:
     return measure.startswith("kid") or "_features" in measure
 
@@ -106,27 +116,24 @@ def mmd_p_value(P, Q, s, seed):
 
 @MEASURES.register()
 def mmd2_mixture(P, Q, s, seed):
-    mixture = {"kernel": "mixture", "scales": s.mixture_scales}
-    return dv.MMD(P.x, Q.x, sigma=s.sigma, unbiased=True, **mixture)
+    return _mixture(P.x, Q.x, s, s.sigma)
 
 
 @MEASURES.register()
 def mmd_mixture_p_value(P, Q, s, seed):
-    return _test(P.x, Q.x, s, seed, sigma=s.sigma, kernel="mixture", scales=s.mixture_scales)
+    return _mixture_test(P.x, Q.x, s, seed, s.sigma)
 
 
 @MEASURES.register()
 def mmd2_mixture_values(P, Q, s, seed):
     """The bandwidth mixture on each image's histogram of pixel values (`value_histograms`):
     an MMD that sees what the histogram KL sees, with a test that permutes whole images."""
-    hp, hq = value_histograms(P.x, Q.x, s.bins)
-    return dv.MMD(hp, hq, unbiased=True, kernel="mixture", scales=s.mixture_scales)
+    return _mixture(*value_histograms(P.x, Q.x, s.bins), s)
 
 
 @MEASURES.register()
 def mmd_mixture_values_p_value(P, Q, s, seed):
-    hp, hq = value_histograms(P.x, Q.x, s.bins)
-    return _test(hp, hq, s, seed, kernel="mixture", scales=s.mixture_scales)
+    return _mixture_test(*value_histograms(P.x, Q.x, s.bins), s, seed)
 
 
 @MEASURES.register()
@@ -144,13 +151,12 @@ def mmd2_mixture_features(P, Q, s, seed):
     """The bandwidth mixture on classifier features: what the classifier has learnt to tell
     apart (strokes, shapes) instead of pixel distances, where one far-off pixel counts as
     much as a missing stroke."""
-    mixture = {"kernel": "mixture", "scales": s.mixture_scales}
-    return dv.MMD(P.f, Q.f, sigma=s.sigma, unbiased=True, **mixture)
+    return _mixture(P.f, Q.f, s, s.sigma)
 
 
 @MEASURES.register()
 def mmd_mixture_features_p_value(P, Q, s, seed):
-    return _test(P.f, Q.f, s, seed, sigma=s.sigma, kernel="mixture", scales=s.mixture_scales)
+    return _mixture_test(P.f, Q.f, s, seed, s.sigma)
 
 
 @MEASURES.register()

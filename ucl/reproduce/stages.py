@@ -170,7 +170,7 @@ STAGES: tuple[Stage, ...] = (
         "best_mlp",
         ("experiment=best_mlp",),
         minutes=1.7,
-        # 64 hidden units: the judges' Frechet distance on 1024-D features costs seconds
+        # 64 hidden units: the judges' Frechet distance on best_mlp's 512-D features costs seconds
         smoke=("steps=60", "eval_every=20", "threads=1", "hidden=64", SMOKE_VALIDATION),
         title="the best one-hidden-layer network",
     ),
