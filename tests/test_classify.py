@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, REPO, compose, full_mnist_dir, train
 
+from ucl.components import load_all
 from ucl.config import run_config
 from ucl.earlier_runs import load_model
 
@@ -88,6 +89,7 @@ def test_saved_model_loads_safely_and_scores_the_same(short_run, tmp_path):
     model, saved = load_model(run_dir)
     from ucl.registry import DATASETS
 
+    load_all()  # the dataset builders register on import (run alone, nothing has imported them)
     cfg = compose([f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path}"])
     data = DATASETS.create("mnist", cfg)
     accuracy = (model(data.x_test).argmax(1) == data.y_test).float().mean().item()
