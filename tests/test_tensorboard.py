@@ -161,3 +161,25 @@ def test_tensorboard_shows_a_resumed_run_whole(serve, logdir):
     server = serve(logdir / "resumed")
     check_curves(server, logdir / "resumed", ["."])
     hparams_sessions(server, logdir / "resumed", ["."])
+
+
+def fetch(server, path: str) -> bytes:
+    url, _, _ = server
+    with urllib.request.urlopen(url + path, timeout=30) as response:
+        return response.read()
+
+
+@pytest.mark.slow  # two train.py processes and a TensorBoard server
+def test_tensorboard_shows_each_figure_as_its_png(serve, logdir):
+    """The Images tab serves every figure of a run byte for byte as figures/<name>.png:
+    one drawing of each figure, not a second one at another size."""
+    server = serve(logdir / "sweep")
+    wait_until_loaded(server, ["hidden=8"])
+    tags = get(server, "/data/plugin/images/tags")["hidden=8"]
+    pngs = {p.stem: p.read_bytes() for p in (logdir / "sweep" / "hidden=8" / "figures").glob("*")}
+    assert {"error_curves", "loss_curves", "confusion_matrix"} <= set(tags) <= set(pngs)
+    for tag in ("error_curves", "loss_curves", "confusion_matrix"):
+        query = urllib.parse.urlencode({"run": "hidden=8", "tag": tag, "sample": 0})
+        entries = get(server, f"/data/plugin/images/images?{query}")
+        served = fetch(server, f"/data/plugin/images/individualImage?{entries[-1]['query']}")
+        assert served == pngs[tag], tag

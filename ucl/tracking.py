@@ -9,6 +9,7 @@ import json
 import math
 import os
 import platform
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -89,24 +90,35 @@ class Tracker:
         """Save a matplotlib figure as figures/<name>.png and show it in TensorBoard."""
         import matplotlib.pyplot as plt
 
-        path = self.figures_dir / f"{name}.png"
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-        atomic_write(path, buffer.getvalue())
-        self.writer.add_figure(name, fig, step, close=False)
         plt.close(fig)
-        return path
+        return self._png(name, buffer.getvalue(), step, name)
 
     def image(self, name: str, grid: torch.Tensor, step: int = 0, tag: str | None = None) -> Path:
         """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard (under
         `tag`, default the name: one tag for a series of images against the step)."""
         from torchvision.utils import save_image
 
-        path = self.figures_dir / f"{name}.png"
         buffer = io.BytesIO()
         save_image(grid, buffer, format="png")
-        atomic_write(path, buffer.getvalue())
-        self.writer.add_image(tag or name, grid.clamp(0, 1), step)
+        return self._png(name, buffer.getvalue(), step, tag or name)
+
+    def _png(self, name: str, png: bytes, step: int, tag: str) -> Path:
+        """figures/<name>.png, and the same bytes in TensorBoard's Images tab: drawn and
+        encoded once (add_figure would draw the figure a second time, at another size)."""
+        from torch.utils.tensorboard.summary import Summary
+
+        path = self.figures_dir / f"{name}.png"
+        atomic_write(path, png)
+        width, height = struct.unpack(">II", png[16:24])  # the PNG header's IHDR chunk
+        colours = {0: 1, 2: 3, 4: 2, 6: 4}.get(png[25], 3)  # its colour type -> channels
+        image = Summary.Image(
+            height=height, width=width, colorspace=colours, encoded_image_string=png
+        )
+        self.writer.file_writer.add_summary(
+            Summary(value=[Summary.Value(tag=tag, image=image)]), step
+        )
         return path
 
     # -- the end ------------------------------------------------------------------
