@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,20 @@ def test_corrupt_gzip_is_named(tmp_path):
     path = folder / "train-labels-idx1-ubyte.gz"
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2 :] = b"\0" * (len(raw) - len(raw) // 2)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataFileError, match="train-labels-idx1-ubyte.gz"):
+        load(tmp_path, folder)
+
+
+def test_a_file_damaged_after_a_good_load_is_caught(tmp_path):
+    """The header check is remembered per process, for the file as it was: a sweep's next
+    job still finds a file that was damaged in between (same size, new contents)."""
+    folder = copy_fixture(tmp_path)
+    load(tmp_path, folder)
+    path = folder / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2 :] = b"\0" * (len(raw) - len(raw) // 2)
+    time.sleep(0.01)  # a modification time of its own on coarse-grained file systems
     path.write_bytes(bytes(raw))
     with pytest.raises(DataFileError, match="train-labels-idx1-ubyte.gz"):
         load(tmp_path, folder)

@@ -31,8 +31,28 @@ class DataFileError(UclError, ValueError):
     """A data file that is missing, truncated or not in the expected format."""
 
 
+# files this process has checked, by identity and version: a sweep's jobs load the same
+# files one after another, and checking a compressed one means decompressing all of it
+_CHECKED: dict[tuple, tuple[int, ...]] = {}
+
+
 def read_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
-    """The dimensions in an IDX file's header, after checking them against its size."""
+    """The dimensions in an IDX file's header, after checking them against its size (once
+    per process for a file whose size and modification time have not changed)."""
+    try:
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, expected_ndim)
+    except OSError:
+        key = None  # reported by _check_header
+    if key in _CHECKED:
+        return _CHECKED[key]
+    dims = _check_header(path, expected_ndim)
+    if key is not None:
+        _CHECKED[key] = dims
+    return dims
+
+
+def _check_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
     try:
         with open_idx(path) as f:
             head = f.read(4)
