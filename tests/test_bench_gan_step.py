@@ -1,0 +1,32 @@
+"""The GAN step bench: its count of the step's product work is torch's own count of the
+matrix products one real step runs, and its rows compare the step with that work."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ucl.benchmarks import gan_step
+from ucl.models.gan import Discriminator, Generator, train_discriminator, train_generator
+
+
+def test_the_counted_work_is_what_a_step_multiplies():
+    g_sizes, d_sizes, batch = [16, 32, 48, 784], [784, 24, 8, 1], 20
+    G = Generator(16, g_sizes[1:-1], 784, 0.2, True)
+    D = Discriminator(784, d_sizes[1:-1], 0.2, 0.3)
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    with FlopCounterMode(display=False) as counter:
+        fake = G(torch.randn(batch, 16))
+        train_discriminator(D, opt_d, torch.rand(batch, 784), fake.detach())
+        train_generator(D, opt_g, fake)
+    assert set(counter.get_flop_counts()["Global"]) <= {torch.ops.aten.mm, torch.ops.aten.addmm}
+    assert gan_step.step_flops(g_sizes, d_sizes, batch) == counter.get_total_flops()
+
+
+def test_rows_put_the_step_beside_its_products():
+    share, minutes = gan_step.run(repeats=1)
+    assert 0 < share["value"] < 1.5, share  # the products are most, not all, of a step
+    floor = float(re.search(r"floor ([\d.]+) min", minutes["note"]).group(1))
+    assert 0 < floor < minutes["value"]

@@ -1,0 +1,105 @@
+"""What bounds the GAN's training time: its step against the matrix products the step must
+do, timed in one process at the preset's shapes (conf/model/gan.yaml, conf/experiment/
+gan.yaml) and precision fp32.
+
+The products' work is counted from the layer widths: G's forward, D's forward and backward
+on the real and generated batch, then D's forward again and the backward through D into G.
+A bare product of G's widest layer gives this machine's product rate; at that rate the
+products alone take `products_s`, which no change to the rest of the step can go below.
+
+    python scripts/bench.py --only gan_step
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ucl.models.gan import (
+    Discriminator,
+    Generator,
+    averaged,
+    train_discriminator,
+    train_generator,
+)
+from ucl.optimizers import build_optimizer
+
+CONF = Path(__file__).resolve().parents[1].parent / "conf"
+STEPS = 60  # steps per timing
+TRAIN_DIGITS = 60_000  # the GAN trains on the whole MNIST training split
+
+
+def run(repeats: int = 3) -> list[dict]:
+    model = OmegaConf.load(CONF / "model" / "gan.yaml")
+    preset = OmegaConf.load(CONF / "experiment" / "gan.yaml")
+    batch, epochs = int(preset.batch_size), int(preset.epochs)
+    g_sizes = [int(model.latent_dim), *model.generator_widths, 784]
+    d_sizes = [784, *model.discriminator_widths, 1]
+    G = Generator(g_sizes[0], g_sizes[1:-1], 784, float(model.leaky_slope), True)
+    D = Discriminator(784, d_sizes[1:-1], float(model.leaky_slope), float(model.dropout))
+    G_avg = averaged(G, float(model.average_decay))
+    adam = OmegaConf.create({"name": "adam", "lr": float(preset.lr), "fused": True,
+                             "betas": list(preset.optimizer.betas)})  # fmt: skip
+    opt_g, _ = build_optimizer(adam, G.parameters(), 1)
+    opt_d, _ = build_optimizer(adam, D.parameters(), 1)
+    real = torch.rand(batch, 784)
+
+    def step():  # as ucl/tasks/gan.py's train_step
+        fake = G(torch.randn(batch, g_sizes[0]))
+        train_discriminator(D, opt_d, real, fake.detach())
+        train_generator(D, opt_g, fake)
+        G_avg.update_parameters(G)
+
+    wide = torch.randn(batch, g_sizes[-2]), torch.randn(g_sizes[-2], 784)
+    step_s, product_s = [], []
+    for _ in range(repeats):  # alternated, so drift hits both
+        step_s.append(_seconds(step, STEPS) / STEPS)
+        product_s.append(_seconds(lambda: wide[0] @ wide[1], 200) / 200)
+    step_s, product_s = statistics.median(step_s), statistics.median(product_s)
+    rate = 2 * batch * g_sizes[-2] * 784 / product_s  # flop/s of a bare product
+    products_s = step_flops(g_sizes, d_sizes, batch) / rate
+    steps_per_run = epochs * -(-TRAIN_DIGITS // batch)
+    threads = torch.get_num_threads()
+    return [
+        {
+            "benchmark": f"GAN step, fp32, batch {batch}: its products at a bare product's "
+            f"rate / the whole step",
+            "value": products_s / step_s,
+            "unit": "x",
+            "target": None,
+            "note": f"{products_s * 1e3:.1f} of {step_s * 1e3:.1f} ms; a bare product "
+            f"{rate / 1e9:.0f} GFLOP/s; {threads} threads",
+        },
+        {
+            "benchmark": f"GAN, {epochs} epochs at this step's time (the products alone at "
+            f"the bare rate: the floor)",
+            "value": steps_per_run * step_s / 60,
+            "unit": "min",
+            "target": None,
+            "sense": "<=",
+            "note": f"floor {steps_per_run * products_s / 60:.1f} min; {threads} threads",
+        },
+    ]
+
+
+def step_flops(g_sizes: list[int], d_sizes: list[int], batch: int) -> int:
+    """Floating-point operations of the products in one step (2 per multiply-add)."""
+    g = [a * b for a, b in zip(g_sizes, g_sizes[1:], strict=False)]  # per sample, per layer
+    d = [a * b for a, b in zip(d_sizes, d_sizes[1:], strict=False)]
+    macs = batch * sum(g)  # G(z)
+    macs += 2 * batch * (sum(d) + sum(d) + sum(d[1:]))  # D on both: forward, weights, inputs
+    macs += batch * (sum(d) + sum(d))  # D on the fakes again: forward, inputs (D frozen)
+    macs += batch * (sum(g) + sum(g[1:]))  # back through G: weights, inputs but z's
+    return 2 * macs
+
+
+def _seconds(fn, calls: int) -> float:
+    fn()  # warm-up
+    started = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return time.perf_counter() - started
