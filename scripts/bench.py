@@ -29,7 +29,16 @@ sleeping_threads()  # as train.py: before torch loads OpenMP, so the figures are
 
 import torch  # noqa: E402
 
-SECTIONS = ["classify", "autoencoder", "gan", "gan_step", "divergence", "threads", "layers", "retina"]
+SECTIONS = [
+    "classify",
+    "autoencoder",
+    "gan",
+    "gan_step",
+    "divergence",
+    "threads",
+    "layers",
+    "retina",
+]
 TIME_UNITS = ("s", "ms")
 
 
