@@ -33,7 +33,7 @@ SECTIONS = [
     "classify",
     "autoencoder",
     "gan",
-    "gan_step",
+    "floors",
     "divergence",
     "threads",
     "layers",

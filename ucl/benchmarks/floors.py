@@ -1,24 +1,29 @@
-"""What bounds the GAN's training time: its step against the matrix products the step must
-do, timed in one process at the preset's shapes (conf/model/gan.yaml, conf/experiment/
-gan.yaml) and precision fp32.
+"""What bounds the reproduction's two big parts, timed in one process at the presets' shapes:
 
-The products' work is counted from the layer widths: G's forward, D's forward and backward
-on the real and generated batch, then D's forward again and the backward through D into G.
-A bare product of G's widest layer gives this machine's product rate; at that rate the
-products alone take `products_s`, which no change to the rest of the step can go below.
+- the GAN's step (conf/model/gan.yaml, conf/experiment/gan.yaml, fp32) against the matrix
+  products it must do. Their work is counted from the layer widths: G's forward, D's
+  forward and backward on the real and generated batch, then D's forward again and the
+  backward through D into G. A bare product of G's widest layer gives this machine's
+  product rate; at that rate the products alone take a time no change to the rest of the
+  step can go below.
+- a table run's step (experiment=optimizer_sweep with Adam: 784-256-10, batch 128) through
+  ucl's run against the same network trained by a bare torch loop.
 
-    python scripts/bench.py --only gan_step
+    python scripts/bench.py --only floors
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
+from ucl.config import run_config
 from ucl.models.gan import (
     Discriminator,
     Generator,
@@ -33,7 +38,17 @@ STEPS = 60  # steps per timing
 TRAIN_DIGITS = 60_000  # the GAN trains on the whole MNIST training split
 
 
-def run(repeats: int = 3) -> list[dict]:
+TABLE_RUN = ["experiment=optimizer_sweep", "optimizer=adam", "lr=0.01", "seed=0"]
+TABLE_EPOCHS = 2
+NO_EVAL = ["eval_every=1000000", "checkpoint_every=0", "skip_completed=false"]
+
+
+def run(repeats: int = 3, workdir: Path | None = None) -> list[dict]:
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="ucl-bench-"))
+    return [*gan_rows(repeats), *table_rows(repeats, workdir)]
+
+
+def gan_rows(repeats: int) -> list[dict]:
     model = OmegaConf.load(CONF / "model" / "gan.yaml")
     preset = OmegaConf.load(CONF / "experiment" / "gan.yaml")
     batch, epochs = int(preset.batch_size), int(preset.epochs)
@@ -84,6 +99,49 @@ def run(repeats: int = 3) -> list[dict]:
             "note": f"floor {steps_per_run * products_s / 60:.1f} min; {threads} threads",
         },
     ]
+
+
+def table_rows(repeats: int, workdir: Path, extra: tuple[str, ...] = ()) -> list[dict]:
+    """A table run's seconds per step in ucl (run in this process, no evaluation) against
+    a bare loop of the same network, optimizer and batch on data of the same shape.
+    `extra`: more overrides (another dataset)."""
+    threads = torch.get_num_threads()
+    ours, bare = [], []
+    for i in range(repeats):  # alternated, so drift hits both
+        overrides = [*TABLE_RUN, *NO_EVAL, f"epochs={TABLE_EPOCHS}", f"threads={threads}", *extra]
+        record = run_config(overrides, workdir / f"table{i}")
+        steps = int(record["metrics"]["steps"])
+        ours.append(record["seconds"]["train"] / steps)
+        bare.append(_bare_loop_seconds(steps, int(record["data"]["train"])))
+    ours_s, bare_s = statistics.median(ours), statistics.median(bare)
+    return [
+        {
+            "benchmark": "a table run's step (784-256-10, Adam, batch 128): ucl's run / a "
+            "bare torch loop",
+            "value": ours_s / bare_s,
+            "unit": "x",
+            "target": None,
+            "note": f"{ours_s * 1e3:.2f} vs {bare_s * 1e3:.2f} ms; {threads} threads",
+        }
+    ]
+
+
+def _bare_loop_seconds(steps: int, rows: int) -> float:
+    """Seconds per step of nn.Linear-ReLU-nn.Linear, cross-entropy and fused Adam on
+    shuffled batches of 128 random images: the least a step of that network costs."""
+    x, y = torch.rand(rows, 784), torch.randint(0, 10, (rows,))
+    net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=0.01, fused=True)
+    batches = itertools.cycle(torch.randperm(rows)[: rows // 128 * 128].view(-1, 128))
+
+    def step():
+        batch = next(batches)
+        loss = torch.nn.functional.cross_entropy(net(x[batch]), y[batch])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return _seconds(step, steps) / steps
 
 
 def step_flops(g_sizes: list[int], d_sizes: list[int], batch: int) -> int:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ucl.benchmarks import gan_step
+from ucl.benchmarks import floors
 from ucl.models.gan import Discriminator, Generator, train_discriminator, train_generator
 
 
@@ -22,11 +23,20 @@ def test_the_counted_work_is_what_a_step_multiplies():
         train_discriminator(D, opt_d, torch.rand(batch, 784), fake.detach())
         train_generator(D, opt_g, fake)
     assert set(counter.get_flop_counts()["Global"]) <= {torch.ops.aten.mm, torch.ops.aten.addmm}
-    assert gan_step.step_flops(g_sizes, d_sizes, batch) == counter.get_total_flops()
+    assert floors.step_flops(g_sizes, d_sizes, batch) == counter.get_total_flops()
 
 
 def test_rows_put_the_step_beside_its_products():
-    share, minutes = gan_step.run(repeats=1)
+    share, minutes = floors.gan_rows(repeats=1)
     assert 0 < share["value"] < 1.5, share  # the products are most, not all, of a step
     floor = float(re.search(r"floor ([\d.]+) min", minutes["note"]).group(1))
     assert 0 < floor < minutes["value"]
+
+
+def test_a_table_runs_step_is_put_beside_a_bare_loops(tmp_path, fixture_overrides):
+    extra = (*fixture_overrides, "dataset.validation=300")  # the subset has 2000 digits
+    (row,) = floors.table_rows(1, tmp_path, extra)
+    ours, bare = map(float, re.findall(r"([\d.]+) (?:vs|ms)", row["note"])[:2])
+    assert row["value"] == pytest.approx(ours / bare, rel=0.01)  # the note's rounding
+    assert 0 < row["value"] < 10  # the same network and batch: a like-for-like pair
+    assert (tmp_path / "table0" / "metrics.json").exists()  # through ucl's own run
