@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+REPO = Path(__file__).resolve().parents[1]  # the checkout: train.py, conf/, scripts/, tests/
+CONF_DIR = REPO / "conf"
 
 
 def compose(overrides: list[str] | None = None):

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ucl.config import REPO
+
 # best_mlp's training steps (batch 128) at one thread, with no evaluation or checkpoint:
 # a steady load on one core for up to 10,000 epochs
 ARGS = (

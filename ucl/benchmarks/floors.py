@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ucl.config import run_config
+from ucl.config import CONF_DIR, run_config
 from ucl.models.gan import (
     Discriminator,
     Generator,
@@ -33,7 +33,6 @@ from ucl.models.gan import (
 )
 from ucl.optimizers import build_optimizer
 
-CONF = Path(__file__).resolve().parents[1].parent / "conf"
 STEPS = 60  # steps per timing
 TRAIN_DIGITS = 60_000  # the GAN trains on the whole MNIST training split
 
@@ -49,8 +48,8 @@ def run(repeats: int = 3, workdir: Path | None = None) -> list[dict]:
 
 
 def gan_rows(repeats: int) -> list[dict]:
-    model = OmegaConf.load(CONF / "model" / "gan.yaml")
-    preset = OmegaConf.load(CONF / "experiment" / "gan.yaml")
+    model = OmegaConf.load(CONF_DIR / "model" / "gan.yaml")
+    preset = OmegaConf.load(CONF_DIR / "experiment" / "gan.yaml")
     batch, epochs = int(preset.batch_size), int(preset.epochs)
     g_sizes = [int(model.latent_dim), *model.generator_widths, 784]
     d_sizes = [784, *model.discriminator_widths, 1]

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+from ucl.config import REPO
+
 # the targets: 100 epochs in 15 minutes on a 2-core CPU, every class in at least 4% of the
 # samples, and a classifier score of at least 8.5 (of 10)
 MAX_SECONDS_PER_100_EPOCHS = 15 * 60

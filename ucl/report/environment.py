@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from importlib import metadata
 
+from ucl.config import REPO
 from ucl.report.doc import Block, Heading, Table, Text
 from ucl.report.sources import Source
-from ucl.reproduce.stages import REPO
 
 BUDGET_MINUTES = 30  # the full reproduction's target on a 2-core CPU
 PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\],]+)\s*==\s*([^\s;#]+)")

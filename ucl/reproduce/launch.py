@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from ucl.reproduce.stages import REPO, Planned, shown
+from ucl.config import REPO
+from ucl.reproduce.stages import Planned, shown
 
 LOG_TAIL_LINES = 15  # lines of a failed stage's log shown on the console
 

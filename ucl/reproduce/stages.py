@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ucl.config import REPO
+
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"  # the committed 2000/500-digit subset
 REFERENCE = re.compile(r"\{(\w+)\}")  # "{best_mlp}" in an override: that stage's run dir
 
