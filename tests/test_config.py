@@ -25,10 +25,18 @@ def test_every_group_option_composes_and_validates(group, option):
     validate(cfg)  # names inside the group are registered, knobs are in range
 
 
+NEEDS = {"divergence_gan": ["generator=runs/gan"]}  # links a preset cannot run without
+
+
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_preset_composes(experiment):
-    cfg = compose([f"experiment={experiment}"])
+    cfg = compose([f"experiment={experiment}", *NEEDS.get(experiment, [])])
     validate(cfg)
+
+
+def test_a_preset_without_the_run_it_needs_is_refused():
+    with pytest.raises(ConfigError, match="divergence.source=gan needs generator="):
+        validate(compose(["experiment=divergence_gan"]))
 
 
 def test_every_key_in_conf_has_a_comment():

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import FIXTURE_MNIST, train
 from ucl.config import run_config
 from ucl.divergence.separation import effect_size, rejection_rate
+from ucl.errors import ConfigError
 from ucl.tasks.divergence import kl_uniform_normal
 
 FAST = ["divergence.n=300", "divergence.repeats=2", "divergence.permutations=200"]
@@ -58,14 +59,14 @@ def test_mnist_vs_mnist_on_the_fixture(tmp_path, fixture_overrides):
     assert abs(m["mnist_vs_mnist/mmd2_unbiased"]) < 0.01
 
 
-def test_bad_settings_are_named(tmp_path):
-    record_dir = tmp_path / "bad"
-    with pytest.raises(ValueError, match="divergence.measures: unknown"):
-        run_config(["experiment=divergence_simple", "divergence.measures=[nope]"], record_dir)
-    with pytest.raises(ValueError, match="needs generator="):
+def test_bad_settings_are_named_before_the_run_dir_is_made(tmp_path):
+    with pytest.raises(ConfigError, match="'nope' is not a divergence measure"):
+        run_config(["experiment=divergence_simple", "divergence.measures=[nope]"], tmp_path / "a")
+    with pytest.raises(ConfigError, match="needs generator="):
         run_config(["experiment=divergence_gan", "dataset.idx_dir=tests/fixtures/mnist",
                     f"dataset.root={tmp_path}", "skip_completed=false"],
                    tmp_path / "no_generator")  # fmt: skip
+    assert not (tmp_path / "a").exists() and not (tmp_path / "no_generator").exists()
 
 
 def test_effect_size_and_its_interval():
@@ -130,3 +131,28 @@ def test_feature_measures_need_a_classifier(tmp_path, fixture_overrides):
                  "divergence.measures=[kid]"]  # fmt: skip
     with pytest.raises(ValueError, match=r"need a classifier's features: give classifier="):
         run_config(overrides, tmp_path / "k")
+
+
+@pytest.mark.parametrize(
+    "override,said",
+    [
+        (
+            "divergence.measures=[kl_hist_pq,mmd_mixtur]",
+            "divergence.measures: 'mmd_mixtur' is not a divergence measure. Did you mean "
+            "'mmd2_mixture'?",
+        ),
+        ("divergence.source=gans", "divergence.source='gans' is not one of simple, mnist, gan"),
+    ],
+)
+def test_a_study_with_an_unknown_name_is_refused_in_one_line(tmp_path, override, said):
+    """A typo in a measure or source: train.py says so in one line with the valid names and
+    exits 2, before the run dir exists."""
+    run_dir = tmp_path / "run"
+    proc = train(
+        ["experiment=divergence_simple", override, f"hydra.run.dir={run_dir}"], check=False
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], proc.stderr
+    assert "valid" in lines[0].lower() and "e.g. divergence." in lines[0], lines[0]
+    assert not run_dir.exists()

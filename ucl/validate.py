@@ -3,10 +3,12 @@ is loaded. Each error names the key, the value given and a valid example."""
 
 from __future__ import annotations
 
+import difflib
+
 from ucl.components import load_all
 from ucl.errors import ConfigError
 from ucl.precision import PRECISIONS
-from ucl.registry import ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, TASKS
+from ucl.registry import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS
 from ucl.schema import LINKS, TASK_SETTINGS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,6 +47,13 @@ def validate(cfg) -> None:
                 ACTIVATIONS.get(name)
     TASKS.get(cfg.task)
     _task_settings(cfg)
+    if cfg.task == "divergence":
+        _divergence(cfg.divergence)
+        if cfg.divergence.source == "gan" and not cfg.task_settings.generator:
+            raise ConfigError(
+                "divergence.source=gan needs generator=<run dir of a GAN run>; e.g. "
+                "generator=runs/gan after python train.py experiment=gan hydra.run.dir=runs/gan"
+            )
 
 
 def _hidden(cfg) -> None:
@@ -90,6 +99,35 @@ def _task_settings(cfg) -> None:
                 f"{key}={value}: task {cfg.task} does not read it; {key}= is for {tasks}; "
                 f"drop {key}="
             )
+
+
+def _divergence(study) -> None:
+    """Every measure a study names is registered and its source is one the task draws from;
+    a typo is named with the closest valid name, in the list as it should read."""
+    from ucl.tasks.divergence import SOURCES
+
+    given = [str(m) for m in study.measures]
+    for name in given:
+        if name not in MEASURES:
+            close = difflib.get_close_matches(name, MEASURES.names(), n=1)
+            # the list as given with the typo replaced by the closest name (or dropped)
+            fixed = (
+                [close[0] if m == name else m for m in given]
+                if close
+                else [m for m in given if m != name] or MEASURES.names()[:1]
+            )
+            raise ConfigError(
+                f"divergence.measures: {name!r} is not a divergence measure."
+                + (f" Did you mean {close[0]!r}?" if close else "")
+                + f" Valid: {', '.join(MEASURES.names())}; e.g. divergence.measures="
+                f"[{','.join(fixed)}]"
+            )
+    if study.source not in SOURCES:
+        close = difflib.get_close_matches(str(study.source), list(SOURCES), n=1)
+        raise ConfigError(
+            f"divergence.source={study.source!r} is not one of {', '.join(SOURCES)} (valid "
+            f"sources); e.g. divergence.source={close[0] if close else next(iter(SOURCES))}"
+        )
 
 
 def _positive(cfg, key: str, kind) -> None:

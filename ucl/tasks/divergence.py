@@ -49,16 +49,7 @@ FEATURES = "features"  # the seconds row of the classifier's forward pass
 def divergence(ctx: Context) -> dict[str, float]:
     cfg = ctx.cfg
     s = cfg.divergence
-    unknown = [m for m in s.measures if m not in MEASURES]
-    if unknown:
-        raise ValueError(
-            f"divergence.measures: unknown {unknown}; valid: {', '.join(MEASURES.names())}"
-        )
-    draw = SOURCES.get(s.source)
-    if draw is None:
-        raise ValueError(f"divergence.source={s.source!r}; use one of {', '.join(SOURCES)}")
-    if s.source == "gan" and not cfg.task_settings.generator:
-        raise ValueError("divergence.source=gan needs generator=<run dir of a GAN run>")
+    draw = SOURCES[s.source]  # the measures, the source and its generator: ucl.validate's
     features = feature_extractor(ctx) if any(map(needs_features, s.measures)) else None
 
     # values[pair][measure], errors[pair][measure] and seconds[measure]: one per repeat
