@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import REPO, compose, train
 
@@ -32,6 +34,29 @@ NEEDS = {"divergence_gan": ["generator=runs/gan"]}  # links a preset cannot run 
 def test_every_experiment_preset_composes(experiment):
     cfg = compose([f"experiment={experiment}", *NEEDS.get(experiment, [])])
     validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("divergence.n=0", "divergence.n=0 must be an integer >= 2 (e.g. divergence.n=1000)"),
+        ("divergence.repeats=0", "divergence.repeats=0 must be an integer >= 1"),
+        ("divergence.permutations=-1", "divergence.permutations=-1 must be an integer >= 1"),
+        ("divergence.n=5", "divergence.n=5 leaves the kNN measures fewer points than knn_k=5"),
+        ("divergence.alpha=5", "divergence.alpha=5 must be in (0, 1); e.g. divergence.alpha="),
+        ("divergence.sigma=0", "divergence.sigma=0 must be > 0, or null"),
+        ("divergence.smoothing=-1", "divergence.smoothing=-1 must be >= 0"),
+        ("divergence.mixture_scales=[]", "divergence.mixture_scales=[] must list widths > 0"),
+        ("divergence.source=gans", "divergence.source='gans' is not one of simple, mnist, gan"),
+        ("normal_var=0", "normal_var=0.0: give the normal's variance > 0, e.g. normal_var=4"),
+        ("divergence.dim=0", "divergence.dim=0 must be an integer >= 1 (e.g. divergence.dim=3)"),
+        ("divergence.uniform_low=2", "divergence.uniform_low=2 must be below"),
+    ],
+)
+def test_a_divergence_setting_that_cannot_work_is_refused(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        validate(compose(["experiment=divergence_simple", override]))
+    assert "\n" not in str(refused.value)
 
 
 def test_a_preset_without_the_run_it_needs_is_refused():

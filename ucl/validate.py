@@ -13,7 +13,9 @@ from ucl.schema import LINKS, TASK_SETTINGS
 
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
-            "eval_batch_size": 10000, "checkpoint_every": 5000}  # fmt: skip
+            "eval_batch_size": 10000, "checkpoint_every": 5000, "divergence.n": 1000,
+            "divergence.repeats": 5, "divergence.permutations": 1000, "divergence.bins": 10,
+            "divergence.knn_k": 5, "divergence.hist_max_dim": 3, "divergence.dim": 3}  # fmt: skip
 
 
 def validate(cfg) -> None:
@@ -48,7 +50,7 @@ def validate(cfg) -> None:
     TASKS.get(cfg.task)
     _task_settings(cfg)
     if cfg.task == "divergence":
-        _divergence(cfg.divergence)
+        _divergence(cfg.divergence, cfg.get("normal_var"))
         if cfg.divergence.source == "gan" and not cfg.task_settings.generator:
             raise ConfigError(
                 "divergence.source=gan needs generator=<run dir of a GAN run>; e.g. "
@@ -101,7 +103,7 @@ def _task_settings(cfg) -> None:
             )
 
 
-def _divergence(study) -> None:
+def _divergence(study, normal_var) -> None:
     """Every measure a study names is registered and its source is one the task draws from;
     a typo is named with the closest valid name, in the list as it should read."""
     from ucl.tasks.divergence import SOURCES
@@ -122,11 +124,53 @@ def _divergence(study) -> None:
                 + f" Valid: {', '.join(MEASURES.names())}; e.g. divergence.measures="
                 f"[{','.join(fixed)}]"
             )
+    for key in ("n", "repeats", "permutations", "bins", "knn_k", "hist_max_dim"):
+        _at_least(study, key, 2 if key == "n" else 1, node="divergence")
+    if any(m.startswith("kl_knn") for m in given) and not study.n > study.knn_k:
+        raise ConfigError(
+            f"divergence.n={study.n} leaves the kNN measures fewer points than knn_k="
+            f"{study.knn_k} neighbours; e.g. divergence.n={max(1000, study.knn_k + 1)} or a "
+            f"smaller divergence.knn_k"
+        )
+    if not 0 < study.alpha < 1:
+        raise ConfigError(
+            f"divergence.alpha={study.alpha!r} must be in (0, 1); e.g. divergence.alpha=0.05"
+        )
+    if study.sigma is not None and not study.sigma > 0:
+        raise ConfigError(
+            f"divergence.sigma={study.sigma!r} must be > 0, or null for the median heuristic"
+        )
+    if not study.smoothing >= 0:
+        raise ConfigError(
+            f"divergence.smoothing={study.smoothing!r} must be >= 0; e.g. divergence.smoothing=0"
+        )
+    scales = list(study.mixture_scales)
+    if not scales or not all(v > 0 for v in scales):
+        raise ConfigError(
+            f"divergence.mixture_scales={scales} must list widths > 0; e.g. "
+            f"divergence.mixture_scales=[0.25,0.5,1.0,2.0,4.0]"
+        )
+    if study.source == "simple":
+        _simple(study, normal_var)
     if study.source not in SOURCES:
         close = difflib.get_close_matches(str(study.source), list(SOURCES), n=1)
         raise ConfigError(
             f"divergence.source={study.source!r} is not one of {', '.join(SOURCES)} (valid "
             f"sources); e.g. divergence.source={close[0] if close else next(iter(SOURCES))}"
+        )
+
+
+def _simple(study, normal_var) -> None:
+    """The uniform box and the normal of the simple study are distributions."""
+    _at_least(study, "dim", 1, node="divergence")
+    if not study.uniform_low < study.uniform_high:
+        raise ConfigError(
+            f"divergence.uniform_low={study.uniform_low} must be below divergence.uniform_high="
+            f"{study.uniform_high}; e.g. divergence.uniform_low=0 divergence.uniform_high=1"
+        )
+    if normal_var is None or not normal_var > 0:
+        raise ConfigError(
+            f"normal_var={normal_var!r}: give the normal's variance > 0, e.g. normal_var=4"
         )
 
 
@@ -136,9 +180,10 @@ def _positive(cfg, key: str, kind) -> None:
         raise ConfigError(f"{key}={value!r} must be > 0 (e.g. {key}=0.1)")
 
 
-def _at_least(cfg, key: str, low: int, example: str | None = None) -> None:
-    value = cfg.get(key)
+def _at_least(cfg, key: str, low: int, example: str | None = None, node: str = "") -> None:
+    """`key` of `cfg` (shown as `node.key` when `node` is given) is an integer >= low."""
+    value, name = cfg.get(key), f"{node}.{key}" if node else key
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
     if not ok:
-        example = example or f"{key}={EXAMPLES.get(key, low)}"
-        raise ConfigError(f"{key}={value!r} must be an integer >= {low} (e.g. {example})")
+        example = example or f"{name}={EXAMPLES.get(name, low)}"
+        raise ConfigError(f"{name}={value!r} must be an integer >= {low} (e.g. {example})")

@@ -37,6 +37,7 @@ from ucl.context import Context
 from ucl.divergence.measures import Sample, is_test, needs_features
 from ucl.divergence.separation import effect_size, rejection_rate
 from ucl.earlier_runs import load_classifier, load_generator
+from ucl.errors import ConfigError
 from ucl.files import atomic_write
 from ucl.plots.divergence import divergence_figure, separation_figure
 from ucl.registry import MEASURES, TASKS
@@ -210,7 +211,7 @@ def feature_extractor(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
         path = saved["config"].get("classifier")  # top-level in every saved config
     if not path or ctx.data is None:
         wanted = [m for m in ctx.cfg.divergence.measures if needs_features(m)]
-        raise ValueError(
+        raise ConfigError(
             f"divergence.measures {wanted} need a classifier's features: give "
             "classifier=<run dir of a classify run on MNIST> (e.g. python train.py "
             "experiment=best_mlp), or drop them from divergence.measures"
@@ -227,9 +228,7 @@ def feature_extractor(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
 
 # -- the sources of sample pairs -----------------------------------------------------------
 def _simple(ctx: Context, rng: np.random.Generator) -> dict[str, tuple]:
-    s, var = ctx.cfg.divergence, ctx.cfg.normal_var
-    if var is None or var <= 0:
-        raise ValueError(f"normal_var={var!r}: give the normal's variance > 0, e.g. normal_var=4")
+    s, var = ctx.cfg.divergence, ctx.cfg.normal_var  # checked by ucl.validate
     P = rng.uniform(s.uniform_low, s.uniform_high, size=(s.n, s.dim))
     Q = rng.normal(0.0, math.sqrt(var), size=(s.n, s.dim))
     return {"uniform_vs_normal": (P, Q)}
@@ -239,8 +238,10 @@ def _mnist_pair(ctx: Context, rng: np.random.Generator, count: int) -> list[np.n
     x = ctx.data.x_test.cpu().numpy().astype(np.float64)
     n = int(ctx.cfg.divergence.n)
     if count * n > len(x):
-        raise ValueError(f"divergence.n={n}: {count} disjoint sets need {count * n} test digits, "
-                         f"the split has {len(x)}")  # fmt: skip
+        raise ConfigError(
+            f"divergence.n={n}: {count} disjoint sets need {count * n} test digits, the split "
+            f"has {len(x)}; e.g. divergence.n={len(x) // count}"
+        )
     order = rng.permutation(len(x))
     return [x[order[i * n : (i + 1) * n]] for i in range(count)]
 
