@@ -59,6 +59,25 @@ def test_a_divergence_setting_that_cannot_work_is_refused(override, message):
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["model=mlp", "model.dropout=1.5"], "model.dropout=1.5 must be in [0, 1)"),
+        (["model=mlp", "model.dropout=-0.1"], "model.dropout=-0.1 must be in [0, 1)"),
+        (["experiment=gan", "model.dropout=1"], "model.dropout=1 must be in [0, 1)"),
+        (["optimizer=adam", "optimizer.betas=[0.9]"], "optimizer.betas=[0.9] must be two"),
+        (["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer adam: Invalid beta"),
+        (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer sgd: Invalid momentum value: -1"),
+        (["optimizer=sgd", "optimizer.nesterov=true"], "optimizer sgd: Nesterov momentum requires"),
+    ],
+)
+def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        validate(compose(overrides))
+    assert "\n" not in str(refused.value)
+    assert "optimizer." in str(refused.value) or "model." in str(refused.value)
+
+
 def test_a_preset_without_the_run_it_needs_is_refused():
     with pytest.raises(ConfigError, match="divergence.source=gan needs generator="):
         validate(compose(["experiment=divergence_gan"]))

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import torch
 
+from ucl.errors import ConfigError
 from ucl.registry import OPTIMIZERS
 
 
@@ -18,6 +19,11 @@ def sgd(params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
 
 @OPTIMIZERS.register("adam")
 def adam(params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, fused=False):
+    if len(betas) != 2:  # torch would fail on an index, not say why
+        raise ValueError(
+            f"optimizer.betas={list(betas)} must be two numbers in [0, 1), the decays of the "
+            f"first and second moments; e.g. optimizer.betas=[0.9,0.999]"
+        )
     # fused: one kernel for the whole update instead of several per parameter (~3x faster
     # on the CPU for the autoencoder's 2.8M parameters)
     return torch.optim.Adam(
@@ -51,8 +57,11 @@ def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: 
         raise ValueError(f"optimizer.lr must be > 0, got {kwargs.get('lr')!r}; e.g. lr=0.1")
     try:
         opt = OPTIMIZERS.create(cfg_opt.name, list(params), **kwargs)
-    except TypeError as e:  # an option this optimizer does not take
-        raise ValueError(f"optimizer {cfg_opt.name!r}: {e}. Check the optimizer.* keys.") from e
+    except (TypeError, ValueError) as e:  # an option it does not take, a value torch refuses
+        raise ConfigError(
+            f"optimizer {cfg_opt.name}: {e}. Check the optimizer.* keys (their values and "
+            f"comments: conf/optimizer/{cfg_opt.name}.yaml)"
+        ) from e
     schedule = cfg_opt.get("schedule", "constant")
     if schedule not in SCHEDULES:
         raise ValueError(f"optimizer.schedule={schedule!r} is unknown; use one of {SCHEDULES}")

@@ -49,6 +49,7 @@ def validate(cfg) -> None:
                 ACTIVATIONS.get(name)
     TASKS.get(cfg.task)
     _task_settings(cfg)
+    _dropout_and_optimizer(cfg)
     if cfg.task == "divergence":
         _divergence(cfg.divergence, cfg.get("normal_var"))
         if cfg.divergence.source == "gan" and not cfg.task_settings.generator:
@@ -158,6 +159,22 @@ def _divergence(study, normal_var) -> None:
             f"divergence.source={study.source!r} is not one of {', '.join(SOURCES)} (valid "
             f"sources); e.g. divergence.source={close[0] if close else next(iter(SOURCES))}"
         )
+
+
+def _dropout_and_optimizer(cfg) -> None:
+    """A model's dropout is a probability below 1, and the optimizer takes its settings:
+    built here on one stand-in parameter, so torch's own checks run before the run does."""
+    dropout = (cfg.get("model") or {}).get("dropout")
+    if dropout is not None and not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        raise ConfigError(
+            f"model.dropout={dropout!r} must be in [0, 1) (0: none); e.g. model.dropout=0.5"
+        )
+    if cfg.get("optimizer") is not None and cfg.get("lr") is not None:
+        import torch
+
+        from ucl.optimizers import build_optimizer
+
+        build_optimizer(cfg.optimizer, [torch.zeros(1, requires_grad=True)], total_steps=1)
 
 
 def _simple(study, normal_var) -> None:
