@@ -307,3 +307,28 @@ def test_unreadable_is_not_called_corrupt(tmp_path, monkeypatch):
     path.write_bytes(b"garbage")
     with pytest.raises(CorruptFileError, match="truncated, corrupt"):
         checkpoint.load(path)
+
+
+@pytest.mark.parametrize(
+    "link,said",
+    [
+        (
+            "classifier={tmp}/nowhere",
+            "classifier={tmp}/nowhere: run dir {tmp}/nowhere does not exist",
+        ),
+        ("classifier={tmp}", "classifier={tmp}: {tmp}/model.pt does not exist"),
+    ],
+)
+def test_a_link_to_a_run_that_is_not_there_is_refused_before_anything_is_written(
+    tmp_path, link, said
+):
+    """classifier= naming a missing dir, or a dir with no saved model: one line, exit 2, and
+    no run dir (the GAN would otherwise train for half an hour before judging)."""
+    run_dir = tmp_path / "gan"
+    link, said = link.format(tmp=tmp_path), said.format(tmp=tmp_path)
+    args = ["experiment=gan", "steps=5", "threads=1", *data_args(tmp_path), link]
+    proc = train([*args, f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 2, output(proc)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], proc.stderr
+    assert not run_dir.exists()

@@ -23,9 +23,7 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[torch
     import ucl.models  # noqa: F401  (registers the model families a model.pt names)
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise MissingFileError(f"run dir {run_dir} does not exist; give the dir of a finished run")
-    saved = load(run_dir / MODEL, map_location=device)
+    saved = load(_saved_model(run_dir), map_location=device)
     cfg = OmegaConf.create(saved["config"])
     model = MODELS.create(cfg.model.name, cfg, SimpleNamespace(**saved["data"]))
     try:
@@ -83,6 +81,31 @@ def load_autoencoder(path: str | None, data, device: str | torch.device = "cpu")
 def load_generator(path: str, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """The run `generator=<run dir>` names: (its model, what was saved with it)."""
     return _load("generator", path, device)
+
+
+def check_links(settings) -> None:
+    """Each earlier run a task's settings link to (classifier=, autoencoder=, generator=) is
+    a run dir with a saved model, so that a wrong path is refused before the new run writes
+    anything; loading it, and checking it against the data, stay with the task."""
+    from ucl.schema import LINKS
+
+    for key in LINKS:
+        path = (settings or {}).get(key)
+        if path:
+            try:
+                _saved_model(Path(path))
+            except MissingFileError as e:
+                raise ConfigError(f"{key}={path}: {e}") from e
+
+
+def _saved_model(run_dir: Path) -> Path:
+    """The model.pt of a run dir, which must be there."""
+    if not run_dir.is_dir():
+        raise MissingFileError(f"run dir {run_dir} does not exist; give the dir of a finished run")
+    path = run_dir / MODEL
+    if not path.is_file():
+        raise MissingFileError(f"{path} does not exist; check the run dir you gave.")
+    return path
 
 
 def _load(key: str, path: str, device) -> tuple[torch.nn.Module, dict]:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from ucl import checkpoint, rundir
 from ucl.components import load_all
 from ucl.context import Context
+from ucl.earlier_runs import check_links
 from ucl.errors import ConfigError
 from ucl.files import remove_stale_temps
 from ucl.precision import resolve_precision
@@ -109,6 +110,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
             f"resume={run_dir}: the run's own {rundir.CONFIG_RECORD} fails today's checks "
             f"({e}); it cannot be continued by this version of ucl: start it again in a new dir"
         ) from e
+    check_links(cfg.get("task_settings"))  # a wrong classifier= path: refused, nothing written
     device = resolve_device(cfg.device)
     if not again:
         checkpoint.check(run_dir)  # a corrupt checkpoint stops here, naming the file
