@@ -65,6 +65,7 @@ def test_a_divergence_setting_that_cannot_work_is_refused(override, message):
         (["model=mlp", "model.dropout=1.5"], "model.dropout=1.5 must be in [0, 1)"),
         (["model=mlp", "model.dropout=-0.1"], "model.dropout=-0.1 must be in [0, 1)"),
         (["experiment=gan", "model.dropout=1"], "model.dropout=1 must be in [0, 1)"),
+        (["experiment=gan", "model.average_decay=2"], "model.average_decay=2 must be in [0, 1)"),
         (["optimizer=adam", "optimizer.betas=[0.9]"], "optimizer.betas=[0.9] must be two"),
         (["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer adam: Invalid beta"),
         (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer sgd: Invalid momentum value: -1"),

@@ -49,7 +49,7 @@ def validate(cfg) -> None:
                 ACTIVATIONS.get(name)
     TASKS.get(cfg.task)
     _task_settings(cfg)
-    _dropout_and_optimizer(cfg)
+    _model_numbers_and_optimizer(cfg)
     if cfg.task == "divergence":
         _divergence(cfg.divergence, cfg.get("normal_var"))
         if cfg.divergence.source == "gan" and not cfg.task_settings.generator:
@@ -161,9 +161,15 @@ def _divergence(study, normal_var) -> None:
         )
 
 
-def _dropout_and_optimizer(cfg) -> None:
-    """A model's dropout is a probability below 1, and the optimizer takes its settings:
-    built here on one stand-in parameter, so torch's own checks run before the run does."""
+def _model_numbers_and_optimizer(cfg) -> None:
+    """A model's dropout and its weight average's decay are in [0, 1), and the optimizer
+    takes its settings: built here on one stand-in parameter, so torch's own checks run
+    before the run does."""
+    decay = (cfg.get("model") or {}).get("average_decay")
+    if decay is not None and not (isinstance(decay, (int, float)) and 0 <= decay < 1):
+        raise ConfigError(
+            f"model.average_decay={decay} must be in [0, 1) or null; e.g. model.average_decay=0.999"
+        )
     dropout = (cfg.get("model") or {}).get("dropout")
     if dropout is not None and not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
         raise ConfigError(

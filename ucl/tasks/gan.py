@@ -50,9 +50,7 @@ def gan(ctx: Context) -> dict:
             "classification run> (e.g. one of python train.py model=mlp epochs=10)"
         )
     seed = int(cfg.seed)
-    decay = m.get("average_decay")
-    if decay is not None and not 0 <= float(decay) < 1:
-        raise ConfigError(f"model.average_decay={decay} must be in [0, 1) or null; e.g. 0.999")
+    decay = m.get("average_decay")  # in [0, 1) or None: ucl.validate
     model: GAN = ctx.build_model()
     G, D = model.generator, model.discriminator
     # the generator that draws the grids and the samples: a running average of G, or G
