@@ -58,9 +58,15 @@ class Registry:
 
     def _unknown(self, name: str) -> str:
         valid = ", ".join(self.names()) or "(none registered)"
-        close = difflib.get_close_matches(str(name), self.names(), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = closest(name, self.names())
+        hint = f" Did you mean {close!r}?" if close else ""
         return f"Unknown {self.kind} {name!r}.{hint} Valid {self.kind} names: {valid}."
+
+
+def closest(name: object, names) -> str | None:
+    """The valid name most like `name` (a typo's fix), or None when none is close."""
+    close = difflib.get_close_matches(str(name), list(names), n=1)
+    return close[0] if close else None
 
 
 def _where(builder: Callable) -> str:

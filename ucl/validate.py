@@ -3,12 +3,10 @@ is loaded. Each error names the key, the value given and a valid example."""
 
 from __future__ import annotations
 
-import difflib
-
 from ucl.components import load_all
 from ucl.errors import ConfigError
 from ucl.precision import PRECISIONS
-from ucl.registry import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS
+from ucl.registry import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
 from ucl.schema import LINKS, TASK_SETTINGS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -51,12 +49,7 @@ def validate(cfg) -> None:
     _task_settings(cfg)
     _model_numbers_and_optimizer(cfg)
     if cfg.task == "divergence":
-        _divergence(cfg.divergence, cfg.get("normal_var"))
-        if cfg.divergence.source == "gan" and not cfg.task_settings.generator:
-            raise ConfigError(
-                "divergence.source=gan needs generator=<run dir of a GAN run>; e.g. "
-                "generator=runs/gan after python train.py experiment=gan hydra.run.dir=runs/gan"
-            )
+        _divergence(cfg.divergence, cfg.get("normal_var"), cfg.task_settings)
 
 
 def _hidden(cfg) -> None:
@@ -104,29 +97,34 @@ def _task_settings(cfg) -> None:
             )
 
 
-def _divergence(study, normal_var) -> None:
-    """Every measure a study names is registered and its source is one the task draws from;
-    a typo is named with the closest valid name, in the list as it should read."""
+# the least each count of a divergence study can be
+STUDY_COUNTS = {"n": 2, "repeats": 1, "permutations": 1, "bins": 1, "knn_k": 1, "hist_max_dim": 1}
+
+
+def _divergence(study, normal_var, links) -> None:
+    """Every measure a study names is registered and its source is one the task draws from
+    (a typo is named with the closest valid name, in the list as it should read); its counts
+    and numbers can work, and a study of the GAN has the GAN run."""
     from ucl.tasks.divergence import SOURCES
 
     given = [str(m) for m in study.measures]
     for name in given:
         if name not in MEASURES:
-            close = difflib.get_close_matches(name, MEASURES.names(), n=1)
+            close = closest(name, MEASURES.names())
             # the list as given with the typo replaced by the closest name (or dropped)
             fixed = (
-                [close[0] if m == name else m for m in given]
+                [close if m == name else m for m in given]
                 if close
                 else [m for m in given if m != name] or MEASURES.names()[:1]
             )
             raise ConfigError(
                 f"divergence.measures: {name!r} is not a divergence measure."
-                + (f" Did you mean {close[0]!r}?" if close else "")
+                + (f" Did you mean {close!r}?" if close else "")
                 + f" Valid: {', '.join(MEASURES.names())}; e.g. divergence.measures="
                 f"[{','.join(fixed)}]"
             )
-    for key in ("n", "repeats", "permutations", "bins", "knn_k", "hist_max_dim"):
-        _at_least(study, key, 2 if key == "n" else 1, node="divergence")
+    for key, low in STUDY_COUNTS.items():
+        _at_least(study, key, low, node="divergence")
     if any(m.startswith("kl_knn") for m in given) and not study.n > study.knn_k:
         raise ConfigError(
             f"divergence.n={study.n} leaves the kNN measures fewer points than knn_k="
@@ -154,10 +152,14 @@ def _divergence(study, normal_var) -> None:
     if study.source == "simple":
         _simple(study, normal_var)
     if study.source not in SOURCES:
-        close = difflib.get_close_matches(str(study.source), list(SOURCES), n=1)
         raise ConfigError(
             f"divergence.source={study.source!r} is not one of {', '.join(SOURCES)} (valid "
-            f"sources); e.g. divergence.source={close[0] if close else next(iter(SOURCES))}"
+            f"sources); e.g. divergence.source={closest(study.source, SOURCES) or 'simple'}"
+        )
+    if study.source == "gan" and not links.generator:
+        raise ConfigError(
+            "divergence.source=gan needs generator=<run dir of a GAN run>; e.g. "
+            "generator=runs/gan after python train.py experiment=gan hydra.run.dir=runs/gan"
         )
 
 
@@ -165,16 +167,16 @@ def _model_numbers_and_optimizer(cfg) -> None:
     """A model's dropout and its weight average's decay are in [0, 1), and the optimizer
     takes its settings: built here on one stand-in parameter, so torch's own checks run
     before the run does."""
-    decay = (cfg.get("model") or {}).get("average_decay")
-    if decay is not None and not (isinstance(decay, (int, float)) and 0 <= decay < 1):
-        raise ConfigError(
-            f"model.average_decay={decay} must be in [0, 1) or null; e.g. model.average_decay=0.999"
-        )
-    dropout = (cfg.get("model") or {}).get("dropout")
-    if dropout is not None and not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise ConfigError(
-            f"model.dropout={dropout!r} must be in [0, 1) (0: none); e.g. model.dropout=0.5"
-        )
+    model = cfg.get("model") or {}
+    for key, meaning, example in (
+        ("average_decay", "or null", 0.999),
+        ("dropout", "(0: none)", 0.5),
+    ):
+        value = model.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1):
+            raise ConfigError(
+                f"model.{key}={value!r} must be in [0, 1) {meaning}; e.g. model.{key}={example}"
+            )
     if cfg.get("optimizer") is not None and cfg.get("lr") is not None:
         import torch
 

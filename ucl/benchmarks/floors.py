@@ -19,24 +19,17 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from omegaconf import OmegaConf
 
 from ucl.config import CONF_DIR, run_config
-from ucl.models.gan import (
-    Discriminator,
-    Generator,
-    averaged,
-    train_discriminator,
-    train_generator,
-)
+from ucl.models.gan import averaged, build_gan, train_discriminator, train_generator
 from ucl.optimizers import build_optimizer
 
 STEPS = 60  # steps per timing
 TRAIN_DIGITS = 60_000  # the GAN trains on the whole MNIST training split
-
-
 TABLE_RUN = ["experiment=optimizer_sweep", "optimizer=adam", "lr=0.01", "seed=0"]
 TABLE_EPOCHS = 2
 NO_EVAL = ["eval_every=1000000", "checkpoint_every=0", "skip_completed=false"]
@@ -53,8 +46,8 @@ def gan_rows(repeats: int) -> list[dict]:
     batch, epochs = int(preset.batch_size), int(preset.epochs)
     g_sizes = [int(model.latent_dim), *model.generator_widths, 784]
     d_sizes = [784, *model.discriminator_widths, 1]
-    G = Generator(g_sizes[0], g_sizes[1:-1], 784, float(model.leaky_slope), True)
-    D = Discriminator(784, d_sizes[1:-1], float(model.leaky_slope), float(model.dropout))
+    gan = build_gan(OmegaConf.create({"model": model}), SimpleNamespace(in_features=784))
+    G, D = gan.generator, gan.discriminator
     G_avg = averaged(G, float(model.average_decay))
     adam = OmegaConf.create({"name": "adam", "lr": float(preset.lr), "fused": True,
                              "betas": list(preset.optimizer.betas)})  # fmt: skip
