@@ -35,14 +35,17 @@ WARM_UP_SECONDS = 8.0  # the job's start-up (imports, data) before it steps
 class Busy:
     shown: str  # the command as a user would type it, for the bench's tables
     process: subprocess.Popen
+    run_dir: Path  # where the job writes (its history.csv shows it training)
 
 
 @contextmanager
 def busy_job(extra: Iterable[str] = (), warm_up: float = WARM_UP_SECONDS) -> Iterator[Busy]:
     """One training run in the background for the duration (`extra`: more overrides),
-    given `warm_up` seconds to start before the first timing."""
+    given `warm_up` seconds to start before the first timing. An override in `extra`
+    replaces the default of the same key."""
     run_dir = Path(tempfile.mkdtemp(prefix="ucl-bench-busy-")) / "run"
-    args = [*ARGS, *extra]
+    by_key = {arg.partition("=")[0]: arg for arg in [*ARGS, *extra]}
+    args = list(by_key.values())
     cmd = [sys.executable, str(REPO / "train.py"), *args, f"hydra.run.dir={run_dir}"]
     job = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -55,7 +58,7 @@ def busy_job(extra: Iterable[str] = (), warm_up: float = WARM_UP_SECONDS) -> Ite
                 f"the busy job stopped at once (exit {job.returncode}): run "
                 f"`{' '.join(cmd)}` to see why, or bench without --busy"
             )
-        yield Busy(" ".join(["python train.py", *args]), job)
+        yield Busy(" ".join(["python train.py", *args]), job, run_dir)
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGTERM)
