@@ -1,13 +1,17 @@
 """Checking and importing IDX files (the MNIST file format), compressed or not.
 
 An IDX file starts with two zero bytes, a type code (0x08: unsigned byte), the number of
-dimensions, then each dimension as a big-endian int32, then the data. Checking the header
-against the file size catches truncated and corrupt files before torchvision reads them.
+dimensions, then each dimension as a big-endian int32, then the data. The header is checked
+against the dataset's shape (28x28 images), against a bound on the size, and against the
+data that follows, read in chunks and never past what the header promises (a gzip bomb stops
+there); label files are checked to hold class numbers only. The same pass gives a digest
+of the file's content, which names the data a run trained on.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import struct
@@ -15,6 +19,7 @@ import threading
 import zlib
 from pathlib import Path
 
+from ucl.data.fingerprint import combined
 from ucl.errors import UclError
 
 # torchvision's names for the four files, with the dimensions each must have
@@ -25,6 +30,13 @@ IDX_FILES = {
     "t10k-labels-idx1-ubyte": 1,
 }
 UBYTE = 0x08
+IMAGE_SHAPE = (28, 28)  # what every MNIST-format dataset's images are
+NUM_CLASSES = 10  # and how many classes its labels name
+# a count torch and torchvision index with int32 (2**31 - 1), and a bound on one file's
+# data far above the real ones (the 47 MB training images) that keeps a hostile header
+# from asking for terabytes
+MAX_COUNT = 2**31 - 1
+MAX_BYTES = 4 << 30
 
 
 class DataFileError(UclError, ValueError):
@@ -33,12 +45,21 @@ class DataFileError(UclError, ValueError):
 
 # files this process has checked, by identity and version: a sweep's jobs load the same
 # files one after another, and checking a compressed one means decompressing all of it
-_CHECKED: dict[tuple, tuple[int, ...]] = {}
+_CHECKED: dict[tuple, tuple[tuple[int, ...], str]] = {}
 
 
 def read_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
-    """The dimensions in an IDX file's header, after checking them against its size (once
-    per process for a file whose size and modification time have not changed)."""
+    """The dimensions in an IDX file's header, after checking the file (once per process for
+    a file whose size and modification time have not changed)."""
+    return _checked(path, expected_ndim)[0]
+
+
+def content_digest(path: Path, expected_ndim: int) -> str:
+    """A digest of the file's content (decompressed), from the same cached check."""
+    return _checked(path, expected_ndim)[1]
+
+
+def _checked(path: Path, expected_ndim: int) -> tuple[tuple[int, ...], str]:
     try:
         st = os.stat(path)
         key = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, expected_ndim)
@@ -46,13 +67,13 @@ def read_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
         key = None  # reported by _check_header
     if key in _CHECKED:
         return _CHECKED[key]
-    dims = _check_header(path, expected_ndim)
+    found = _check_header(path, expected_ndim)
     if key is not None:
-        _CHECKED[key] = dims
-    return dims
+        _CHECKED[key] = found
+    return found
 
 
-def _check_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
+def _check_header(path: Path, expected_ndim: int) -> tuple[tuple[int, ...], str]:
     try:
         with open_idx(path) as f:
             head = f.read(4)
@@ -66,26 +87,60 @@ def _check_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
                     f"{path}: IDX file with {head[3]} dimensions, expected {expected_ndim} "
                     f"(images have 3, labels 1). Are the files swapped or misnamed? {_FIX}"
                 )
-            dims = struct.unpack(f">{expected_ndim}I", f.read(4 * expected_ndim))
-            expected = 1
-            for d in dims:
-                expected *= d
-            payload = _count_rest(f)
+            raw_dims = f.read(4 * expected_ndim)
+            dims = struct.unpack(f">{expected_ndim}I", raw_dims)
+            expected = _check_dims(path, dims)
+            digest = hashlib.blake2b(head + raw_dims, digest_size=16)
+            payload, top = _read_rest(f, expected, digest)
     except (OSError, EOFError, zlib.error, struct.error) as e:
         message = f"{path}: cannot be read ({e}); it looks truncated or corrupt. {_FIX}"
         raise DataFileError(message) from e
+    if payload > expected:
+        raise DataFileError(
+            f"{path}: header says {dims} = {expected} bytes of data but the file holds more "
+            f"than that; it is corrupt or not an IDX file (reading stopped there). {_FIX}"
+        )
     if payload != expected:
         raise DataFileError(
             f"{path}: header says {dims} = {expected} bytes of data but the file holds "
             f"{payload}; it is truncated or corrupt. {_FIX}"
         )
-    return dims
+    if expected_ndim == 1 and top >= NUM_CLASSES:
+        raise DataFileError(
+            f"{path}: holds the label {top}, but the labels must be class numbers 0 to "
+            f"{NUM_CLASSES - 1}; it is not an MNIST-format label file or it is corrupt. {_FIX}"
+        )
+    return dims, digest.hexdigest()
+
+
+def _check_dims(path: Path, dims: tuple[int, ...]) -> int:
+    """The bytes of data the header's dimensions promise, once they are within bounds."""
+    if dims[0] > MAX_COUNT:
+        raise DataFileError(
+            f"{path}: header says {dims[0]} items; a file may hold at most {MAX_COUNT} "
+            f"(torch indexes with int32); it is corrupt or not an IDX file. {_FIX}"
+        )
+    if len(dims) == 3 and tuple(dims[1:]) != IMAGE_SHAPE:
+        raise DataFileError(
+            f"{path}: images of {dims[1]}x{dims[2]} pixels; this dataset's are "
+            f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}. Give the dataset's own files (resize others "
+            f"to 28x28 and write them as IDX). {_FIX}"
+        )
+    expected = 1
+    for d in dims:
+        expected *= d
+    if expected > MAX_BYTES:
+        raise DataFileError(
+            f"{path}: header says {dims} = {expected} bytes of data; a file may hold at most "
+            f"{MAX_BYTES}; it is corrupt or not an IDX file. {_FIX}"
+        )
+    return expected
 
 
 def import_idx_dir(src: Path, raw_dir: Path) -> None:
     """Check the four IDX files in `src` (.gz or not) and decompress them into `raw_dir`.
 
-    A file already in `raw_dir` with the same checked header and size is left alone, so a
+    A file already in `raw_dir` with the same content (by digest) is left alone, so a
     second run copies nothing. Each file is written to a temporary name and renamed, so an
     interrupted import never leaves a half-written file behind.
     """
@@ -102,7 +157,7 @@ def import_idx_dir(src: Path, raw_dir: Path) -> None:
         source = find_idx(src, name)
         dims = read_header(source, ndim)
         target = raw_dir / name
-        if not (target.exists() and _same(target, ndim, dims)):
+        if not (target.exists() and _same(target, ndim, content_digest(source, ndim))):
             # a temporary name of its own: parallel jobs of a sweep may import at once
             tmp = raw_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
             with open_idx(source) as fin, open(tmp, "wb") as fout:
@@ -152,15 +207,26 @@ def open_idx(path: Path):
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
-def _count_rest(f) -> int:
-    n = 0
-    while chunk := f.read(1 << 20):
+def _read_rest(f, expected: int, digest) -> tuple[int, int]:
+    """Bytes after the header (at most expected + 1: reading stops past what the header
+    promises) and the largest byte value, fed to `digest` as they come."""
+    n, top = 0, 0
+    while n <= expected and (chunk := f.read(min(1 << 20, expected + 1 - n))):
         n += len(chunk)
-    return n
+        digest.update(chunk)
+        top = max(top, max(chunk))
+    return n, top
 
 
-def _same(target: Path, ndim: int, dims: tuple[int, ...]) -> bool:
+def _same(target: Path, ndim: int, digest: str) -> bool:
     try:
-        return read_header(target, ndim) == dims
+        return content_digest(target, ndim) == digest
     except DataFileError:
         return False
+
+
+def fingerprint(raw_dir: Path) -> dict:
+    """The content fingerprint of the four files in `raw_dir` (from the cached check):
+    one digest per file and one over all of them."""
+    files = {name: content_digest(raw_dir / name, ndim) for name, ndim in IDX_FILES.items()}
+    return combined(files, raw_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ucl.data.idx import DataFileError, check_raw_dir, import_idx_dir
+from ucl.data.idx import DataFileError, check_raw_dir, fingerprint, import_idx_dir
 from ucl.data.splits import Splits, hold_out_from_config
 from ucl.registry import DATASETS
 
@@ -77,6 +77,7 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
         name=cfg_ds.name,
         image_shape=(1, 28, 28),
         torch_datasets=datasets,
+        fingerprint=fingerprint(raw),  # the files torchvision read, imported or downloaded
     )
     return hold_out_from_config(splits, cfg_ds)
 

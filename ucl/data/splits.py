@@ -30,6 +30,9 @@ class Splits:
     x_val: torch.Tensor | None = None
     y_val: torch.Tensor | None = None
     val_index: np.ndarray | None = field(default=None, repr=False)  # rows of the original train
+    # the content of the files the splits came from: {digest, files: name -> digest, folder};
+    # metrics.json records it, and a run continues only on the same data
+    fingerprint: dict | None = field(default=None, repr=False)
 
     @property
     def in_features(self) -> int:

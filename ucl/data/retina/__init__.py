@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ucl.data.fingerprint import combined, file_digest
 from ucl.data.retina.cache import CACHE_VERSION, cache_path, read_cache, write_cache
 from ucl.data.retina.files import (
     CLUSTERS_FILENAME,
@@ -163,6 +164,9 @@ def load_retina(
         name=name,
         image_shape=None,
         synthetic=bool(pre["synthetic"]) if synthetic is None else bool(synthetic),
+        fingerprint=combined(
+            {p.name: file_digest(p) for p in (counts_path, clusters_path)}, counts_path.parent
+        ),
     )
     info = RetinaInfo(
         train_cells=[str(cells[i]) for i in train],

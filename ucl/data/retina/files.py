@@ -36,6 +36,13 @@ DOUBLET_LABEL = "Doublets/Contaminants"
 # Gene symbols of the synthetic stand-in start with this; no real gene symbol does.
 SYNTHETIC_GENE_PREFIX = "SYNTHETIC_"
 
+# bounds that keep a hostile or broken file from being read into memory whole: the real
+# counts file's longest line (the header, ~45,000 cell names) is about 1 MB, and the whole
+# file about 2 GB of text once decompressed
+MAX_LINE_BYTES = 64 << 20
+MAX_TEXT_BYTES = 64 << 30
+MAX_COUNT = 2**31 - 1  # counts are kept as int32
+
 COUNTS_FORMAT = (
     "Expected format (GEO GSE81904 " + COUNTS_FILENAME + "): gzip or plain text, "
     "tab-separated, genes as rows and cells as columns; the first line holds only the N "
@@ -67,7 +74,10 @@ def read_clusters(path: Path) -> dict[str, str]:
     """Cell name -> cluster label from the clusters file (format: CLUSTERS_FORMAT)."""
     labels: dict[str, str] = {}
     with _lines(path, CLUSTERS_FORMAT) as f:
-        lines = (_decode(b, path, i, CLUSTERS_FORMAT) for i, b in enumerate(f, start=1))
+        lines = (
+            _decode(b, path, i, CLUSTERS_FORMAT)
+            for i, b in enumerate(_bounded(f, path, CLUSTERS_FORMAT), start=1)
+        )
         header = _fields(next(lines, ""))
         if len(header) < 2 or [h.strip().upper() for h in header[:2]] != ["NAME", "CLUSTER"]:
             raise RetinaDataError(
@@ -108,7 +118,7 @@ def read_clusters(path: Path) -> dict[str, str]:
 def read_counts_header(path: Path) -> list[str]:
     """The cell names on the first line of the counts file (format: COUNTS_FORMAT)."""
     with _lines(path, COUNTS_FORMAT) as f:
-        line = f.readline()
+        line = next(_bounded(f, path, COUNTS_FORMAT), b"")
     names = [_unquote(n) for n in _decode(line, path, 1).rstrip("\r\n").split("\t")]
     if not line or not any(names):
         raise RetinaDataError(f"{path}: the file is empty. {COUNTS_FORMAT}")
@@ -139,9 +149,10 @@ def read_counts(
     rows_val: list[np.ndarray] = []  # ... and those counts
     all_synthetic = True
     with _lines(path, COUNTS_FORMAT) as f:
-        f.readline()
+        rows = _bounded(f, path, COUNTS_FORMAT)
+        next(rows, None)
         lineno = 1
-        for lineno, line in enumerate(f, start=2):
+        for lineno, line in enumerate(rows, start=2):
             gene_b, tab, rest = line.partition(b"\t")
             if not tab:
                 if not line.strip():
@@ -155,6 +166,12 @@ def read_counts(
                 raise _row_error(path, lineno, line, n_cells) from None
             if len(values) != n_cells or values.min(initial=0) < 0:
                 raise _row_error(path, lineno, line, n_cells, first_row=lineno == 2)
+            if values.max(initial=0) > MAX_COUNT:
+                raise RetinaDataError(
+                    f"{path}: line {lineno} holds the count {values.max()}, more than the "
+                    f"{MAX_COUNT} a count may be (UMI counts are far smaller); the file is "
+                    f"corrupt. {COUNTS_FORMAT} Fix: download it again."
+                )
             gene = _unquote(_decode(gene_b, path, lineno))
             all_synthetic &= gene.startswith(SYNTHETIC_GENE_PREFIX)
             kept = values[columns]
@@ -201,6 +218,28 @@ def _row_error(
         f"symbol and a non-negative integer count for each of the {n_cells} cells named in "
         f"the header. {COUNTS_FORMAT} Fix: re-export the file, or check it is not truncated."
     )
+
+
+def _bounded(f: BinaryIO, path: Path, fmt: str) -> Iterator[bytes]:
+    """The lines of `f`, each at most MAX_LINE_BYTES long and MAX_TEXT_BYTES in all:
+    a longer line or file is refused before it is held in memory."""
+    total = 0
+    for lineno in range(1, 1 << 62):
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        total += len(line)
+        if len(line) > MAX_LINE_BYTES:
+            raise RetinaDataError(
+                f"{path}: line {lineno} is longer than {MAX_LINE_BYTES} bytes (read so far "
+                f"without its end); the file is corrupt or not this format. {fmt}"
+            )
+        if total > MAX_TEXT_BYTES:
+            raise RetinaDataError(
+                f"{path}: more than {MAX_TEXT_BYTES} bytes of text (the real counts file has "
+                f"about 2 GB); the file is corrupt or not this format. {fmt}"
+            )
+        yield line
 
 
 @contextlib.contextmanager

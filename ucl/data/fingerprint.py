@@ -1,0 +1,40 @@
+"""Content fingerprints of data files: what a run trained on, recorded in its metrics.json
+and compared when the run continues or a sweep is re-run.
+
+A file's digest is computed once per process while its size and modification time stay the
+same (the IDX check computes its digest in the pass that checks the file anyway)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """blake2b of the file's bytes as stored (compressed or not)."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def combined(files: dict[str, str], folder: Path | str) -> dict:
+    """{digest, files: name -> digest, folder}: what metrics.json records of the data."""
+    overall = hashlib.blake2b(digest_size=16)
+    for name in sorted(files):
+        overall.update(f"{name}={files[name]};".encode())
+    return {"digest": overall.hexdigest(), "files": dict(files), "folder": str(folder)}
+
+
+def changed_files(before: dict, now: dict) -> list[str]:
+    """The names whose digests differ between two fingerprints (present in either)."""
+    a, b = before.get("files", {}), now.get("files", {})
+    return sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n))
