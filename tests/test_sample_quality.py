@@ -127,7 +127,8 @@ def test_judge_of_evenly_spread_confident_samples():
     assert set(out) == {
         f"real/{k}"
         for k in (
-            "class_counts", "min_class_share", "chi2", "chi2_p", "confidence", "score", "frechet"
+            "class_counts", "min_class_share", "chi2", "chi2_p", "confidence", "score", "frechet",
+            "saturated_ink",
         )
     }  # fmt: skip
     assert out["real/chi2"] == pytest.approx(0.0) and out["real/chi2_p"] == pytest.approx(1.0)

@@ -4,7 +4,15 @@ and the end-of-run numbers of a trained encoder/decoder (`latent_metrics`).
 The numbers: kNN accuracy in the code space (fitted on the training codes, scored on the
 test codes, also per class), silhouette (also per class), the nearest pairs of class
 centroids, and -- with a classifier -- how realistic decoded interpolants are: the
-classifier's mean top-class probability on points along lines between test codes.
+classifier's mean top-class probability on points along lines between test codes, split
+into pairs of two classes and pairs of one class.
+
+How well the code keeps the pixels' geometry (`neighbourhoods`): scikit-learn's
+trustworthiness (Venna & Kaski 2001: do the k nearest codes of a digit hold its k nearest
+digits in pixel space?) and the Spearman rank correlation between pixel-space and code-space
+distances over all pairs, on the same test digits. And how well the code serves as a source
+of new digits (`random_code_quality`): codes drawn from a Gaussian fitted to the training
+codes, decoded and judged by the classifier.
 
 The building blocks work on plain tensors/arrays, so they are tested on constructed cases;
 the autoencoder and VAE tasks share them (figures live in ucl/plots/latent.py).
@@ -231,9 +239,56 @@ def latent_metrics(coder: Coder, data, lcfg, chunk: int, seed: int, classifier=N
         "latent/silhouette_per_class": {names[c]: v for c, v in sil_per_class.items()},
         "latent/closest_pairs": closest_pairs(centres, names, int(lcfg.closest_pairs)),
     }
+    n = min(int(lcfg.points), len(data.x_test))  # the digits the embedding figure shows
+    x_shown = data.x_test[:n].flatten(1).cpu().numpy()
+    metrics.update(neighbourhoods(x_shown, z_test[:n], int(lcfg.knn_k)))
     if classifier is not None:
         metrics.update(interpolation_confidence(coder, data, lcfg, chunk, seed, classifier))
+        metrics.update(random_code_quality(coder, z_train, n, seed, classifier, chunk))
     return metrics
+
+
+def neighbourhoods(x: np.ndarray, z: np.ndarray, k: int) -> dict:
+    """How well codes z (N, d) keep the geometry of their inputs x (N, D):
+    latent/trustworthiness (1: the k nearest codes of every point are among its k nearest
+    inputs; about 0.5 for a random embedding) and latent/distance_rank_correlation (the
+    Spearman correlation of all N(N-1)/2 pairwise distances in the two spaces)."""
+    from scipy.spatial.distance import pdist
+    from scipy.stats import spearmanr
+    from sklearn.manifold import trustworthiness
+
+    if not 0 < k < len(x) / 2:
+        raise ValueError(f"trustworthiness needs 0 < k < N/2; got k={k} for N={len(x)} points")
+    rho = spearmanr(pdist(x), pdist(z)).statistic
+    return {
+        "latent/trustworthiness": float(trustworthiness(x, z, n_neighbors=k)),
+        "latent/distance_rank_correlation": float(rho),
+    }
+
+
+def random_code_quality(
+    coder: Coder, z_train: np.ndarray, n: int, seed: int, classifier: torch.nn.Module, chunk: int
+) -> dict:
+    """Decode n codes drawn from a Gaussian fitted to the training codes (mean and full
+    covariance) and judge them: random_codes/confidence (mean top-class probability) and
+    random_codes/classes (how many classes the decoded digits fall in). A plain
+    autoencoder is trained to reconstruct, not to fill its code space, so this shows how
+    much of the space around its codes decodes to digits."""
+    rng = np.random.default_rng(seed)
+    mean, cov = z_train.mean(0), np.atleast_2d(np.cov(z_train, rowvar=False))
+    z = torch.from_numpy(rng.multivariate_normal(mean, cov, size=n)).float()
+    device = next(classifier.parameters(), torch.empty(0)).device
+    images = decode_all(coder.decode, z.to(device), chunk)
+    return random_codes_judged(classifier, images, chunk, "random_codes")
+
+
+def random_codes_judged(classifier, images: torch.Tensor, chunk: int, prefix: str) -> dict:
+    """{prefix}/confidence and {prefix}/classes (distinct argmax classes) of decoded images."""
+    probs = map_chunks(lambda xb: torch.softmax(classifier(xb), dim=1), images, chunk)
+    return {
+        f"{prefix}/confidence": float(probs.amax(1).mean()),
+        f"{prefix}/classes": float(len(torch.unique(probs.argmax(1)))),
+    }
 
 
 def interpolation_confidence(coder: Coder, data, lcfg, chunk: int, seed: int, classifier):

@@ -8,6 +8,8 @@ of the generator's weights (ucl.models.gan.averaged) instead of its last weights
 Run dir additions: figures/samples_epoch_XXX.png (fixed noise, one per epoch; TensorBoard
 image `samples/fixed_noise`), samples.pt ({"samples": (N, D) in [0, 1], "image_shape"}),
 figures/samples.png (all N), figures/class_histogram.png, loss and D-output curves,
+with a classifier also the classes of the fixed-noise samples after every epoch (history.csv
+and TensorBoard `epoch_classes/<class>`, figures/class_epochs.png, metrics `epochs/...`),
 model.pt (both networks; `ucl.earlier_runs.load_model(run_dir)` gives a GAN whose .sample(n)
 draws digits).
 """
@@ -26,6 +28,7 @@ from ucl.context import Context
 from ucl.earlier_runs import load_classifier
 from ucl.errors import ConfigError
 from ucl.models.gan import GAN, averaged, train_discriminator, train_generator
+from ucl.plots.class_epochs import class_shares_over_epochs
 from ucl.plots.class_histogram import class_histogram
 from ucl.plots.curves import curves
 from ucl.registry import TASKS
@@ -95,7 +98,13 @@ def gan(ctx: Context) -> dict:
     def on_epoch_end(epoch, step):
         G_avg.eval()  # batch norm, if any, from its running statistics: they stay untouched
         with torch.no_grad():
-            grid = image_grid(G_avg(z_fixed), data.image_shape, int(t.grid_nrow))
+            drawn = G_avg(z_fixed)
+            grid = image_grid(drawn, data.image_shape, int(t.grid_nrow))
+            if classifier is not None:  # which classes G draws now: a row of history.csv
+                labels = classifier(drawn).argmax(1)
+                shares = class_frequencies(labels, data.num_classes).tolist()
+                ctx.tracker.log(step, {f"{EPOCH_CLASSES}{c}": v for c, v in enumerate(shares)}
+                                | {f"{EPOCH_CLASSES}epoch": epoch})  # fmt: skip
         G_avg.train()
         ctx.tracker.image(f"samples_epoch_{epoch:03d}", grid, step, tag="samples/fixed_noise")
 
@@ -124,12 +133,55 @@ def gan(ctx: Context) -> dict:
     tracker.image("samples", image_grid(samples, data.image_shape, int(t.samples_nrow)), loop.step)
     save_model(ctx.run_dir, model, cfg, data)
 
-    final = history[-1]
+    final = [row for row in history if "gan/loss_D" in row][-1]  # not an epoch_classes row
     metrics = {k: final[k] for k in ("gan/loss_D", "gan/loss_G", "gan/D(x)", "gan/D(G(z))")}
     metrics["steps"] = loop.step
     if classifier is not None:
         metrics.update(judge(ctx, classifier, samples, loop.step))
+        metrics.update(classes_over_epochs(ctx, history, len(z_fixed), seed, loop.step))
     return metrics
+
+
+EPOCH_CLASSES = "epoch_classes/"  # history.csv columns: class shares of the fixed-noise grid
+NOISE_DRAWS = 2000  # simulated draws of real digits that give the sampling-noise reference
+
+
+def classes_over_epochs(ctx: Context, history: list[dict], n: int, seed: int, step: int) -> dict:
+    """The classes of the fixed-noise samples after every epoch: the figure, and metrics
+    epochs/... that say whether G specialises, oscillates or covers the classes:
+    classes_last (classes drawn after the last epoch), largest_share (the largest share one
+    class ever took) and largest_share_epoch, change_mean (mean total-variation distance
+    between consecutive epochs' shares: how much G's choice of classes moves), to_real_last
+    (that distance from the training set's shares after the last epoch), and noise (that
+    distance between the training set's shares and n real digits drawn at random: what a
+    perfect generator scores from the grid's size alone)."""
+    data = ctx.data
+    rows = [r for r in history if f"{EPOCH_CLASSES}0" in r]
+    if not rows:
+        return {}
+    k = data.num_classes
+    shares = np.array([[r[f"{EPOCH_CLASSES}{c}"] for c in range(k)] for r in rows])
+    epochs = [int(r[f"{EPOCH_CLASSES}epoch"]) for r in rows]
+    real = class_frequencies(data.y_train, k).numpy()
+    rng = np.random.default_rng(seed)
+    noise = np.abs(rng.multinomial(n, real, size=NOISE_DRAWS) / n - real).sum(1) / 2
+    tv_steps = np.abs(np.diff(shares, axis=0)).sum(1) / 2
+    fig = class_shares_over_epochs(
+        epochs, shares, real.tolist(), list(data.class_names),
+        f"classes of {n} samples from fixed noise, after each epoch",
+    )  # fmt: skip
+    ctx.tracker.figure("class_epochs", fig, step)
+    largest = np.unravel_index(shares.argmax(), shares.shape)
+    return {
+        "epochs/classes_last": int((shares[-1] > 0).sum()),
+        "epochs/largest_share": float(shares.max()),
+        "epochs/largest_share_epoch": epochs[largest[0]],
+        "epochs/largest_share_class": str(data.class_names[largest[1]]),
+        "epochs/change_mean": float(tv_steps.mean()) if len(tv_steps) else float("nan"),
+        "epochs/to_real_last": float(np.abs(shares[-1] - real).sum() / 2),
+        "epochs/noise": float(noise.mean()),
+        "epochs/samples": n,
+    }
 
 
 def judge(ctx: Context, classifier, samples: torch.Tensor, step: int) -> dict:
