@@ -4,6 +4,7 @@ the committed MNIST fixture (files written, NaN stop, exact resume)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 import signal
 
@@ -338,7 +339,7 @@ def test_an_absurd_learning_rate_stops_with_a_clear_message(tmp_path, fixture_ov
 
 @pytest.mark.slow  # trains on the fixture
 @pytest.mark.parametrize("average", ["null", "0.9"])
-def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides, average):
+def test_resume_is_exact(tmp_path, monkeypatch, caplog, fixture_overrides, average):
     common = [
         *fixture_overrides,
         "checkpoint_every=0",
@@ -361,8 +362,22 @@ def test_resume_is_exact(tmp_path, monkeypatch, fixture_overrides, average):
         stop.setattr(Loop, "_accumulate", sigterm_at_20)
         with pytest.raises(SystemExit):
             _run_in_process(monkeypatch, split, [*common, "steps=50"])
-    # the resumed run goes on with the config it was started with (its config.yaml)
-    _run_in_process(monkeypatch, split, [*common, "steps=50", f"resume={split}"])
+    # the resumed run goes on with the config it was started with (its config.yaml), from
+    # the checkpoint's iteration: it says so, and takes the 30 steps left, not 50
+    steps = []
+    with monkeypatch.context() as count, caplog.at_level(logging.INFO, logger="ucl.context"):
+        from ucl.loop import Loop
+
+        accumulate = Loop._accumulate
+
+        def counted(self, out):
+            steps.append(self.step)
+            accumulate(self, out)
+
+        count.setattr(Loop, "_accumulate", counted)
+        _run_in_process(monkeypatch, split, [*common, "steps=50", f"resume={split}"])
+    assert f"resumed from {split / 'checkpoint.pt'} at iteration 20" in caplog.text
+    assert steps == list(range(21, 51))
     a = torch.load(straight / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(split / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys()

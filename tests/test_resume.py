@@ -285,16 +285,32 @@ def test_killed_and_resumed_run_ends_like_uninterrupted(tmp_path, uninterrupted,
     assert not any(o.startswith("resume=") for o in resumed["overrides"])
     history = (run_dir / "history.csv").read_text()
     assert history == (uninterrupted / "history.csv").read_text()
-    # TensorBoard: what the stopped run logged past its checkpoint is hidden, none twice
-    assert tensorboard_steps(run_dir) == tensorboard_steps(uninterrupted)
+    # TensorBoard: what the stopped run logged past its checkpoint is hidden, none twice,
+    # and every curve holds the uninterrupted run's values
+    curves = tensorboard_curves(uninterrupted)
+    assert {"train/loss", "test/error"} <= set(curves)
+    assert tensorboard_curves(run_dir) == curves
 
 
-def tensorboard_steps(run_dir, tag="test/error"):
+def tensorboard_events(run_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
-    return [e.step for e in events.Scalars(tag)]
+    return events
+
+
+def tensorboard_steps(run_dir, tag="test/error"):
+    return [e.step for e in tensorboard_events(run_dir).Scalars(tag)]
+
+
+def tensorboard_curves(run_dir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar curve TensorBoard reads in run_dir: tag -> [(step, value)]."""
+    events = tensorboard_events(run_dir)
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)]
+        for tag in events.Tags()["scalars"]
+    }
 
 
 @pytest.mark.slow  # needs the train.py run of `uninterrupted`

@@ -131,9 +131,14 @@ def test_a_killed_run_says_running_and_is_resumed_to_the_same_result(tmp_path):
     wait_for(run_dir / "checkpoint.pt", proc, log)
     proc.kill()
     proc.wait()
-    assert metrics(run_dir)["status"] == "running"
+    assert metrics(run_dir)["status"] == "running"  # killed during training, not after
+    stopped_at = checkpoint.read_checkpoint(run_dir / "checkpoint.pt")["step"]
+    assert 20 <= stopped_at < 400, stopped_at
     again = train([*args, f"hydra.run.dir={run_dir}"])
     assert again.returncode == 0, output(again)
+    # it went on from the checkpoint: a run started again from 0 ends with the same numbers
+    said = again.stdout + again.stderr
+    assert f"resumed from {run_dir / 'checkpoint.pt'} at iteration {stopped_at}" in said, said
     assert metrics(run_dir)["metrics"] == metrics(tmp_path / "reference")["metrics"]
     history = (run_dir / "history.csv").read_text()
     assert history == (tmp_path / "reference" / "history.csv").read_text()
