@@ -118,6 +118,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     if threads:
         torch.set_num_threads(threads)
     data, data_seconds = _load_data(cfg, device)
+    if not again and data is not None:  # a continuation trains on the data it started with
+        rundir.check_same_data(run_dir, previous, data.fingerprint)
 
     # -- the first write ------------------------------------------------------------------
     remove_stale_temps(run_dir)  # left by a killed writer; we hold the lock, so no live one
@@ -144,6 +146,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
                 "synthetic": data.synthetic,
                 "train": len(data.y_train),
                 "test": len(data.y_test),
+                "fingerprint": data.fingerprint,
             }
         return _train(cfg, ctx, tracker, record, run_dir)
     finally:

@@ -106,6 +106,21 @@ def check_same_job(run_dir: Path, cfg: DictConfig, given: list[str], previous: d
         )
 
 
+def check_same_data(run_dir: Path, previous: dict | None, fingerprint: dict | None) -> None:
+    """A run continued on data files with other content would train on two datasets."""
+    before = ((previous or {}).get("data") or {}).get("fingerprint")
+    if not before or not fingerprint or before.get("digest") == fingerprint.get("digest"):
+        return
+    from ucl.data.fingerprint import changed_files
+
+    raise ConfigError(
+        f"{run_dir} was trained on other data: {', '.join(changed_files(before, fingerprint))} "
+        f"in {fingerprint.get('folder')} differ from the files it started with (then in "
+        f"{before.get('folder')}). Point the dataset at the files it started with, or start "
+        f"a new run (its own hydra.run.dir or hydra.sweep.dir) on these."
+    )
+
+
 # -- resume= -----------------------------------------------------------------------------------
 def check_resume_dir(value: str) -> Path:
     """`resume=` takes the dir of one ucl run; anything else is refused, untouched."""
