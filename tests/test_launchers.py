@@ -89,18 +89,32 @@ def test_submitit_configs_compose_and_comment_every_key(name):
     assert len(keys) == len(launcher) and all(" # " in line for line in keys)
 
 
+# One job a core (n_jobs=-1) leaves each job one thread, where threads=auto alone would
+# take two: a 512-wide MLP on batches of 2000 is 814M multiply-adds per step. The launcher's
+# share must win, or the jobs oversubscribe the cores.
+WIDE = ["model=mlp", "hidden=512", "batch_size=2000", "steps=4", "eval_every=2", "lr=0.1,0.5"]
+WIDE_WORK = 2000 * (784 * 512 + 512 + 512 * 10 + 10)  # batch x parameters
+
+
 @pytest.mark.slow
 def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
+    from ucl.threads import threads_for_work
+
+    cores = available_cores()
+    if cores < 2:
+        pytest.skip("one core: the launcher's share and threads=auto agree")
+    assert threads_for_work(WIDE_WORK, cores)[0] == 2  # what the run would pick by itself
     log = tmp_path / "sweep.log"
-    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *SHORT,
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=-1", *WIDE,
             *data_args(tmp_path), f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
     proc = start(args, log)
     assert proc.wait(timeout=600) == 0, log.read_text()
-    assert "Joblib.Parallel(n_jobs=2" in log.read_text()
+    assert "Joblib.Parallel(n_jobs=-1" in log.read_text()
     for job in ("lr=0.1", "lr=0.5"):
         record = metrics(tmp_path / "sweep" / job)
         assert record["status"] == "completed"
-        assert record["env"]["threads"] == max(1, available_cores() // 2)
+        assert record["env"]["threads"] == 1, record["env"]
+        assert record["env"]["threads_reason"].startswith("threads=1: given, or left to each job")
         # TensorBoard names its event file after the writing process: a worker, not train.py
         (events,) = (tmp_path / "sweep" / job).glob("events.out.tfevents.*")
         assert int(events.name.split(".")[-2]) != proc.pid
@@ -108,14 +122,16 @@ def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
 
 @pytest.mark.slow
 def test_submitit_local_sweep(tmp_path):
+    # cpus_per_task=2 gives each job two threads, where threads=auto picks one for this MLP
     sweep = tmp_path / "sweep"
-    proc = train(["-m", "hydra/launcher=submitit_local", *SHORT, *data_args(tmp_path),
-                  f"hydra.sweep.dir={sweep}"])  # fmt: skip
+    proc = train(["-m", "hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=2",
+                  *SHORT, *data_args(tmp_path), f"hydra.sweep.dir={sweep}"])  # fmt: skip
     assert proc.returncode == 0, output(proc)
     assert "validated against ConfigStore schema" not in proc.stderr
     for job in ("lr=0.1", "lr=0.5"):
         record = metrics(sweep / job)
-        assert record["status"] == "completed" and record["env"]["threads"] == 1
+        assert record["status"] == "completed" and record["env"]["threads"] == 2, record["env"]
+        assert record["env"]["threads_reason"].startswith("threads=2: given, or left to each job")
     assert list((sweep / ".submitit").glob("*/*_log.out"))  # submitit ran them
 
 

@@ -308,8 +308,7 @@ def tensorboard_curves(run_dir) -> dict[str, list[tuple[int, float]]]:
     """Every scalar curve TensorBoard reads in run_dir: tag -> [(step, value)]."""
     events = tensorboard_events(run_dir)
     return {
-        tag: [(e.step, e.value) for e in events.Scalars(tag)]
-        for tag in events.Tags()["scalars"]
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
     }
 
 
