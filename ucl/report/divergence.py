@@ -7,11 +7,13 @@ metrics `time/<measure>`, `<pair>/<measure>`, `power/<test>`, `false_positive/<t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ucl.report.doc import Block, Figure, Heading, Table, Text
 from ucl.report.facts import num
 from ucl.report.sources import Run, Source
+from ucl.report.words import sig
 
 STAGES = {
     "divergence_simple": "Uniform box against normals of growing variance (3-D)",
@@ -171,24 +173,29 @@ def separation(run: Run) -> tuple[list[Estimate], list[Test]]:
     return estimates, tests
 
 
-def recommendation(estimates: list[Estimate], tests: list[Test], repeats) -> str:
+def recommendation(
+    estimates: list[Estimate], tests: list[Test], repeats, name: Callable[[str], str] = str
+) -> str:
+    """The test to use (calibrated and the most powerful, then the fastest), else the
+    estimate with the largest separation per second; `name` words a measure's code name."""
     calibrated = [t for t in tests if t.false_positives <= MAX_FALSE_POSITIVES]
     best = min(calibrated, key=lambda t: (-t.power, t.seconds), default=None)
     if best is not None and best.power >= GOOD_POWER:
-        name = best.measure.removesuffix("_p_value")
-        compares = f" (it compares {COMPARES[name]})" if name in COMPARES else ""
+        code = best.measure.removesuffix("_p_value")
+        compares = f" (it compares {COMPARES[code]})" if code in COMPARES else ""
+        label = name(best.measure) if name is not str else f"{code} permutation test"
         return (
-            f"Recommended: the {name} permutation test{compares}. It "
+            f"Recommended: the {label}{compares}. It "
             f"rejects real-vs-GAN in {best.power:.0%} of {repeats} repeats (95% CI "
             f"[{best.low:.0%}, {best.high:.0%}]) and real-vs-real in "
-            f"{best.false_positives:.0%}, in {num(best.seconds)} s per call; a test's "
+            f"{best.false_positives:.0%}, in {sig(best.seconds)} s per call; a test's "
             "verdict carries its own error rate, which an effect size over repeats does not."
         )
     if estimates:
         fastest = max(estimates, key=lambda e: e.per_second)
         return (
             f"No test reaches {GOOD_POWER:.0%} power at a false-positive rate of at most "
-            f"{MAX_FALSE_POSITIVES:.0%} here; recommended as a score: {fastest.measure}, "
+            f"{MAX_FALSE_POSITIVES:.0%} here; recommended as a score: {name(fastest.measure)}, "
             f"the largest separation per second (d = {num(fastest.d)} in {num(fastest.seconds)} s)."
         )
     return "nothing was measured that separates the two cases"

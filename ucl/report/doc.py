@@ -1,6 +1,7 @@
 """A report as a list of blocks (headings, paragraphs, lists, tables, figures), rendered
 to Markdown (figures as files beside it) and to one self-contained HTML page (figures
-embedded as base64 data URIs). Text may hold `code` and **bold** spans."""
+embedded as base64 data URIs). Text may hold `code` and **bold** spans and [links](#anchor)
+to a heading's anchor or a figure's (fig-<its file name's stem>)."""
 
 from __future__ import annotations
 
@@ -91,10 +92,19 @@ def to_markdown(blocks: list[Block], out_dir: Path, figures: str = "figures") ->
         elif isinstance(b, Figure):
             name = _unique(b.name or _figure_name(b.path), used)
             shutil.copyfile(b.path, out_dir / figures / name)
-            parts.append(f"![{b.caption}]({figures}/{name})\n\n*{b.caption}*")
+            anchor = figure_id(b)
+            parts.append(
+                f'<a id="{anchor}"></a>\n\n![{b.caption}]({figures}/{name})\n\n*{b.caption}*'
+            )
         elif isinstance(b, Code):
             parts.append(f"```\n{b.text.rstrip()}\n```")
     return "\n\n".join(parts) + "\n"
+
+
+def figure_id(b: Figure) -> str:
+    """The anchor a figure is linked by: fig- and the slug of its file name's stem."""
+    stem = Path(b.name or _figure_name(b.path)).stem
+    return "fig-" + re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
 
 
 def _md_table(t: Table) -> str:
@@ -157,7 +167,8 @@ def to_html(blocks: list[Block], title: str) -> str:
         elif isinstance(b, Figure):
             data = base64.b64encode(Path(b.path).read_bytes()).decode("ascii")
             body.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b.caption)}">'
+                f'<figure id="{figure_id(b)}">'
+                f'<img src="data:image/png;base64,{data}" alt="{html.escape(b.caption)}">'
                 f"<figcaption>{_inline(b.caption)}</figcaption></figure>"
             )
         elif isinstance(b, Code):
@@ -182,4 +193,5 @@ def _inline(text: str) -> str:
     """Escape, then `code` and **bold** spans as tags."""
     out = html.escape(text, quote=False)
     out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\[([^\]]+)\]\((#[a-z0-9-]+)\)", r'<a href="\2">\1</a>', out)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from ucl import aggregate, summary, sweep_figures
 from ucl.report import facts
-from ucl.report.divergence import divergence_answers, divergences
+from ucl.report.divergence import divergences
 from ucl.report.doc import Block, Bullets, Figure, Heading, Table, Text
 from ucl.report.environment import environment
 from ucl.report.facts import pct
+from ucl.report.insights import insights
+from ucl.report.questions import questions
 from ucl.report.sources import Run, Source
 
 GAN_EPOCH_GRIDS = 4  # per-epoch sample grids shown: the first, the last, evenly between
@@ -24,6 +26,7 @@ def build(src: Source) -> list[Block]:
     blocks += vae(src)
     blocks += gan(src)
     blocks += divergences(src)
+    blocks += insights(src)
     blocks += environment(src)
     return blocks
 
@@ -37,41 +40,6 @@ def _provenance(src: Source) -> str:
             "results."
         )
     return text
-
-
-# -- the questions ------------------------------------------------------------------------
-
-
-def questions(src: Source) -> list[Block]:
-    best, logreg = src.run("best_mlp"), src.run("logreg")
-    items = [
-        "**What accuracy do the classifiers reach, and how many iterations suffice?** "
-        + facts.accuracy_answer(logreg, "logistic regression")
-        + ". "
-        + facts.accuracy_answer(best, "best one-hidden-layer network"),
-        "**Which activation, width, learning rate and optimizer work best?** "
-        + "; ".join(
-            facts.sweep_answer(src, stage, keys, label)
-            for stage, keys, label in (
-                ("activation_sweep", ["activation"], "activation"),
-                ("width_sweep", ["hidden"], "width"),
-                ("lr_sweep", ["lr"], "learning rate"),
-                ("optimizer_sweep", ["optimizer", "lr"], "optimizer"),
-            )
-        ),
-        "**Which digits does the best classifier confuse most?** " + facts.confused_answer(best),
-        "**Which digits embed close together in the autoencoder's 2-D code?** "
-        + facts.embedding_answer(src.run("autoencoder_mnist")),
-        "**How many retinal cell classes separate in the 2-D code?** "
-        + facts.retina_answer(src.run("autoencoder_retina")),
-        "**Autoencoder or VAE: reconstructions and interpolants?** " + facts.ae_vae_answer(src),
-        "**GAN or VAE: which samples does the classifier find more digit-like?** "
-        + facts.gan_vae_answer(src),
-        "**Does the GAN draw every digit as often as MNIST has it?** "
-        + facts.histogram_answer(src),
-        *divergence_answers(src),
-    ]
-    return [Heading(2, "Questions and measured answers"), Bullets(items)]
 
 
 # -- classification -----------------------------------------------------------------------
