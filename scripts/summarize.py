@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ucl import aggregate, search_summary, summary
+from ucl.errors import UclError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         jobs = summary.find_jobs(args.sweep_dir)
+        problems, covered = summary.accounting(args.sweep_dir, jobs)
         if not jobs:
             print(f"{args.sweep_dir}: no job dirs (none holds metrics.json or .hydra/)",
                   file=sys.stderr)  # fmt: skip
+            print("".join(f"- {line}\n" for line in problems), end="", file=sys.stderr)
             return 1
         if search_summary.is_search(args.sweep_dir):  # trials, not cells: ranked instead
             text, figs = search_summary.section(args.sweep_dir, jobs, args.plot)
@@ -49,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
 
             paths = save(args.sweep_dir, figs)
             text += "".join(f"\nfigure: {p}" for p in paths) + ("\n" if paths else "")
-    except (FileNotFoundError, KeyError) as e:
+    except (FileNotFoundError, KeyError, UclError) as e:
         print(f"summarize: {str(e).strip(chr(39))}", file=sys.stderr)
         return 2
-    problems = summary.failures(jobs)
+    if any(summary.DATA_COLUMN in j.params for j in jobs):
+        text += (
+            f"\nThe jobs trained on different data (column {summary.DATA_COLUMN}: the start of "
+            f"each data fingerprint); runs on different data are never one cell.\n"
+        )
     if problems:
         text += "\nNot completed:\n" + "".join(f"- {p}\n" for p in problems)
+    if covered:
+        text += f"\n{covered}\n"
     print(text, end="")
     (args.sweep_dir / "summary.md").write_text(text)
     (args.sweep_dir / "summary.csv").write_text(csv)

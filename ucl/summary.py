@@ -43,6 +43,7 @@ class Job:
     seconds: dict
     reason: str = ""
     config: dict = field(default_factory=dict)  # its identity: config by dotted key
+    data: str | None = None  # the fingerprint of the data files it trained on
 
     @property
     def seed(self) -> str | None:
@@ -55,7 +56,8 @@ class Job:
         """What makes two jobs the same cell: the resolved config minus seed and runtime
         knobs; the overrides (minus those) when no config record is there."""
         source = self.config or self.params
-        return tuple(sorted((k, repr(v)) for k, v in source.items() if k not in CELL_IGNORES))
+        key = tuple(sorted((k, repr(v)) for k, v in source.items() if k not in CELL_IGNORES))
+        return (*key, ("<data>", self.data))  # runs on other data are never one cell
 
 
 def find_jobs(sweep_dir: Path) -> list[Job]:
@@ -68,16 +70,21 @@ def find_jobs(sweep_dir: Path) -> list[Job]:
     dirs = {p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}
     dirs |= {p.parent for p in sweep_dir.rglob("metrics.json")}
     jobs = [load_job(d) for d in dirs]
+    digests = {j.data for j in jobs if j.data is not None}
+    if len(digests) > 1:  # the data shows as a swept parameter: the table says which is which
+        for j in jobs:
+            j.params[DATA_COLUMN] = (j.data or "?")[:8]
     return sorted(jobs, key=lambda j: _natural(j.path.relative_to(sweep_dir)))
 
 
+DATA_COLUMN = "data"
+
+
 def load_job(job_dir: Path) -> Job:
-    params = {}
-    overrides = job_dir / ".hydra" / "overrides.yaml"
-    if overrides.exists():
-        for item in yaml.safe_load(overrides.read_text()) or []:
-            key, _, value = str(item).partition("=")
-            params[key.lstrip("+~")] = value
+    try:
+        params = _overrides(job_dir / ".hydra" / "overrides.yaml")
+    except CorruptFileError as e:
+        return Job(job_dir, {}, "corrupt", {}, {}, str(e), load_config(job_dir))
     config = load_config(job_dir)
     try:
         record = read_metrics(job_dir)
@@ -87,6 +94,7 @@ def load_job(job_dir: Path) -> Job:
         return Job(job_dir, params, "missing", {}, {}, "no metrics.json", config)
     if not params:
         params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
+    fingerprint = (record.get("data") or {}).get("fingerprint") or {}
     return Job(
         job_dir,
         params,
@@ -95,7 +103,106 @@ def load_job(job_dir: Path) -> Job:
         record.get("seconds", {}),
         record.get("reason", ""),
         config,
+        fingerprint.get("digest"),
     )
+
+
+def _overrides(path: Path) -> dict[str, str]:
+    """Hydra's record of a job's overrides (runs from before ucl wrote its own), by key."""
+    if not path.exists():
+        return {}
+    try:
+        items = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise CorruptFileError(
+            f"{path} is not valid YAML ({str(e).splitlines()[0]}); restore it, or delete it "
+            f"(the job's metrics.json names its overrides too)"
+        ) from e
+    if items is None:
+        return {}
+    if not isinstance(items, list):
+        raise CorruptFileError(
+            f"{path} holds {type(items).__name__}, not Hydra's list of overrides "
+            f"('- key=value' lines); restore it, or delete it"
+        )
+    params = {}
+    for item in items:
+        key, _, value = str(item).partition("=")
+        params[key.lstrip("+~")] = value
+    return params
+
+
+# -- the sweep's own job list ---------------------------------------------------------------
+NEVER_STARTED = (
+    "never started, or refused before it started (a refused job writes nothing; the "
+    "sweep's own output says why)"
+)
+
+
+def planned_jobs(sweep_dir: Path) -> list[str] | None:
+    """The dir names of the jobs the sweep's multirun.yaml asks for, in launch order; None
+    when it cannot say (no multirun.yaml, or a sweeper that chooses its trials itself)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from ucl.job_name import job_name
+
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.is_file():
+        return None
+    try:
+        hydra = (yaml.safe_load(path.read_text()) or {}).get("hydra") or {}
+        sweeper = hydra.get("sweeper") or {}
+        if "optuna" in str(sweeper.get("_target_", "")).lower():
+            return None
+        params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+        given = [str(o) for o in (hydra.get("overrides") or {}).get("task") or []]
+        parsed = OverridesParser.create().parse_overrides([*params, *given])
+        batches = BasicSweeper.split_arguments(parsed, None)[0]
+    except Exception as e:  # noqa: BLE001  (any damage: the list cannot be read)
+        raise CorruptFileError(
+            f"{path}: the sweep's job list cannot be read ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); restore it, or move it away to "
+            f"summarise the job dirs alone"
+        ) from e
+    return [job_name(overrides, sweep_dir, num) for num, overrides in enumerate(batches)]
+
+
+def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]:
+    """Every planned job that is not in the table, with how it ended, and the line saying
+    how many of the planned jobs the table covers (None without a job list: then the jobs
+    found that did not complete)."""
+    planned = planned_jobs(sweep_dir)
+    found = {str(j.path.relative_to(sweep_dir)): j for j in jobs}
+    if planned is None:
+        return failures(jobs), None
+    lines = []
+    for name in planned:
+        job = found.get(name)
+        if job is None:
+            folder = Path(sweep_dir) / name
+            empty = not folder.is_dir() or not any(folder.iterdir())
+            lines.append(
+                f"{name}: "
+                + (NEVER_STARTED if empty else "started, but wrote no metrics.json (killed "
+                   "before its first record; re-run the sweep)")
+            )  # fmt: skip
+        elif job.status != "completed":
+            lines.append(f"{name}: {_ended(job)}")
+    extra = sorted(set(found) - set(planned))
+    lines += [f"{n}: not in this sweep's job list (multirun.yaml); {_ended(found[n])}"
+              for n in extra]  # fmt: skip
+    covered = sum(1 for n in planned if n in found and found[n].status == "completed")
+    return lines, f"The table covers {covered} of the {len(planned)} planned jobs (multirun.yaml)."
+
+
+def _ended(job: Job) -> str:
+    if job.status == "completed":
+        return "completed"
+    if job.status == "running":
+        return ("running, or killed while running (no process holds it? re-run the sweep "
+                "to continue it)")  # fmt: skip
+    return f"{job.status}: {job.reason}" if job.reason else job.status
 
 
 def load_config(job_dir: Path) -> dict:
@@ -179,7 +286,7 @@ def to_csv(header: list[str], rows: list[list]) -> str:
 
 
 def failures(jobs: list[Job]) -> list[str]:
-    return [f"{j.path.name}: {j.status}: {j.reason}" for j in jobs if j.status != "completed"]
+    return [f"{j.path.name}: {_ended(j)}" for j in jobs if j.status != "completed"]
 
 
 def _cell(v) -> str:

@@ -1,0 +1,92 @@
+"""summarize.py accounts for every job of a sweep's own job list (multirun.yaml), never
+averages runs on different data into one cell, and says a malformed file in one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+from train_process import REPO
+
+LRS, SEEDS = ("0.1", "0.2", "0.3"), ("0", "1")
+
+
+def summarize(sweep_dir, *extra):
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "summarize.py"), str(sweep_dir), *extra],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )  # fmt: skip
+
+
+def job(sweep, name, status, accuracy=None, reason=None, digest="d1"):
+    folder = sweep / name
+    folder.mkdir(parents=True)
+    key_values = dict(item.split("=") for item in name.split(","))
+    record = {
+        "status": status,
+        "task": "classify",
+        "overrides": [f"{k}={v}" for k, v in key_values.items()],
+        "metrics": {} if accuracy is None else {"test/accuracy": accuracy},
+        "seconds": {"train": 1.0},
+        "data": {"name": "mnist", "fingerprint": {"digest": digest, "files": {}}},
+    }
+    if reason:
+        record["reason"] = reason
+    (folder / "metrics.json").write_text(json.dumps(record))
+    config = {"lr": float(key_values["lr"]), "seed": int(key_values["seed"]), "model": "mlp"}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def sweep_dir(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    task = [f"lr={','.join(LRS)}", f"seed={','.join(SEEDS)}", "model=mlp"]
+    (sweep / "multirun.yaml").write_text(
+        yaml.safe_dump({"hydra": {"overrides": {"task": task}, "sweeper": {"params": None}}})
+    )
+    return sweep
+
+
+def test_every_planned_job_is_accounted_for(tmp_path):
+    sweep = sweep_dir(tmp_path)
+    job(sweep, "lr=0.1,seed=0", "completed", 0.9)
+    job(sweep, "lr=0.1,seed=1", "completed", 0.91)
+    job(sweep, "lr=0.2,seed=0", "failed", reason="NonFiniteLoss: loss became nan")
+    job(sweep, "lr=0.2,seed=1", "interrupted", reason="SIGTERM")
+    job(sweep, "lr=0.3,seed=0", "running")
+    (sweep / "lr=0.3,seed=1").mkdir()  # Hydra made it; the job wrote nothing
+    proc = summarize(sweep)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text
+    assert "covers 2 of the 6 planned jobs" in text, text
+    assert "lr=0.2,seed=0: failed: NonFiniteLoss: loss became nan" in text
+    assert "lr=0.2,seed=1: interrupted: SIGTERM" in text
+    assert "lr=0.3,seed=0: running" in text
+    assert "lr=0.3,seed=1: never started, or refused before it started" in text
+
+
+def test_runs_on_different_data_are_never_one_cell(tmp_path):
+    sweep = sweep_dir(tmp_path)
+    for lr in LRS:
+        job(sweep, f"lr={lr},seed=0", "completed", 0.9)
+        job(sweep, f"lr={lr},seed=1", "completed", 0.5, digest="d2" if lr == "0.1" else "d1")
+    proc = summarize(sweep)
+    assert proc.returncode == 0, proc.stderr
+    rows = [r for r in proc.stdout.splitlines() if r.startswith("| 0.1 ")]
+    assert len(rows) == 2, proc.stdout  # one cell per data, each of one seed
+    assert "different data" in proc.stdout
+
+
+def test_a_malformed_overrides_file_is_one_line(tmp_path):
+    sweep = sweep_dir(tmp_path)
+    folder = job(sweep, "lr=0.1,seed=0", "completed", 0.9)
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "overrides.yaml").write_text("- lr=0.1\n  seed: [\n")
+    proc = summarize(sweep)
+    text = proc.stdout + proc.stderr
+    assert "Traceback" not in text, text
+    assert str(folder / ".hydra" / "overrides.yaml") in text
