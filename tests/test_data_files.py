@@ -79,7 +79,7 @@ def test_an_imported_copy_with_the_same_header_but_other_content_is_replaced(tmp
     folder = plain_copy(tmp_path)
     first = load(tmp_path, folder)
     images = bytearray((folder / "train-images-idx3-ubyte").read_bytes())
-    images[16:16 + 784] = bytes(784)  # the first image blanked: same header, same size
+    images[16 : 16 + 784] = bytes(784)  # the first image blanked: same header, same size
     (folder / "train-images-idx3-ubyte").write_bytes(bytes(images))
     second = load(tmp_path, folder)
     assert float(second.x_train[0].abs().sum()) == 0.0 < float(first.x_train[0].abs().sum())

@@ -7,7 +7,6 @@ import gzip
 import json
 
 import pytest
-
 from train_process import FIXTURE_MNIST, metrics, output, snapshot, train
 
 from ucl.data.idx import IDX_FILES
