@@ -21,10 +21,14 @@ from pathlib import Path
 import pytest
 from train_process import data_args, metrics, output, start, train, wait_for
 
+from ucl.checkpoint import read_checkpoint
+
 SHORT = ["model=mlp", "steps=200", "eval_every=50", "checkpoint_every=20", "threads=1"]
 CURVES = ["train/loss", "train/error", "test/loss", "test/error", "test/accuracy"]
 FINAL = ["test/accuracy", "test/error", "test/loss", "train/error", "train/loss"]
 TIMEOUT = 180  # seconds for TensorBoard to load the runs; the CPU is shared
+LONGER = ["steps=1000", "eval_every=250"]  # the stopped and resumed run
+STEPS = {"sweep": 200, "resumed": 1000}  # each run's iterations
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +38,20 @@ def logdir(tmp_path_factory):
     proc = train(["-m", *SHORT, "hidden=8,16", *data_args(tmp), f"hydra.sweep.dir={tmp}/sweep"])
     assert proc.returncode == 0, output(proc)
 
+    # the run to stop is longer: the signal, sent once its first checkpoint is written,
+    # lands with most of its 1000 steps still to go
     run_dir, log = tmp / "resumed", tmp / "resumed.log"
-    proc = start([*SHORT, "hidden=8", *data_args(tmp), f"hydra.run.dir={run_dir}"], log)
+    args = [*SHORT, *LONGER, "hidden=8", *data_args(tmp), f"hydra.run.dir={run_dir}"]
+    proc = start(args, log)
     wait_for(run_dir / "checkpoint.pt", proc, log)  # the first periodic checkpoint
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=600) == 128 + signal.SIGTERM, log.read_text()
     assert metrics(run_dir)["status"] == "interrupted", "the run ended before the signal"
+    stopped_at = read_checkpoint(run_dir / "checkpoint.pt")["step"]
+    assert 20 <= stopped_at < STEPS["resumed"], stopped_at
     proc = train([f"resume={run_dir}", *data_args(tmp), f"hydra.run.dir={tmp / 'resume-log'}"])
     assert proc.returncode == 0, output(proc)
+    assert f"at iteration {stopped_at}" in proc.stdout + proc.stderr, output(proc)
     return tmp
 
 
@@ -110,7 +120,7 @@ def check_curves(server, logdir, wanted: list[str]) -> None:
         rows = history(logdir / run)
         final = metrics(logdir / run)
         assert final["status"] == "completed"
-        assert int(rows[-1]["step"]) == final["metrics"]["steps"] == 200
+        assert int(rows[-1]["step"]) == final["metrics"]["steps"] == STEPS[logdir.name]
         for tag in CURVES:
             query = urllib.parse.urlencode({"run": run, "tag": tag})
             points = get(server, f"/data/plugin/scalars/scalars?{query}")
@@ -175,9 +185,14 @@ def test_tensorboard_shows_each_figure_as_its_png(serve, logdir):
     one drawing of each figure, not a second one at another size."""
     server = serve(logdir / "sweep")
     wait_until_loaded(server, ["hidden=8"])
-    tags = get(server, "/data/plugin/images/tags")["hidden=8"]
+    figures = {"error_curves", "loss_curves", "confusion_matrix"}
+    deadline = time.monotonic() + TIMEOUT
+    # the scalars can be loaded before the images of the same run: wait for those too
+    while not figures <= set(tags := get(server, "/data/plugin/images/tags").get("hidden=8", {})):
+        assert time.monotonic() < deadline, f"TensorBoard shows only {sorted(tags)}"
+        time.sleep(1)
     pngs = {p.stem: p.read_bytes() for p in (logdir / "sweep" / "hidden=8" / "figures").glob("*")}
-    assert {"error_curves", "loss_curves", "confusion_matrix"} <= set(tags) <= set(pngs)
+    assert figures <= set(tags) <= set(pngs)
     for tag in ("error_curves", "loss_curves", "confusion_matrix"):
         query = urllib.parse.urlencode({"run": "hidden=8", "tag": tag, "sample": 0})
         entries = get(server, f"/data/plugin/images/images?{query}")
