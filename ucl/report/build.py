@@ -3,10 +3,10 @@ self-contained report.html, and report.pdf when a converter is found."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ucl import outdir
 from ucl.report import doc, pdf, sections
 from ucl.report.sources import Source
 
@@ -21,17 +21,29 @@ class Built:
     note: str  # what happened to the PDF
 
 
-def build_report(root: Path, out_dir: Path, *, make_pdf: bool = True) -> Built:
-    """Read the runs under `root` (runs/reproduce), write the report into `out_dir`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out_dir / "figures", ignore_errors=True)  # figures of an earlier build
+# what a report folder holds, so a folder written before the marker existed is known
+OUTPUTS = ("report.md", "report.html", "report.pdf", "figures", outdir.MARKER)
+
+
+def build_report(
+    root: Path, out_dir: Path, *, make_pdf: bool = True, option: str = "--out"
+) -> Built:
+    """Read the runs under `root` (runs/reproduce), write the report into `out_dir`: a
+    folder the report made, an empty one, or a missing one (anything else is refused)."""
+    out_dir = outdir.claim(Path(out_dir), "the report", option, OUTPUTS)
+    outdir.remove_written(out_dir, "figures")  # figures of an earlier build, and only those
+    figures = out_dir / "figures"
+    before = set(figures.iterdir()) if figures.is_dir() else set()
     blocks = sections.build(Source(root))
     md = out_dir / "report.md"
     md.write_text(doc.to_markdown(blocks, out_dir))
     html = out_dir / "report.html"
     html.write_text(doc.to_html(blocks, TITLE))
+    made = sorted(p.name for p in set(figures.iterdir()) - before) if figures.is_dir() else []
+    outdir.record(out_dir, ["report.md", "report.html", *(f"figures/{n}" for n in made)])
     if not make_pdf:
         return Built(md, html, None, "no PDF: not asked for")
     path, note = pdf.to_pdf(html)
+    if path is not None:
+        outdir.record(out_dir, [Path(path).name])
     return Built(md, html, path, note)

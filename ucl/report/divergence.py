@@ -13,6 +13,7 @@ from typing import NamedTuple
 from ucl.report.doc import Block, Figure, Heading, Table, Text
 from ucl.report.facts import num
 from ucl.report.sources import Run, Source
+from ucl.report.words import measure as measure_words
 from ucl.report.words import sig
 
 STAGES = {
@@ -85,15 +86,16 @@ def _simple(src: Source) -> list[Block]:
     for m in measures:
         cells = [_mean_std(_row(r, m), "uniform_vs_normal") for r in runs]
         seconds = [_row(r, m).get("seconds") for r in runs]
-        rows.append([m, *cells, _mean([s for s in seconds if s is not None])])
+        name = measure_words(m, "uniform", "normal")
+        rows.append([name, *cells, _mean([s for s in seconds if s is not None])])
     if any(CLOSED_FORM in r.metrics for r in runs):
         rows.append(["KL(U‖N), closed form", *(r.metrics.get(CLOSED_FORM) for r in runs), None])
     blocks.append(
         Text(
-            "Mean ± sd over the seeded repeats, one column per variance of the normal; "
-            "`_pq` is D(uniform ‖ normal), `_qp` the reverse; MMD² with the median-heuristic "
-            "kernel width (`mmd2_mixture`: Gaussians at 0.25x-4x it); p-values of the "
-            "permutation tests."
+            "Mean ± sd over the seeded repeats, one column per variance of the normal; a "
+            'direction "uniform to normal" is D(uniform ‖ normal); MMD² with the '
+            "median-heuristic kernel width (over several widths: Gaussians at multiples of it); "
+            "p-values of the permutation tests."
         )
     )
     blocks.append(Table(["measure", *(f"var {v}" for v in variances), "s per call"], rows))
@@ -120,7 +122,8 @@ def _pairs_table(run: Run) -> list[Block]:
             blank = ["" for _ in pairs]
             rows.append(["classifier features (per sample)", *blank, "", row.get("seconds")])
             continue
-        cells = [row["measure"], *(_mean_std(row, p) for p in pairs), _verdict(row, pairs)]
+        name = measure_words(row["measure"], "real", "GAN" if "gan" in run.stage else "second")
+        cells = [name, *(_mean_std(row, p) for p in pairs), _verdict(row, pairs)]
         rows.append([*cells, row.get("seconds")])
     repeats = settings.get("repeats", "the")
     intro = (

@@ -144,7 +144,8 @@ figcaption { font-size: 0.85rem; color: #555; }
 code, pre { background: #f6f6f6; font-size: 0.85rem; }
 pre { padding: 0.6rem; overflow-x: auto; }
 nav ul { columns: 2; }
-@media print { figure, table { page-break-inside: avoid; } }
+@media print { figure, table { page-break-inside: avoid; }
+               figure img { max-height: 12cm; max-width: 100%; width: auto; } }
 """
 
 

@@ -107,7 +107,7 @@ def _sweep(src: Source, stage: str, keys: list[str], title: str, what: str) -> t
         return src.run(stage).why_missing(), ""
     best, choose = found
     cells = aggregate.cells(src.jobs(stage))
-    chosen = ", ".join(f"{k}={best.params[k]}" for k in keys if k in best.params)
+    chosen = setting(best.params, keys)
     test = best.agg("test/accuracy")
     direct = (
         f"The best {what} is {chosen or 'the only cell'}: {pm(test.mean, test.half_width, True)} "
@@ -118,7 +118,7 @@ def _sweep(src: Source, stage: str, keys: list[str], title: str, what: str) -> t
     worst_acc = worst.agg("test/accuracy")
     rest = (
         f"It was chosen by {'validation' if choose.startswith('val') else 'test'} accuracy "
-        f"among {len(cells)} settings; the weakest, {aggregate.describe(worst)}, reaches "
+        f"among {len(cells)} settings; the weakest, {setting(worst.params, keys)}, reaches "
         f"{pm(worst_acc.mean, worst_acc.half_width, True)}. "
     )
     seeds = aggregate.seeds_per_cell(cells)
@@ -131,7 +131,7 @@ def _sweep(src: Source, stage: str, keys: list[str], title: str, what: str) -> t
         marked = aggregate.marks(cells, choose)
         near = [c for c in cells if marked.get(id(c)) == aggregate.NEAR]
         if near:
-            names = "; ".join(aggregate.describe(c) for c in near)
+            names = "; ".join(setting(c.params, keys) for c in near)
             rest += (
                 f"Over {seeds} seeds (mean ± 95% interval), {names} cannot be told from it "
                 "(Welch's t-test, p ≥ 0.05), so the ranking among these is not settled."
@@ -141,6 +141,20 @@ def _sweep(src: Source, stage: str, keys: list[str], title: str, what: str) -> t
                 f"Over {seeds} seeds every other setting is significantly worse (Welch, p < 0.05)."
             )
     return direct, rest
+
+
+def setting(params: dict, keys: list[str]) -> str:
+    """A table's setting in words: 'tanh', '64 hidden units', 'adam at learning rate 0.01'."""
+    words = {
+        "activation": "{}",
+        "hidden": "{} hidden units",
+        "lr": "learning rate {}",
+        "optimizer": "{}",
+    }
+    if keys == ["lr"]:  # "the best learning rate is 0.1"
+        words["lr"] = "{}"
+    parts = [words.get(k, k + "={}").format(params[k]) for k in keys if k in params]
+    return " at ".join(parts) or "the only setting"
 
 
 def q231(src: Source) -> str:

@@ -68,6 +68,7 @@ def classifier_run(run: Run, title: str) -> list[Block]:
     blocks += _figures(run, [("confusion_matrix", "confusion matrix on the test set")])
     pairs = run.get("most_confused") or []
     if pairs:
+        blocks.append(Text("The test digits it confuses most, as (true, predicted) pairs:"))
         blocks.append(
             Table(
                 ["true", "predicted as", "count"],
@@ -131,7 +132,7 @@ def autoencoders(src: Source) -> list[Block]:
     blocks.append(Heading(3, "MNIST"))
     if mnist.ok:
         blocks.append(Text(facts.embedding_answer(mnist) + "."))
-        blocks.append(_latent_table(mnist))
+        blocks += _latent_table(mnist)
         blocks += _closest_pairs(mnist)
         blocks += _figures(mnist, LATENT_FIGURES)
     else:
@@ -141,7 +142,8 @@ def autoencoders(src: Source) -> list[Block]:
     blocks.append(Heading(3, f"Retinal bipolar cells{label}"))
     if retina.ok:
         blocks.append(Text(facts.retina_answer(retina) + "."))
-        blocks.append(_latent_table(retina))
+        blocks += _latent_table(retina)
+        blocks.append(Text("Per class, the nearest-code accuracy and the silhouette:"))
         blocks.append(_per_class(retina))
         blocks += _figures(retina, LATENT_FIGURES)
     else:
@@ -149,17 +151,23 @@ def autoencoders(src: Source) -> list[Block]:
     return blocks
 
 
-def _latent_table(run: Run) -> Table:
+LATENT_ROWS = [  # (metric, what it is) in an autoencoder's table
+    ("test/mse", "test error per element (mean squared)"),
+    ("train/mse", "training error per element (mean squared)"),
+    ("latent/knn_accuracy", "nearest-code (kNN) accuracy of the 2-D code"),
+    ("latent/silhouette", "silhouette of the classes in the code"),
+    ("latent/trustworthiness", "trustworthiness of the code (neighbourhoods kept)"),
+    ("latent/distance_rank_correlation", "rank correlation of input and code distances"),
+    ("interpolation/confidence", "classifier confidence on interpolants"),
+    ("random_codes/confidence", "classifier confidence, codes from a Gaussian fitted to the codes"),
+    ("steps", "training iterations"),
+]
+
+
+def _latent_table(run: Run) -> list[Block]:
     m = run.metrics
-    keys = [
-        "test/mse",
-        "train/mse",
-        "latent/knn_accuracy",
-        "latent/silhouette",
-        "interpolation/confidence",
-        "steps",
-    ]
-    return Table(["metric", "value"], [[k, m.get(k)] for k in keys if k in m])
+    rows = [[label, m.get(k)] for k, label in LATENT_ROWS if k in m]
+    return [Text("What the run measured of its code:"), Table(["measure", "value"], rows)]
 
 
 def _closest_pairs(run: Run) -> list[Block]:
@@ -184,6 +192,19 @@ def _per_class(run: Run) -> Table:
 
 # -- VAE ----------------------------------------------------------------------------------
 
+VAE_ROWS = [  # (metric, what it is) compared between the autoencoder and the VAE
+    ("test/mse", "test error per pixel (mean squared)"),
+    ("latent/knn_accuracy", "nearest-code (kNN) accuracy of the 2-D code"),
+    ("latent/silhouette", "silhouette of the classes in the code"),
+    ("latent/trustworthiness", "trustworthiness of the code (neighbourhoods kept)"),
+    ("latent/distance_rank_correlation", "rank correlation of pixel and code distances"),
+    ("interpolation/confidence_between", "classifier confidence, interpolants between classes"),
+    ("interpolation/confidence_within", "classifier confidence, interpolants within a class"),
+    ("interpolation/confidence_ends", "classifier confidence, decoded test digits"),
+    ("random_codes/confidence", "classifier confidence, codes from a Gaussian fitted to the codes"),
+    ("random_codes/classes", "classes those decoded random codes fall in"),
+]
+
 
 def vae(src: Source) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Variational autoencoder")]
@@ -191,14 +212,21 @@ def vae(src: Source) -> list[Block]:
     if not run.ok:
         return [*blocks, Text(run.why_missing())]
     blocks.append(Text(facts.ae_vae_answer(src) + "."))
-    values = facts.ae_vae_values(src)
-    keys = ["test/mse", "interpolation/confidence", "latent/knn_accuracy"]
     blocks.append(
-        Table(
-            ["metric", "autoencoder", "VAE"],
-            [[k, values["autoencoder"].get(k), values["VAE"].get(k)] for k in keys],
+        Text(
+            "The autoencoder and the VAE on the same test digits (the autoencoder measured "
+            "by the VAE run, so both see the same digits and interpolation pairs):"
         )
     )
+    m = run.metrics
+    rows = [
+        [label, m.get(f"autoencoder/{key}"), m.get(key)]
+        for key, label in VAE_ROWS
+        if key in m or f"autoencoder/{key}" in m
+    ]
+    prior = m.get("samples/confidence")
+    rows.append(["classifier confidence, samples from the prior", None, prior])
+    blocks.append(Table(["measure", "autoencoder", "VAE"], rows))
     blocks += _figures(
         run,
         [
@@ -215,6 +243,15 @@ def vae(src: Source) -> list[Block]:
 
 
 # -- GAN ----------------------------------------------------------------------------------
+
+GAN_ROWS = [  # (samples/<key>, what it is) in the GAN-against-VAE table
+    ("score", "classifier score"),
+    ("frechet", "Fréchet distance to real digits"),
+    ("confidence", "classifier confidence"),
+    ("saturated_ink", "saturated ink (stroke sharpness)"),
+    ("chi2", "chi-squared against MNIST's class shares"),
+    ("min_class_share", "rarest class's share"),
+]
 
 
 def gan(src: Source) -> list[Block]:
@@ -246,18 +283,31 @@ def gan(src: Source) -> list[Block]:
             )
         blocks.append(Table(["class", "GAN samples", "share", "real digits", "MNIST share"], rows))
     blocks += _figures(run, [("class_histogram", "classes of the GAN's samples against MNIST's")])
-    keys = ["score", "frechet", "confidence", "chi2", "min_class_share"]
+    if run.figure("class_epochs") is not None:
+        blocks.append(
+            Text(
+                "The classes of the samples drawn from the same fixed noise after every epoch "
+                "(the per-epoch grids above), as the best classifier labels them; the bars at "
+                "the right edge are MNIST's shares:"
+            )
+        )
+        caption = "class shares of the fixed-noise samples by epoch"
+        blocks += _figures(run, [("class_epochs", caption)])
     rows = [
         [
-            k,
+            label,
             run.metrics.get(f"samples/{k}"),
             vae_run.metrics.get(f"samples/{k}") if vae_run.ok else None,
             run.metrics.get(f"real/{k}"),
         ]
-        for k in keys
+        for k, label in GAN_ROWS
     ]
     blocks += [
-        Text("GAN against VAE, judged by the best classifier:"),
+        Text(
+            "GAN against VAE, judged by the best classifier (score: at most the number of "
+            "classes, higher is better; Fréchet distance of the classifier's features to real "
+            "digits: lower is better; saturated ink: the share of ink pixels fully on):"
+        ),
         Table(["measure", "GAN", "VAE", "real test digits"], rows),
     ]
     blocks += _figures(
