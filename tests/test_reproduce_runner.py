@@ -1,6 +1,7 @@
-"""The reproduction's plan and runner, with a stand-in for train.py: dependency order,
-failures skipping their dependents only, completed stages skipped on a second run,
-stages.json, and the stage declarations themselves."""
+"""The reproduction's plan and runner: dependency order, failures skipping their dependents
+only, completed stages skipped on a second run, a stage whose resolved config changed run
+again (those with real train.py runs on the fixture), stages.json, and the stage
+declarations themselves."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
+from ucl.config import REPO
 from ucl.reproduce import runner as runner_module
+from ucl.reproduce.launch import launch_train, train_command
 from ucl.reproduce.runner import Runner
 from ucl.reproduce.schedule import critical_path, schedule_seconds
 from ucl.reproduce.stages import (
@@ -64,34 +68,57 @@ def fast_poll(monkeypatch):
     monkeypatch.setattr(runner_module, "POLL_SECONDS", 0.05)
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_failure_skips_dependents_and_a_second_run_skips_completed(tmp_path, jobs):
+# Real train.py stages on the committed fixture (a smoke plan adds its data overrides): b's
+# learning rate makes the loss NaN at iteration 2, so b fails and c, which needs it, is
+# skipped; d is an autoencoder judged by a's classifier.
+QUICK = ("hidden=8", "steps=10", "eval_every=10", "threads=1", "progress=false")
+REAL = (
+    Stage("a", ("model=mlp", *QUICK), minutes=1.0, title="first"),
+    Stage("b", ("model=mlp", *QUICK, "lr=1e30"), minutes=2.0, title="fails"),
+    Stage("c", ("model=autoencoder", "classifier={b}", *QUICK[1:]), minutes=1.0, title="needs b"),
+    Stage("d", ("model=autoencoder", "classifier={a}", *QUICK[1:]), minutes=3.0, title="needs a"),
+)
+
+
+def counting_launch(calls: list[str]):
+    """train.py itself, as the runner starts it, each start noted."""
+
+    def launch(planned, log):
+        calls.append(planned.name)
+        return launch_train(planned, log)
+
+    return launch
+
+
+@pytest.mark.slow  # four train.py runs on the fixture, two at a time
+def test_failure_skips_dependents_and_a_second_run_skips_completed(tmp_path):
     calls: list[str] = []
-    p = plan(tmp_path, stages=TOY, env={})
     out = io.StringIO()
-    ok = Runner(p, jobs=jobs, launch=fake_launch(calls), out=out).run()
+    ok = Runner(plan(tmp_path, stages=REAL, smoke=True, env={}), jobs=2,
+                launch=counting_launch(calls), out=out).run()  # fmt: skip
 
     assert not ok
     record = json.loads((tmp_path / "stages.json").read_text())
     status = {name: e["status"] for name, e in record["stages"].items()}
-    assert status == {"a": "completed", "b": "failed", "c": "blocked", "d": "completed"}
+    assert status == {"a": "completed", "b": "failed", "c": "blocked", "d": "completed"}, out
     assert "needs b, which failed" in record["stages"]["c"]["reason"]
-    assert "told to fail" in record["stages"]["b"]["reason"]
+    assert "became nan at iteration" in record["stages"]["b"]["reason"]
     assert sorted(calls) == ["a", "b", "d"]  # c never started
     assert "FAILED" in out.getvalue() and "c: skipped: needs b" in out.getvalue()
-    # d refers to a's run dir through {a}
-    d_args = json.loads((tmp_path / "d" / "metrics.json").read_text())["overrides"]
-    assert f"z={tmp_path / 'a'}" in d_args
+    # d was judged by a's classifier, found through {a}
+    d_record = json.loads((tmp_path / "d" / "metrics.json").read_text())
+    assert f"classifier={tmp_path / 'a'}" in d_record["overrides"]
+    assert d_record["status"] == "completed"
 
     calls.clear()
     again = io.StringIO()
-    Runner(
-        plan(tmp_path, stages=TOY, env={}), jobs=jobs, launch=fake_launch(calls), out=again
-    ).run()
+    Runner(plan(tmp_path, stages=REAL, smoke=True, env={}), jobs=2,
+           launch=counting_launch(calls), out=again).run()  # fmt: skip
     assert sorted(calls) == ["b"]  # a and d completed before; c still blocked
     assert "a: already completed" in again.getvalue()
     record = json.loads((tmp_path / "stages.json").read_text())
     assert record["stages"]["a"]["reused"] is True
+    assert record["stages"]["b"]["status"] == "failed"
 
 
 def test_changed_overrides_rerun_the_stage(tmp_path):
@@ -199,18 +226,29 @@ def test_sigterm_stops_the_running_stage_and_records_it_interrupted(tmp_path):
     import os
     import signal
     import threading
+    import time
 
-    def slow_launch(planned, log):
-        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = tmp_path / "started"
+
+    def slow_launch(planned, log):  # says it started, then runs for a minute
+        code = f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(60)"
+        return subprocess.Popen([sys.executable, "-c", code])
+
+    def sigterm_once_started():  # the signal goes when the stage runs, not after a guess
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
 
     p = plan(tmp_path, stages=TOY[:1], env={})
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+    watcher = threading.Thread(target=sigterm_once_started)
+    watcher.start()
     out = io.StringIO()
     with pytest.raises(KeyboardInterrupt):
         Runner(p, launch=slow_launch, out=out).run()
-    timer.cancel()
+    watcher.join()
+    assert started.exists()  # the stage was running when the signal came
     record = json.loads((tmp_path / "stages.json").read_text())
     assert record["stages"]["a"]["status"] == "interrupted"
     assert "run the same command again" in out.getvalue()
@@ -235,48 +273,41 @@ def test_every_stage_composes(tmp_path, smoke):
         assert cfg.task, planned.name
 
 
-# A stand-in for train.py that records the run's resolved config and its identity as
-# train.py does, composed with extra overrides: as if conf/ had other defaults back then.
-RECORDING_TRAIN = """
-import json, sys, pathlib, yaml
-from omegaconf import OmegaConf
-from ucl.config import compose
-from ucl import rundir
-run_dir, then, args = pathlib.Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
-cfg = OmegaConf.to_container(compose(args + then), resolve=True)
-run_dir.mkdir(parents=True, exist_ok=True)
-(run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
-record = {"status": "completed", "overrides": args, "identity": rundir.identity_hash(cfg),
-          "metrics": {}, "seconds": {"total": 0.1}}
-(run_dir / "metrics.json").write_text(json.dumps(record))
-"""
-
-
+@pytest.mark.slow  # two train.py runs on the fixture
 def test_a_stage_whose_resolved_config_changed_runs_again_and_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    from ucl.config import CONF_DIR
     from ucl.reproduce import state as state_module
 
-    stage = (Stage("mlp", ("model=mlp", "lr=0.3"), minutes=1.0, title="an mlp"),)
-    p = plan(tmp_path, stages=stage, env={})
+    stage = (Stage("mlp", ("model=mlp", *QUICK), minutes=1.0, title="an mlp"),)
+    p = plan(tmp_path, stages=stage, smoke=True, env={})
+    # back then, conf/ said batch_size: 64: train.py ran on a copy of conf/ saying so
+    then = tmp_path / "conf-then"
+    shutil.copytree(CONF_DIR, then)
+    text = (then / "config.yaml").read_text()
+    assert "batch_size: 128" in text
+    (then / "config.yaml").write_text(text.replace("batch_size: 128", "batch_size: 64"))
 
-    def launch_with(then: str):
-        def launch(planned, log):
-            command = [sys.executable, "-c", RECORDING_TRAIN, str(planned.dir), then,
-                       *planned.args]  # fmt: skip
-            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    def launch_then(planned, log):
+        command = [*train_command(planned), "--config-path", str(then)]
+        return subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
 
-        return launch
-
-    with monkeypatch.context() as then:  # back then, conf/ said batch_size: 64
-        then.setattr(state_module, "config_changes", lambda run_dir, record: "")
-        assert Runner(p, jobs=1, launch=launch_with("batch_size=64"), out=io.StringIO()).run()
+    with monkeypatch.context() as back_then:  # its config was today's, back then
+        back_then.setattr(state_module, "config_changes", lambda run_dir, record: "")
+        assert Runner(p, jobs=1, launch=launch_then, out=io.StringIO()).run()
+    assert json.loads((tmp_path / "mlp" / "metrics.json").read_text())["status"] == "completed"
     out = io.StringIO()
-    assert Runner(p, jobs=1, launch=launch_with(""), out=out).run()
+    assert Runner(p, jobs=1, out=out).run()  # train.py as the runner starts it
     said = out.getvalue()
     assert "its resolved config changed since it ran" in said, said
     assert "batch_size: 64 there, 128 now" in said, said
     kept = [d.name for d in tmp_path.iterdir() if d.name.startswith("mlp.replaced-")]
     assert len(kept) == 1 and (tmp_path / kept[0] / "metrics.json").exists()
+    rerun = json.loads((tmp_path / "mlp" / "metrics.json").read_text())
+    assert rerun["status"] == "completed"
+    assert yaml.safe_load((tmp_path / "mlp" / "config.yaml").read_text())["batch_size"] == 128
 
     out = io.StringIO()  # now it matches today's config: done, not run a third time
-    assert Runner(p, jobs=1, launch=launch_with(""), out=out).run()
-    assert "already completed" in out.getvalue()
+    assert Runner(p, jobs=1, launch=counting_launch(calls := []), out=out).run()
+    assert "already completed" in out.getvalue() and calls == []
