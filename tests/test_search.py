@@ -65,6 +65,28 @@ def test_search_completes_resumes_and_is_summarised(tmp_path):
     assert (sweep / "optimization_history.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # three trials in a subprocess
+def test_a_diverging_trial_is_recorded_failed_and_the_search_goes_on(tmp_path):
+    sweep = tmp_path / "search"
+    # the learning rate drawn from {0.1, 1e30}: a trial that draws 1e30 turns NaN at iteration 2
+    proc = train([*TINY, "hidden=16", "lr=choice(0.1,1e30)", "hydra.sweeper.n_trials=3",
+                  *data_args(tmp_path), f"hydra.sweep.dir={sweep}"])  # fmt: skip
+    assert proc.returncode == 0, output(proc)  # the search itself does not fail
+    states = [t.state.name for t in trials(sweep)]
+    assert len(states) == 3 and "FAIL" in states, states
+    assert "COMPLETE" in states[states.index("FAIL") + 1 :], states  # a trial after it ran
+    for t in trials(sweep):
+        assert (t.state.name == "FAIL") == (t.params["lr"] == 1e30), (t.state.name, t.params)
+    records = [json.loads((d / "metrics.json").read_text()) for d in job_dirs(sweep)]
+    failed = [r for r in records if r["status"] == "failed"]
+    assert len(failed) == states.count("FAIL") and len(records) == 3
+    for r in failed:
+        assert "lr=1e+30" in r["overrides"]
+        assert r["reason"].startswith("NonFiniteLoss: batch/loss became nan at iteration 2")
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_params"]["lr"] == 0.1
+
+
 def test_objective_names_a_missing_metric(tmp_path, monkeypatch):
     from omegaconf import OmegaConf
 
