@@ -1,6 +1,7 @@
 """Sweeps that meet failures and interruptions: a job whose loss turns NaN is recorded as
 failed while the others complete; a re-run into the same sweep dir skips completed jobs,
-resumes an interrupted one, and refuses a dir that holds another job."""
+resumes an interrupted one, continues a failed one from its last checkpoint, and refuses a
+dir that holds another job."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from train_process import REPO, data_args, metrics, output, snapshot, start, train, wait_for
 
 from ucl import rundir
+from ucl.checkpoint import read_checkpoint
 from ucl.errors import ConfigError
 
 # the middle job's learning rate makes the loss NaN at iteration 2
@@ -113,6 +115,34 @@ def test_rerun_resumes_the_interrupted_job(tmp_path):
     assert snapshot(jobs / "steps=40")["metrics.json"] == first
     record = metrics(jobs / "steps=1500")
     assert record["status"] == "completed" and record["metrics"]["steps"] == 1500
+
+
+@pytest.mark.slow  # two sweeps in subprocesses
+def test_rerun_continues_a_failed_job_from_its_last_checkpoint(tmp_path):
+    # job lr=0.5 fails at its first evaluation (iteration 20), after its checkpoint at 10:
+    # its history.csv cannot be written while a folder stands in its place
+    args = ["-m", "model=mlp", "hidden=8", "steps=40", "eval_every=20", "checkpoint_every=10",
+            "threads=1", "lr=0.1,0.5", *data_args(tmp_path),
+            f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
+    job = tmp_path / "sweep" / "lr=0.5"
+    (job / "history.csv").mkdir(parents=True)
+    proc = train(args)
+    assert proc.returncode == 1, output(proc)
+    record = metrics(job)
+    assert record["status"] == "failed" and "history.csv" in record["reason"], record
+    assert read_checkpoint(job / "checkpoint.pt")["step"] == 10
+    assert metrics(tmp_path / "sweep" / "lr=0.1")["status"] == "completed"
+
+    (job / "history.csv").rmdir()  # the cause is gone: the same sweep again
+    proc = train(args)
+    assert proc.returncode == 0, output(proc)
+    said = proc.stdout + proc.stderr
+    assert "already completed; skipped" in said
+    assert f"resumed from {job / 'checkpoint.pt'} at iteration 10" in said, said
+    record = metrics(job)
+    assert record["status"] == "completed" and record["metrics"]["steps"] == 40
+    rows = (job / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["20", "40"]
 
 
 def test_a_dir_holding_another_job_is_refused(tmp_path):
