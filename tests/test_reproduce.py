@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ucl.report.questions import QUESTIONS
 from ucl.reproduce.stages import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,7 @@ SECTIONS = [
     "## Variational autoencoder",
     "## Generative adversarial network",
     "## Divergences",
+    "## Interesting insights and extra experiments",
     "## Environment",
 ]
 FIGURES = [  # one per kind the problem set asks for
@@ -102,9 +104,11 @@ def test_smoke_reproduction_and_report(tmp_path):
     ):
         assert header in md, header
     # answers drawn from metrics.json
-    assert re.search(r"best one-hidden-layer network: test accuracy \d+\.\d\d%", md)
+    assert re.search(r"the best one-hidden-layer network reaches \d+\.\d% test accuracy", md)
     assert re.search(r"\d+ of 15 classes separate", md)
-    assert "classifier score: GAN" in md and "By effect size |d|" in md and "Recommended:" in md
+    numbers = re.findall(r"^### (\d\.\d\.\d) ", md, flags=re.M)  # the Questions section
+    assert numbers == [n for n, _, _ in QUESTIONS] and len(numbers) == 17
+    assert "of the GAN's ink pixels are fully on" in md and "Recommended:" in md
     # every figure linked exists, and the kinds the problem set asks for are there
     linked = re.findall(r"!\[[^\]]*\]\((figures/[^)]+)\)", md)
     assert linked and all((report / f).is_file() for f in linked)
