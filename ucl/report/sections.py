@@ -287,8 +287,8 @@ def gan(src: Source) -> list[Block]:
         blocks.append(
             Text(
                 "The classes of the samples drawn from the same fixed noise after every epoch "
-                "(the per-epoch grids above), as the best classifier labels them; the bars at "
-                "the right edge are MNIST's shares:"
+                "(the per-epoch grids above), as the best classifier labels them; the bar at "
+                "the right holds MNIST's shares:"
             )
         )
         caption = "class shares of the fixed-noise samples by epoch"
