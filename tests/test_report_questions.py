@@ -53,6 +53,7 @@ def test_every_question_has_an_answer_in_sentences(answers):
         prose = re.sub(r"\d\.\d", "0", text)  # decimal points are not full stops
         sentences = [s for s in re.split(r"[.;:!?](?:\s|$)", prose) if len(s.split()) >= 3]
         assert len(sentences) >= 3, (number, text)  # the answer, then at least two more
+        assert re.search(r"\]\(#[a-z0-9-]+\)", text), (number, "links to no table or figure")
 
 
 def _numbers_of(value, out: list[float]) -> None:

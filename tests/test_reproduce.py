@@ -118,6 +118,8 @@ def test_smoke_reproduction_and_report(tmp_path):
     html = (report / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == len(linked)
     assert 'src="figures/' not in html
+    dangling = set(re.findall(r'href="#([^"]+)"', html)) - set(re.findall(r'id="([^"]+)"', html))
+    assert not dangling, dangling  # the answers' links reach their tables and figures
 
     again = reproduce(root, "--no-report")
     assert again.returncode == 0, again.stdout[-3000:]
