@@ -18,12 +18,13 @@ import inspect
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
 
+from ucl import outdir
 from ucl.omp import sleeping_threads
+from ucl.outdir import OutputDirError
 
 sleeping_threads()  # as train.py: before torch loads OpenMP, so the figures are a run's
 
@@ -95,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     args.out = args.out or Path("runs/bench-busy" if args.busy else "runs/bench")
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:  # a folder bench did not make is refused before anything runs
+        outdir.claim(args.out, "bench.py", "--out", [*SECTIONS, "bench.md", "bench.json"])
+        outdir.check_free(args.out, [*sections, "bench.md", "bench.json"], "bench.py", "--out")
+    except OutputDirError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
     if args.busy:
         from ucl.benchmarks.busy import busy_job
 
@@ -117,7 +123,9 @@ def run_sections(sections: list[str], args: argparse.Namespace, condition: str) 
         print(f"[bench] {section} ...", file=sys.stderr, flush=True)
         module = importlib.import_module(f"ucl.benchmarks.{section}")
         workdir = args.out / section
-        shutil.rmtree(workdir, ignore_errors=True)  # fresh runs: never resume an older bench's
+        # fresh runs, never an older bench's: its own earlier section dir goes, nothing else
+        outdir.remove_written(args.out, section)
+        outdir.record(args.out, [section, "bench.md", "bench.json"])
         offered = {"repeats": args.repeats, "workdir": workdir}
         accepted = inspect.signature(module.run).parameters
         kwargs = {k: v for k, v in offered.items() if k in accepted}

@@ -15,7 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ucl.report.build import build_report
+from ucl import outdir
+from ucl.outdir import OutputDirError
+from ucl.report.build import OUTPUTS, build_report
 from ucl.reproduce.stages import REPO
 
 FULL_ROOT, SMOKE_ROOT = REPO / "runs" / "reproduce", REPO / "runs" / "reproduce-smoke"
@@ -31,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.runs or (SMOKE_ROOT if args.smoke else FULL_ROOT)
     out = args.out or (root / "report" if args.smoke or args.runs else FULL_REPORT)
+    try:  # a folder that is not the report's is refused before anything is read
+        outdir.claim(out, "the report", "--out", OUTPUTS)
+    except OutputDirError as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 2
     if not root.is_dir():  # still a report: every stage shows as not run
         print(
             f"report: {root} is not a folder, so every stage shows as not run; run "

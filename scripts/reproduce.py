@@ -19,6 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ucl import outdir
+from ucl.outdir import OutputDirError
+from ucl.report.build import OUTPUTS as REPORT_OUTPUTS
 from ucl.report.build import build_report
 from ucl.reproduce.launch import train_command
 from ucl.reproduce.prepare import prepare_mnist
@@ -70,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         _show(todo, args.jobs)
         return 0
+    if not args.no_report:  # a report folder that is not the report's: refused before the stages
+        try:
+            outdir.claim(report_dir, "the report", "--report-dir", REPORT_OUTPUTS)
+        except OutputDirError as e:
+            print(f"reproduce: {e}", file=sys.stderr)
+            return 2
     if args.jobs > 1 and (problem := prepare_mnist(todo)):
         print(f"reproduce: MNIST could not be loaded, so its stages will fail: {problem}")
     try:
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     if not args.no_report:
-        built = build_report(root, report_dir, make_pdf=not args.no_pdf)
+        built = build_report(root, report_dir, make_pdf=not args.no_pdf, option="--report-dir")
         print(f"report: {built.markdown}\n        {built.html}\n        {built.note}")
     return 0 if ok else 1
 

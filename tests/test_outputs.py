@@ -1,0 +1,87 @@
+"""report.py, chaos.py and bench.py write only into a folder they made (or an empty one) and
+remove only what they wrote; a non-empty folder of someone else's is refused in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from train_process import REPO, snapshot
+
+
+def script(name, *args):
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / name), *args],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )  # fmt: skip
+
+
+def foreign(tmp_path, *subdirs):
+    folder = tmp_path / "mine"
+    for sub in ("", *subdirs):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        (folder / sub / "notes.txt").write_text("the user's own\n")
+    (folder / ".env.tmpl").write_text("KEY=\n")
+    return folder
+
+
+def refused(proc, folder, before):
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert "Traceback" not in text and str(folder) in text, text
+    assert len(proc.stderr.strip().splitlines()) == 1, text
+    assert snapshot(folder) == before
+
+
+def test_report_refuses_a_foreign_out(tmp_path):
+    folder = foreign(tmp_path, "figures")
+    before = snapshot(folder)
+    refused(script("report.py", "--runs", str(tmp_path / "none"), "--out", str(folder),
+                   "--no-pdf"), folder, before)  # fmt: skip
+
+
+@pytest.mark.slow  # two report builds
+def test_a_report_rebuilt_keeps_what_it_did_not_write(tmp_path):
+    out = tmp_path / "report"
+    first = script("report.py", "--runs", str(tmp_path / "none"), "--out", str(out), "--no-pdf")
+    assert first.returncode == 0, first.stderr
+    (out / "figures" / "mine.png").write_bytes(b"the user's figure")
+    again = script("report.py", "--runs", str(tmp_path / "none"), "--out", str(out), "--no-pdf")
+    assert again.returncode == 0, again.stderr
+    assert (out / "figures" / "mine.png").read_bytes() == b"the user's figure"
+
+
+def test_chaos_refuses_a_foreign_out(tmp_path):
+    folder = foreign(tmp_path, "reference")
+    before = snapshot(folder)
+    refused(script("chaos.py", "--out", str(folder), "--kills", "1"), folder, before)
+
+
+def test_bench_refuses_a_foreign_out(tmp_path):
+    folder = foreign(tmp_path, "classify")
+    before = snapshot(folder)
+    refused(script("bench.py", "--out", str(folder), "--only", "classify"), folder, before)
+
+
+def test_reproduce_refuses_a_foreign_report_dir_before_any_stage(tmp_path):
+    folder = foreign(tmp_path)
+    before = snapshot(folder)
+    proc = script("reproduce.py", "--smoke", "--root", str(tmp_path / "runs"),
+                  "--report-dir", str(folder))  # fmt: skip
+    refused(proc, folder, before)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_folder_an_older_version_wrote_is_taken_by_its_names(tmp_path):
+    from ucl import outdir
+
+    old = tmp_path / "bench"
+    (old / "classify").mkdir(parents=True)
+    (old / "bench.md").write_text("old")
+    outdir.claim(old, "bench.py", "--out", ["classify", "bench.md"])
+    outdir.remove_written(old, "classify")
+    assert not (old / "classify").exists() and (old / "bench.md").exists()
+    (old / "notes.txt").write_text("the user's, written after")
+    outdir.remove_written(old)
+    assert sorted(p.name for p in old.iterdir()) == sorted([outdir.MARKER, "notes.txt"])
