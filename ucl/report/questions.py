@@ -330,11 +330,24 @@ def q411(src: Source) -> str:
     if any(k not in ae or k not in vae for k in keys):
         return "The interpolants were not judged: the VAE ran without a classifier."
     (ab, aw), (vb, vw) = (ae[k] for k in keys), (vae[k] for k in keys)
-    gain_b, gain_w = vb - ab, vw - aw
-    if compare(vb, ab) == 0 and compare(vw, aw) == 0:
+    # the gains as printed: each confidence rounded as the sentence shows it
+    gain_b = float(sig(vb)) - float(sig(ab))
+    gain_w = float(sig(vw)) - float(sig(aw))
+    if gain_b == gain_w == 0:
         direct = (
             "Neither between classes nor within them: the VAE's interpolants look as much "
             "like digits as the autoencoder's."
+        )
+        why = ""
+    elif math.isclose(gain_b, gain_w, abs_tol=1e-9):
+        better = "more" if gain_b > 0 else "less"
+        direct = (
+            "As much between classes as within them: the VAE's interpolants look a little "
+            f"{better} like digits in both."
+        )
+        why = (
+            " The KL term pulls every code towards the prior, which fills the gaps between "
+            "classes and within them alike at this code size."
         )
     else:
         where = "between classes" if abs(gain_b) > abs(gain_w) else "within a class"
@@ -344,11 +357,15 @@ def q411(src: Source) -> str:
             f"The VAE's latent space differs from the autoencoder's mostly {where}: there its "
             f"interpolants look {better} like digits."
         )
-    why = (
-        " The KL term pulls every code towards the prior, so the classes touch and a line "
-        "from one class to another crosses codes the decoder was trained on; within a class "
-        "both models have training codes all along the line, so there is less to gain."
-    )
+        why = (
+            " The KL term pulls every code towards the prior, so the classes touch and a line "
+            "from one class to another crosses codes the decoder was trained on; within a "
+            "class both models have training codes all along the line, so there is less to "
+            "gain."
+            if where == "between classes" and gain > 0
+            else " Within a class the VAE's codes lie closer together than the autoencoder's, "
+            "so a line between two of them stays where the decoder was trained."
+        )
     return (
         f"{direct} The classifier's mean confidence on "
         f"interpolants between two digits of different classes goes from {sig(ab)} "
