@@ -220,7 +220,7 @@ def vae(src: Source) -> list[Block]:
     )
     m = run.metrics
     rows = [
-        [label, m.get(f"autoencoder/{key}"), m.get(key)]
+        [label, _count(key, m.get(f"autoencoder/{key}")), _count(key, m.get(key))]
         for key, label in VAE_ROWS
         if key in m or f"autoencoder/{key}" in m
     ]
@@ -240,6 +240,11 @@ def vae(src: Source) -> list[Block]:
         ],
     )
     return blocks
+
+
+def _count(key: str, value):
+    """A count metrics.json holds as a float (random_codes/classes) shown as a whole number."""
+    return int(value) if key.endswith("/classes") and value is not None else value
 
 
 # -- GAN ----------------------------------------------------------------------------------
