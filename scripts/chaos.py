@@ -213,8 +213,9 @@ def chaos(args) -> dict:
     # completes on its own. A round's kills count as survived only when it completes and
     # every job matches its reference. Kill moments fall within the first half of the
     # reference's time, so most attempts die before they finish.
-    per_round = max(1, math.ceil(args.kills / (2 * len(args.tasks))))
+    planned_rounds = min(2 * len(args.tasks), args.kills)  # the kills spread evenly
     while kills < args.kills:
+        per_round = math.ceil((args.kills - kills) / max(1, planned_rounds - rounds))
         task = args.tasks[rounds % len(args.tasks)]
         rounds += 1
         sweep = out / f"chaos-{rounds}-{task}"
@@ -224,17 +225,18 @@ def chaos(args) -> dict:
         round_kills = 0
         while True:
             attempts += 1
+            stale = set(temp_files(sweep))  # left by the last kill, until a job clears them
             proc = start(command, log)
             if kills < args.kills and round_kills < per_round:
                 on_write = rng.random() < 0.5  # half the kills aim at a write in progress
                 delay = rng.uniform(0.2, seconds[task] / 2)
                 started = time.perf_counter()
                 while proc.poll() is None and time.perf_counter() - started < delay:
-                    if on_write and temp_files(sweep):
+                    if on_write and set(temp_files(sweep)) - stale:
                         break
                     time.sleep(POLL if on_write else 0.02)
                 if proc.poll() is None:
-                    writing = bool(temp_files(sweep))
+                    writing = bool(set(temp_files(sweep)) - stale)
                     kill_tree(proc)
                     kills += 1
                     round_kills += 1
