@@ -63,6 +63,14 @@ def test_a_header_claiming_more_than_the_bound_is_refused_before_reading(tmp_pat
         load(tmp_path, folder)
 
 
+def test_a_file_of_no_items_is_refused(tmp_path):
+    folder = plain_copy(tmp_path)
+    (folder / "t10k-images-idx3-ubyte").write_bytes(idx_bytes((0, 28, 28), b""))
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes((0,), b""))
+    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte: header says 0 items"):
+        load(tmp_path, folder)
+
+
 def test_a_gzip_bomb_stops_at_the_size_its_header_gives(tmp_path):
     folder = plain_copy(tmp_path)
     path = folder / "train-labels-idx1-ubyte.gz"

@@ -115,6 +115,10 @@ def _check_header(path: Path, expected_ndim: int) -> tuple[tuple[int, ...], str]
 
 def _check_dims(path: Path, dims: tuple[int, ...]) -> int:
     """The bytes of data the header's dimensions promise, once they are within bounds."""
+    if dims[0] == 0:
+        raise DataFileError(
+            f"{path}: header says 0 items; the file holds no data to train or test on. {_FIX}"
+        )
     if dims[0] > MAX_COUNT:
         raise DataFileError(
             f"{path}: header says {dims[0]} items; a file may hold at most {MAX_COUNT} "
