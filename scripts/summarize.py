@@ -77,7 +77,8 @@ def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:
     columns = summary.metric_columns(jobs, wanted)
     cells = aggregate.cells(jobs)
     choose = aggregate.choose_metric(jobs, args.choose)
-    per_job = args.per_seed or aggregate.seeds_per_cell(cells) < 2
+    # no metric to average (every job failed or unreadable): one row per job, with its status
+    per_job = args.per_seed or aggregate.seeds_per_cell(cells) < 2 or not columns
     if per_job:
         header, rows = summary.table(jobs, wanted)
         text = summary.markdown(header, rows)

@@ -83,10 +83,12 @@ def test_runs_on_different_data_are_never_one_cell(tmp_path):
 
 def test_a_malformed_overrides_file_is_one_line(tmp_path):
     sweep = sweep_dir(tmp_path)
-    folder = job(sweep, "lr=0.1,seed=0", "completed", 0.9)
-    (folder / ".hydra").mkdir()
-    (folder / ".hydra" / "overrides.yaml").write_text("- lr=0.1\n  seed: [\n")
+    folders = [job(sweep, f"lr=0.1,seed={s}", "completed", 0.9) for s in SEEDS]
+    for folder, text in zip(folders, ("- lr=0.1\n  seed: [\n", "a: 1\n"), strict=True):
+        (folder / ".hydra").mkdir()
+        (folder / ".hydra" / "overrides.yaml").write_text(text)
     proc = summarize(sweep)
     text = proc.stdout + proc.stderr
-    assert "Traceback" not in text, text
-    assert str(folder / ".hydra" / "overrides.yaml") in text
+    assert proc.returncode == 0 and "Traceback" not in text, text
+    for folder in folders:  # both unreadable, in one cell: no metric to average, no crash
+        assert f"{folder.name}: corrupt: {folder / '.hydra' / 'overrides.yaml'}" in text
