@@ -25,7 +25,7 @@ def other_mnist(tmp_path):
     return folder
 
 
-@pytest.mark.slow  # three train.py processes
+@pytest.mark.slow  # four train.py processes
 def test_a_run_continued_on_other_data_is_refused_naming_the_files(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=logreg", "steps=20", "eval_every=10", "checkpoint_every=10", "threads=1",
@@ -34,11 +34,16 @@ def test_a_run_continued_on_other_data_is_refused_naming_the_files(tmp_path):
     assert first.returncode == 0, output(first)
     record = metrics(run_dir)
     assert set(record["data"]["fingerprint"]["files"]) == set(IDX_FILES)
+    other = other_mnist(tmp_path)
+    before = snapshot(run_dir)
+    # completed: a re-run would skip it, and so report the old data's numbers as this data's
+    skipped = train([*args, f"hydra.run.dir={run_dir}", f"dataset.idx_dir={other}"])
+    assert skipped.returncode == 2 and "train-images-idx3-ubyte" in skipped.stderr, output(skipped)
+    assert snapshot(run_dir) == before
+
     record["status"] = "interrupted"  # as a kill before the end leaves it
     (run_dir / "metrics.json").write_text(json.dumps(record))
     before = snapshot(run_dir)
-
-    other = other_mnist(tmp_path)
     root = f"dataset.root={tmp_path / 'data'}"
     for how in ([f"resume={run_dir}", "threads=1", root], [*args, f"hydra.run.dir={run_dir}"]):
         again = train([*how, f"dataset.idx_dir={other}"])

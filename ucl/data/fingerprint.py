@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 _DIGESTS: dict[tuple, str] = {}
+# dataset name -> the fingerprint of the files a load with this dataset config would read,
+# without loading them (None when it cannot tell, e.g. the files are not there yet)
+OF_CONFIG: dict[str, Callable] = {}
+
+
+def of_config(cfg) -> dict | None:
+    """The fingerprint of the data files `cfg` names, as a load would record it; for a
+    completed run that a re-run skips, so that it is skipped only on the same data."""
+    ds = cfg.get("dataset")
+    if ds is None or ds.get("name") not in OF_CONFIG:
+        return None
+    return OF_CONFIG[ds.name](ds)
 
 
 def file_digest(path: Path) -> str:

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import torch
 
-from ucl.data.idx import DataFileError, check_raw_dir, fingerprint, import_idx_dir
+from ucl.data import fingerprint as fingerprints
+from ucl.data.idx import (
+    IDX_FILES,
+    DataFileError,
+    check_raw_dir,
+    content_digest,
+    find_idx,
+    fingerprint,
+    import_idx_dir,
+)
 from ucl.data.splits import Splits, hold_out_from_config
 from ucl.registry import DATASETS
 
@@ -32,6 +41,29 @@ def fashion_mnist(cfg) -> Splits:
     )
     splits.class_names = list(FASHION_CLASSES)
     return splits
+
+
+def files_fingerprint(cfg_ds, class_name: str) -> dict | None:
+    """The fingerprint a load of `cfg_ds` would record: of the IDX files in idx_dir (their
+    content, as imported), else of those torchvision reads; None when they are not there."""
+    idx_dir = cfg_ds.get("idx_dir")
+    try:
+        if idx_dir and Path(idx_dir).expanduser().is_dir():
+            folder = Path(idx_dir).expanduser()
+            paths = {name: find_idx(folder, name) for name in IDX_FILES}
+        else:
+            folder = Path(cfg_ds.root).expanduser().resolve() / class_name / "raw"
+            paths = {name: folder / name for name in IDX_FILES}
+            if not all(p.exists() for p in paths.values()):
+                return None
+        digests = {name: content_digest(p, IDX_FILES[name]) for name, p in paths.items()}
+    except DataFileError:
+        return None  # the load itself says what is wrong
+    return fingerprints.combined(digests, folder)
+
+
+fingerprints.OF_CONFIG["mnist"] = lambda ds: files_fingerprint(ds, "MNIST")
+fingerprints.OF_CONFIG["fashion_mnist"] = lambda ds: files_fingerprint(ds, "FashionMNIST")
 
 
 def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:

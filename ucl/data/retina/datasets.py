@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ucl.data import fingerprint as fingerprints
 from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
 from ucl.data.splits import Splits, hold_out_from_config
 from ucl.registry import DATASETS
@@ -24,12 +25,33 @@ def retina_synthetic(cfg) -> Splits:
     """Generates the two files on first use (deterministic in dataset.cells, .genes and
     .data_seed) into <root>/retina_synthetic/<those>/, then loads them like the real ones."""
     ds = cfg.dataset
-    folder = Path(ds.root).expanduser() / "retina_synthetic"
-    folder /= f"cells{int(ds.cells)}_genes{int(ds.genes)}_seed{int(ds.data_seed)}"
+    folder = _synthetic_folder(ds)
     if not folder.is_dir():
         _generate(folder, int(ds.cells), int(ds.genes), int(ds.data_seed))
     counts, clusters = folder / COUNTS_FILENAME, folder / CLUSTERS_FILENAME
     return _splits(ds, counts, clusters, True)
+
+
+def _synthetic_folder(ds) -> Path:
+    folder = Path(ds.root).expanduser() / "retina_synthetic"
+    return folder / f"cells{int(ds.cells)}_genes{int(ds.genes)}_seed{int(ds.data_seed)}"
+
+
+def _files_fingerprint(counts: Path, clusters: Path) -> dict | None:
+    """What load_retina records of the two files; None when they are not there."""
+    if not (counts.is_file() and clusters.is_file()):
+        return None
+    return fingerprints.combined(
+        {p.name: fingerprints.file_digest(p) for p in (counts, clusters)}, counts.parent
+    )
+
+
+fingerprints.OF_CONFIG["retinal_bipolar"] = lambda ds: _files_fingerprint(
+    Path(ds.counts).expanduser(), Path(ds.clusters).expanduser()
+)
+fingerprints.OF_CONFIG["retina_synthetic"] = lambda ds: _files_fingerprint(
+    _synthetic_folder(ds) / COUNTS_FILENAME, _synthetic_folder(ds) / CLUSTERS_FILENAME
+)
 
 
 def _generate(folder: Path, cells: int, genes: int, seed: int) -> None:
