@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 
 import pytest
 from train_process import REPO, data_args, metrics, output, snapshot, start, train, wait_for
@@ -120,13 +121,22 @@ def test_rerun_resumes_the_interrupted_job(tmp_path):
 @pytest.mark.slow  # two sweeps in subprocesses
 def test_rerun_continues_a_failed_job_from_its_last_checkpoint(tmp_path):
     # job lr=0.5 fails at its first evaluation (iteration 20), after its checkpoint at 10:
-    # its history.csv cannot be written while a folder stands in its place
+    # its history.csv cannot be written while a folder stands in its place (put there while
+    # the job is held after iteration 20, ucl.phases)
     args = ["-m", "model=mlp", "hidden=8", "steps=40", "eval_every=20", "checkpoint_every=10",
             "threads=1", "lr=0.1,0.5", *data_args(tmp_path),
             f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
     job = tmp_path / "sweep" / "lr=0.5"
-    (job / "history.csv").mkdir(parents=True)
-    proc = train(args)
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = {"UCL_HOLD": '{"lr=0.5": "train"}', "UCL_HOLD_DIR": str(hold)}
+    log = tmp_path / "first.log"
+    first = start(args, log, env)
+    wait_for(hold / "lr=0.5.train", first, log)
+    (job / "history.csv").mkdir()
+    (hold / "lr=0.5.train").unlink()  # let it go on
+    first.wait(timeout=600)
+    proc = subprocess.CompletedProcess(first.args, first.returncode, log.read_text(), "")
     assert proc.returncode == 1, output(proc)
     record = metrics(job)
     assert record["status"] == "failed" and "history.csv" in record["reason"], record

@@ -37,15 +37,15 @@ def train(args: list[str]) -> subprocess.CompletedProcess:
     )
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen:
-    """`python train.py ARGS` in the background, output to `log`."""
+def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """`python train.py ARGS` in the background, output to `log` (`env`: added variables)."""
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, str(REPO / "train.py"), *args],
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_env(),
+            env={**_env(), **(env or {})},
         )
 
 

@@ -26,7 +26,7 @@ class CheckpointMismatch(UclError, ValueError):
 def save(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue(), phase="checkpoint")
 
 
 def non_finite(tree: Any, name: str = "") -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -35,18 +36,24 @@ def main(argv: list[str], hydra_main: Callable[[], None]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ucl.errors import UclError
+    from ucl.errors import RunFailed, UclError
     from ucl.loop import NonFiniteLoss
+    from ucl.signals import RunInterrupted, describe, interrupting
 
     try:
-        hydra_main()
+        with interrupting():  # from the first moment: a signal ends the command, not a job
+            hydra_main()
+    except (RunInterrupted, KeyboardInterrupt) as e:  # before any run had written a record
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"train.py: stopped by {describe(signum)}; nothing was recorded", file=sys.stderr)
+        return 128 + signum
     except Exception as e:
         if debug:
             raise
         if isinstance(e, (UclError, HydraException, OmegaConfBaseException)):
             print(f"train.py: {one_line(e)}", file=sys.stderr)
             return USAGE_ERROR
-        if isinstance(e, NonFiniteLoss):
+        if isinstance(e, (NonFiniteLoss, RunFailed)):
             print(f"train.py: run failed: {one_line(e)}", file=sys.stderr)
             return 1
         traceback.print_exc()
@@ -62,13 +69,13 @@ def job(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from ucl.errors import UclError
+    from ucl.errors import RunFailed, UclError
     from ucl.loop import NonFiniteLoss
     from ucl.run import run
 
     try:
         return run(cfg)
-    except (UclError, NonFiniteLoss) as e:
+    except (UclError, NonFiniteLoss, RunFailed) as e:
         sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         if sweep or os.environ.get("UCL_DEBUG") == "1":
             raise

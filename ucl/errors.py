@@ -26,3 +26,7 @@ class MissingFileError(UclError, FileNotFoundError):
 
 class UnreadableFileError(UclError, OSError):
     """A file that exists but cannot be read (permissions, I/O): the file may be fine."""
+
+
+class RunFailed(Exception):
+    """A run that started and could not finish (its record says why): exit status 1."""

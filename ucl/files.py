@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 TMP_MARK = ".tmp"  # temporary files are `.<name>.tmp<pid>` beside their target
+TEMP_NAME = re.compile(r"^\..+\.tmp\d+$")  # exactly the names atomic_write uses
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
+def is_temp_name(name: str) -> bool:
+    return TEMP_NAME.match(name) is not None
+
+
+def atomic_write(path: Path, data: bytes | str, phase: str | None = None) -> None:
     """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the folder
-    (so that the rename itself survives a power cut). On failure the temporary file goes."""
+    (so that the rename itself survives a power cut). On failure the temporary file goes.
+    `phase` names the write for ucl.phases (a test may hold it before the rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
@@ -21,6 +28,10 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        if phase is not None:
+            from ucl.phases import hold
+
+            hold(phase)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -34,7 +45,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     dir's lock: then no live writer owns them). Returns what was removed."""
     removed = []
     for tmp in Path(folder).glob(f".*{TMP_MARK}*"):
-        if tmp.is_file():
+        if is_temp_name(tmp.name) and tmp.is_file() and not tmp.is_symlink():
             with contextlib.suppress(OSError):
                 tmp.unlink()
                 removed.append(tmp)

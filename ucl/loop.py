@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ucl import checkpoint
+from ucl import checkpoint, phases
 from ucl.checkpoint import read_checkpoint
 from ucl.data.batcher import Batcher
 from ucl.progress import Progress
@@ -76,6 +76,7 @@ class Loop:
             self.total_steps, self.step, len(self.batcher), str(cfg.task), cfg.get("progress")
         )
         self._last_tick = time.perf_counter()
+        hold_at = self.step + phases.TRAIN_STEP  # where a test may hold "train"
         with trapped() as stop, _closing(progress, self):
             while self.step < self.total_steps:
                 for module in self.modules.values():
@@ -83,6 +84,8 @@ class Loop:
                 for x, y in self.batcher.epoch_batches():
                     out = train_step(x, y)
                     self.step += 1
+                    if self.step == hold_at:
+                        phases.hold("train")
                     self._accumulate(out)
                     for sched in self.schedulers.values():
                         sched.step()
@@ -149,6 +152,7 @@ class Loop:
             module.eval()
         with torch.no_grad():
             metrics = {**averages, **evaluate(self.step)}
+        phases.hold("eval")
         for module in self.modules.values():
             module.train()
         self.tracker.log(self.step, metrics)

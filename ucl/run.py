@@ -13,16 +13,16 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from ucl import checkpoint, rundir
+from ucl import checkpoint, phases, rundir, signals
 from ucl.components import load_all
 from ucl.context import Context
 from ucl.earlier_runs import check_links
-from ucl.errors import ConfigError
+from ucl.errors import ConfigError, RunFailed
 from ucl.files import remove_stale_temps
 from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS
 from ucl.runlock import RunLock
-from ucl.signals import RunInterrupted, deferred, interrupting
+from ucl.signals import RunInterrupted, deferred, describe, ignoring, interrupting
 from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
 from ucl.validate import validate
@@ -40,6 +40,7 @@ def run(cfg: DictConfig) -> float | None:
     last, a run ends "completed", "interrupted" with a checkpoint, or "failed".
     """
     load_all()
+    signals.reset()  # a sweep's jobs in one process: each starts with no signal pending
     made = _hydra_dir()  # Hydra makes its output dir before a job starts, even for resume=
     maybe_empty = [made] if made is not None and _is_empty(made) else []
     lock = None
@@ -47,11 +48,16 @@ def run(cfg: DictConfig) -> float | None:
         run_dir = output_dir(cfg)
         if _is_empty(run_dir):  # made for this job
             maybe_empty.append(run_dir)
+        rundir.check_ours(run_dir)  # a folder ucl did not make: refused, untouched
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = RunLock(run_dir)
         with interrupting():
             lock.acquire()  # a dir in use by a live run: refused here, untouched
             return _run_locked(cfg, run_dir)
+    except (RunInterrupted, KeyboardInterrupt) as e:  # before the run's record: none written
+        signum = getattr(e, "signum", signal.SIGINT)
+        log.warning("%s before the run started; nothing recorded", describe(signum))
+        _requeue_or_exit(signum, None)
     finally:
         if lock is not None:
             lock.release()
@@ -120,6 +126,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     threads = threads_per_job(cfg.get("threads"), launcher_config(), available_cores())
     if threads:
         torch.set_num_threads(threads)
+    phases.at_run(run_dir)
+    phases.hold("data")
     data, data_seconds = _load_data(cfg, device)
     if not again and data is not None:  # a continuation trains on the data it started with
         rundir.check_same_data(run_dir, previous, data.fingerprint)
@@ -143,6 +151,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         elif device.type == "cpu":
             ctx.threads_reason = AUTO  # chosen by the loop, from the model and the batch
         record: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
+        if (slurm := _slurm()) is not None:
+            record["slurm"] = slurm
         if data is not None:
             record["data"] = {
                 "name": data.name,
@@ -171,14 +181,15 @@ def _train(cfg, ctx: Context, tracker: Tracker, record: dict, run_dir: Path) -> 
     try:
         metrics = TASKS.get(cfg.task)(ctx)
     except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
-        # Ctrl-C, SIGTERM, or a scheduler ending the job (submitit exits on a SLURM timeout)
+        # Ctrl-C, SIGTERM, SIGHUP, or a scheduler's warning that the job is about to end
         reason = str(e) if isinstance(e, RunInterrupted) else type(e).__name__
-        _end(tracker, "interrupted", record, ctx, started, reason=reason)
-        tracker.close()
+        with ignoring():  # a second signal (a requeue's SIGTERM) must not cut this record
+            _end(tracker, "interrupted", record, ctx, started, reason=reason)
+            tracker.close()
         log.warning("interrupted: %s", reason)
         if isinstance(e, SystemExit):
             raise
-        raise SystemExit(128 + getattr(e, "signum", signal.SIGINT)) from None
+        _requeue_or_exit(getattr(e, "signum", signal.SIGINT), (tracker, record, ctx, started))
     except BaseException as e:
         reason = f"{type(e).__name__}: {e}"
         _end(tracker, "failed", record, ctx, started, reason=reason)
@@ -187,15 +198,64 @@ def _train(cfg, ctx: Context, tracker: Tracker, record: dict, run_dir: Path) -> 
         raise
     # the final record is the last write; a signal now waits until it is on disk
     with deferred() as late:
+        phases.hold("final")
         tracker.hparams(hparams(cfg), metrics)
         _end(tracker, "completed", record, ctx, started, metrics=metrics)
         tracker.close()
     log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if _scalar(v)))
     log.info("run dir: %s", run_dir)
-    if late.signal is not None:
+    if late.signal is not None and late.signal != signals.scheduler_signal():
         log.warning("%s arrived as the run completed; stopping", late.name)
         raise SystemExit(128 + late.signal)
+    if late.signal is not None:  # a time-limit warning for a job that has just finished
+        log.info("%s arrived as the run completed; nothing left to requeue", late.name)
     return metrics.get("test/accuracy")
+
+
+def _requeue_or_exit(signum: int, recorded: tuple | None) -> None:
+    """End the process for signal `signum`: 128 + signum, or for a scheduler's warning, the
+    scheduler's own handler (submitit requeues the job and exits). A job it does not requeue
+    (its requeues used up) fails in one line naming the job and its log."""
+    if signum == signals.scheduler_signal():
+        with ignoring():
+            try:
+                signals.hand_over(signum)
+            except Exception as e:  # submitit's "not requeued because: ..."
+                reason = f"{describe(signum)}; not requeued: {' '.join(str(e).split())}"
+                if recorded is not None:
+                    tracker, record, ctx, started = recorded
+                    _end(tracker, "failed", record, ctx, started, reason=reason)
+                raise RunFailed(f"{_job_name()}: {reason} (log: {_job_log()})") from None
+    raise SystemExit(128 + signum) from None
+
+
+def _slurm() -> dict[str, Any] | None:
+    """Where the job runs on a SLURM cluster: job id, array index, node, requeues so far."""
+    env = os.environ
+    if not env.get("SLURM_JOB_ID"):
+        return None
+    info = {
+        "job_id": env.get("SLURM_ARRAY_JOB_ID", env["SLURM_JOB_ID"]),
+        "array_index": env.get("SLURM_ARRAY_TASK_ID"),
+        "node": env.get("SLURMD_NODENAME"),
+        "restarts": int(env.get("SLURM_RESTART_COUNT") or 0),
+    }
+    if info["array_index"] is not None:
+        info["array_index"] = int(info["array_index"])
+    return info
+
+
+def _job_name() -> str:
+    slurm = _slurm()
+    if slurm is None:
+        return f"job (PID {os.getpid()})"
+    index = slurm["array_index"]
+    return f"SLURM job {slurm['job_id']}" + (f"_{index}" if index is not None else "")
+
+
+def _job_log() -> str:
+    folder = os.environ.get("SUBMITIT_FOLDER")
+    return f"{folder} (*_log.out, *_log.err)" if folder else "the terminal"
 
 
 def _end(tracker, status, record, ctx, started, metrics=None, reason=None) -> None:

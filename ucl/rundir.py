@@ -56,6 +56,38 @@ def read_config_record(run_dir: Path, legacy: bool = True) -> dict | None:
     return None
 
 
+def check_ours(run_dir: Path) -> None:
+    """A run starts in a missing or empty dir, or continues a ucl run dir; any other folder
+    (a typo, `hydra.run.dir=.`, a folder of the user's own) is refused before anything in
+    it is touched."""
+    from ucl.files import is_temp_name
+    from ucl.runlock import LOCK, is_ucl_lock
+
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file, not a run dir; give the run another dir.")
+    if is_run_dir(run_dir) or (run_dir / LEGACY_CONFIG).is_file():
+        return
+    foreign = []
+    for entry in sorted(run_dir.iterdir()):
+        if entry.name == LOCK and entry.is_file() and not entry.is_symlink():
+            if is_ucl_lock(entry.read_text(errors="replace")):
+                continue  # a run that stopped before its first record
+        elif is_temp_name(entry.name):
+            continue
+        foreign.append(entry.name)
+    if foreign:
+        more = f" and {len(foreign) - 4} more" if len(foreign) > 4 else ""
+        shown = ", ".join(foreign[:4]) + more
+        raise ConfigError(
+            f"{run_dir} holds files ucl did not write ({shown}); a run starts in an empty "
+            f"or new dir, or continues a ucl run dir. Give this run another dir "
+            f"(hydra.run.dir=..., or hydra.sweep.dir=... for a sweep)."
+        )
+
+
 def is_run_dir(path: Path) -> bool:
     path = Path(path)
     return (path / CONFIG_RECORD).is_file() or (path / "metrics.json").is_file()

@@ -177,18 +177,20 @@ def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]
     if planned is None:
         return failures(jobs), None
     lines = []
+    cluster = cluster_notes(sweep_dir)
     for name in planned:
         job = found.get(name)
+        said = f"; {cluster[name]}" if name in cluster else ""
         if job is None:
             folder = Path(sweep_dir) / name
             empty = not folder.is_dir() or not any(folder.iterdir())
             lines.append(
                 f"{name}: "
                 + (NEVER_STARTED if empty else "started, but wrote no metrics.json (killed "
-                   "before its first record; re-run the sweep)")
+                   "before its first record; re-run the sweep)") + said
             )  # fmt: skip
-        elif job.status != "completed":
-            lines.append(f"{name}: {_ended(job)}")
+        elif job.status != "completed" or said:
+            lines.append(f"{name}: {_ended(job)}{said}")
     extra = sorted(set(found) - set(planned))
     lines += [f"{n}: not in this sweep's job list (multirun.yaml); {_ended(found[n])}"
               for n in extra]  # fmt: skip
@@ -196,12 +198,55 @@ def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]
     return lines, f"The table covers {covered} of the {len(planned)} planned jobs (multirun.yaml)."
 
 
+def cluster_notes(sweep_dir: Path) -> dict[str, str]:
+    """What the scheduler said of each job that did not complete there (the SLURM launcher's
+    cluster.json): its job id, state, reason and log, by job dir name."""
+    from ucl.job_name import job_name
+    from ucl.launchers import read_ledger
+
+    notes = {}
+    for entry in read_ledger(sweep_dir).values():
+        if entry.get("state") == "COMPLETED":
+            continue
+        name = job_name(entry["overrides"], sweep_dir, entry["num"])
+        reason = f" ({entry['reason']})" if entry.get("reason") else ""
+        notes[name] = f"SLURM job {entry['job_id']} {entry['state']}{reason}, log {entry['err']}"
+    return notes
+
+
+def _live_holder(job_dir: Path) -> str | None:
+    """Who holds the run dir, when its lock names a live process on this host; a lock of
+    another host counts as live (this host cannot tell)."""
+    import os
+    import socket
+
+    from ucl.runlock import LOCK, parse
+
+    try:
+        holder = parse((job_dir / LOCK).read_text())
+    except (OSError, UnicodeDecodeError):
+        return None
+    if holder is None:
+        return None
+    if holder.host != socket.gethostname():
+        return str(holder)
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return str(holder)
+
+
 def _ended(job: Job) -> str:
     if job.status == "completed":
         return "completed"
     if job.status == "running":
-        return ("running, or killed while running (no process holds it? re-run the sweep "
-                "to continue it)")  # fmt: skip
+        holder = _live_holder(job.path)
+        if holder:
+            return f"running ({holder})"
+        return "killed while running (no live process holds it; re-run the sweep to continue it)"
     return f"{job.status}: {job.reason}" if job.reason else job.status
 
 

@@ -1,0 +1,197 @@
+"""Requeues and time-limit warnings at seeded phases of SLURM jobs; every sweep must end
+with exit 0 and every job bit-identical to the same job run by the basic launcher.
+
+    .ci/slurm-cluster up                      # a single-node cluster on this machine
+    python scripts/cluster_chaos.py           # 12 signals, 3 jobs a sweep
+    python scripts/cluster_chaos.py --time-limit   # and a job that reaches its real limit
+
+Each job of a round is held at a seeded phase (data loading, training, evaluation, a
+checkpoint write, the final record: ucl/phases.py) and then either requeued
+(`scontrol requeue`) or sent SLURM's time-limit warning (`scancel -s USR2`, which submitit
+answers by requeueing). A signal counts as survived only when its sweep ended with exit 0
+and no traceback, and its job's metrics and history.csv equal the reference's.
+`--time-limit` adds the configuration a real time limit broke: 80000 iterations under a
+1-minute limit with the warning 25 s before it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "tests" / "fixtures" / "mnist"
+PHASES = ("data", "train", "eval", "checkpoint", "final")
+ACTIONS = ("requeue", "time-limit warning")
+MARKER = ".cluster_chaos"  # the --out folder this script made
+
+
+def _chaos():
+    spec = importlib.util.spec_from_file_location("chaos", REPO / "scripts" / "chaos.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def job_args(data_root: Path, steps: int, lrs: list[str]) -> list[str]:
+    return [
+        "model=mlp", f"steps={steps}", "eval_every=200", "checkpoint_every=1000",
+        f"dataset.idx_dir={FIXTURE}", f"dataset.root={data_root}", "progress=false",
+        f"lr={','.join(lrs)}",
+    ]  # fmt: skip
+
+
+def slurm_args(timeout_min: int = 10, signal_delay_s: int = 30) -> list[str]:
+    return [
+        "hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu",
+        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+        f"hydra.launcher.timeout_min={timeout_min}",
+        f"hydra.launcher.signal_delay_s={signal_delay_s}",
+    ]  # fmt: skip
+
+
+def sweep(args: list[str], sweep_dir: Path, env: dict | None = None, log: Path | None = None):
+    """`python train.py -m ARGS` into sweep_dir, in the background."""
+    out = open(log or sweep_dir.with_suffix(".log"), "w")  # noqa: SIM115 - closed by the caller
+    command = [sys.executable, str(REPO / "train.py"), "-m", *args, f"hydra.sweep.dir={sweep_dir}"]
+    proc = subprocess.Popen(
+        command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+        env={**os.environ, "UCL_MNIST_DIR": "", **(env or {})},
+    )  # fmt: skip
+    proc.log = out
+    return proc
+
+
+def signal_job(job: str, action: str) -> None:
+    if action == "requeue":
+        subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True)
+    elif action == "cancel":
+        subprocess.run(["scancel", job], check=True, capture_output=True)
+    else:  # what SLURM sends signal_delay_s before the limit (sbatch --signal=USR2@...)
+        subprocess.run(["scancel", "-s", "USR2", job], check=True, capture_output=True)
+
+
+def hold_and_signal(proc, hold_dir: Path, plan: dict[str, tuple[str, str]], deadline_s=600):
+    """Wait for each job to reach its phase (its marker), then signal it. Returns the
+    phases hit, by job name."""
+    hit: dict[str, str] = {}
+    deadline = time.monotonic() + deadline_s
+    while len(hit) < len(plan) and time.monotonic() < deadline:
+        for name, (phase, action) in plan.items():
+            marker = hold_dir / f"{name}.{phase}"
+            if name not in hit and marker.exists() and marker.stat().st_size:
+                signal_job(json.loads(marker.read_text())["job"], action)
+                hit[name] = phase
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    return hit
+
+
+def wait(proc, deadline_s: float = 900) -> int:
+    try:
+        return proc.wait(timeout=deadline_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return -9
+    finally:
+        proc.log.close()
+
+
+def chaos(args) -> dict:
+    out = Path(args.out)
+    if out.exists() and not (out / MARKER).exists() and any(out.iterdir()):
+        raise SystemExit(
+            f"cluster_chaos: {out} holds files this script did not make; give --out a new dir"
+        )
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("made by scripts/cluster_chaos.py\n")
+    compare = _chaos().differing_jobs
+    rng = random.Random(args.seed)
+    lrs = [f"0.{i + 1}" for i in range(args.jobs)]
+    base = job_args(out / "data", args.steps, lrs)
+    started = time.monotonic()
+    reference = out / "reference"
+    if wait(sweep(base, reference)) != 0:
+        raise SystemExit(f"cluster_chaos: the reference sweep failed; see {reference}.log")
+    figures = {"signals": 0, "survived": 0, "rounds": 0, "broken_sweeps": 0, "differ": [],
+               "by_phase": {p: 0 for p in PHASES}, "missed_phase": 0}  # fmt: skip
+    while figures["signals"] < args.signals:
+        n = figures["rounds"]
+        figures["rounds"] += 1
+        sweep_dir, hold_dir = out / f"round{n}", out / f"hold{n}"
+        hold_dir.mkdir()
+        plan = {f"lr={lr}": (rng.choice(PHASES), rng.choice(ACTIONS)) for lr in lrs}
+        env = {"UCL_HOLD": json.dumps({k: v[0] for k, v in plan.items()}),
+               "UCL_HOLD_DIR": str(hold_dir)}  # fmt: skip
+        proc = sweep([*slurm_args(), *base], sweep_dir, env)
+        hit = hold_and_signal(proc, hold_dir, plan)
+        code = wait(proc)
+        text = sweep_dir.with_suffix(".log").read_text()
+        broken = code != 0 or "Traceback" in text
+        differ = compare(reference, sweep_dir)
+        figures["broken_sweeps"] += broken
+        figures["differ"] += [f"round{n}/{d}" for d in differ]
+        figures["missed_phase"] += len(plan) - len(hit)
+        for name, phase in hit.items():
+            figures["signals"] += 1
+            figures["by_phase"][phase] += 1
+            ok = not broken and not any(d.startswith(name) for d in differ)
+            figures["survived"] += ok
+            print(f"round {n}: {name} {plan[name][1]} at {phase}: "
+                  f"{'survived' if ok else 'LOST'} (sweep exit {code})", flush=True)  # fmt: skip
+    if args.time_limit:
+        figures["time_limit"] = time_limit_case(out)
+    figures["minutes"] = round((time.monotonic() - started) / 60, 1)
+    return figures
+
+
+def time_limit_case(out: Path) -> dict:
+    """A job that reaches its real time limit mid-training, twice: 80000 iterations under a
+    1-minute limit, warned 25 s before it (the configuration that once broke the sweep)."""
+    args = ["model=mlp", "steps=80000", "eval_every=5000", "checkpoint_every=2000", "lr=0.1",
+            f"dataset.idx_dir={FIXTURE}", f"dataset.root={out / 'data'}",
+            "progress=false"]  # fmt: skip
+    reference = out / "limit_reference"
+    wait(sweep(args, reference), 1800)
+    limited = out / "limit"
+    proc = sweep([*slurm_args(timeout_min=1, signal_delay_s=25), *args], limited)
+    code = wait(proc, 1800)
+    text = limited.with_suffix(".log").read_text()
+    record = json.loads((limited / "lr=0.1" / "metrics.json").read_text())
+    return {"exit": code, "traceback": "Traceback" in text, "status": record["status"],
+            "restarts": record.get("slurm", {}).get("restarts"),
+            "differ": _chaos().differing_jobs(reference, limited)}  # fmt: skip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--signals", type=int, default=12, help="signals to deliver (12)")
+    parser.add_argument("--jobs", type=int, default=3, help="jobs in each sweep (3)")
+    parser.add_argument("--steps", type=int, default=600, help="iterations per job (600)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the phases and actions (0)")
+    parser.add_argument("--time-limit", action="store_true", help="add the real time-limit case")
+    parser.add_argument("--out", default="runs/cluster_chaos", help="working dir")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    figures = chaos(parser.parse_args(argv))
+    if parser.parse_args(argv).json:
+        print(json.dumps(figures))
+    else:
+        print(json.dumps(figures, indent=2))
+    limit = figures.get("time_limit", {"exit": 0, "traceback": False, "differ": []})
+    lost = figures["signals"] - figures["survived"] + figures["broken_sweeps"]
+    return int(lost > 0 or bool(figures["differ"]) or limit["exit"] != 0 or limit["traceback"]
+               or bool(limit["differ"]))  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Sweeps on a real SLURM cluster (.ci/slurm-cluster starts one on this machine; CI starts it
+before the suite and sets UCL_REQUIRE_SLURM=1, so that a missing cluster fails instead of
+skipping): README's command as written, failures on the node, and requeues and time-limit
+warnings at held phases, each job ending bit-identical to the basic launcher's."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from train_process import FIXTURE_MNIST, REPO
+
+pytestmark = pytest.mark.slurm
+
+sys.path.insert(0, str(REPO / "scripts"))
+import cluster_chaos  # noqa: E402
+
+from ucl.phases import TRAIN_STEP  # noqa: E402
+
+INACCURATE = "status may be inaccurate"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    try:
+        up = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                            timeout=10).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        up = ""
+    if not re.search(r"idle|mixed|allocated", up):
+        why = "no SLURM cluster answers (start one: .ci/slurm-cluster up)"
+        if os.environ.get("UCL_REQUIRE_SLURM") == "1":
+            pytest.fail(why + "; UCL_REQUIRE_SLURM=1 says this run must have one")
+        pytest.skip(why)
+
+
+def readme_slurm_command() -> list[str]:
+    """The sweep in README's SLURM section, as written."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"```bash\n(python train\.py -m hydra/launcher=submitit_slurm.*?)```",
+                      text, re.S).group(1)  # fmt: skip
+    return shlex.split(block.replace("\\\n", " "))[2:]  # after `python train.py`
+
+
+def data(tmp: Path) -> list[str]:
+    return [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp / 'data'}", "progress=false"]
+
+
+def run(args: list[str], sweep_dir: Path, env: dict | None = None):
+    proc = cluster_chaos.sweep(args, sweep_dir, env)
+    code = cluster_chaos.wait(proc)
+    return code, sweep_dir.with_suffix(".log").read_text()
+
+
+def summary_rows(sweep_dir: Path) -> list[dict]:
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "summarize.py"), str(sweep_dir),
+                          "--per-seed"], capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    return [
+        {k: v for k, v in row.items() if not k.endswith(" s") and k != "run_dir"} for row in rows
+    ]
+
+
+@pytest.mark.slow
+def test_readme_sweep_on_the_cluster_equals_the_basic_launcher(tmp_path):
+    """README's command with the documented size overrides (one core, 1 GB a job) on the
+    fixture: every job completes, records where it ran, and its metrics, history.csv and
+    summarize table equal the same sweep on the basic launcher, bit for bit."""
+    args = readme_slurm_command()
+    assert "hydra/launcher=submitit_slurm" in args and "lr=0.1,0.3,1.0" in args
+    size = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+    code, log = run([*args, *size, *data(tmp_path)], tmp_path / "slurm")
+    assert code == 0 and "Traceback" not in log and INACCURATE not in log, log
+    basic = [a for a in args if not a.startswith(("hydra/launcher", "hydra.launcher"))]
+    code, log = run([*basic, *data(tmp_path)], tmp_path / "basic")
+    assert code == 0, log
+    assert cluster_chaos._chaos().differing_jobs(tmp_path / "basic", tmp_path / "slurm") == []
+    for job in ("lr=0.1", "lr=0.3", "lr=1.0"):
+        record = json.loads((tmp_path / "slurm" / job / "metrics.json").read_text())
+        assert record["status"] == "completed"
+        slurm = record["slurm"]
+        assert slurm["job_id"].isdigit() and slurm["array_index"] in (0, 1, 2)
+        assert slurm["node"] and slurm["restarts"] == 0
+    assert summary_rows(tmp_path / "slurm") == summary_rows(tmp_path / "basic")
+
+
+@pytest.mark.slow
+def test_requeue_time_limit_and_an_early_signal_lose_nothing(tmp_path):
+    """One sweep, three jobs held at a phase each: requeued mid-training, warned of its time
+    limit mid-training (the checkpoint is written at that iteration, not the periodic one),
+    and requeued while loading its data. The sweep waits for the requeued jobs and exits 0,
+    and each job equals the uninterrupted one."""
+    base = cluster_chaos.job_args(tmp_path / "data", 600, ["0.1", "0.2", "0.3"])
+    code, log = run(base, tmp_path / "reference")
+    assert code == 0, log
+    plan = {"lr=0.1": ("train", "requeue"), "lr=0.2": ("train", "time-limit warning"),
+            "lr=0.3": ("data", "requeue")}  # fmt: skip
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = {"UCL_HOLD": json.dumps({k: v[0] for k, v in plan.items()}), "UCL_HOLD_DIR": str(hold)}
+    proc = cluster_chaos.sweep([*cluster_chaos.slurm_args(), *base], tmp_path / "sweep", env)
+    hit = cluster_chaos.hold_and_signal(proc, hold, plan)
+    code = cluster_chaos.wait(proc)
+    log = (tmp_path / "sweep.log").read_text()
+    assert hit == {name: phase for name, (phase, _) in plan.items()}
+    assert code == 0 and "Traceback" not in log, log
+    assert cluster_chaos._chaos().differing_jobs(tmp_path / "reference", tmp_path / "sweep") == []
+    for name in plan:
+        record = json.loads((tmp_path / "sweep" / name / "metrics.json").read_text())
+        assert record["status"] == "completed" and record["slurm"]["restarts"] == 1, name
+    warned = (tmp_path / "sweep" / "lr=0.2" / "train.log").read_text()
+    step = TRAIN_STEP
+    assert f"SIGUSR2 at iteration {step}; checkpoint written" in warned
+    assert (
+        f"resumed from {tmp_path / 'sweep' / 'lr=0.2' / 'checkpoint.pt'} at iteration {step}"
+        in warned
+    )
+
+
+@pytest.mark.slow
+def test_failures_on_the_node_are_named_and_the_sweep_fails(tmp_path):
+    """In one sweep with no requeue left (max_num_timeout=0): a job that raises (its loss
+    diverges), one cancelled mid-training and one warned of its time limit; then a sweep
+    whose job SLURM kills for its memory. Each sweep waits for all its jobs and exits 1 with
+    one line and no traceback; cluster.json and summarize name every failed job with its
+    state, reason and log; no accounting warning is printed."""
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    plan = {"lr=0.2": ("train", "cancel"), "lr=0.4": ("train", "time-limit warning")}
+    env = {"UCL_HOLD": json.dumps({k: v[0] for k, v in plan.items()}), "UCL_HOLD_DIR": str(hold)}
+    args = [*cluster_chaos.slurm_args(), "model=mlp", "steps=300", *data(tmp_path)]
+    proc = cluster_chaos.sweep([*args, "hydra.launcher.max_num_timeout=0", "lr=1e9,0.2,0.3,0.4"],
+                               tmp_path / "sweep", env)  # fmt: skip
+    hit = cluster_chaos.hold_and_signal(proc, hold, plan)
+    code = cluster_chaos.wait(proc)
+    log = (tmp_path / "sweep.log").read_text()
+    assert hit == {"lr=0.2": "train", "lr=0.4": "train"}
+    assert code == 1 and "Traceback" not in log and INACCURATE not in log, log
+    assert log.splitlines()[-1].startswith("train.py: run failed: ")
+    ledger = json.loads((tmp_path / "sweep" / "cluster.json").read_text())
+    state = {e["overrides"][-1]: e for e in ledger.values()}
+    assert state["lr=0.3"]["state"] == "COMPLETED"
+    nan = state["lr=1000000000.0"]
+    assert nan["state"] == "FAILED" and "became nan" in nan["reason"]
+    assert state["lr=0.2"]["state"].startswith("CANCELLED")
+    assert Path(state["lr=0.2"]["err"]).is_file()
+    timed_out = state["lr=0.4"]
+    assert timed_out["state"] == "FAILED" and "timed-out too many times" in timed_out["reason"]
+    assert "SLURM job " in timed_out["reason"] and "_log.err" in timed_out["reason"]
+    record = json.loads((tmp_path / "sweep" / "lr=0.4" / "metrics.json").read_text())
+    assert record["status"] == "failed" and "not requeued" in record["reason"]
+    table = summarize(tmp_path / "sweep")
+    assert re.search(r"lr=0\.2: .*SLURM job \S+ CANCELLED.*log \S+_log\.err", table), table
+    assert re.search(r"lr=1000000000\.0: failed", table) and "lr=0.4: failed" in table, table
+
+    code, log = run([*args, "hydra.launcher.mem_gb=null", "hydra.launcher.mem_per_cpu=64M",
+                     "lr=0.5"], tmp_path / "oom")  # fmt: skip
+    assert code == 1 and "Traceback" not in log, log
+    ledger = json.loads((tmp_path / "oom" / "cluster.json").read_text())
+    assert ledger["0"]["state"] == "FAILED" and "exceeded memory limit (" in ledger["0"]["reason"]
+    assert "exceeded memory limit (" in log.splitlines()[-1] and ledger["0"]["err"] in log
+
+
+def summarize(sweep_dir: Path) -> str:
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "summarize.py"), str(sweep_dir)],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    return out.stdout + out.stderr

@@ -1,0 +1,150 @@
+"""Hydra's submitit launchers (SLURM, and its local twin), waiting for every job of a sweep.
+
+Hydra's own launchers stop at the first job that ends without a result (a `scancel`, an
+out-of-memory kill, a node failure): the sweep command dies with submitit's traceback while
+the other jobs go on unwatched. These wait for every job, record each one's end in the sweep
+dir's `cluster.json` (job id, state, log) for `scripts/summarize.py`, and turn a job that
+ended without a result into a failed job whose one-line error names it and its log; the
+sweep then ends with status 1, as a failed job of the basic launcher does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+
+from ucl.errors import RunFailed
+from ucl.files import atomic_write
+
+log = logging.getLogger(__name__)
+LEDGER = "cluster.json"  # in the sweep dir: each job's scheduler id, state and log
+
+
+class _Submitted(Exception):
+    """Hydra's launcher has submitted the jobs: its own wait is not wanted."""
+
+
+class Waiting:
+    """Mixed into hydra-submitit-launcher's launchers (hydra_plugins/ucl_launchers: Hydra
+    takes launcher classes only from the hydra_plugins package)."""
+
+    def launch(self, job_overrides, initial_job_idx: int):
+        import submitit
+
+        # Hydra's launch builds the executor and submits, then waits in job order and stops
+        # at the first job without a result, keeping no handle on the jobs. Its submission is
+        # taken as it is; the jobs it made are caught here and waited for in full below.
+        jobs: list[Any] = []
+        real_map = submitit.AutoExecutor.map_array
+
+        def map_array(executor, fn, *iterable):
+            jobs.extend(real_map(executor, fn, *iterable))
+            raise _Submitted
+
+        submitit.AutoExecutor.map_array = map_array
+        try:
+            super().launch(job_overrides, initial_job_idx)
+        except _Submitted:
+            pass
+        finally:
+            submitit.AutoExecutor.map_array = real_map
+        return self._wait(jobs, job_overrides, initial_job_idx)
+
+    def _wait(self, jobs, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+        from submitit.core.utils import UncompletedJobError
+
+        _until_done(jobs)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        ledger = _read_ledger(sweep_dir)
+        returns = []
+        for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
+            num = initial_job_idx + offset
+            entry = {
+                "num": num,
+                "job_id": job.job_id,
+                "overrides": list(overrides),
+                "log": str(job.paths.stdout),
+                "err": str(job.paths.stderr),
+            }
+            try:
+                ret = job.results()[0]
+                entry["state"] = "COMPLETED" if ret.status == JobStatus.COMPLETED else "FAILED"
+                if ret.status == JobStatus.FAILED:
+                    entry["reason"] = _first_line(ret._return_value)
+            except UncompletedJobError as e:
+                state = _state(job)
+                reason = _scheduler_says(Path(job.paths.stderr)) or _first_line(e)
+                entry.update(state=state, reason=reason)
+                ret = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
+                ret.return_value = RunFailed(
+                    f"SLURM job {job.job_id} ({' '.join(overrides)}) ended {state} without a "
+                    f"result ({reason}); its log: {job.paths.stderr}"
+                )
+                log.error("job #%d: %s", num, ret._return_value)
+            if ret.hydra_cfg is not None:  # the job's run dir
+                entry["dir"] = str(ret.hydra_cfg.hydra.runtime.output_dir)
+            ledger[str(num)] = entry
+            atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
+            returns.append(ret)
+        return returns
+
+
+def _until_done(jobs, poll_s: float = 5.0) -> None:
+    """Wait for every job. submitit asks the scheduler less and less often as a job ages
+    (up to every 10 minutes), so a job that died without a result was noticed minutes late;
+    here one sacct call for the whole sweep every `poll_s` seconds."""
+    watcher = getattr(type(jobs[0]), "watcher", None) if jobs else None
+    while not all(job.done() for job in jobs):
+        time.sleep(poll_s)
+        if watcher is not None:
+            try:
+                watcher.update()
+            except NotImplementedError:  # local jobs: done() asks the process itself
+                watcher = None
+
+
+def _state(job) -> str:
+    try:
+        return str(job.state)
+    except Exception:  # noqa: BLE001 - the scheduler's answer is information, not required
+        return "UNKNOWN"
+
+
+def _scheduler_says(log: Path) -> str | None:
+    """Why SLURM ended a job, from its own lines in the job's log (slurmstepd's errors: a
+    memory limit, a time limit, a cancellation)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    said = [
+        ln.split("error:", 1)[1].strip(" *")
+        for ln in lines
+        if "slurmstepd" in ln and "error:" in ln
+    ]
+    memory = [ln for ln in said if "memory" in ln]
+    if memory:  # slurmstepd says it three ways; the one with the figures
+        return max(memory, key=len)
+    return said[-1] if said else None
+
+
+def _first_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:300]
+
+
+def _read_ledger(sweep_dir: Path) -> dict:
+    try:
+        data = json.loads((sweep_dir / LEDGER).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_ledger(sweep_dir: Path) -> dict[str, dict]:
+    """A sweep dir's cluster.json, by job number ({} when the sweep ran elsewhere)."""
+    return _read_ledger(Path(sweep_dir))
