@@ -65,7 +65,7 @@ def test_every_planned_job_is_accounted_for(tmp_path):
     assert "covers 2 of the 6 planned jobs" in text, text
     assert "lr=0.2,seed=0: failed: NonFiniteLoss: loss became nan" in text
     assert "lr=0.2,seed=1: interrupted: SIGTERM" in text
-    assert "lr=0.3,seed=0: running" in text
+    assert "lr=0.3,seed=0: killed while running" in text  # no live process holds it
     assert "lr=0.3,seed=1: never started, or refused before it started" in text
 
 
@@ -92,3 +92,17 @@ def test_a_malformed_overrides_file_is_one_line(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in text, text
     for folder in folders:  # both unreadable, in one cell: no metric to average, no crash
         assert f"{folder.name}: corrupt: {folder / '.hydra' / 'overrides.yaml'}" in text
+
+
+def test_a_running_job_whose_lock_names_a_live_process_is_running(tmp_path):
+    import os
+    import socket
+
+    from ucl import summary
+
+    sweep = sweep_dir(tmp_path)
+    folder = job(sweep, "lr=0.1,seed=0", "running")
+    (folder / ".lock").write_text(f"{os.getpid()} on {socket.gethostname()}\n")
+    lines, covered = summary.accounting(sweep, summary.find_jobs(sweep))
+    assert f"lr=0.1,seed=0: running (PID {os.getpid()} on {socket.gethostname()})" in lines
+    assert covered == "The table covers 0 of the 6 planned jobs (multirun.yaml)."
