@@ -37,9 +37,9 @@ def wait_for_more_rows(busy, than: int) -> int:
 @pytest.mark.slow  # a real train.py run beside the test
 def test_the_busy_job_trains_while_the_bench_runs_and_stops_after(tmp_path):
     # the fixture has 2000 training digits: best_mlp's 5000 held out would be refused; an
-    # evaluation every 5 steps makes its progress visible
+    # evaluation every 5 steps makes its progress visible; 32 units keep the test quick
     extra = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}",
-             "dataset.validation=300", "eval_every=5"]  # fmt: skip
+             "dataset.validation=300", "eval_every=5", "hidden=32"]  # fmt: skip
     with busy_job(extra, warm_up=0.5) as busy:
         assert busy.shown.startswith("python train.py experiment=best_mlp threads=1")
         assert "eval_every=1000000" not in busy.shown  # a later override replaces the default

@@ -92,7 +92,7 @@ def test_submitit_configs_compose_and_comment_every_key(name):
 # One job a core (n_jobs=-1) leaves each job one thread, where threads=auto alone would
 # take two: a 512-wide MLP on batches of 2000 is 814M multiply-adds per step. The launcher's
 # share must win, or the jobs oversubscribe the cores.
-WIDE = ["model=mlp", "hidden=512", "batch_size=2000", "steps=4", "eval_every=2", "lr=0.1,0.5"]
+WIDE = ["model=mlp", "hidden=512", "batch_size=2000", "steps=2", "eval_every=2", "lr=0.1,0.5"]
 WIDE_WORK = 2000 * (784 * 512 + 512 + 512 * 10 + 10)  # batch x parameters
 
 
