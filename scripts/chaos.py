@@ -56,8 +56,9 @@ TASKS = {
             "model.discriminator_widths=[64]", "task_settings.num_samples=200",
             "batch_size=64", "classifier=null"],
 }  # fmt: skip
-# what chaos.py writes into --out: anything else there is someone else's
-OUTPUTS = ("data", "reference-*", "chaos-*", outdir.MARKER)
+# what chaos.py writes into --out (reference, reference.log: before the three tasks);
+# anything else there is someone else's
+OUTPUTS = ("data", "reference", "reference.log", "reference-*", "chaos-*", outdir.MARKER)
 
 
 def sweep_command(task: str, sweep_dir: Path, data_root: Path, jobs: int, steps: int) -> list[str]:
