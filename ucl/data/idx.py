@@ -32,9 +32,9 @@ IDX_FILES = {
 UBYTE = 0x08
 IMAGE_SHAPE = (28, 28)  # what every MNIST-format dataset's images are
 NUM_CLASSES = 10  # and how many classes its labels name
-# a count torch and torchvision index with int32 (2**31 - 1), and a bound on one file's
-# data far above the real ones (the 47 MB training images) that keeps a hostile header
-# from asking for terabytes
+# the largest dimension the format can hold (a signed 32-bit integer), and a bound on one
+# file's data far above the real ones (the 47 MB training images) that keeps a hostile
+# header from asking for terabytes
 MAX_COUNT = 2**31 - 1
 MAX_BYTES = 4 << 30
 
@@ -121,14 +121,13 @@ def _check_dims(path: Path, dims: tuple[int, ...]) -> int:
         )
     if dims[0] > MAX_COUNT:
         raise DataFileError(
-            f"{path}: header says {dims[0]} items; a file may hold at most {MAX_COUNT} "
-            f"(torch indexes with int32); it is corrupt or not an IDX file. {_FIX}"
+            f"{path}: header says {dims[0]} items, more than the {MAX_COUNT} an IDX "
+            f"dimension (a signed 32-bit integer) can hold; it is corrupt. {_FIX}"
         )
     if len(dims) == 3 and tuple(dims[1:]) != IMAGE_SHAPE:
         raise DataFileError(
             f"{path}: images of {dims[1]}x{dims[2]} pixels; this dataset's are "
-            f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}. Give the dataset's own files (resize others "
-            f"to 28x28 and write them as IDX). {_FIX}"
+            f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}: these are another dataset's. {_FIX}"
         )
     expected = 1
     for d in dims:
