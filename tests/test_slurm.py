@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,39 @@ def summarize(sweep_dir: Path) -> str:
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "summarize.py"), str(sweep_dir)],
                          capture_output=True, text=True, cwd=REPO)  # fmt: skip
     return out.stdout + out.stderr
+
+
+def test_a_run_whose_slurm_job_is_alive_is_never_resumed(tmp_path):
+    """A crashed-looking run (metrics.json says running, the lock is free here) whose lock
+    names a SLURM job that is still queued or running belongs to that job: refused, naming it;
+    once the job has ended, the run continues."""
+    from train_process import metrics, snapshot, start, train, wait_for
+
+    run_dir, hold, log = tmp_path / "run", tmp_path / "hold", tmp_path / "log"
+    hold.mkdir()
+    args = ["model=logreg", "steps=60", "eval_every=20", "checkpoint_every=20",
+            *data(tmp_path), f"hydra.run.dir={run_dir}"]  # fmt: skip
+    proc = start(args, log, {"UCL_HOLD": '{"run": "train"}', "UCL_HOLD_DIR": str(hold)})
+    wait_for(hold / "run.train", proc, log)
+    proc.kill()
+    proc.wait()
+    job = subprocess.run(["sbatch", "--parsable", "-c1", "--mem=100M", "--wrap", "sleep 120"],
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    try:
+        (run_dir / ".lock").write_text(f"{proc.pid} on node07 job {job}")
+        before = snapshot(run_dir)
+        refused = train(args)
+        assert refused.returncode == 2, refused.stderr
+        line = refused.stderr.strip().splitlines()[-1]
+        assert f"SLURM job {job}" in line and f"scancel {job}" in line, line
+        assert snapshot(run_dir) == before
+    finally:
+        subprocess.run(["scancel", job], check=True)
+    for _ in range(100):  # SLURM forgets a cancelled job's queue entry within seconds
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
+                               text=True).stdout.strip()  # fmt: skip
+        if not state:
+            break
+        time.sleep(0.2)
+    assert train(args).returncode == 0
+    assert metrics(run_dir)["status"] == "completed"

@@ -1,0 +1,134 @@
+"""A run's lifecycle as a user meets it through train.py: the folders it will write into,
+the lock and what its file says, and signals from the process's first moment (each phase
+reached through ucl.phases, so the signal lands where the test says)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+
+import pytest
+from train_process import data_args, metrics, output, snapshot, start, train, wait_for
+
+
+def _run(tmp_path, run_dir, *extra) -> list[str]:
+    return ["model=logreg", "steps=10", "eval_every=10", *data_args(tmp_path),
+            f"hydra.run.dir={run_dir}", *extra]  # fmt: skip
+
+
+def test_a_folder_ucl_did_not_make_is_refused_and_untouched(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / ".env.tmpl").write_text("SECRET=1\n")
+    (folder / "model.pt").write_bytes(b"the user's own weights")
+    (folder / ".lock").write_text("held by another tool\n")
+    (folder / "notes.txt").write_text("notes\n")
+    before = snapshot(folder)
+    proc = train(_run(tmp_path, folder))
+    assert proc.returncode == 2, output(proc)
+    line = proc.stderr.strip().splitlines()[-1]
+    assert str(folder) in line and "ucl did not write" in line and "model.pt" in line, line
+    assert "Traceback" not in proc.stderr
+    assert snapshot(folder) == before
+
+
+def test_a_folder_given_as_dot_is_refused(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "train_notes.md").write_text("x")
+    proc = train(_run(tmp_path, folder / "."))
+    assert proc.returncode == 2 and "train_notes.md" in proc.stderr, output(proc)
+    assert sorted(p.name for p in folder.iterdir()) == ["train_notes.md"]
+
+
+@pytest.mark.slow  # three runs of train.py
+def test_clean_up_takes_only_ucls_temporary_names_and_never_follows_a_lock_link(tmp_path):
+    run_dir = tmp_path / "run"
+    log = tmp_path / "log"
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = {"UCL_HOLD": json.dumps({"run": "train"}), "UCL_HOLD_DIR": str(hold)}
+    proc = start(_run(tmp_path, run_dir, "steps=60", "checkpoint_every=20"), log, env)
+    wait_for(hold / "run.train", proc, log)
+    proc.kill()  # a crash: metrics.json says running, the lock file stays
+    proc.wait()
+    assert metrics(run_dir)["status"] == "running"
+    (run_dir / ".history.csv.tmp999").write_text("left by a killed writer")
+    (run_dir / ".env.tmpl").write_text("the user's")
+    (run_dir / ".notes.tmp").write_text("the user's")
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    os.replace(run_dir / ".lock", tmp_path / "old.lock")
+    os.symlink(target, run_dir / ".lock")
+    proc = train(_run(tmp_path, run_dir, "steps=60", "checkpoint_every=20"))
+    assert proc.returncode == 2 and "not a plain file" in proc.stderr, output(proc)
+    assert target.read_text() == "keep me"
+    (run_dir / ".lock").unlink()
+    proc = train(_run(tmp_path, run_dir, "steps=60", "checkpoint_every=20"))
+    assert proc.returncode == 0, output(proc)
+    names = {p.name for p in run_dir.iterdir()}
+    assert ".history.csv.tmp999" not in names and {".env.tmpl", ".notes.tmp"} <= names
+    assert metrics(run_dir)["status"] == "completed"
+
+
+@pytest.mark.slow  # four runs of train.py
+def test_a_lock_left_by_another_host_is_not_taken_over(tmp_path):
+    """On a filesystem whose locks are node-local, a run on another node holds its flock
+    where this node cannot see it: the lock file's holder must still stop a second writer."""
+    run_dir = tmp_path / "run"
+    log = tmp_path / "log"
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = {"UCL_HOLD": json.dumps({"run": "train"}), "UCL_HOLD_DIR": str(hold)}
+    args = _run(tmp_path, run_dir, "steps=60", "checkpoint_every=20")
+    proc = start(args, log, env)
+    wait_for(hold / "run.train", proc, log)
+    holder = (run_dir / ".lock").read_text()
+    assert holder == f"{proc.pid} on {socket.gethostname()}"
+    proc.kill()
+    proc.wait()
+    (run_dir / ".lock").write_text(f"{proc.pid} on node07")  # its flock is not seen here
+    before = snapshot(run_dir)
+    second = train(args)
+    assert second.returncode == 2, output(second)
+    line = second.stderr.strip().splitlines()[-1]
+    assert "node07" in line and "remove" in line and str(run_dir / ".lock") in line, line
+    assert snapshot(run_dir) == before
+    (run_dir / ".lock").unlink()  # what the message says to do once that run is known gone
+    assert train(args).returncode == 0
+    assert metrics(run_dir)["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("phase", "sig"),
+    [("data", signal.SIGTERM), ("train", signal.SIGHUP), ("final", signal.SIGINT)],
+)
+def test_signals_from_the_first_moment_stop_the_sweep(tmp_path, phase, sig):
+    """A signal at each phase of the first job of a sweep ends that job as interrupted (or,
+    before its first record, with nothing written) and stops the sweep: the next job never
+    starts. A signal during the final record waits for it: the job ends completed."""
+    sweep = tmp_path / "sweep"
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    args = ["-m", "model=logreg", "steps=60", "eval_every=20", "lr=0.1,0.3",
+            *data_args(tmp_path), f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    env = {"UCL_HOLD": json.dumps({"lr=0.1": phase}), "UCL_HOLD_DIR": str(hold)}
+    log = tmp_path / "log"
+    proc = start(args, log, env)
+    wait_for(hold / f"lr=0.1.{phase}", proc, log)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=600) == 128 + sig, log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert not (sweep / "lr=0.3").exists()
+    job = sweep / "lr=0.1"
+    if phase == "data":
+        assert not (job / "metrics.json").exists()
+        assert "nothing" in text.splitlines()[-1]
+    elif phase == "train":
+        record = metrics(job)
+        assert record["status"] == "interrupted" and "SIGHUP at iteration 20" in record["reason"]
+    else:
+        assert metrics(job)["status"] == "completed"
