@@ -137,11 +137,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     rundir.write_config_record(run_dir, cfg)
     file_log = _log_to(run_dir / "train.log")
     try:
-        if again:  # skip_completed=false: from iteration 0, not from the final checkpoint
-            checkpoint.forget(run_dir)
         tracker = Tracker(run_dir)
-        if again:
-            tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
         if data_seconds is not None:
             tracker.seconds["data"] = data_seconds
         precision = resolve_precision(cfg.get("precision", "fp32"), device)
@@ -161,7 +157,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
                 "test": len(data.y_test),
                 "fingerprint": data.fingerprint,
             }
-        return _train(cfg, ctx, tracker, record, run_dir)
+        return _train(cfg, ctx, tracker, record, run_dir, again)
     finally:
         logging.getLogger().removeHandler(file_log)
         file_log.close()
@@ -175,8 +171,13 @@ def _load_data(cfg: DictConfig, device: torch.device):
     return data, round(time.perf_counter() - t, 3)
 
 
-def _train(cfg, ctx: Context, tracker: Tracker, record: dict, run_dir: Path) -> float | None:
+def _train(cfg, ctx: Context, tracker: Tracker, record: dict, run_dir: Path, again: bool):
     tracker.finish("running", {**record, "metrics": {}})
+    if again:  # skip_completed=false: from iteration 0, not from the final checkpoint. The
+        # record says running first: a kill from here on leaves a run to continue, never
+        # a "completed" one without its checkpoint and history
+        checkpoint.forget(run_dir)
+        tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
     started = time.perf_counter()
     try:
         metrics = TASKS.get(cfg.task)(ctx)
