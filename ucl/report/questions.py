@@ -515,20 +515,28 @@ def q422(src: Source) -> str:
         f"epoch {_int(m.get('epochs/largest_share_epoch'))}). "
     )
     collapsed = m.get("epochs/classes_last") == 1
-    if specialised:
-        text += (
-            f"This is {'complete' if collapsed else 'partial'} mode collapse: the generator "
-            "is rewarded for any sample the discriminator accepts, not for covering the "
-            "classes, so it settles on the classes it draws convincingly"
-        )
-        text += (
-            ", and it keeps moving between them as the discriminator catches up." if moves else "."
+    why = (
+        "the generator is rewarded for any sample the discriminator accepts, not for "
+        "covering the classes, so nothing pulls it towards the classes it draws less well"
+    )
+    if collapsed or specialised:
+        text += f"This is {'complete' if collapsed else 'partial'} mode collapse: {why}" + (
+            ", and it keeps moving between classes as the discriminator catches up."
+            if moves
+            else "."
         )
     elif moves:
         text += (
-            "The generator covers the classes but oscillates between them: as the "
-            "discriminator learns to reject the classes it overdraws, it moves to others, "
-            "the chase that in its extreme is mode collapse."
+            "The generator oscillates between classes: as the discriminator learns to reject "
+            "the classes it overdraws, it moves to others, the chase that in its extreme is "
+            "mode collapse."
+        )
+    elif not uniform:
+        text += (
+            "So it specialises mildly and stays so: its class mix moves less from one epoch "
+            "to the next than a random draw of as many real digits differs from MNIST's "
+            "shares, and it keeps favouring the same classes, a mild and stable form of mode "
+            f"collapse: {why}."
         )
     else:
         text += (
