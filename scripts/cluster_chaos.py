@@ -156,15 +156,18 @@ def chaos(args) -> dict:
 
 
 def time_limit_case(out: Path) -> dict:
-    """A job that reaches its real time limit mid-training, twice: 80000 iterations under a
-    1-minute limit, warned 25 s before it (the configuration that once broke the sweep)."""
+    """A job that reaches its real time limit mid-training, again and again: 80000 iterations
+    under a 1-minute limit, warned 25 s before it (the configuration that once broke the
+    sweep). SLURM sends the warning up to a minute early, so a segment trains 10 to 35 s:
+    the job has requeues enough (max_num_timeout=20) to finish."""
     args = ["model=mlp", "steps=80000", "eval_every=5000", "checkpoint_every=2000", "lr=0.1",
             f"dataset.idx_dir={FIXTURE}", f"dataset.root={out / 'data'}",
             "progress=false"]  # fmt: skip
     reference = out / "limit_reference"
     wait(sweep(args, reference), 1800)
     limited = out / "limit"
-    proc = sweep([*slurm_args(timeout_min=1, signal_delay_s=25), *args], limited)
+    limit = [*slurm_args(timeout_min=1, signal_delay_s=25), "hydra.launcher.max_num_timeout=20"]
+    proc = sweep([*limit, *args], limited)
     code = wait(proc, 1800)
     text = limited.with_suffix(".log").read_text()
     record = json.loads((limited / "lr=0.1" / "metrics.json").read_text())
