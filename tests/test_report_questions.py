@@ -248,3 +248,32 @@ def test_measures_in_words_and_numbers_rounded():
     assert sig(1140.3) == "1100" and sig(0.02345) == "0.023" and sig(float("inf")) == "∞"
     assert pm(0.98123, 0.0021, percent=True) == "98.1% ± 0.2"
     assert pm(0.98123, None, percent=True) == "98.1%"
+
+
+@pytest.mark.parametrize(
+    "chi2_p, change, to_real, classes_last, verdict",
+    [
+        (0.0, 0.0, 0.9, 1, "This is complete mode collapse"),
+        (1e-4, 0.05, 0.2, 10, "specialises mildly and stays so"),
+        (1e-4, 0.3, 0.2, 10, "oscillates between classes"),
+        (0.5, 0.05, 0.1, 10, "No mode collapse shows"),
+    ],
+)
+def test_gan_answer_tells_collapse_oscillation_and_preference_apart(
+    tmp_path, chi2_p, change, to_real, classes_last, verdict
+):
+    import json
+
+    from ucl.report.questions import q422
+
+    metrics = {
+        "samples/class_counts": [100] * 10, "samples/chi2": 3.0, "samples/chi2_p": chi2_p,
+        "real/chi2": 2.0, "epochs/samples": 64, "epochs/noise": 0.15,
+        "epochs/change_mean": change, "epochs/to_real_last": to_real,
+        "epochs/classes_last": classes_last, "epochs/largest_share": 0.3,
+        "epochs/largest_share_class": "4", "epochs/largest_share_epoch": 7,
+    }  # fmt: skip
+    (tmp_path / "gan").mkdir()
+    record = {"status": "completed", "task": "gan", "metrics": metrics}
+    (tmp_path / "gan" / "metrics.json").write_text(json.dumps(record))
+    assert verdict in q422(Source(tmp_path))
