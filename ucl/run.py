@@ -255,8 +255,15 @@ def _job_name() -> str:
 
 
 def _job_log() -> str:
-    folder = os.environ.get("SUBMITIT_FOLDER")
-    return f"{folder} (*_log.out, *_log.err)" if folder else "the terminal"
+    """The job's log file under submitit, else where the process prints."""
+    if os.environ.get("SUBMITIT_FOLDER"):
+        try:
+            import submitit
+
+            return str(submitit.JobEnvironment().paths.stderr)
+        except Exception:  # noqa: BLE001 - a name for a message, not required
+            return os.environ["SUBMITIT_FOLDER"]
+    return "the terminal"
 
 
 def _end(tracker, status, record, ctx, started, metrics=None, reason=None) -> None:
