@@ -190,8 +190,9 @@ def test_a_run_whose_slurm_job_is_alive_is_never_resumed(tmp_path):
     wait_for(hold / "run.train", proc, log)
     proc.kill()
     proc.wait()
-    job = subprocess.run(["sbatch", "--parsable", "-c1", "--mem=100M", "-o", str(tmp_path / "sleep.out"), "--wrap", "sleep 120"],
-                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    sleeper = ["sbatch", "--parsable", "-c1", "--mem=100M", "-o", str(tmp_path / "sleep.out")]
+    job = subprocess.run([*sleeper, "--wrap", "sleep 120"], capture_output=True, text=True,
+                         check=True).stdout.strip()  # fmt: skip
     try:
         (run_dir / ".lock").write_text(f"{proc.pid} on node07 job {job}")
         before = snapshot(run_dir)
