@@ -1,8 +1,13 @@
 """Train anything ucl knows: `python train.py model=mlp activation=elu -m hidden=64,128,256`."""
 
+import signal
 import sys
 
-from ucl.omp import sleeping_threads
+# until ucl's own handlers are in place (ucl.cli.main), Ctrl-C ends the process as SIGTERM
+# and SIGHUP do, with 128 + the signal and no traceback: nothing has been written yet
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+from ucl.omp import sleeping_threads  # noqa: E402
 
 sleeping_threads()  # before torch loads OpenMP: idle threads sleep (README, "Threads")
 
