@@ -58,12 +58,14 @@ def test_chaos_refuses_a_foreign_out(tmp_path):
     refused(script("chaos.py", "--out", str(folder), "--kills", "1"), folder, before)
 
 
+@pytest.mark.slow  # imports torch for nothing but the refusal
 def test_bench_refuses_a_foreign_out(tmp_path):
     folder = foreign(tmp_path, "classify")
     before = snapshot(folder)
     refused(script("bench.py", "--out", str(folder), "--only", "classify"), folder, before)
 
 
+@pytest.mark.slow  # the reproduction's plan is built before the refusal
 def test_reproduce_refuses_a_foreign_report_dir_before_any_stage(tmp_path):
     folder = foreign(tmp_path)
     before = snapshot(folder)

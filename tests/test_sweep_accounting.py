@@ -3,6 +3,7 @@ averages runs on different data into one cell, and says a malformed file in one 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -18,6 +19,16 @@ def summarize(sweep_dir, *extra):
         [sys.executable, str(REPO / "scripts" / "summarize.py"), str(sweep_dir), *extra],
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )  # fmt: skip
+
+
+def summarize_here(sweep_dir, capsys):
+    """The same script in this process (cheaper): (exit status, stdout + stderr)."""
+    spec = importlib.util.spec_from_file_location("summarize", REPO / "scripts/summarize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main([str(sweep_dir)])
+    out = capsys.readouterr()
+    return code, out.out + out.err
 
 
 def job(sweep, name, status, accuracy=None, reason=None, digest="d1"):
@@ -69,27 +80,26 @@ def test_every_planned_job_is_accounted_for(tmp_path):
     assert "lr=0.3,seed=1: never started, or refused before it started" in text
 
 
-def test_runs_on_different_data_are_never_one_cell(tmp_path):
+def test_runs_on_different_data_are_never_one_cell(tmp_path, capsys):
     sweep = sweep_dir(tmp_path)
     for lr in LRS:
         job(sweep, f"lr={lr},seed=0", "completed", 0.9)
         job(sweep, f"lr={lr},seed=1", "completed", 0.5, digest="d2" if lr == "0.1" else "d1")
-    proc = summarize(sweep)
-    assert proc.returncode == 0, proc.stderr
-    rows = [r for r in proc.stdout.splitlines() if r.startswith("| 0.1 ")]
-    assert len(rows) == 2, proc.stdout  # one cell per data, each of one seed
-    assert "different data" in proc.stdout
+    code, text = summarize_here(sweep, capsys)
+    assert code == 0, text
+    rows = [r for r in text.splitlines() if r.startswith("| 0.1 ")]
+    assert len(rows) == 2, text  # one cell per data, each of one seed
+    assert "different data" in text
 
 
-def test_a_malformed_overrides_file_is_one_line(tmp_path):
+def test_a_malformed_overrides_file_is_one_line(tmp_path, capsys):
     sweep = sweep_dir(tmp_path)
     folders = [job(sweep, f"lr=0.1,seed={s}", "completed", 0.9) for s in SEEDS]
     for folder, text in zip(folders, ("- lr=0.1\n  seed: [\n", "a: 1\n"), strict=True):
         (folder / ".hydra").mkdir()
         (folder / ".hydra" / "overrides.yaml").write_text(text)
-    proc = summarize(sweep)
-    text = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "Traceback" not in text, text
+    code, text = summarize_here(sweep, capsys)
+    assert code == 0 and "Traceback" not in text, text
     for folder in folders:  # both unreadable, in one cell: no metric to average, no crash
         assert f"{folder.name}: corrupt: {folder / '.hydra' / 'overrides.yaml'}" in text
 
