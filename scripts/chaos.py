@@ -167,8 +167,12 @@ def _equal(x, y) -> bool:
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar TensorBoard shows for the run (all its event files, with what a resume
     purged left out): tag -> [(step, value)]."""
+    import logging
+
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    # it warns of each purge a resume asked for ("out of order event.step"): expected here
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     acc.Reload()
     return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
