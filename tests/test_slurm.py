@@ -211,3 +211,38 @@ def test_a_run_whose_slurm_job_is_alive_is_never_resumed(tmp_path):
         time.sleep(0.2)
     assert train(args).returncode == 0
     assert metrics(run_dir)["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_detached_sweep_returns_at_once_and_summarize_follows_it(tmp_path):
+    """hydra/launcher=submitit_slurm_detached submits and returns while the jobs run (one is
+    held loading its data); summarize, from the sweep dir alone, says how they stand, and
+    tables them once they are done."""
+    args = [a.replace("=submitit_slurm", "=submitit_slurm_detached")
+            for a in cluster_chaos.slurm_args()]  # fmt: skip
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    env = {"UCL_HOLD": '{"lr=0.3": "data"}', "UCL_HOLD_DIR": str(hold)}
+    proc = cluster_chaos.sweep(
+        [*args, "model=logreg", "steps=200", "lr=0.1,0.3", *data(tmp_path)], tmp_path / "sweep", env
+    )
+    code = cluster_chaos.wait(proc)
+    log = (tmp_path / "sweep.log").read_text()
+    assert code == 0 and "submitted 2 jobs and returned" in log, log
+    ledger = json.loads((tmp_path / "sweep" / "cluster.json").read_text())
+    assert {e["state"] for e in ledger.values()} == {"SUBMITTED"}
+    for _ in range(600):
+        if (hold / "lr=0.3.data").exists():
+            break
+        time.sleep(0.1)
+    table = summarize(tmp_path / "sweep")
+    assert re.search(r"lr=0\.3: not finished yet: SLURM job \S+ RUNNING", table), table
+    (hold / "lr=0.3.data").unlink()  # let it go on
+    for _ in range(600):
+        table = summarize(tmp_path / "sweep")
+        if "covers 2 of the 2 planned jobs" in table:
+            break
+        time.sleep(0.5)
+    assert "covers 2 of the 2 planned jobs" in table, table
+    ledger = json.loads((tmp_path / "sweep" / "cluster.json").read_text())
+    assert {e["state"] for e in ledger.values()} == {"COMPLETED"}

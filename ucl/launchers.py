@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from ucl.files import atomic_write
 
 log = logging.getLogger(__name__)
 LEDGER = "cluster.json"  # in the sweep dir: each job's scheduler id, state and log
+SUBMITTED = "SUBMITTED"  # a detached sweep's job before anyone asked SLURM about it
+OPEN_STATES = {SUBMITTED, "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING",
+               "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED"}  # fmt: skip
 
 
 class _Submitted(Exception):
@@ -31,9 +35,19 @@ class _Submitted(Exception):
 
 class Waiting:
     """Mixed into hydra-submitit-launcher's launchers (hydra_plugins/ucl_launchers: Hydra
-    takes launcher classes only from the hydra_plugins package)."""
+    takes launcher classes only from the hydra_plugins package). With `detach`, the sweep
+    command records the submitted jobs in cluster.json and returns; summarize.py asks SLURM
+    for their states later, from the sweep dir alone."""
+
+    detach = False
 
     def launch(self, job_overrides, initial_job_idx: int):
+        jobs = self._submit(job_overrides, initial_job_idx)
+        if self.detach:
+            return self._detached(jobs, job_overrides, initial_job_idx)
+        return self._wait(jobs, job_overrides, initial_job_idx)
+
+    def _submit(self, job_overrides, initial_job_idx: int) -> list:
         import submitit
 
         # Hydra's launch builds the executor and submits, then waits in job order and stops
@@ -53,7 +67,24 @@ class Waiting:
             pass
         finally:
             submitit.AutoExecutor.map_array = real_map
-        return self._wait(jobs, job_overrides, initial_job_idx)
+        return jobs
+
+    def _detached(self, jobs, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        ledger = _read_ledger(sweep_dir)
+        returns = []
+        for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
+            entry = _entry(initial_job_idx + offset, job, overrides)
+            ledger[str(entry["num"])] = {**entry, "state": SUBMITTED}
+            returns.append(JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED))
+        atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
+        log.info(
+            "submitted %d jobs and returned; `python scripts/summarize.py %s` shows how they "
+            "stand (SLURM is asked again each time)",
+            len(jobs),
+            sweep_dir,
+        )
+        return returns
 
     def _wait(self, jobs, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         from submitit.core.utils import UncompletedJobError
@@ -64,13 +95,7 @@ class Waiting:
         returns = []
         for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
             num = initial_job_idx + offset
-            entry = {
-                "num": num,
-                "job_id": job.job_id,
-                "overrides": list(overrides),
-                "log": str(job.paths.stdout),
-                "err": str(job.paths.stderr),
-            }
+            entry = _entry(num, job, overrides)
             try:
                 ret = job.results()[0]
                 entry["state"] = "COMPLETED" if ret.status == JobStatus.COMPLETED else "FAILED"
@@ -92,6 +117,42 @@ class Waiting:
             atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
             returns.append(ret)
         return returns
+
+
+def _entry(num: int, job, overrides) -> dict:
+    return {
+        "num": num,
+        "job_id": job.job_id,
+        "overrides": list(overrides),
+        "log": str(job.paths.stdout),
+        "err": str(job.paths.stderr),
+    }
+
+
+def refresh(sweep_dir: Path) -> dict[str, dict]:
+    """cluster.json with the states of jobs not known to have ended asked from SLURM again
+    (a detached sweep's), and written back; SLURM's reason for those that failed."""
+    ledger = _read_ledger(Path(sweep_dir))
+    open_ = {e["job_id"]: e for e in ledger.values() if e.get("state") in OPEN_STATES}
+    if not open_:
+        return ledger
+    try:
+        out = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(open_)],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ledger  # SLURM does not answer from here: the states stay as they were
+    for line in out.splitlines():
+        job_id, _, state = line.partition("|")
+        entry = open_.get(job_id)
+        if entry is None:
+            continue
+        entry["state"] = state.strip() or entry["state"]
+        if entry["state"] not in OPEN_STATES and entry["state"] != "COMPLETED":
+            entry["reason"] = _scheduler_says(Path(entry["err"])) or entry["state"]
+    atomic_write(Path(sweep_dir) / LEDGER, json.dumps(ledger, indent=2))
+    return ledger
 
 
 def _until_done(jobs, poll_s: float = 5.0) -> None:

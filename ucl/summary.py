@@ -181,7 +181,9 @@ def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]
     for name in planned:
         job = found.get(name)
         said = f"; {cluster[name]}" if name in cluster else ""
-        if job is None:
+        if said and cluster[name].startswith(NOT_ENDED):  # queued or running on SLURM
+            lines.append(f"{name}: {cluster[name]}")
+        elif job is None:
             folder = Path(sweep_dir) / name
             empty = not folder.is_dir() or not any(folder.iterdir())
             lines.append(
@@ -198,19 +200,23 @@ def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]
     return lines, f"The table covers {covered} of the {len(planned)} planned jobs (multirun.yaml)."
 
 
+NOT_ENDED = "not finished yet"
+
+
 def cluster_notes(sweep_dir: Path) -> dict[str, str]:
     """What the scheduler said of each job that did not complete there (the SLURM launcher's
     cluster.json): its job id, state, reason and log, by job dir name."""
     from ucl.job_name import job_name
-    from ucl.launchers import read_ledger
+    from ucl.launchers import OPEN_STATES, refresh
 
     notes = {}
-    for entry in read_ledger(sweep_dir).values():
+    for entry in refresh(sweep_dir).values():
         if entry.get("state") == "COMPLETED":
             continue
         name = job_name(entry["overrides"], sweep_dir, entry["num"])
         reason = f" ({entry['reason']})" if entry.get("reason") else ""
-        notes[name] = f"SLURM job {entry['job_id']} {entry['state']}{reason}, log {entry['err']}"
+        said = f"SLURM job {entry['job_id']} {entry['state']}{reason}, log {entry['err']}"
+        notes[name] = f"{NOT_ENDED}: {said}" if entry["state"] in OPEN_STATES else said
     return notes
 
 

@@ -14,3 +14,6 @@ if submitit_launcher is not None:
 
     class LocalLauncher(Waiting, submitit_launcher.LocalLauncher):
         pass
+
+    class DetachedSlurmLauncher(Waiting, submitit_launcher.SlurmLauncher):
+        detach = True
