@@ -116,3 +116,21 @@ def test_a_running_job_whose_lock_names_a_live_process_is_running(tmp_path):
     lines, covered = summary.accounting(sweep, summary.find_jobs(sweep))
     assert f"lr=0.1,seed=0: running (PID {os.getpid()} on {socket.gethostname()})" in lines
     assert covered == "The table covers 0 of the 6 planned jobs (multirun.yaml)."
+
+
+def test_a_job_refused_before_it_started_says_why(tmp_path):
+    from ucl import summary
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    task = ["model=mlp", "model.dropout=0.2,1.5,0.3", "seed=0,1,2"]
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": task}}}))
+    names = summary.planned_jobs(sweep)
+    assert names[0] == "model.dropout=0.2,seed=0" and len(names) == 9
+    lines, covered = summary.accounting(sweep, [])
+    said = dict(line.split(": ", 1) for line in lines)
+    assert said["model.dropout=1.5,seed=0"].startswith(
+        "refused before it started: model.dropout=1.5 must be in [0, 1)"
+    )
+    assert said["model.dropout=0.2,seed=0"].startswith("never started, or refused")
+    assert covered == "The table covers 0 of the 9 planned jobs (multirun.yaml)."

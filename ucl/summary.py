@@ -142,6 +142,12 @@ NEVER_STARTED = (
 def planned_jobs(sweep_dir: Path) -> list[str] | None:
     """The dir names of the jobs the sweep's multirun.yaml asks for, in launch order; None
     when it cannot say (no multirun.yaml, or a sweeper that chooses its trials itself)."""
+    plan = planned_overrides(sweep_dir)
+    return None if plan is None else list(plan)
+
+
+def planned_overrides(sweep_dir: Path) -> dict[str, list[str]] | None:
+    """planned_jobs' names, each with the job's overrides."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -165,20 +171,21 @@ def planned_jobs(sweep_dir: Path) -> list[str] | None:
             f"{str(e).splitlines()[0] if str(e) else ''}); restore it, or move it away to "
             f"summarise the job dirs alone"
         ) from e
-    return [job_name(overrides, sweep_dir, num) for num, overrides in enumerate(batches)]
+    return {job_name(o, sweep_dir, num): list(o) for num, o in enumerate(batches)}
 
 
 def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]:
     """Every planned job that is not in the table, with how it ended, and the line saying
     how many of the planned jobs the table covers (None without a job list: then the jobs
     found that did not complete)."""
-    planned = planned_jobs(sweep_dir)
+    plan = planned_overrides(sweep_dir)
     found = {str(j.path.relative_to(sweep_dir)): j for j in jobs}
-    if planned is None:
+    if plan is None:
         return failures(jobs), None
+    planned = list(plan)
     lines = []
     cluster = cluster_notes(sweep_dir)
-    for name in planned:
+    for i, name in enumerate(planned):
         job = found.get(name)
         said = f"; {cluster[name]}" if name in cluster else ""
         if said and cluster[name].startswith(NOT_ENDED):  # queued or running on SLURM
@@ -188,8 +195,9 @@ def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]
             empty = not folder.is_dir() or not any(folder.iterdir())
             lines.append(
                 f"{name}: "
-                + (NEVER_STARTED if empty else "started, but wrote no metrics.json (killed "
-                   "before its first record; re-run the sweep)") + said
+                + (_not_started(plan[name], planned[i + 1 :], found) if empty else
+                   "started, but wrote no metrics.json (killed before its first record; "
+                   "re-run the sweep)") + said
             )  # fmt: skip
         elif job.status != "completed" or said:
             lines.append(f"{name}: {_ended(job)}{said}")
@@ -218,6 +226,34 @@ def cluster_notes(sweep_dir: Path) -> dict[str, str]:
         said = f"SLURM job {entry['job_id']} {entry['state']}{reason}, log {entry['err']}"
         notes[name] = f"{NOT_ENDED}: {said}" if entry["state"] in OPEN_STATES else said
     return notes
+
+
+def _not_started(overrides: list[str], later: list[str], found: dict) -> str:
+    """Why a planned job left nothing: its config refused by today's checks (with the
+    reason), refused by a later check (the sweep went on to later jobs), or not reached."""
+    reason = _refusal(overrides)
+    if reason:
+        return f"refused before it started: {reason}"
+    if any(name in found for name in later):
+        return ("refused before it started (the sweep went on to later jobs; a refused job "
+                "writes nothing, the sweep's own output says why)")  # fmt: skip
+    return NEVER_STARTED
+
+
+def _refusal(overrides: list[str]) -> str | None:
+    """The one-line refusal today's config checks give the job, if any."""
+    from ucl.errors import UclError
+
+    try:
+        from ucl.config import compose
+        from ucl.validate import validate
+
+        validate(compose(overrides))
+    except UclError as e:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    except Exception:  # noqa: BLE001  (not composable here, e.g. another conf dir: unknown)
+        return None
+    return None
 
 
 def _live_holder(job_dir: Path) -> str | None:
