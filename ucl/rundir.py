@@ -138,13 +138,17 @@ def check_same_job(run_dir: Path, cfg: DictConfig, given: list[str], previous: d
         )
 
 
+def changed_files(before: dict, now: dict) -> list[str]:
+    """The file names whose digests differ between two data fingerprints (in either)."""
+    a, b = before.get("files", {}), now.get("files", {})
+    return sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n))
+
+
 def check_same_data(run_dir: Path, previous: dict | None, fingerprint: dict | None) -> None:
     """A run continued on data files with other content would train on two datasets."""
     before = ((previous or {}).get("data") or {}).get("fingerprint")
     if not before or not fingerprint or before.get("digest") == fingerprint.get("digest"):
         return
-    from ucl.data.fingerprint import changed_files
-
     raise ConfigError(
         f"{run_dir} was trained on other data: {', '.join(changed_files(before, fingerprint))} "
         f"in {fingerprint.get('folder')} differ from the files it started with (then in "

@@ -45,9 +45,3 @@ def combined(files: dict[str, str], folder: Path | str) -> dict:
     for name in sorted(files):
         overall.update(f"{name}={files[name]};".encode())
     return {"digest": overall.hexdigest(), "files": dict(files), "folder": str(folder)}
-
-
-def changed_files(before: dict, now: dict) -> list[str]:
-    """The names whose digests differ between two fingerprints (present in either)."""
-    a, b = before.get("files", {}), now.get("files", {})
-    return sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n))
