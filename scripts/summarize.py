@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ucl import aggregate, search_summary, summary
+from ucl.config import refusal
 from ucl.errors import UclError
 
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         jobs = summary.find_jobs(args.sweep_dir)
-        problems, covered = summary.accounting(args.sweep_dir, jobs)
+        problems, covered = summary.accounting(args.sweep_dir, jobs, refusal)
         if not jobs:
             print(f"{args.sweep_dir}: no job dirs (none holds metrics.json or .hydra/)",
                   file=sys.stderr)  # fmt: skip

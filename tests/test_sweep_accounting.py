@@ -127,7 +127,9 @@ def test_a_job_refused_before_it_started_says_why(tmp_path):
     (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": task}}}))
     names = summary.planned_jobs(sweep)
     assert names[0] == "model.dropout=0.2,seed=0" and len(names) == 9
-    lines, covered = summary.accounting(sweep, [])
+    from ucl.config import refusal
+
+    lines, covered = summary.accounting(sweep, [], refusal)
     said = dict(line.split(": ", 1) for line in lines)
     assert said["model.dropout=1.5,seed=0"].startswith(
         "refused before it started: model.dropout=1.5 must be in [0, 1)"

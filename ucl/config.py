@@ -37,3 +37,18 @@ def run_config(overrides: list[str], run_dir: Path) -> dict:
         else:
             os.environ["UCL_RUN_DIR"] = previous
     return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def refusal(overrides: list[str]) -> str | None:
+    """The one-line refusal today's config checks give a job with these overrides, if any
+    (summarize.py's word on a sweep job that left nothing behind)."""
+    from ucl.errors import UclError
+    from ucl.validate import validate
+
+    try:
+        validate(compose(overrides))
+    except UclError as e:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    except Exception:  # noqa: BLE001  (not composable here, e.g. another conf dir: unknown)
+        return None
+    return None

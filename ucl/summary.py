@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,10 +175,13 @@ def planned_overrides(sweep_dir: Path) -> dict[str, list[str]] | None:
     return {job_name(o, sweep_dir, num): list(o) for num, o in enumerate(batches)}
 
 
-def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]:
+def accounting(
+    sweep_dir: Path, jobs: list[Job], refusal: Callable[[list[str]], str | None] | None = None
+) -> tuple[list[str], str | None]:
     """Every planned job that is not in the table, with how it ended, and the line saying
     how many of the planned jobs the table covers (None without a job list: then the jobs
-    found that did not complete)."""
+    found that did not complete). `refusal(overrides)` gives the one-line refusal today's
+    config checks give a job that left nothing (ucl.config.refusal)."""
     plan = planned_overrides(sweep_dir)
     found = {str(j.path.relative_to(sweep_dir)): j for j in jobs}
     if plan is None:
@@ -195,7 +199,7 @@ def accounting(sweep_dir: Path, jobs: list[Job]) -> tuple[list[str], str | None]
             empty = not folder.is_dir() or not any(folder.iterdir())
             lines.append(
                 f"{name}: "
-                + (_not_started(plan[name], planned[i + 1 :], found) if empty else
+                + (_not_started(plan[name], planned[i + 1 :], found, refusal) if empty else
                    "started, but wrote no metrics.json (killed before its first record; "
                    "re-run the sweep)") + said
             )  # fmt: skip
@@ -228,32 +232,16 @@ def cluster_notes(sweep_dir: Path) -> dict[str, str]:
     return notes
 
 
-def _not_started(overrides: list[str], later: list[str], found: dict) -> str:
+def _not_started(overrides: list[str], later: list[str], found: dict, refusal=None) -> str:
     """Why a planned job left nothing: its config refused by today's checks (with the
     reason), refused by a later check (the sweep went on to later jobs), or not reached."""
-    reason = _refusal(overrides)
+    reason = refusal(overrides) if refusal is not None else None
     if reason:
         return f"refused before it started: {reason}"
     if any(name in found for name in later):
         return ("refused before it started (the sweep went on to later jobs; a refused job "
                 "writes nothing, the sweep's own output says why)")  # fmt: skip
     return NEVER_STARTED
-
-
-def _refusal(overrides: list[str]) -> str | None:
-    """The one-line refusal today's config checks give the job, if any."""
-    from ucl.errors import UclError
-
-    try:
-        from ucl.config import compose
-        from ucl.validate import validate
-
-        validate(compose(overrides))
-    except UclError as e:
-        return str(e).splitlines()[0] if str(e) else type(e).__name__
-    except Exception:  # noqa: BLE001  (not composable here, e.g. another conf dir: unknown)
-        return None
-    return None
 
 
 def _live_holder(job_dir: Path) -> str | None:
