@@ -10,8 +10,8 @@ checkpoint write, the final record: ucl/phases.py) and then either requeued
 (`scontrol requeue`) or sent SLURM's time-limit warning (`scancel -s USR2`, which submitit
 answers by requeueing). A signal counts as survived only when its sweep ended with exit 0
 and no traceback, and its job's metrics and history.csv equal the reference's.
-`--time-limit` adds the configuration a real time limit broke: 80000 iterations under a
-1-minute limit with the warning 25 s before it.
+`--time-limit` adds a job that reaches its real time limit, again and again: a 1-minute
+limit with the warning 25 s before it, the configuration that once broke the sweep.
 """
 
 from __future__ import annotations
@@ -150,27 +150,27 @@ def chaos(args) -> dict:
             print(f"round {n}: {name} {plan[name][1]} at {phase}: "
                   f"{'survived' if ok else 'LOST'} (sweep exit {code})", flush=True)  # fmt: skip
     if args.time_limit:
-        figures["time_limit"] = time_limit_case(out)
+        figures["time_limit"] = time_limit_case(out, args.limit_steps)
     figures["minutes"] = round((time.monotonic() - started) / 60, 1)
     return figures
 
 
-def time_limit_case(out: Path) -> dict:
-    """A job that reaches its real time limit mid-training, again and again: 80000 iterations
-    under a 1-minute limit, warned 25 s before it (the configuration that once broke the
-    sweep). SLURM sends the warning up to a minute early, so a segment trains 10 to 35 s:
-    the job has requeues enough (max_num_timeout=20) to finish."""
-    args = ["model=mlp", "steps=80000", "eval_every=5000", "checkpoint_every=2000", "lr=0.1",
+def time_limit_case(out: Path, steps: int) -> dict:
+    """A job that reaches its real time limit mid-training, again and again: a 1-minute limit
+    with the warning 25 s before it (the configuration that once broke the sweep). SLURM
+    checks its timers every 30 s or so, so a segment trains about 10 s on a 2-core machine:
+    `steps` (12000) takes a few segments, and the job has requeues enough to finish."""
+    args = ["model=mlp", f"steps={steps}", "eval_every=5000", "checkpoint_every=2000", "lr=0.1",
             f"dataset.idx_dir={FIXTURE}", f"dataset.root={out / 'data'}",
             "progress=false"]  # fmt: skip
     reference = out / "limit_reference"
     wait(sweep(args, reference), 1800)
     limited = out / "limit"
     limit = [*slurm_args(timeout_min=1, signal_delay_s=25), "hydra.launcher.max_num_timeout=20"]
-    proc = sweep([*limit, *args], limited)
-    code = wait(proc, 1800)
+    code = wait(sweep([*limit, *args], limited), 3600)
     text = limited.with_suffix(".log").read_text()
-    record = json.loads((limited / "lr=0.1" / "metrics.json").read_text())
+    (job,) = [p for p in limited.iterdir() if (p / "metrics.json").is_file()]
+    record = json.loads((job / "metrics.json").read_text())
     return {"exit": code, "traceback": "Traceback" in text, "status": record["status"],
             "restarts": record.get("slurm", {}).get("restarts"),
             "differ": _chaos().differing_jobs(reference, limited)}  # fmt: skip
@@ -183,6 +183,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=600, help="iterations per job (600)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the phases and actions (0)")
     parser.add_argument("--time-limit", action="store_true", help="add the real time-limit case")
+    parser.add_argument("--limit-steps", type=int, default=12000, help="its iterations (12000)")
     parser.add_argument("--out", default="runs/cluster_chaos", help="working dir")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     figures = chaos(parser.parse_args(argv))
