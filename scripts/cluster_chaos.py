@@ -5,7 +5,7 @@ with exit 0 and every job bit-identical to the same job run by the basic launche
     python scripts/cluster_chaos.py           # 12 signals, 3 jobs a sweep
     python scripts/cluster_chaos.py --time-limit   # and a job that reaches its real limit
 
-Each job of a round is held at a seeded phase (data loading, training, evaluation, a
+Each job of a round is held at a phase dealt from a seeded shuffle (data loading, training, evaluation, a
 checkpoint write, the final record: ucl/phases.py) and then either requeued
 (`scontrol requeue`) or sent SLURM's time-limit warning (`scancel -s USR2`, which submitit
 answers by requeueing). A signal counts as survived only when its sweep ended with exit 0
@@ -96,6 +96,14 @@ def hold_and_signal(proc, hold_dir: Path, plan: dict[str, tuple[str, str]], dead
     return hit
 
 
+def _deal(deck: list[str], rng: random.Random) -> str:
+    """The next phase from a seeded shuffle of all of them: every phase is hit once in
+    each run of five signals."""
+    if not deck:
+        deck.extend(rng.sample(PHASES, len(PHASES)))
+    return deck.pop()
+
+
 def wait(proc, deadline_s: float = 900) -> int:
     try:
         return proc.wait(timeout=deadline_s)
@@ -125,12 +133,13 @@ def chaos(args) -> dict:
         raise SystemExit(f"cluster_chaos: the reference sweep failed; see {reference}.log")
     figures = {"signals": 0, "survived": 0, "rounds": 0, "broken_sweeps": 0, "differ": [],
                "by_phase": {p: 0 for p in PHASES}, "missed_phase": 0}  # fmt: skip
+    deck: list[str] = []
     while figures["signals"] < args.signals:
         n = figures["rounds"]
         figures["rounds"] += 1
         sweep_dir, hold_dir = out / f"round{n}", out / f"hold{n}"
         hold_dir.mkdir()
-        plan = {f"lr={lr}": (rng.choice(PHASES), rng.choice(ACTIONS)) for lr in lrs}
+        plan = {f"lr={lr}": (_deal(deck, rng), rng.choice(ACTIONS)) for lr in lrs}
         env = {"UCL_HOLD": json.dumps({k: v[0] for k, v in plan.items()}),
                "UCL_HOLD_DIR": str(hold_dir)}  # fmt: skip
         proc = sweep([*slurm_args(), *base], sweep_dir, env)
