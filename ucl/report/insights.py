@@ -79,9 +79,10 @@ def validation(src: Source) -> str:
     val, test = run.metrics.get("val/accuracy"), run.metrics.get("test/accuracy")
     if not run.ok or val is None:
         return ""
-    flips = []
+    flips, tables = [], 0
     for stage, label in SWEEPS.items():
         cells = aggregate.cells(src.jobs(stage))
+        tables += bool(cells)
         by_val = aggregate.best_cell(cells, "val/accuracy")
         by_test = aggregate.best_cell(cells, "test/accuracy")
         if by_val is not None and by_test is not None and by_val is not by_test:
@@ -99,7 +100,7 @@ def validation(src: Source) -> str:
         text += (
             "Choosing on the test set would have picked other settings (" + "; ".join(flips)
         ) + "), and reported their test accuracy with the selection's optimism in it."
-    else:
+    elif tables:
         text += "In these tables the choice by validation and by test agree."
     return text
 

@@ -679,7 +679,7 @@ def q533(src: Source) -> str:
         return run
     estimates, tests = separation(run)
     repeats = (run.get("divergence_settings") or {}).get("repeats", "the")
-    table = f" ({sec(T_DIV_GAN, 'divergence table')})"
+    table = f" Every measure's rates and times are in the {sec(T_DIV_GAN, 'divergence table')}."
     return recommendation(estimates, tests, repeats, name=measure) + table + " " + facts_kl(run)
 
 
@@ -699,7 +699,13 @@ def facts_kl(run: Run) -> str:
         parts.append(
             f"The {measure('kl_knn_qp')} multiplies a mean log ratio of neighbour distances by "
             f"the number of pixels, so small changes in distance move it by many nats: "
-            f"{sig(knn.get(REAL))} real against real, {sig(knn.get(GAN))} real against GAN."
+            f"{sig(knn.get(REAL))} real against real, {sig(knn.get(GAN))} real against GAN"
+            + (
+                "; below zero for two real samples, which a true KL never is: the estimate's "
+                "bias at this sample size, magnified the same way."
+                if (knn.get(REAL) or 0) < 0
+                else "."
+            )
         )
     return " ".join(parts)
 
