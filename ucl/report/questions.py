@@ -180,6 +180,10 @@ def q233(src: Source) -> str:
     direct_opt, rest_opt = _sweep(
         src, "optimizer_sweep", ["optimizer", "lr"], T_OPT, "optimizer and learning rate"
     )
+    if not rest_lr or not rest_opt:  # a table is missing: what there is, and why not the rest
+        return "; ".join(
+            f"{d}{r}".strip() for d, r in ((direct_lr, rest_lr), (direct_opt, rest_opt))
+        )
     return (
         f"{direct_lr}{rest_lr} {direct_opt}{rest_opt} Too small a "
         "learning rate leaves the network undertrained in the iterations given, too large a "
