@@ -46,7 +46,12 @@ def test_run_dir_holds_the_contract(short_run):
     assert abs(m["test/accuracy"] + m["test/error"] - 1) < 1e-9
     assert m["steps"] == 3 * 32  # ceil(2000 / 64) batches per epoch
     assert record["seconds"]["train"] > 0 and record["env"]["torch"] == torch.__version__[:6]
-    assert record["data"] == {"name": "mnist", "synthetic": False, "train": 2000, "test": 500}
+    data = record["data"]
+    assert {k: data[k] for k in ("name", "synthetic", "train", "test")} == {
+        "name": "mnist", "synthetic": False, "train": 2000, "test": 500}  # fmt: skip
+    assert set(data["fingerprint"]["files"]) == {
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte"}  # fmt: skip
     counts = record["confusion_matrix"]
     assert sum(map(sum, counts)) == 500
     assert sum(counts[i][i] for i in range(10)) == round(m["test/accuracy"] * 500)

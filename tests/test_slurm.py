@@ -240,7 +240,7 @@ def test_a_detached_sweep_returns_at_once_and_summarize_follows_it(tmp_path):
     (hold / "lr=0.3.data").unlink()  # let it go on
     for _ in range(600):
         table = summarize(tmp_path / "sweep")
-        if "covers 2 of the 2 planned jobs" in table:
+        if "covers 2 of the 2 planned jobs" in table and "not finished" not in table:
             break
         time.sleep(0.5)
     assert "covers 2 of the 2 planned jobs" in table, table

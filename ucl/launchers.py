@@ -24,6 +24,8 @@ from ucl.files import atomic_write
 
 log = logging.getLogger(__name__)
 LEDGER = "cluster.json"  # in the sweep dir: each job's scheduler id, state and log
+ENDED_EARLY = ("CANCELLED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
+               "BOOT_FAIL", "DEADLINE")  # fmt: skip
 SUBMITTED = "SUBMITTED"  # a detached sweep's job before anyone asked SLURM about it
 OPEN_STATES = {SUBMITTED, "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING",
                "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED"}  # fmt: skip
@@ -97,6 +99,10 @@ class Waiting:
             num = initial_job_idx + offset
             entry = _entry(num, job, overrides)
             try:
+                ended = _state(job).split()[0]
+                if not Path(job.paths.result_pickle).exists() and ended in ENDED_EARLY:
+                    # killed or cancelled: no result will come (submitit would wait 15 s more)
+                    raise UncompletedJobError(ended)
                 ret = job.results()[0]
                 entry["state"] = "COMPLETED" if ret.status == JobStatus.COMPLETED else "FAILED"
                 if ret.status == JobStatus.FAILED:
