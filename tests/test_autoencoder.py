@@ -116,6 +116,9 @@ def test_mnist_run_records_latent_metrics(mnist_run):
     assert distances == sorted(distances)
     for key in ("", "_between", "_within", "_ends"):
         assert 0.1 <= m[f"interpolation/confidence{key}"] <= 1  # 10 classes: >= 1/10
+    # the same number of interpolants between and within classes: the whole is their mean
+    both = (m["interpolation/confidence_between"] + m["interpolation/confidence_within"]) / 2
+    assert m["interpolation/confidence"] == pytest.approx(both, rel=1e-5)
 
 
 @pytest.mark.slow  # trains on the fixture

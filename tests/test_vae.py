@@ -153,6 +153,11 @@ def test_vae_run_compares_with_the_autoencoder_on_the_same_test_set(runs):
     assert vae["autoencoder/latent/knn_accuracy"] == pytest.approx(ae["latent/knn_accuracy"])
     for key in ("interpolation/confidence", "autoencoder/interpolation/confidence"):
         assert 0.1 <= vae[key] <= 1
+    for prefix in ("", "autoencoder/"):  # as many interpolants between classes as within
+        whole = vae[f"{prefix}interpolation/confidence"]
+        between = vae[f"{prefix}interpolation/confidence_between"]
+        within = vae[f"{prefix}interpolation/confidence_within"]
+        assert whole == pytest.approx((between + within) / 2, rel=1e-5)
 
 
 @pytest.mark.slow  # trains on the fixture
