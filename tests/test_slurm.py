@@ -159,7 +159,8 @@ def test_failures_on_the_node_are_named_and_the_sweep_fails(tmp_path):
     record = json.loads((tmp_path / "sweep" / "lr=0.4" / "metrics.json").read_text())
     assert record["status"] == "failed" and "not requeued" in record["reason"]
     table = summarize(tmp_path / "sweep")
-    assert re.search(r"lr=0\.2: .*SLURM job \S+ CANCELLED.*log \S+_log\.err", table), table
+    assert re.search(r"lr=0\.2: failed on the cluster: SLURM job \S+ CANCELLED.*log \S+_log\.err",
+                     table), table  # fmt: skip
     assert re.search(r"lr=1000000000\.0: failed", table) and "lr=0.4: failed" in table, table
 
     code, log = run([*args, "hydra.launcher.mem_gb=null", "hydra.launcher.mem_per_cpu=64M",

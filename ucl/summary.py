@@ -194,6 +194,9 @@ def accounting(
         said = f"; {cluster[name]}" if name in cluster else ""
         if said and cluster[name].startswith(NOT_ENDED):  # queued or running on SLURM
             lines.append(f"{name}: {cluster[name]}")
+        elif said and (job is None or job.status != "failed"):  # ended by SLURM, not by ucl
+            own = _ended(job) if job is not None else "no metrics.json"
+            lines.append(f"{name}: failed on the cluster: {cluster[name]} (its record: {own})")
         elif job is None:
             folder = Path(sweep_dir) / name
             empty = not folder.is_dir() or not any(folder.iterdir())
