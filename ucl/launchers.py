@@ -105,8 +105,8 @@ class Waiting:
                     raise UncompletedJobError(ended)
                 ret = job.results()[0]
                 entry["state"] = "COMPLETED" if ret.status == JobStatus.COMPLETED else "FAILED"
-                if ret.status == JobStatus.FAILED:
-                    entry["reason"] = _first_line(ret._return_value)
+                if ret.status == JobStatus.FAILED:  # raised in the run: its record says so too
+                    entry.update(reason=_first_line(ret._return_value), recorded=True)
             except UncompletedJobError as e:
                 state = _state(job)
                 reason = _scheduler_says(Path(job.paths.stderr)) or _first_line(e)

@@ -229,7 +229,8 @@ def cluster_notes(sweep_dir: Path) -> dict[str, str]:
         if entry.get("state") == "COMPLETED":
             continue
         name = job_name(entry["overrides"], sweep_dir, entry["num"])
-        reason = f" ({entry['reason']})" if entry.get("reason") else ""
+        said_by_run = entry.get("recorded")  # the run's own record gives the reason
+        reason = f" ({entry['reason']})" if entry.get("reason") and not said_by_run else ""
         said = f"SLURM job {entry['job_id']} {entry['state']}{reason}, log {entry['err']}"
         notes[name] = f"{NOT_ENDED}: {said}" if entry["state"] in OPEN_STATES else said
     return notes
