@@ -59,7 +59,8 @@ def test_images_that_are_not_28x28_are_refused(tmp_path):
 def test_a_header_claiming_more_than_the_bound_is_refused_before_reading(tmp_path):
     folder = plain_copy(tmp_path)
     (folder / "train-images-idx3-ubyte").write_bytes(idx_bytes((2**31 + 5, 28, 28), b"\0" * 64))
-    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte.*2147483653 items, more than"):
+    said = r"train-images-idx3-ubyte.*2147483653 items, more than"
+    with pytest.raises(DataFileError, match=said):
         load(tmp_path, folder)
 
 
