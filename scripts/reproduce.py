@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ucl import outdir
+from ucl import outdir, provenance
 from ucl.outdir import OutputDirError
 from ucl.report.build import OUTPUTS as REPORT_OUTPUTS
 from ucl.report.build import build_report
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         except OutputDirError as e:
             print(f"reproduce: {e}", file=sys.stderr)
             return 2
+    if warning := provenance.dirty_warning():  # the runs record it too; said once, up front
+        print(f"reproduce: warning: {warning}")
     if args.jobs > 1 and (problem := prepare_mnist(todo)):
         print(f"reproduce: MNIST could not be loaded, so its stages will fail: {problem}")
     try:

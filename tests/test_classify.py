@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+from importlib import metadata
 
 import pytest
 import torch
@@ -104,6 +106,18 @@ def test_saved_model_loads_safely_and_scores_the_same(short_run, tmp_path):
 
 def run_in_process(tmp_path, overrides, name):
     return run_config(overrides, tmp_path / name)
+
+
+@pytest.mark.slow  # trains on the fixture
+def test_run_records_the_code_it_ran(short_run):
+    run_dir, _ = short_run
+    code = json.loads((run_dir / "metrics.json").read_text())["code"]
+    # the run's commit is this checkout's HEAD or an ancestor (commits may land meanwhile)
+    ancestor = ["git", "-C", str(REPO), "merge-base", "--is-ancestor", code["commit"], "HEAD"]
+    assert subprocess.run(ancestor).returncode == 0
+    assert isinstance(code["dirty"], bool)
+    assert (len(code.get("diff", "")) == 12) == code["dirty"]
+    assert code["packages"]["torch"] == metadata.version("torch")
 
 
 @pytest.mark.slow  # trains on the fixture

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from ucl import checkpoint, phases, rundir, signals
+from ucl import checkpoint, phases, provenance, rundir, signals
 from ucl.components import load_all
 from ucl.context import Context
 from ucl.earlier_runs import check_links
@@ -149,6 +149,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         record: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
         if (slurm := _slurm()) is not None:
             record["slurm"] = slurm
+        record["code"] = provenance.code_version()  # not the identity: a new commit resumes
         if data is not None:
             record["data"] = {
                 "name": data.name,
