@@ -1,15 +1,19 @@
-"""The report's environment section: the pinned requirements beside what is installed,
-the machine the runs saw (torch, device, threads), and each stage's wall time against its
-estimate (runs/reproduce/stages.json)."""
+"""The report's environment section: the machine the runs saw (torch, device, threads), the
+code they ran (commit, uncommitted changes), each stage's wall time against its estimate
+(runs/reproduce/stages.json), and the pinned requirements beside what this machine has
+installed and what the runs recorded."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from importlib import metadata
 
 from ucl.config import REPO
+from ucl.errors import CorruptFileError
 from ucl.report.doc import Block, Heading, Table, Text
 from ucl.report.sources import Source
+from ucl.tracking import read_metrics
 
 BUDGET_MINUTES = 30  # the full reproduction's target on a 2-core CPU
 PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\],]+)\s*==\s*([^\s;#]+)")
@@ -27,9 +31,54 @@ def environment(src: Source) -> list[Block]:
         ]
     else:
         blocks.append(Text("No completed run to read the environment from."))
+    codes = [r.get("code") for r in _completed(src)]
+    blocks += _code(codes)
     blocks += _stage_times(src)
-    blocks += _requirements()
+    blocks += _requirements(codes)
     return blocks
+
+
+def _completed(src: Source) -> list[dict]:
+    """The completed runs' records, without the runs a re-run set aside."""
+    out = []
+    for path in sorted(src.root.rglob("metrics.json")):
+        if ".replaced-" in str(path.relative_to(src.root)):
+            continue
+        try:
+            record = read_metrics(path.parent)
+        except CorruptFileError:
+            continue
+        if record and record["status"] == "completed":
+            out.append(record)
+    return out
+
+
+def _code(codes: list[dict | None]) -> list[Block]:
+    recorded = [c for c in codes if isinstance(c, dict)]
+    if not recorded:
+        return [Text("The runs record no code version (metrics.json `code`).")]
+    counts = Counter(_version(c) for c in recorded)
+    missing = len(codes) - len(recorded)
+    rows = [[commit, changes, n] for (commit, changes), n in counts.items()]
+    if missing:
+        rows.append(["not recorded", "", missing])
+    n = len(rows)
+    text = "The code the runs ran (metrics.json `code`): " + (
+        "one code version."
+        if n == 1
+        else f"{n} code versions: the results mix code; re-run the stages to tie them to one."
+    )
+    return [Text(text), Table(["commit", "uncommitted changes", "runs"], rows)]
+
+
+def _version(code: dict) -> tuple[str, str]:
+    """(commit, its uncommitted changes) or (why there is no commit, "")."""
+    commit = code.get("commit")
+    if not commit:
+        return str(code.get("git", "unknown")), ""
+    if "dirty" not in code:  # the diff could not be read
+        return commit[:12], str(code.get("git", "unknown"))
+    return commit[:12], f"diff {code['diff']}" if code["dirty"] else "none"
 
 
 def _stage_times(src: Source) -> list[Block]:
@@ -71,7 +120,7 @@ def _stage_times(src: Source) -> list[Block]:
     return [Text(text), Table(["stage", "status", "wall time", "estimate"], rows)]
 
 
-def _requirements() -> list[Block]:
+def _requirements(codes: list[dict | None]) -> list[Block]:
     path = REPO / "requirements.txt"
     if not path.is_file():
         return [Text("No requirements.txt beside the code.")]
@@ -80,11 +129,21 @@ def _requirements() -> list[Block]:
         match = PIN.match(line)
         if match:
             name, pinned = match.groups()
-            rows.append([name, pinned, _installed(name)])
+            rows.append([name, pinned, _installed(name), _recorded(name, codes)])
     return [
-        Text("`requirements.txt` pins, and what this machine has installed:"),
-        Table(["package", "pinned", "installed"], rows),
+        Text(
+            "`requirements.txt` pins, what this machine has installed, and what the runs "
+            "recorded (metrics.json `code`):"
+        ),
+        Table(["package", "pinned", "installed", "the runs"], rows),
     ]
+
+
+def _recorded(name: str, codes: list[dict | None]) -> str:
+    versions = {
+        c["packages"][name] for c in codes if isinstance(c, dict) and name in c.get("packages", {})
+    }
+    return ", ".join(sorted(versions))
 
 
 def _installed(name: str) -> str:
