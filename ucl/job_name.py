@@ -34,8 +34,12 @@ def register() -> None:
 def job_name(overrides, sweep_dir, num) -> str:
     """The dir name of one job: its overrides of the swept keys, sorted by key; when the
     sweep varies nothing, its other overrides but the runtime knobs; else its number."""
+    return name_for(overrides, swept_keys(Path(str(sweep_dir)) / "multirun.yaml"), num)
+
+
+def name_for(overrides, swept: set[str], num) -> str:
+    """job_name, given the keys the sweep varies."""
     items = [str(o) for o in overrides]
-    swept = swept_keys(Path(str(sweep_dir)) / "multirun.yaml")
     chosen = [o for o in items if _key(o) in swept]
     if not chosen:
         chosen = [o for o in items if _key(o) not in RUNTIME]
@@ -47,16 +51,35 @@ def swept_keys(multirun_yaml: Path) -> set[str]:
     the sweeper's params (experiment presets), from the sweep's multirun.yaml, which
     Hydra's sweeper writes before it launches the jobs (none: an empty set)."""
     import yaml
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     if not multirun_yaml.is_file():
         return set()
     hydra = (yaml.safe_load(multirun_yaml.read_text()) or {}).get("hydra") or {}
     given = (hydra.get("overrides") or {}).get("task") or []
-    parsed = OverridesParser.create().parse_overrides([str(o) for o in given])
+    return swept_in((hydra.get("sweeper") or {}).get("params") or {}, [str(o) for o in given])
+
+
+def swept_in(params, given: list[str]) -> set[str]:
+    """swept_keys of the sweeper's `params` (key -> values) and the command line `given`."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(given)
     keys = {o.key_or_group for o in parsed if o.is_sweep_override()}
-    params = (hydra.get("sweeper") or {}).get("params") or {}
     return keys | {str(k).lstrip("+~") for k in params}
+
+
+def sweep_jobs(params, given: list[str]) -> dict[str, list[str]]:
+    """The jobs Hydra's basic sweeper launches for the sweeper's `params` (key -> values)
+    and the command line `given` (which wins by key): each job's dir name with its
+    overrides, in launch order."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    swept = [f"{k}={v}" for k, v in params.items()]
+    parsed = OverridesParser.create().parse_overrides([*swept, *given])
+    batches = BasicSweeper.split_arguments(parsed, None)[0]
+    keys = swept_in(params, given)
+    return {name_for(o, keys, num): list(o) for num, o in enumerate(batches)}
 
 
 def safe(name: str) -> str:

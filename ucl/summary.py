@@ -149,10 +149,7 @@ def planned_jobs(sweep_dir: Path) -> list[str] | None:
 
 def planned_overrides(sweep_dir: Path) -> dict[str, list[str]] | None:
     """planned_jobs' names, each with the job's overrides."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from ucl.job_name import job_name
+    from ucl.job_name import sweep_jobs
 
     path = Path(sweep_dir) / "multirun.yaml"
     if not path.is_file():
@@ -162,17 +159,14 @@ def planned_overrides(sweep_dir: Path) -> dict[str, list[str]] | None:
         sweeper = hydra.get("sweeper") or {}
         if "optuna" in str(sweeper.get("_target_", "")).lower():
             return None
-        params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
         given = [str(o) for o in (hydra.get("overrides") or {}).get("task") or []]
-        parsed = OverridesParser.create().parse_overrides([*params, *given])
-        batches = BasicSweeper.split_arguments(parsed, None)[0]
+        return sweep_jobs(sweeper.get("params") or {}, given)
     except Exception as e:  # noqa: BLE001  (any damage: the list cannot be read)
         raise CorruptFileError(
             f"{path}: the sweep's job list cannot be read ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''}); restore it, or move it away to "
             f"summarise the job dirs alone"
         ) from e
-    return {job_name(o, sweep_dir, num): list(o) for num, o in enumerate(batches)}
 
 
 def accounting(

@@ -29,7 +29,7 @@ from ucl.reproduce.progress import Progress, clock
 from ucl.reproduce.record import Outcome, StagesRecord
 from ucl.reproduce.schedule import start_order
 from ucl.reproduce.stages import Plan, Planned, shown
-from ucl.reproduce.state import stage_state
+from ucl.reproduce.state import set_aside, stage_state
 
 POLL_SECONDS = 2.0  # how often running stages are looked at
 HEARTBEAT_SECONDS = 60.0  # a "still running" line per stage at least this often
@@ -135,6 +135,12 @@ class Runner:
                 f"running it again (the old runs are kept in {shown(kept)})"
             )
             state = stage_state(planned)
+        if state.aside:  # a sweep's jobs of other values or configs: never this stage's
+            kept = set_aside(planned.dir, state.aside)
+            self.say(f"{tag}: {state.describe_aside()}; moved aside to {shown(kept)}")
+            state = stage_state(planned)
+            if state.missing:
+                self.say(f"{tag}: {len(state.missing)} job(s) to run: {', '.join(state.missing)}")
         if state.done:
             seconds = self.record.seconds(planned)
             self.say(f"{tag}: already completed ({state.describe()}, took {clock(seconds)})")

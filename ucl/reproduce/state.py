@@ -1,11 +1,15 @@
-"""What a stage's dir already holds: how many of its runs completed, and why the others
-did not. A stage is done when every run it should hold completed with the stage's own
-overrides; anything else is run (again), and train.py resumes, skips or refuses each job."""
+"""What a stage's dir already holds: which of its runs completed, and why the others did
+not. A stage is done when every run it should hold completed with the stage's own overrides
+and the config those compose to now. For a sweep, the runs it should hold are the jobs its
+overrides define now (the preset's sweeper params and the command line's sweeps, named as
+Hydra names the job dirs): a job dir of other values (extra) or of another config (stale)
+is set aside, never counted, and the jobs not there (missing) run; train.py resumes, skips
+or refuses each job."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from ucl import rundir
@@ -21,6 +25,11 @@ class StageState:
     expected: int | None = 1  # runs the stage should hold (None: a sweep not counted)
     problems: list[str] = field(default_factory=list)  # "<run>: <status>: <reason>"
     changed: list[str] = field(default_factory=list)  # "<run>: <key>: <old> there, <new> now"
+    # a sweep's job dirs: ones its overrides no longer define, ones whose config changed
+    # ("<job>: <why>"), and the jobs it defines that have no record yet
+    extra: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -30,18 +39,73 @@ class StageState:
         total = "?" if self.expected is None else str(self.expected)
         return f"{self.completed}/{total} runs completed"
 
+    @property
+    def aside(self) -> list[str]:
+        """The job dirs to set aside before the stage runs: extra and stale."""
+        return self.extra + [s.partition(":")[0] for s in self.stale]
+
+    def describe_aside(self) -> str:
+        parts = []
+        if self.extra:
+            parts.append(f"{len(self.extra)} job(s) its sweep no longer defines: "
+                         f"{', '.join(self.extra)}")  # fmt: skip
+        if self.stale:
+            parts.append(f"{len(self.stale)} stale job(s): {'; '.join(self.stale)}")
+        return "; ".join(parts)
+
 
 def stage_state(planned: Planned) -> StageState:
     if not planned.stage.sweep:
         state = StageState()
         _count(state, planned.dir, identity(planned.args), planned.dir.name)
         return state
-    state = StageState(expected=expected_jobs(planned.args))
+    jobs = stage_jobs(planned.args)
+    if jobs is not None:
+        return _sweep_state(planned.dir, jobs)
+    state = StageState(expected=None)
     fixed = identity(a for a in planned.args if not _is_sweep(a))
     if planned.dir.is_dir():
         for job in sorted(p for p in planned.dir.iterdir() if (p / "metrics.json").exists()):
             _count(state, job, fixed, job.name, subset=True)
     return state
+
+
+def _sweep_state(sweep_dir: Path, jobs: dict[str, list[str]]) -> StageState:
+    """A sweep's state against the jobs it defines now (name -> overrides)."""
+    state = StageState(expected=len(jobs))
+    # a job dir holds a metrics.json once it ran; only those can be tabled
+    found = sorted(p.parent.name for p in sweep_dir.glob("*/metrics.json"))
+    state.extra = [name for name in found if name not in jobs]
+    for name, overrides in jobs.items():
+        run_dir = sweep_dir / name
+        try:
+            record = read_metrics(run_dir)
+        except CorruptFileError as e:
+            state.problems.append(f"{name}: corrupt: {e}")
+            continue
+        if record is None:
+            state.missing.append(name)
+            continue
+        have, want = identity(record.get("overrides", [])), identity(overrides)
+        if have != want:
+            state.stale.append(f"{name}: other overrides ({_difference(have, want)})")
+        elif changes := config_changes(run_dir, record):
+            state.stale.append(f"{name}: its resolved config changed ({changes})")
+        elif record["status"] == "completed":
+            state.completed += 1
+        else:  # train.py resumes it
+            state.problems.append(f"{name}: {record['status']}: {record.get('reason', '')}")
+    return state
+
+
+def set_aside(stage_dir: Path, names: list[str]) -> Path:
+    """Move the job dirs `names` out of the stage's dir, into <stage>.replaced-<time>/, so
+    no report tables them and train.py runs the jobs again; that dir."""
+    kept = stage_dir.with_name(f"{stage_dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
+    kept.mkdir(exist_ok=True)
+    for name in names:
+        (stage_dir / name).rename(kept / name)
+    return kept
 
 
 def _count(state: StageState, run_dir: Path, want: dict, label: str, subset=False) -> None:
@@ -121,23 +185,31 @@ def _is_sweep(arg: str) -> bool:
     return OverridesParser.create().parse_override(arg).is_sweep_override()
 
 
-_EXPECTED: dict[tuple[str, ...], int] = {}  # a running sweep is looked at every few seconds
+_JOBS: dict[tuple[str, ...], dict[str, list[str]] | None] = {}  # looked at every few seconds
 
 
 def expected_jobs(args: tuple[str, ...]) -> int | None:
-    """How many jobs `train.py -m ARGS` launches: the preset's hydra.sweeper.params with the
-    command line's sweeps replacing them by key, multiplied out (Hydra's basic sweeper).
-    None when that cannot be known here (a sweep over glob() or a preset that does not
-    compose): the stage then runs, and train.py skips the jobs that already completed."""
+    """How many jobs `train.py -m ARGS` launches (stage_jobs); None when not known."""
+    jobs = stage_jobs(args)
+    return None if jobs is None else len(jobs)
+
+
+def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
+    """The jobs `train.py -m ARGS` launches, by dir name, with their overrides: the preset's
+    hydra.sweeper.params with the command line's sweeps replacing them by key, multiplied
+    out (Hydra's basic sweeper). None when that cannot be known here (a sweep over glob()
+    or a preset that does not compose): the stage then runs, and train.py skips the jobs
+    that already completed."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     from ucl.config import CONF_DIR
+    from ucl.job_name import sweep_jobs
     from ucl.schema import register_schema
 
-    if args in _EXPECTED:
-        return _EXPECTED[args]
+    if args in _JOBS:
+        return _JOBS[args]
     parser = OverridesParser.create()
     try:
         given = parser.parse_overrides(list(args))
@@ -146,13 +218,8 @@ def expected_jobs(args: tuple[str, ...]) -> int | None:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=fixed, return_hydra_config=True)
         params = cfg.hydra.sweeper.get("params") or {}
-        swept = [f"{k}={v}" for k, v in params.items()]
-        values: dict[str, int] = {}
-        for o in parser.parse_overrides(swept) + given:  # the command line comes last: wins
-            values[o.get_key_element()] = (
-                len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1
-            )
+        jobs = sweep_jobs(dict(params), list(args))
     except (HydraException, ValueError):
-        return None
-    _EXPECTED[args] = math.prod(values.values())  # Hydra's basic sweeper: every combination
-    return _EXPECTED[args]
+        jobs = None
+    _JOBS[args] = jobs
+    return jobs
