@@ -60,6 +60,16 @@ def test_a_staged_change_counts_too(checkout):
     assert provenance.git_state(checkout)["dirty"] is True
 
 
+def test_an_untracked_file_counts_and_its_content_enters_the_hash(checkout):
+    (checkout / "module.py").write_text("x = 1\n")
+    first = provenance.git_state(checkout)
+    assert first["dirty"] is True
+    (checkout / "module.py").write_text("x = 2\n")
+    assert provenance.git_state(checkout)["diff"] != first["diff"]
+    (checkout / ".gitignore").write_text("module.py\n.gitignore\n")  # ignored: not a change
+    assert provenance.git_state(checkout)["dirty"] is False
+
+
 def test_outside_a_checkout_it_says_so(tmp_path):
     assert provenance.git_state(tmp_path) == {"git": "not a git checkout"}
 

@@ -24,6 +24,7 @@ PACKAGES = (
 )  # fmt: skip
 GIT_TIMEOUT_SECONDS = 10
 DIFF_HASH_CHARS = 12
+UNTRACKED_HASH_BYTES = 10 * 2**20  # larger untracked files enter the hash by their size
 NOT_A_CHECKOUT = "not a git checkout"
 
 
@@ -38,18 +39,35 @@ def code_version() -> dict[str, Any]:
 
 
 def git_state(repo: Path) -> dict[str, Any]:
-    """{"commit", "dirty"} (+ "diff", a short sha256 of `git diff HEAD`, when dirty), or
-    {"git": why there is no commit}."""
+    """{"commit", "dirty"} (+ "diff", a short sha256 of the uncommitted changes, when dirty),
+    or {"git": why there is no commit}. The changes are `git diff HEAD` and the files git
+    does not track and does not ignore (a new module the code imports counts)."""
     head = _git(repo, "rev-parse", "--verify", "HEAD")
     if isinstance(head, str):
         return {"git": head}
+    commit = head.decode().strip()
     diff = _git(repo, "diff", "--no-ext-diff", "--no-textconv", "--binary", "HEAD")
-    if isinstance(diff, str):
-        return {"commit": head.decode().strip(), "git": diff}
-    state: dict[str, Any] = {"commit": head.decode().strip(), "dirty": bool(diff)}
-    if diff:
-        state["diff"] = hashlib.sha256(diff).hexdigest()[:DIFF_HASH_CHARS]
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "-z")
+    if isinstance(diff, str) or isinstance(untracked, str):
+        return {"commit": commit, "git": diff if isinstance(diff, str) else untracked}
+    digest = hashlib.sha256(diff)
+    for name in sorted(n for n in untracked.split(b"\0") if n):
+        digest.update(b"\0untracked\0" + name + b"\0" + _content_hash(Path(repo) / name.decode()))
+    state: dict[str, Any] = {"commit": commit, "dirty": bool(diff or untracked)}
+    if state["dirty"]:
+        state["diff"] = digest.hexdigest()[:DIFF_HASH_CHARS]
     return state
+
+
+def _content_hash(path: Path) -> bytes:
+    """A file's sha256 (its size alone when large: a data dump left beside the code)."""
+    try:
+        size = path.stat().st_size
+        if size > UNTRACKED_HASH_BYTES:
+            return f"size {size}".encode()
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError as e:  # removed meanwhile, or unreadable
+        return f"unreadable: {e.strerror}".encode()
 
 
 def _git(repo: Path, *args: str) -> bytes | str:
