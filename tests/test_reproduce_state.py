@@ -55,6 +55,7 @@ def test_jobs_of_other_sweep_values_do_not_complete_a_stage(tmp_path, monkeypatc
     for lr in range(7, 13):
         for seed in range(3):
             job(stage / f"lr={lr},seed={seed}", ["experiment=lr_sweep", f"seed={seed}", f"lr={lr}"])
+    (stage / "multirun.yaml").write_text("hydra: {}\n")  # that sweep's job list
 
     out, started = reproduce(monkeypatch, capsys, "--root", str(tmp_path), "--only", "lr_sweep")
 
@@ -65,6 +66,8 @@ def test_jobs_of_other_sweep_values_do_not_complete_a_stage(tmp_path, monkeypatc
     assert not any(stage.glob("lr=7*")), "extra jobs stay where the report tables them"
     aside = [d for d in tmp_path.iterdir() if d.name.startswith("lr_sweep.replaced-")]
     assert len(aside) == 1 and (aside[0] / "lr=7,seed=0" / "metrics.json").is_file()
+    # the old job list goes with them: summarize.py would count the moved jobs as missing
+    assert (aside[0] / "multirun.yaml").is_file() and not (stage / "multirun.yaml").exists()
 
 
 def smoke_jobs(tmp_path) -> dict[str, list[str]]:

@@ -136,7 +136,7 @@ class Runner:
             )
             state = stage_state(planned)
         if state.aside:  # a sweep's jobs of other values or configs: never this stage's
-            kept = set_aside(planned.dir, state.aside)
+            kept = set_aside(planned.dir, state)
             self.say(f"{tag}: {state.describe_aside()}; moved aside to {shown(kept)}")
             state = stage_state(planned)
             if state.missing:

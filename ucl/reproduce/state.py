@@ -98,13 +98,17 @@ def _sweep_state(sweep_dir: Path, jobs: dict[str, list[str]]) -> StageState:
     return state
 
 
-def set_aside(stage_dir: Path, names: list[str]) -> Path:
-    """Move the job dirs `names` out of the stage's dir, into <stage>.replaced-<time>/, so
-    no report tables them and train.py runs the jobs again; that dir."""
+def set_aside(stage_dir: Path, state: StageState) -> Path:
+    """Move the state's extra and stale job dirs out of the stage's dir, into
+    <stage>.replaced-<time>/, so no report tables them and train.py runs those jobs again;
+    that dir. With extra jobs, the sweep's multirun.yaml goes too: it lists the jobs of the
+    sweep that made them (the next run writes today's)."""
     kept = stage_dir.with_name(f"{stage_dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}")
     kept.mkdir(exist_ok=True)
+    names = state.aside + (["multirun.yaml"] if state.extra else [])
     for name in names:
-        (stage_dir / name).rename(kept / name)
+        if (stage_dir / name).exists():
+            (stage_dir / name).rename(kept / name)
     return kept
 
 
