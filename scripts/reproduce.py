@@ -28,6 +28,7 @@ from ucl.reproduce.prepare import prepare_mnist
 from ucl.reproduce.runner import Runner
 from ucl.reproduce.schedule import critical_path, schedule_seconds
 from ucl.reproduce.stages import REPO, Plan, plan, select
+from ucl.reproduce.state import set_aside_all
 from ucl.threads import available_cores
 
 FULL_ROOT, SMOKE_ROOT = REPO / "runs" / "reproduce", REPO / "runs" / "reproduce-smoke"
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = Runner(todo, jobs=args.jobs).run()
     except KeyboardInterrupt:
         return 130
-    if not args.no_report:
+    if not args.no_report:  # the other stages' stale or extra jobs are never tabled either
+        for line in set_aside_all([p for p in full.stages if p.name not in todo.names]):
+            print(f"reproduce: {line}")
         built = build_report(root, report_dir, make_pdf=not args.no_pdf, option="--report-dir")
         print(f"report: {built.markdown}\n        {built.html}\n        {built.note}")
     return 0 if ok else 1

@@ -24,8 +24,9 @@ def fast_poll(monkeypatch):
 
 
 def reproduce(monkeypatch, capsys, *argv: str) -> tuple[str, list[str]]:
-    """`python scripts/reproduce.py --no-report --jobs 1 ARGV`: what it printed, and the
-    stages it started (a stand-in that exits at once: a started stage ends failed)."""
+    """`python scripts/reproduce.py --no-report --jobs 1 ARGV` (with `--report` in ARGV: the
+    report too): what it printed, and the stages it started (a stand-in that exits at once:
+    a started stage ends failed)."""
     spec = importlib.util.spec_from_file_location(
         "reproduce_script", REPO / "scripts" / "reproduce.py"
     )
@@ -38,7 +39,8 @@ def reproduce(monkeypatch, capsys, *argv: str) -> tuple[str, list[str]]:
         return subprocess.Popen([sys.executable, "-c", "pass"], stdout=log)
 
     monkeypatch.setattr(script, "Runner", functools.partial(Runner, launch=launch))
-    script.main(["--no-report", "--jobs", "1", *argv])
+    report = [] if "--report" in argv else ["--no-report"]
+    script.main([*report, "--jobs", "1", *(a for a in argv if a != "--report")])
     return capsys.readouterr().out, started
 
 
@@ -109,3 +111,24 @@ def test_a_stale_job_is_set_aside_and_run_again(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "lr_sweep" / stale).exists()
     aside = [d for d in tmp_path.iterdir() if d.name.startswith("lr_sweep.replaced-")]
     assert len(aside) == 1 and (aside[0] / stale / "metrics.json").is_file()
+
+
+def test_the_report_tables_no_extra_job_of_a_stage_not_run(tmp_path, monkeypatch, capsys):
+    """--only one stage, then the report over every stage: another sweep's extra job is
+    set aside before the report reads the stage dirs."""
+    jobs = smoke_jobs(tmp_path)
+    for name, overrides in jobs.items():
+        job(tmp_path / "lr_sweep" / name, overrides, identity_hash(compose(overrides)))
+    other = tmp_path / "width_sweep" / "hidden=3"
+    job(other, ["experiment=width_sweep", "hidden=3"])
+
+    out, started = reproduce(
+        monkeypatch, capsys, "--smoke", "--root", str(tmp_path), "--only", "lr_sweep",
+        "--report", "--no-pdf", "--report-dir", str(tmp_path / "report"),
+    )  # fmt: skip
+
+    assert started == [] and "lr_sweep: already completed" in out, out
+    assert "width_sweep: 1 job(s) its sweep no longer defines: hidden=3" in out, out
+    assert not other.exists()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "hidden=3" not in report and "| 3 |" not in report

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ucl import rundir
 from ucl.errors import CorruptFileError
-from ucl.reproduce.stages import Planned
+from ucl.reproduce.stages import Planned, shown
 from ucl.rundir import RUNTIME_KEYS
 from ucl.tracking import read_metrics
 
@@ -110,6 +110,18 @@ def set_aside(stage_dir: Path, state: StageState) -> Path:
         if (stage_dir / name).exists():
             (stage_dir / name).rename(kept / name)
     return kept
+
+
+def set_aside_all(stages: list[Planned]) -> list[str]:
+    """set_aside every sweep stage's extra and stale jobs, as the runner does before it
+    runs a stage (for the stages a report reads but this invocation did not run): a line
+    for each stage that had some."""
+    lines = []
+    for planned in stages:
+        if planned.stage.sweep and planned.dir.is_dir() and (state := stage_state(planned)).aside:
+            kept = set_aside(planned.dir, state)
+            lines.append(f"{planned.name}: {state.describe_aside()}; moved aside to {shown(kept)}")
+    return lines
 
 
 def _count(state: StageState, run_dir: Path, want: dict, label: str, subset=False) -> None:
