@@ -50,9 +50,11 @@ def job_args(data_root: Path, steps: int, lrs: list[str]) -> list[str]:
 
 
 def slurm_args(timeout_min: int = 10, signal_delay_s: int = 30) -> list[str]:
+    """One core and 4 GB a job: a job's resident memory peaks near 0.9 GB, and SLURM's
+    sampling (jobacct_gather/linux) counts it twice while the run forks for git."""
     return [
         "hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu",
-        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4",
         f"hydra.launcher.timeout_min={timeout_min}",
         f"hydra.launcher.signal_delay_s={signal_delay_s}",
     ]  # fmt: skip

@@ -72,12 +72,12 @@ def summary_rows(sweep_dir: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_readme_sweep_on_the_cluster_equals_the_basic_launcher(tmp_path):
-    """README's command with the documented size overrides (one core, 1 GB a job) on the
+    """README's command with the documented size overrides (one core, 4 GB a job) on the
     fixture: every job completes, records where it ran, and its metrics, history.csv and
     summarize table equal the same sweep on the basic launcher, bit for bit."""
     args = readme_slurm_command()
     assert "hydra/launcher=submitit_slurm" in args and "lr=0.1,0.3,1.0" in args
-    size = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+    size = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4"]
     code, log = run([*args, *size, *data(tmp_path)], tmp_path / "slurm")
     assert code == 0 and "Traceback" not in log and INACCURATE not in log, log
     basic = [a for a in args if not a.startswith(("hydra/launcher", "hydra.launcher"))]
