@@ -98,17 +98,19 @@ class Waiting:
         for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
             num = initial_job_idx + offset
             entry = _entry(num, job, overrides)
+            state = None  # asked of SLURM only for a job that left no result
             try:
-                ended = _state(job).split()[0]
-                if not Path(job.paths.result_pickle).exists() and ended in ENDED_EARLY:
-                    # killed or cancelled: no result will come (submitit would wait 15 s more)
-                    raise UncompletedJobError(ended)
+                if not Path(job.paths.result_pickle).exists():
+                    state = _state(job)
+                    if state.split()[0] in ENDED_EARLY:
+                        # killed or cancelled: no result will come (submitit waits 15 s more)
+                        raise UncompletedJobError(state)
                 ret = job.results()[0]
                 entry["state"] = "COMPLETED" if ret.status == JobStatus.COMPLETED else "FAILED"
                 if ret.status == JobStatus.FAILED:  # raised in the run: its record says so too
                     entry.update(reason=_first_line(ret._return_value), recorded=True)
             except UncompletedJobError as e:
-                state = _state(job)
+                state = state or _state(job)
                 reason = _scheduler_says(Path(job.paths.stderr)) or _first_line(e)
                 entry.update(state=state, reason=reason)
                 ret = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
@@ -177,7 +179,7 @@ def _until_done(jobs, poll_s: float = 5.0) -> None:
 
 def _state(job) -> str:
     try:
-        return str(job.state)
+        return str(job.state) or "UNKNOWN"
     except Exception:  # noqa: BLE001 - the scheduler's answer is information, not required
         return "UNKNOWN"
 
@@ -210,8 +212,3 @@ def _read_ledger(sweep_dir: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def read_ledger(sweep_dir: Path) -> dict[str, dict]:
-    """A sweep dir's cluster.json, by job number ({} when the sweep ran elsewhere)."""
-    return _read_ledger(Path(sweep_dir))

@@ -21,7 +21,7 @@ from ucl.errors import ConfigError, RunFailed
 from ucl.files import remove_stale_temps
 from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS
-from ucl.runlock import RunLock
+from ucl.runlock import RunLock, slurm_job
 from ucl.signals import RunInterrupted, deferred, describe, ignoring, interrupting
 from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
@@ -227,7 +227,9 @@ def _requeue_or_exit(signum: int, recorded: tuple | None) -> None:
                 if recorded is not None:
                     tracker, record, ctx, started = recorded
                     _end(tracker, "failed", record, ctx, started, reason=reason)
-                raise RunFailed(f"{_job_name()}: {reason} (log: {_job_log()})") from None
+                job = slurm_job()
+                name = f"SLURM job {job}" if job else f"job (PID {os.getpid()})"
+                raise RunFailed(f"{name}: {reason} (log: {_job_log()})") from None
     raise SystemExit(128 + signum) from None
 
 
@@ -245,14 +247,6 @@ def _slurm() -> dict[str, Any] | None:
     if info["array_index"] is not None:
         info["array_index"] = int(info["array_index"])
     return info
-
-
-def _job_name() -> str:
-    slurm = _slurm()
-    if slurm is None:
-        return f"job (PID {os.getpid()})"
-    index = slurm["array_index"]
-    return f"SLURM job {slurm['job_id']}" + (f"_{index}" if index is not None else "")
 
 
 def _job_log() -> str:

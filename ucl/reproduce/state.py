@@ -78,13 +78,10 @@ def _sweep_state(sweep_dir: Path, jobs: dict[str, list[str]]) -> StageState:
     state.extra = [name for name in found if name not in jobs]
     for name, overrides in jobs.items():
         run_dir = sweep_dir / name
-        try:
-            record = read_metrics(run_dir)
-        except CorruptFileError as e:
-            state.problems.append(f"{name}: corrupt: {e}")
-            continue
+        record = _record(state, run_dir, name)
         if record is None:
-            state.missing.append(name)
+            if not (run_dir / "metrics.json").exists():
+                state.missing.append(name)
             continue
         have, want = identity(record.get("overrides", [])), identity(overrides)
         if have != want:
@@ -124,12 +121,17 @@ def set_aside_all(stages: list[Planned]) -> list[str]:
     return lines
 
 
-def _count(state: StageState, run_dir: Path, want: dict, label: str, subset=False) -> None:
+def _record(state: StageState, run_dir: Path, label: str) -> dict | None:
+    """The run's metrics.json; None when there is none, or when it is corrupt (said)."""
     try:
-        record = read_metrics(run_dir)
+        return read_metrics(run_dir)
     except CorruptFileError as e:
         state.problems.append(f"{label}: corrupt: {e}")
-        return
+        return None
+
+
+def _count(state: StageState, run_dir: Path, want: dict, label: str, subset=False) -> None:
+    record = _record(state, run_dir, label)
     if record is None:
         return
     have = identity(record.get("overrides", []))
