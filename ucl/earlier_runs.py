@@ -4,6 +4,7 @@ divergence study samples). One loader, one set of checks, one style of message."
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,8 +13,10 @@ import torch
 from omegaconf import OmegaConf
 
 from ucl.checkpoint import MODEL, CheckpointMismatch, load
-from ucl.errors import ConfigError, MissingFileError
+from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.registry import MODELS
+from ucl.schema import LINKS
+from ucl.tracking import read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +90,6 @@ def check_links(settings) -> None:
     """Each earlier run a task's settings link to (classifier=, autoencoder=, generator=) is
     a run dir with a saved model, so that a wrong path is refused before the new run writes
     anything; loading it, and checking it against the data, stay with the task."""
-    from ucl.schema import LINKS
-
     for key in LINKS:
         path = (settings or {}).get(key)
         if path:
@@ -96,6 +97,59 @@ def check_links(settings) -> None:
                 _saved_model(Path(path))
             except MissingFileError as e:
                 raise ConfigError(f"{key}={path}: {e}") from e
+
+
+def run_identity(run_dir: Path) -> str:
+    """What a later run reads from `run_dir`, as 16 hex digits: the run's config identity
+    and the bytes of its model.pt. Another config, or a re-run that saved other weights,
+    gives another hash; the same files give the same one."""
+    run_dir = Path(run_dir)
+    model = _saved_model(run_dir)
+    record = read_metrics(run_dir)
+    if record is None:
+        raise MissingFileError(f"{run_dir / 'metrics.json'} does not exist; check the run dir.")
+    if "identity" not in record:
+        raise CorruptFileError(f"{run_dir / 'metrics.json'} records no identity; train it again.")
+    digest = hashlib.sha256(f"{record['identity']}\n".encode())
+    with open(model, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def consumed(cfg, choices: dict | None = None) -> dict:
+    """What this run takes from earlier work, for its metrics.json: each linked run
+    (classifier=, autoencoder=, generator=) with its run_identity, and each value a
+    pipeline chose from an earlier sweep's table (`consumed.KEY=<table>@<identity>`) with
+    the value this run has for KEY (its group choice, e.g. relu, for a component group)."""
+    out: dict = {}
+    settings = cfg.get("task_settings") or {}  # where the task reads its links, as check_links
+    for key in LINKS:
+        if path := settings.get(key):
+            out[key] = {"run": str(path), "identity": run_identity(Path(path))}
+    for key, given in (cfg.get("consumed") or {}).items():
+        table, at, identity = str(given).rpartition("@")
+        if not (at and table and identity):
+            raise ConfigError(
+                f"consumed.{key}={given!r}: give the table and its identity as "
+                f"<table>@<identity>, e.g. +consumed.{key}=runs/x/{key}_sweep@0123456789abcdef"
+            )
+        if key not in cfg:
+            raise ConfigError(f"consumed.{key}: the config has no key {key!r} to record")
+        out[key] = {"table": table, "identity": identity, "value": _value(cfg, key, choices)}
+    return out
+
+
+def _value(cfg, key: str, choices: dict | None):
+    """The value of top-level `key` as a sweep's table names it: a group's choice (relu),
+    else a component's name, else the plain value."""
+    if choices and choices.get(key) is not None:
+        return choices[key]
+    value = cfg.get(key)
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+        return value.get("name", value) if isinstance(value, dict) else value
+    return value
 
 
 def _saved_model(run_dir: Path) -> Path:

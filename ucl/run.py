@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from ucl import checkpoint, phases, provenance, rundir, signals
 from ucl.components import load_all
 from ucl.context import Context
-from ucl.earlier_runs import check_links
+from ucl.earlier_runs import check_links, consumed
 from ucl.errors import ConfigError, RunFailed
 from ucl.files import remove_stale_temps
 from ucl.precision import resolve_precision
@@ -120,6 +120,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
             f"({e}); it cannot be continued by this version of ucl: start it again in a new dir"
         ) from e
     check_links(cfg.get("task_settings"))  # a wrong classifier= path: refused, nothing written
+    taken = consumed(cfg, info.get("choices"))  # a malformed consumed.KEY: refused here too
     device = resolve_device(cfg.device)
     if not again:
         checkpoint.check(run_dir)  # a corrupt checkpoint stops here, naming the file
@@ -150,6 +151,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         if (slurm := _slurm()) is not None:
             record["slurm"] = slurm
         record["code"] = provenance.code_version()  # not the identity: a new commit resumes
+        if taken:  # what the run read from earlier runs and tables, so a pipeline sees a change
+            record["consumed"] = taken
         if data is not None:
             record["data"] = {
                 "name": data.name,

@@ -96,10 +96,13 @@ def is_run_dir(path: Path) -> bool:
 # -- identity --------------------------------------------------------------------------------
 def identity(config: DictConfig | dict) -> dict[str, Any]:
     """What makes two runs the same experiment: every resolved config value by dotted key,
-    minus the RUNTIME_KEYS."""
+    minus the RUNTIME_KEYS. An empty `consumed` (no value taken from an earlier table) is
+    left out, so a run without one keeps the identity it had before the key existed."""
     if OmegaConf.is_config(config):
         config = OmegaConf.to_container(config, resolve=True)
     flat = _flatten(config)
+    if not flat.get("consumed", True):
+        del flat["consumed"]
     return {k: v for k, v in flat.items() if k not in RUNTIME_KEYS and not k.startswith("hydra.")}
 
 

@@ -51,6 +51,10 @@ class UclConfig:
     classifier: str | None = None
     generator: str | None = None
     autoencoder: str | None = None
+    # values a pipeline chose from an earlier sweep's table: key -> "<table>@<identity>"
+    # (+consumed.activation=runs/x/activation_sweep@0123456789abcdef); recorded in
+    # metrics.json, and part of the run's identity when not empty
+    consumed: dict[str, str] = field(default_factory=dict)
     # divergence studies: variance of the normal compared with the uniform box
     normal_var: float | None = None
     # the final metric a job returns to a sweeper (Optuna maximises it)
