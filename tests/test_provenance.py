@@ -16,6 +16,7 @@ from ucl.config import REPO
 from ucl.report.doc import Table, Text
 from ucl.report.environment import environment
 from ucl.report.sources import Source
+from ucl.reproduce import command
 
 REPRODUCE = REPO / "scripts" / "reproduce.py"
 
@@ -146,10 +147,10 @@ def reproduce(tmp_path, monkeypatch, capsys, code) -> str:
         def run(self):
             return True
 
-    monkeypatch.setattr(script, "Runner", NoRunner)
+    monkeypatch.setattr(command, "Runner", NoRunner)
     monkeypatch.setattr(provenance, "code_version", lambda: code)
     args = ["--only", "best_mlp", "--no-report", "--jobs", "1", "--root", str(tmp_path)]
-    assert script.main(args) == 0
+    assert script.run(args) == 0
     return capsys.readouterr().out
 
 

@@ -19,13 +19,14 @@ from ucl.reproduce.launch import launch_train, train_command
 from ucl.reproduce.runner import Runner
 from ucl.reproduce.schedule import critical_path, schedule_seconds
 from ucl.reproduce.stages import (
+    REFERENCE,
     RETINA_CLUSTERS_ENV,
     RETINA_COUNTS_ENV,
     RETINA_DIR_ENV,
-    STAGES,
     Stage,
     merged,
     plan,
+    problem_set_stages,
     retina_data,
     select,
 )
@@ -129,10 +130,12 @@ def test_changed_overrides_rerun_the_stage(tmp_path):
     assert calls == ["a", "a"]  # a run of x=1 is not taken for a run of x=2
 
 
-def test_plan_refuses_a_reference_to_a_later_stage(tmp_path):
-    bad = (Stage("early", ("c={late}",), minutes=1.0), Stage("late", (), minutes=1.0))
-    with pytest.raises(ValueError, match="refers to {late}, which comes later"):
-        plan(tmp_path, stages=bad, env={})
+def test_plan_puts_a_stage_after_its_needs_and_refuses_a_cycle(tmp_path):
+    later = (Stage("early", ("c={late}",), minutes=1.0), Stage("late", (), minutes=1.0))
+    assert plan(tmp_path, stages=later, env={}).names == ["late", "early"]
+    cycle = (*later[:1], Stage("late", (), minutes=1.0, after=("early",)))
+    with pytest.raises(ValueError, match="stages early -> late -> early form a cycle"):
+        plan(tmp_path, stages=cycle, env={})
     with pytest.raises(ValueError, match="which is no stage"):
         plan(tmp_path, stages=(Stage("x", ("c={nothing}",), minutes=1.0),), env={})
 
@@ -213,7 +216,7 @@ def test_merged_keeps_one_value_per_key():
 def test_every_stage_names_a_preset():
     from ucl.config import CONF_DIR
 
-    for stage in STAGES:
+    for stage in problem_set_stages():
         preset = next(o for o in stage.overrides if o.startswith("experiment="))
         assert (CONF_DIR / "experiment" / f"{preset.split('=')[1]}.yaml").is_file(), preset
 
@@ -253,7 +256,8 @@ def test_sigterm_stops_the_running_stage_and_records_it_interrupted(tmp_path):
 
 @pytest.mark.parametrize("smoke", [False, True])
 def test_every_stage_composes(tmp_path, smoke):
-    """Each stage's train.py overrides make a valid config (a sweep: its first job)."""
+    """Each stage's train.py overrides make a valid config (a sweep: its first job; a value
+    an earlier table chooses: one of that table's)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from ucl.config import compose
@@ -261,7 +265,8 @@ def test_every_stage_composes(tmp_path, smoke):
     parser = OverridesParser.create()
     for planned in plan(tmp_path, smoke=smoke, env={}, threads=1).stages:
         first_job = []
-        for arg, o in zip(planned.args, parser.parse_overrides(list(planned.args)), strict=True):
+        args = [REFERENCE.sub("relu" if "activation" in a else "64", a) for a in planned.args]
+        for arg, o in zip(args, parser.parse_overrides(args), strict=True):
             if o.is_sweep_override():
                 arg = f"{o.key_or_group}={next(iter(o.sweep_string_iterator()))}"
             first_job.append(arg)

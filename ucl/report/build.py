@@ -9,6 +9,7 @@ from pathlib import Path
 from ucl import outdir
 from ucl.report import doc, pdf, sections
 from ucl.report.sources import Source
+from ucl.reproduce.command import Report
 
 TITLE = "ucl: the problem set, reproduced"
 
@@ -47,3 +48,12 @@ def build_report(
     if path is not None:
         outdir.record(out_dir, [Path(path).name])
     return Built(md, html, path, note)
+
+
+def _pipeline_report(root: Path, out: Path, make_pdf: bool) -> list[str]:
+    built = build_report(root, out, make_pdf=make_pdf, option="--report-dir")
+    return [f"report: {built.markdown}", f"        {built.html}", f"        {built.note}"]
+
+
+# what scripts/pipeline.py and scripts/reproduce.py write after a pipeline with `report:`
+PIPELINE_REPORT = Report(OUTPUTS, _pipeline_report)

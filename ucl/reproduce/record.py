@@ -60,8 +60,11 @@ class StagesRecord:
         if len(self.invocation["ran"]) == 1:
             self.data.setdefault("invocations", []).append(self.invocation)
 
-    def write(self, planned: Planned, outcome: Outcome, elapsed: float) -> None:
-        """The stage's outcome, and this invocation's `elapsed` seconds so far."""
+    def write(
+        self, planned: Planned, outcome: Outcome, elapsed: float, choices: list | None = None
+    ) -> None:
+        """The stage's outcome with the values it took from earlier tables, and this
+        invocation's `elapsed` seconds so far."""
         before = self.data["stages"].get(planned.name, {})
         entry = {
             "status": outcome.status,
@@ -77,6 +80,8 @@ class StagesRecord:
                 else datetime.now().isoformat(timespec="seconds")
             ),
         }
+        if choices:
+            entry["choices"] = choices
         if outcome.reason:
             entry["reason"] = outcome.reason
         if outcome.reused:

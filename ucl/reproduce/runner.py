@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
+from ucl.reproduce.choices import Choice, ChoiceError, resolve
 from ucl.reproduce.launch import Launch, launch_train, log_tail, open_log
 from ucl.reproduce.progress import Progress, clock
 from ucl.reproduce.record import Outcome, StagesRecord
@@ -61,7 +62,8 @@ class Runner:
         self.plan, self.jobs, self.launch = plan, jobs, launch
         self.progress = Progress(plan, jobs, sys.stdout if out is None else out)
         self.record = StagesRecord(plan, jobs)
-        self.done_at_start = {p.name for p in plan.stages if stage_state(p).done}
+        self.done_at_start = done_stages(plan)
+        self.choices: dict[str, list[Choice]] = {}  # stage -> the values it took from tables
         self.outcomes: dict[str, Outcome] = {}  # the stages finished (or skipped) now
         self.running: dict[str, Running] = {}
 
@@ -124,14 +126,26 @@ class Runner:
             reason = "; ".join(f"needs {n}, which {self.outcomes[n].status}" for n in failed)
             self.say(f"{tag}: skipped: {reason}")
             return self._finish(planned, Outcome("blocked", reason=reason))
+        try:
+            planned, self.choices[planned.name] = resolve(planned, self.plan)
+        except ChoiceError as e:
+            self.say(f"{tag}: cannot start: {e}")
+            return self._finish(planned, Outcome("failed", reason=str(e)))
+        for choice in self.choices[planned.name]:
+            self.say(f"{tag}: takes {choice.describe()}")
         state = stage_state(planned)
-        if state.changed:  # a default or preset changed since: its runs are not this stage's
+        if state.changed:  # a default, a preset or a need changed since: not this stage's runs
             kept = planned.dir.with_name(
                 f"{planned.dir.name}.replaced-{datetime.now():%Y%m%d-%H%M%S}"
             )
             planned.dir.rename(kept)
+            what = (
+                "what it read from a stage it needs"
+                if "changed since it ran" in state.changed[0]
+                else "its resolved config"
+            )
             self.say(
-                f"{tag}: its resolved config changed since it ran ({state.changed[0]}); "
+                f"{tag}: {what} changed since it ran ({state.changed[0]}); "
                 f"running it again (the old runs are kept in {shown(kept)})"
             )
             state = stage_state(planned)
@@ -204,7 +218,8 @@ class Runner:
 
     def _finish(self, planned: Planned, outcome: Outcome) -> None:
         self.outcomes[planned.name] = outcome
-        self.record.write(planned, outcome, self.progress.elapsed())
+        choices = [c.record() for c in self.choices.get(planned.name, [])]
+        self.record.write(planned, outcome, self.progress.elapsed(), choices)
 
     def _interrupt(self) -> None:
         """Stop the running stages: SIGTERM lets train.py checkpoint and record itself."""
@@ -231,6 +246,22 @@ class Runner:
     def _left(self) -> str:
         started = {name: r.started for name, r in self.running.items()}
         return self.progress.left(self.outcomes.keys() | self.done_at_start, started)
+
+
+def done_stages(plan: Plan) -> set[str]:
+    """The stages already complete with what their needs hold now: a stage whose need
+    will run is not, as its runs would then have read something else."""
+    done: set[str] = set()
+    for planned in plan.stages:  # needs first
+        if not all(n in done for n in planned.stage.needs):
+            continue
+        try:
+            planned, _ = resolve(planned, plan)
+        except ChoiceError:
+            continue
+        if stage_state(planned).done:
+            done.add(planned.name)
+    return done
 
 
 def _raise_interrupt(signum, frame):

@@ -25,7 +25,9 @@ from pathlib import Path
 from ucl.config import REPO
 
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"  # the committed 2000/500-digit subset
-REFERENCE = re.compile(r"\{(\w+)\}")  # "{best_mlp}" in an override: that stage's run dir
+# In an override, "{best_mlp}" is that stage's run dir and "{activation_sweep.activation}"
+# the value of `activation` in the best cell of that sweep's table (ucl/reproduce/choices.py).
+REFERENCE = re.compile(r"\{(\w+)(?:\.([\w.]+))?\}")
 
 RETINA_COUNTS_ENV = "UCL_RETINA_COUNTS"  # the real GEO counts file (GSE81904_...txt.gz)
 RETINA_CLUSTERS_ENV = "UCL_RETINA_CLUSTERS"  # the real SCP3 cluster file
@@ -92,147 +94,150 @@ def no_data(env: Mapping[str, str], smoke_root: Path | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Stage:
-    name: str  # also the stage's dir under the reproduction root
-    overrides: tuple[str, ...]  # train.py overrides; "{other}" is stage other's run dir
+    name: str  # also the stage's dir under the pipeline's root
+    overrides: tuple[str, ...]  # train.py overrides; "{other}" / "{other.key}": see REFERENCE
     minutes: float  # estimated wall time at full settings, 2-core CPU
     smoke: tuple[str, ...] = ()  # overrides --smoke adds (tiny steps, fewer sweep values)
     smoke_minutes: float = 0.3  # estimated wall time under --smoke
     sweep: bool = False  # a multirun (-m): one job dir per combination below the stage dir
     data: DataOverrides = mnist_data  # (environment, smoke root or None) -> dataset overrides
     title: str = ""  # what the stage is, for progress lines and the report
+    after: tuple[str, ...] = ()  # stages it needs without naming them in an override
+
+    @property
+    def references(self) -> list[tuple[str, str | None]]:
+        """(stage, key) of every reference in the overrides; key None: the run dir."""
+        return [(m[0], m[1] or None) for o in self.overrides for m in REFERENCE.findall(o)]
 
     @property
     def needs(self) -> tuple[str, ...]:
-        """The stages whose run dirs this one refers to, in order of first mention."""
-        found = (m for o in self.overrides for m in REFERENCE.findall(o))
-        return tuple(dict.fromkeys(found))
+        """The stages this one needs, in order of first mention."""
+        return tuple(dict.fromkeys([*self.after, *(name for name, _ in self.references)]))
+
+    @property
+    def choices(self) -> bool:
+        """Whether an override takes a value from an earlier table."""
+        return any(key for _, key in self.references)
 
 
-# Smoke settings: few steps, the committed MNIST subset, one thread per run (tiny models
-# gain nothing from more, and the smoke test shares the machine).
-SMOKE_STEPS = ("steps=20", "eval_every=10", "threads=1")
-# the presets hold out 5000 training digits for validation; the subset has 2000
-SMOKE_VALIDATION = "dataset.validation=300"
-SMOKE_SWEEP_STEPS = ("steps=10", "eval_every=10", "threads=1", SMOKE_VALIDATION)
-# 200 points (2 x 200 disjoint test digits fit the 500 of the subset), 2 repeats
-SMOKE_DIVERGENCE = (
-    "divergence.n=200",
-    "divergence.repeats=2",
-    "divergence.permutations=100",
-    "threads=1",
-)
 SMOKE_RETINA = ("dataset.cells=1500", "dataset.genes=400")  # still every class, ~1% ones too
-# every cell of the four tables over three seeds, so the report can give intervals; each run
-# is 10 epochs (the presets), where the tables rank as they did at 20
-SEEDS = "seed=0,1,2"
+DATA_SOURCES: dict[str, DataOverrides] = {
+    "mnist": mnist_data,
+    "retina": retina_data,
+    "none": no_data,
+}
+PIPELINES = REPO / "conf" / "pipeline"  # pipeline=<name>: conf/pipeline/<name>.yaml
 
-STAGES: tuple[Stage, ...] = (
-    # -- classification: the four tables, the logistic regression, the best scheme --------
-    Stage(
-        "activation_sweep",
-        ("experiment=activation_sweep", SEEDS),
-        minutes=4.8,
-        sweep=True,
-        smoke=(*SMOKE_SWEEP_STEPS, "activation=relu,tanh", "seed=0"),
-        title="Table 1: hidden activations",
-    ),
-    Stage(
-        "width_sweep",
-        ("experiment=width_sweep", SEEDS),
-        minutes=7.0,
-        sweep=True,
-        smoke=(*SMOKE_SWEEP_STEPS, "hidden=16,64", "seed=0"),
-        title="Table 2: hidden widths",
-    ),
-    Stage(
-        "lr_sweep",
-        ("experiment=lr_sweep", SEEDS),
-        minutes=5.7,
-        sweep=True,
-        smoke=(*SMOKE_SWEEP_STEPS, "lr=0.1,0.5", "seed=0"),
-        title="Table 3: learning rates",
-    ),
-    Stage(
-        "optimizer_sweep",
-        ("experiment=optimizer_sweep", SEEDS),
-        minutes=15.6,
-        sweep=True,
-        smoke=(*SMOKE_SWEEP_STEPS, "optimizer=sgd,adam", "lr=0.01,0.1", "seed=0"),
-        title="Table 4: optimizers by learning rate",
-    ),
-    Stage(
-        "logreg",
-        ("experiment=logreg",),
-        minutes=0.75,
-        smoke=SMOKE_STEPS,
-        title="logistic regression",
-    ),
-    Stage(
-        "best_mlp",
-        ("experiment=best_mlp",),
-        minutes=1.8,
-        # 64 hidden units: the judges' Frechet distance on best_mlp's 512-D features costs seconds
-        smoke=("steps=60", "eval_every=20", "threads=1", "hidden=64", SMOKE_VALIDATION),
-        title="the best one-hidden-layer network",
-    ),
-    # -- autoencoders ---------------------------------------------------------------------
-    Stage(
-        "autoencoder_mnist",
-        ("experiment=autoencoder_mnist", "classifier={best_mlp}"),
-        minutes=3.9,
-        smoke=SMOKE_STEPS,
-        title="the MNIST autoencoder",
-    ),
-    Stage(
-        "autoencoder_retina",
-        ("experiment=autoencoder_retina",),
-        minutes=1.6,
-        data=retina_data,
-        smoke=("epochs=2", "eval_every=10", "threads=1"),
-        title="the retina autoencoder",
-    ),
-    # -- generative models ----------------------------------------------------------------
-    Stage(
-        "vae",
-        ("experiment=vae", "classifier={best_mlp}", "autoencoder={autoencoder_mnist}"),
-        minutes=3.7,
-        smoke=SMOKE_STEPS,
-        smoke_minutes=0.6,  # the judges and the autoencoder comparison at the end
-        title="the VAE",
-    ),
-    Stage(
-        "gan",
-        ("experiment=gan", "classifier={best_mlp}"),
-        minutes=29.6,
-        smoke=("steps=40", "eval_every=10", "threads=1"),  # 2.5 epochs of the subset: 2 grids
-        smoke_minutes=0.5,
-        title="the GAN",
-    ),
-    # -- divergences ----------------------------------------------------------------------
-    Stage(
-        "divergence_simple",
-        ("experiment=divergence_simple", "normal_var=1,2,4,8,16"),
-        minutes=2.5,
-        sweep=True,
-        smoke=(*SMOKE_DIVERGENCE, "normal_var=1,16"),
-        data=no_data,
-        title="uniform box against normals",
-    ),
-    Stage(
-        "divergence_mnist",
-        ("experiment=divergence_mnist",),
-        minutes=0.8,
-        smoke=SMOKE_DIVERGENCE,
-        title="MNIST against MNIST",
-    ),
-    Stage(
-        "divergence_gan",
-        ("experiment=divergence_gan", "generator={gan}"),
-        minutes=3.3,
-        smoke=SMOKE_DIVERGENCE,
-        title="MNIST against the GAN's samples",
-    ),
-)
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline file made into stages: where they run, whether at smoke settings, and
+    where the problem set's report goes (None: no report)."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    root: Path
+    smoke: bool = False
+    report: Path | None = None
+
+
+class PipelineError(ValueError):
+    """A pipeline file that cannot run: one line naming the file, the stage and the fix."""
+
+
+def load_pipeline(name: str | Path, overrides: Iterable[str] = ()) -> Pipeline:
+    """conf/pipeline/<name>.yaml, or the YAML file `name` names, composed by Hydra (a
+    pipeline file may extend another through its defaults list; `overrides` such as
+    stages.gan.minutes=20 apply on top), its stages checked (check_stages)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+        folder, config = path.absolute().parent, path.stem
+        if not path.is_file():
+            raise PipelineError(
+                f"pipeline={name}: no such file; give conf/pipeline/<name>.yaml's name or "
+                f"a YAML file's path"
+            )
+    else:
+        folder, config = PIPELINES, str(name)
+        if not (folder / f"{config}.yaml").is_file():
+            known = ", ".join(sorted(p.stem for p in PIPELINES.glob("*.yaml")))
+            raise PipelineError(
+                f"pipeline={name}: no conf/pipeline/{name}.yaml; the pipelines are: {known}, "
+                f"or give a YAML file's path"
+            )
+    try:
+        with initialize_config_dir(str(folder), version_base="1.3"):
+            cfg = OmegaConf.to_container(compose(config, overrides=list(overrides)), resolve=True)
+    except HydraException as e:
+        raise PipelineError(f"pipeline={name}: {str(e).splitlines()[0]}") from None
+    where = f"pipeline={name}"
+    if unknown := sorted(set(cfg) - {"root", "report", "smoke", "stages"}):
+        raise PipelineError(
+            f"{where}: unknown key {unknown[0]!r}; a pipeline has root, report, smoke and stages"
+        )
+    stages = cfg.get("stages") or {}
+    if not isinstance(stages, dict) or not stages:
+        raise PipelineError(
+            f"{where}: no stages; list them under `stages:`, each a name with its overrides"
+        )
+    made = tuple(_stage(where, n, entry) for n, entry in stages.items())
+    root = Path(cfg.get("root") or f"runs/{path.stem}")
+    report = cfg.get("report")
+    return Pipeline(
+        path.stem,
+        made,
+        root if root.is_absolute() else REPO / root,
+        bool(cfg.get("smoke", False)),
+        None if report is None else (Path(report) if Path(report).is_absolute() else REPO / report),
+    )
+
+
+STAGE_KEYS = {"overrides", "sweep", "needs", "minutes", "smoke", "smoke_minutes", "data", "title"}
+
+
+def _stage(where: str, name: str, entry) -> Stage:
+    where = f"{where}: stage {name}"
+    if not isinstance(entry, dict):
+        raise PipelineError(
+            f"{where}: give a mapping with `overrides:` (a list of train.py overrides)"
+        )
+    if unknown := sorted(set(entry) - STAGE_KEYS):
+        raise PipelineError(
+            f"{where}: unknown key {unknown[0]!r}; a stage has {', '.join(sorted(STAGE_KEYS))}"
+        )
+    if not re.fullmatch(r"\w+", name):
+        raise PipelineError(f"{where}: a stage's name is letters, digits and _ (it names its dir)")
+    data = entry.get("data", "mnist")
+    if data not in DATA_SOURCES:
+        raise PipelineError(f"{where}: data={data!r}; give one of {', '.join(DATA_SOURCES)}")
+    lists = {}
+    for key in ("overrides", "smoke", "needs"):
+        value = entry.get(key) or []
+        if isinstance(value, str) or not all(isinstance(v, str | int | float) for v in value):
+            raise PipelineError(
+                f"{where}: {key} must be a list of strings, e.g. [experiment=gan, seed=0]"
+            )
+        lists[key] = tuple(str(v) for v in value)
+    return Stage(
+        name,
+        lists["overrides"],
+        minutes=float(entry.get("minutes", 1.0)),
+        smoke=lists["smoke"],
+        smoke_minutes=float(entry.get("smoke_minutes", 0.3)),
+        sweep=bool(entry.get("sweep", False)),
+        data=DATA_SOURCES[data],
+        title=str(entry.get("title") or name),
+        after=lists["needs"],
+    )
+
+
+def problem_set_stages() -> tuple[Stage, ...]:
+    """The problem set's stages, as conf/pipeline/problem_set.yaml lists them."""
+    return load_pipeline("problem_set").stages
 
 
 @dataclass(frozen=True)
@@ -270,34 +275,29 @@ def plan(
     root: Path,
     *,
     smoke: bool = False,
-    stages: Iterable[Stage] = STAGES,
+    stages: Iterable[Stage] | None = None,
     env: Mapping[str, str] | None = None,
     estimates: Mapping[str, float] | None = None,
     threads: int | None = None,
+    extra: Iterable[str] = (),
 ) -> Plan:
-    """The stages with their dirs under `root` and their train.py arguments; `estimates`
-    (stage -> minutes) replaces the declared estimates; `threads` (torch threads per run,
-    when several stages run at once) applies where a stage does not set its own."""
+    """The stages in an order their needs allow, with their dirs under `root` and their
+    train.py arguments (a "{stage}" replaced by its dir; a "{stage.key}" is left for the
+    runner, which knows the table once that stage completed); `estimates` (stage ->
+    minutes) replaces the declared estimates; `threads` (torch threads per run, when several
+    stages run at once) applies where a stage does not set its own; `extra` overrides go to
+    every stage, last (e.g. hydra/launcher=submitit_slurm)."""
     env = os.environ if env is None else env
     estimates = dict(estimates or {})
-    stages = list(stages)
+    stages = ordered_stages(problem_set_stages() if stages is None else stages)
     known = {s.name for s in stages}
     if unknown := sorted(set(estimates) - known):
         raise ValueError(f"--estimate names no stage: {unknown}; the stages are: {sorted(known)}")
     root = Path(root).absolute()
     result = Plan(root, smoke)
-    dirs: dict[str, str] = {}
+    dirs = {stage.name: shown(root / stage.name) for stage in stages}
     for stage in stages:
-        for need in stage.needs:
-            if need not in dirs:
-                where = "comes later" if need in known else "is no stage"
-                raise ValueError(
-                    f"stage {stage.name} refers to {{{need}}}, which {where}; a stage may only "
-                    f"refer to stages listed before it (known: {', '.join(dirs) or 'none'})"
-                )
-        run_dir = root / stage.name
-        dirs[stage.name] = shown(run_dir)
-        args = [REFERENCE.sub(lambda m: dirs[m.group(1)], o) for o in stage.overrides]
+        args = [REFERENCE.sub(lambda m: m[0] if m[2] else dirs[m[1]], o) for o in stage.overrides]
         if threads is not None:  # first: a stage's own threads= replaces it
             args.insert(0, f"threads={threads}")
         args += stage.data(env, root if smoke else None)
@@ -306,8 +306,57 @@ def plan(
             args += stage.smoke
             minutes = stage.smoke_minutes
         minutes = estimates.get(stage.name, minutes)
-        result.stages.append(Planned(stage, run_dir, merged(args), minutes))
+        args += extra
+        result.stages.append(Planned(stage, root / stage.name, merged(args), minutes))
     return result
+
+
+def ordered_stages(stages: Iterable[Stage]) -> list[Stage]:
+    """The stages with each after the stages it needs, otherwise in the given order; a need
+    that is no stage, a run-dir reference to a sweep, a choice from a stage that is not a
+    sweep, or a cycle: refused in one line (ValueError)."""
+    stages = list(stages)
+    by_name = {s.name: s for s in stages}
+    for stage in stages:
+        for need, key in [*((n, None) for n in stage.after), *stage.references]:
+            if need not in by_name:
+                raise ValueError(
+                    f"stage {stage.name} needs {need}, which is no stage of this pipeline "
+                    f"(its stages: {', '.join(by_name)}); fix the name or add the stage"
+                )
+            if key and not by_name[need].sweep:
+                raise ValueError(
+                    f"stage {stage.name} takes {{{need}.{key}}}, but {need} is not a sweep: a "
+                    f"choice comes from a sweep's table; write {{{need}}} for its run dir, or "
+                    f"make {need} a sweep (sweep: true)"
+                )
+            if key is None and by_name[need].sweep and need not in stage.after:
+                raise ValueError(
+                    f"stage {stage.name} refers to {{{need}}}, a sweep's dir of many jobs, not "
+                    f"one run; take a value of its best cell with {{{need}.KEY}}, or list it "
+                    f"under needs:"
+                )
+    done: list[Stage] = []
+    state: dict[str, str] = {}  # name -> "visiting" or "done"
+
+    def visit(stage: Stage, path: list[str]) -> None:
+        if state.get(stage.name) == "done":
+            return
+        if state.get(stage.name) == "visiting":
+            cycle = path[path.index(stage.name) :] + [stage.name]
+            raise ValueError(
+                f"stages {' -> '.join(cycle)} form a cycle: each waits for the next; remove "
+                f"one of these needs"
+            )
+        state[stage.name] = "visiting"
+        for need in stage.needs:
+            visit(by_name[need], [*path, stage.name])
+        state[stage.name] = "done"
+        done.append(stage)
+
+    for stage in stages:
+        visit(stage, [])
+    return done
 
 
 def select(full: Plan, only: Iterable[str]) -> Plan:

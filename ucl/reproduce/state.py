@@ -55,13 +55,14 @@ class StageState:
 
 
 def stage_state(planned: Planned) -> StageState:
+    links = _links(planned)
     if not planned.stage.sweep:
         state = StageState()
-        _count(state, planned.dir, identity(planned.args), planned.dir.name)
+        _count(state, planned.dir, identity(planned.args), planned.dir.name, links=links)
         return state
     jobs = stage_jobs(planned.args)
     if jobs is not None:
-        return _sweep_state(planned.dir, jobs)
+        return _sweep_state(planned.dir, jobs, links)
     state = StageState(expected=None)
     fixed = identity(a for a in planned.args if not _is_sweep(a))
     if planned.dir.is_dir():
@@ -70,7 +71,9 @@ def stage_state(planned: Planned) -> StageState:
     return state
 
 
-def _sweep_state(sweep_dir: Path, jobs: dict[str, list[str]]) -> StageState:
+def _sweep_state(
+    sweep_dir: Path, jobs: dict[str, list[str]], links: dict | None = None
+) -> StageState:
     """A sweep's state against the jobs it defines now (name -> overrides)."""
     state = StageState(expected=len(jobs))
     # a job dir holds a metrics.json once it ran; only those can be tabled
@@ -88,6 +91,8 @@ def _sweep_state(sweep_dir: Path, jobs: dict[str, list[str]]) -> StageState:
             state.stale.append(f"{name}: other overrides ({_difference(have, want)})")
         elif changes := config_changes(run_dir, record):
             state.stale.append(f"{name}: its resolved config changed ({changes})")
+        elif changes := consumed_changes(record, links or {}):
+            state.stale.append(f"{name}: {changes}")
         elif record["status"] == "completed":
             state.completed += 1
         else:  # train.py resumes it
@@ -130,7 +135,9 @@ def _record(state: StageState, run_dir: Path, label: str) -> dict | None:
         return None
 
 
-def _count(state: StageState, run_dir: Path, want: dict, label: str, subset=False) -> None:
+def _count(
+    state: StageState, run_dir: Path, want: dict, label: str, subset=False, links=None
+) -> None:
     record = _record(state, run_dir, label)
     if record is None:
         return
@@ -144,10 +151,60 @@ def _count(state: StageState, run_dir: Path, want: dict, label: str, subset=Fals
         )
     elif changes := config_changes(run_dir, record):
         state.changed.append(f"{label}: {changes}")
+    elif changes := consumed_changes(record, links or {}):
+        state.changed.append(f"{label}: {changes}")
     elif record["status"] == "completed":
         state.completed += 1
     else:
         state.problems.append(f"{label}: {record['status']}: {record.get('reason', '')}")
+
+
+def _links(planned: Planned) -> dict[str, Path]:
+    """key -> the earlier stage's run dir, for each `key={stage}` override of the stage."""
+    from ucl.reproduce.stages import REFERENCE
+
+    links = {}
+    for override in planned.stage.overrides:
+        key, _, value = override.partition("=")
+        if (m := REFERENCE.fullmatch(value)) and not m[2]:
+            links[key.lstrip("+~")] = planned.dir.parent / m[1]
+    return links
+
+
+def consumed_changes(record: dict, links: dict[str, Path]) -> str:
+    """How what a completed run read from its earlier runs differs from what they hold now
+    (a need ran again, or changed): "" when nothing differs."""
+    if record.get("status") != "completed":
+        return ""
+    consumed = record.get("consumed") or {}
+    out = []
+    for key, run_dir in links.items():
+        now = _run_identity(run_dir)
+        had = (consumed.get(key) or {}).get("identity")
+        if had != now:
+            what = "not recorded" if had is None else f"{had} there"
+            out.append(f"{key}={shown(run_dir)} changed since it ran ({what}, {now} now)")
+    return "; ".join(out)
+
+
+_IDENTITIES: dict[tuple, str | None] = {}  # a running stage is looked at every few seconds
+
+
+def _run_identity(run_dir: Path) -> str | None:
+    from ucl.earlier_runs import run_identity
+    from ucl.errors import UclError
+
+    try:
+        stats = [(run_dir / f).stat() for f in ("metrics.json", "model.pt")]
+    except OSError:
+        return None
+    key = (str(run_dir), *((s.st_mtime_ns, s.st_size) for s in stats))
+    if key not in _IDENTITIES:
+        try:
+            _IDENTITIES[key] = run_identity(run_dir)
+        except (UclError, OSError):
+            _IDENTITIES[key] = None
+    return _IDENTITIES[key]
 
 
 def config_changes(run_dir: Path, record: dict) -> str:
@@ -212,6 +269,9 @@ def expected_jobs(args: tuple[str, ...]) -> int | None:
     return None if jobs is None else len(jobs)
 
 
+NO_JOBS = ("<no jobs>",)  # a stage's args when none of its jobs can be known: stage_jobs is {}
+
+
 def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
     """The jobs `train.py -m ARGS` launches, by dir name, with their overrides: the preset's
     hydra.sweeper.params with the command line's sweeps replacing them by key, multiplied
@@ -226,6 +286,8 @@ def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
     from ucl.job_name import sweep_jobs
     from ucl.schema import register_schema
 
+    if args == NO_JOBS:
+        return {}
     if args in _JOBS:
         return _JOBS[args]
     parser = OverridesParser.create()
