@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ucl.report import origins
 from ucl.report.doc import Block, Figure, Heading, Table, Text
 from ucl.report.facts import num
 from ucl.report.sources import Run, Source
@@ -68,6 +69,8 @@ def divergences(src: Source) -> list[Block]:
         if not run.ok:
             blocks.append(Text(run.why_missing()))
             continue
+        if linked := origins.linked(src, run):
+            blocks.append(Text(linked))
         blocks += _pairs_table(run)
         blocks += _figure(run)
         blocks += _figure(run, name="separation", what="effect sizes and rejection rates")

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 
 from ucl import aggregate
-from ucl.report import facts
+from ucl.report import facts, origins
 from ucl.report.divergence import (
     CLOSED_FORM,
     GAN,
@@ -40,10 +40,10 @@ SECTION = "Questions and measured answers"
 
 # Section titles the answers link to (ucl/report/sections.py and divergence.py write them)
 T_LOGREG = "Logistic regression"
-T_ACT = "Table 1: activation of the hidden layer"
-T_WIDTH = "Table 2: hidden width"
-T_LR = "Table 3: learning rate"
-T_OPT = "Table 4: optimizer and learning rate"
+T_ACT = origins.TABLES["activation_sweep"]
+T_WIDTH = origins.TABLES["width_sweep"]
+T_LR = origins.TABLES["lr_sweep"]
+T_OPT = origins.TABLES["optimizer_sweep"]
 T_BEST = "The best one-hidden-layer network"
 T_AE = "MNIST"
 T_VAE = "Variational autoencoder"
@@ -140,6 +140,8 @@ def _sweep(src: Source, stage: str, keys: list[str], title: str, what: str) -> t
             rest += (
                 f"Over {seeds} seeds every other setting is significantly worse (Welch, p < 0.05)."
             )
+    if held := origins.brief(src, stage):  # what the table took from the tables before it
+        rest += f" Every setting of the table ran with {held}."
     return direct, rest
 
 

@@ -5,7 +5,7 @@ environment. A stage that is missing shows as "not run" where its results would 
 from __future__ import annotations
 
 from ucl import aggregate, summary, sweep_figures
-from ucl.report import facts
+from ucl.report import facts, origins
 from ucl.report.divergence import divergences
 from ucl.report.doc import Block, Bullets, Figure, Heading, Table, Text
 from ucl.report.environment import environment
@@ -48,13 +48,13 @@ def _provenance(src: Source) -> str:
 def classification(src: Source) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Classification")]
     blocks += classifier_run(src.run("logreg"), "Logistic regression")
-    for stage, title, pivot in (
-        ("activation_sweep", "Table 1: activation of the hidden layer", None),
-        ("width_sweep", "Table 2: hidden width", None),
-        ("lr_sweep", "Table 3: learning rate", None),
-        ("optimizer_sweep", "Table 4: optimizer and learning rate", ("optimizer", "lr")),
+    for stage, pivot in (
+        ("activation_sweep", None),
+        ("width_sweep", None),
+        ("lr_sweep", None),
+        ("optimizer_sweep", ("optimizer", "lr")),
     ):
-        blocks += sweep_table(src, stage, title, pivot)
+        blocks += sweep_table(src, stage, origins.TABLES[stage], pivot)
     blocks += classifier_run(src.run("best_mlp"), "The best one-hidden-layer network")
     return blocks
 
@@ -79,13 +79,17 @@ def classifier_run(run: Run, title: str) -> list[Block]:
 
 
 def sweep_table(src: Source, stage: str, title: str, pivot=None) -> list[Block]:
-    """The table over seeds (mean ± 95% interval, the best cell by validation accuracy, the
+    """What every job held fixed and where a value taken from an earlier table came from,
+    the table over seeds (mean ± 95% interval, the best cell by validation accuracy, the
     cells within noise of it), what the seeds support in words, and the figure; one row per
     job when each cell has one seed."""
     blocks: list[Block] = [Heading(3, title)]
     jobs = src.jobs(stage)
     if not jobs:
         return [*blocks, Text(src.run(stage).why_missing())]
+    settings = " ".join(t for t in (origins.fixed(src, stage), origins.sentences(src, stage)) if t)
+    if settings:
+        blocks.append(Text(settings))
     cells = aggregate.cells(jobs)
     choose = aggregate.choose_metric(jobs)
     over_seeds = aggregate.seeds_per_cell(cells) >= 2
@@ -132,6 +136,7 @@ def autoencoders(src: Source) -> list[Block]:
     blocks.append(Heading(3, "MNIST"))
     if mnist.ok:
         blocks.append(Text(facts.embedding_answer(mnist) + "."))
+        blocks += _linked(src, mnist)
         blocks += _latent_table(mnist)
         blocks += _closest_pairs(mnist)
         blocks += _figures(mnist, LATENT_FIGURES)
@@ -212,6 +217,7 @@ def vae(src: Source) -> list[Block]:
     if not run.ok:
         return [*blocks, Text(run.why_missing())]
     blocks.append(Text(facts.ae_vae_answer(src) + "."))
+    blocks += _linked(src, run)
     blocks.append(
         Text(
             "The autoencoder and the VAE on the same test digits (the autoencoder measured "
@@ -264,6 +270,7 @@ def gan(src: Source) -> list[Block]:
     run, vae_run = src.run("gan"), src.run("vae")
     if not run.ok:
         return [*blocks, Text(run.why_missing())]
+    blocks += _linked(src, run)
     grids = run.figures("samples_epoch_*")
     for path in _spread(grids, GAN_EPOCH_GRIDS):
         epoch = int(path.stem.rsplit("_", 1)[-1])
@@ -333,6 +340,12 @@ def _spread(items: list, k: int) -> list:
 
 
 # -- shared -------------------------------------------------------------------------------
+
+
+def _linked(src: Source, run: Run) -> list[Block]:
+    """The earlier runs `run` read, with their identities (none: nothing)."""
+    text = origins.linked(src, run)
+    return [Text(text)] if text else []
 
 
 def _figures(run: Run, wanted: list[tuple[str, str]]) -> list[Block]:
