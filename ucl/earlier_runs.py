@@ -5,6 +5,7 @@ divergence study samples). One loader, one set of checks, one style of message."
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,9 +101,10 @@ def check_links(settings) -> None:
 
 
 def run_identity(run_dir: Path) -> str:
-    """What a later run reads from `run_dir`, as 16 hex digits: the run's config identity
-    and the bytes of its model.pt. Another config, or a re-run that saved other weights,
-    gives another hash; the same files give the same one."""
+    """What a later run reads from `run_dir`, as 16 hex digits: the run's config identity,
+    the identities of what it read itself (a GAN's judge reaches a divergence study through
+    the GAN) and the bytes of its model.pt. Another config, a re-run that saved other
+    weights or read other runs gives another hash; the same files give the same one."""
     run_dir = Path(run_dir)
     model = _saved_model(run_dir)
     record = read_metrics(run_dir)
@@ -110,7 +112,8 @@ def run_identity(run_dir: Path) -> str:
         raise MissingFileError(f"{run_dir / 'metrics.json'} does not exist; check the run dir.")
     if "identity" not in record:
         raise CorruptFileError(f"{run_dir / 'metrics.json'} records no identity; train it again.")
-    digest = hashlib.sha256(f"{record['identity']}\n".encode())
+    read = {k: v.get("identity") for k, v in (record.get("consumed") or {}).items()}
+    digest = hashlib.sha256(f"{record['identity']}\n{json.dumps(read, sort_keys=True)}\n".encode())
     with open(model, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)

@@ -77,7 +77,7 @@ def main(
 ) -> int:
     """`pipeline`: the pipeline this command always runs (reproduce.py's problem_set);
     else the command line names it (pipeline=NAME)."""
-    args = parser(prog, doc, fixed=pipeline is not None).parse_args(argv)
+    args = parser(prog, doc, fixed=pipeline is not None).parse_intermixed_args(argv)
     name = prog.removesuffix(".py")
     try:
         name_given, extra = _pipeline_arg(getattr(args, "overrides", []), pipeline)

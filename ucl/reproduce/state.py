@@ -144,7 +144,9 @@ def _count(
     have = identity(record.get("overrides", []))
     if subset:  # a sweep job: its swept values come on top of the stage's fixed overrides
         have = {k: v for k, v in have.items() if k in want}
-    if have != want:
+    if have != want and not subset:  # the stage's overrides changed: set aside, run again
+        state.changed.append(f"{label}: {_difference(have, want)}")
+    elif have != want:
         state.problems.append(
             f"{label}: holds a run with other overrides ({_difference(have, want)}); "
             f"delete {run_dir} to run this stage there again"

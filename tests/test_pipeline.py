@@ -1,0 +1,164 @@
+"""Pipelines written as config, through `python scripts/pipeline.py` as a user types it:
+README's own pipeline on the committed MNIST subset, a changed need re-running what is
+downstream (and --list saying why), and bad pipelines refused in one line before anything
+runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ucl.earlier_runs import run_identity
+
+REPO = Path(__file__).resolve().parents[1]
+
+# README's pipeline at smoke settings: each stage's `smoke:` list (the subset holds 2000
+# training and 500 test digits)
+SMOKE = {
+    "width": ["steps=10", "eval_every=10", "threads=1", "dataset.validation=300", "hidden=16,32"],
+    "classifier": ["steps=20", "eval_every=10", "threads=1", "dataset.validation=300"],
+    "gan": ["steps=20", "eval_every=10", "threads=1"],
+    "divergence": ["divergence.n=50,100", "divergence.repeats=2", "divergence.permutations=50",
+                   "threads=1"],
+}  # fmt: skip
+
+
+def readme_pipeline() -> dict:
+    """The YAML README shows as the user's my_study.yaml."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"`my_study\.yaml`:\n\n```yaml\n(.*?)```", text, flags=re.S)
+    assert block, "README's pipeline example"
+    return yaml.safe_load(block[1])
+
+
+def pipeline(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "pipeline.py"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UCL_MNIST_DIR": ""},
+        timeout=timeout,
+    )
+
+
+def write(path: Path, spec: dict) -> Path:
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.long  # about a minute: started first (conftest.py)
+def test_the_readme_pipeline_runs_and_a_changed_need_reruns_what_is_downstream(tmp_path):
+    spec = readme_pipeline()
+    assert list(spec["stages"]) == ["width", "classifier", "gan", "divergence"]
+    for name, smoke in SMOKE.items():
+        spec["stages"][name]["smoke"] = smoke
+    mine, root = write(tmp_path / "my_study.yaml", spec), tmp_path / "runs"
+    args = (f"pipeline={mine}", "--smoke", "--root", str(root))
+
+    first = pipeline(*args)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    record = json.loads((root / "stages.json").read_text())
+    assert {n: e["status"] for n, e in record["stages"].items()} == dict.fromkeys(
+        ["width", "classifier", "gan", "divergence"], "completed"
+    )
+    # the classifier took the table's best width, and says where it came from
+    (choice,) = record["stages"]["classifier"]["choices"]
+    assert choice["key"] == "hidden" and choice["value"] in ("16", "32")
+    assert choice["from"] == "width" and choice["metric"] == "val/accuracy"
+    classifier = json.loads((root / "classifier" / "metrics.json").read_text())
+    assert f"hidden={choice['value']}" in classifier["overrides"]
+    assert classifier["consumed"]["hidden"]["identity"] == choice["identity"]
+    assert (
+        f"classifier: takes hidden={choice['value']}: the best of 2 cells of width" in first.stdout
+    )
+    # each run records the identity of what it read
+    gan = json.loads((root / "gan" / "metrics.json").read_text())
+    assert gan["consumed"]["classifier"]["identity"] == run_identity(root / "classifier")
+    for job in (root / "divergence").glob("divergence.n=*"):
+        read = json.loads((job / "metrics.json").read_text())["consumed"]["generator"]
+        assert read["identity"] == run_identity(root / "gan")
+
+    # nothing changed: all reused, nothing trained
+    listed = pipeline(*args, "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("reused: already completed") == 4, listed.stdout
+    assert "0 of 4 stages to run" in listed.stdout
+
+    # the classifier trains longer: it runs again, and so does every stage downstream
+    spec["stages"]["classifier"]["smoke"] = [*SMOKE["classifier"], "steps=30"]
+    write(mine, spec)
+    listed = pipeline(*args, "--list")
+    lines = dict(re.findall(r"^(\w+) .*\n    (.*)$", listed.stdout, flags=re.M))
+    assert lines["width"].startswith("reused"), listed.stdout
+    assert lines["classifier"].startswith("runs again: what it ran with changed"), lines
+    assert "steps: '20' there, '30' now" in lines["classifier"]
+    assert lines["gan"] == "runs: needs classifier, which runs first"
+    assert lines["divergence"] == "runs: needs gan, which runs first"
+    assert "3 of 4 stages to run" in listed.stdout
+
+    second = pipeline(*args)
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
+    assert "width: already completed" in second.stdout
+    assert "gan: what it read from a stage it needs changed since it ran" in second.stdout
+    assert "divergence: 2 stale job(s)" in second.stdout, second.stdout
+    gan_after = json.loads((root / "gan" / "metrics.json").read_text())
+    assert gan_after["consumed"]["classifier"]["identity"] == run_identity(root / "classifier")
+    assert (
+        gan_after["consumed"]["classifier"]["identity"] != gan["consumed"]["classifier"]["identity"]
+    )
+    for stage in ("classifier", "gan", "divergence"):  # the old runs are kept aside
+        (kept,) = root.glob(f"{stage}.replaced-*")
+        assert list(kept.rglob("metrics.json")), kept
+
+
+def stage(overrides, **more) -> dict:
+    return {"overrides": overrides, **more}
+
+
+TABLE = stage(["model=mlp", "hidden=16,32", "steps=10"], sweep=True)
+REFUSED = [
+    (
+        {"a": stage(["seed={b}"]), "b": stage(["seed=0"], needs=["a"])},
+        "stages a -> b -> a form a cycle",
+    ),
+    (
+        {"gan": stage(["experiment=gan", "classifier={clasifier}"])},
+        "needs clasifier, which is no stage",
+    ),
+    (
+        {"one": stage(["model=mlp"]), "two": stage(["model=mlp", "hidden={one.hidden}"])},
+        "takes {one.hidden}, but one is not a sweep",
+    ),
+    (
+        {"table": TABLE, "two": stage(["model=mlp", "activation={table.activation}"])},
+        "but table's sweep does not vary activation (it sweeps hidden)",
+    ),
+    ({"table": TABLE, "two": stage(["classifier={table}"])}, "a sweep's dir of many jobs"),
+    ({"one": stage(["model=mlp"], minutes_=1)}, "unknown key 'minutes_'"),
+]
+
+
+@pytest.mark.parametrize("stages,message", REFUSED, ids=[m for _, m in REFUSED])
+def test_a_bad_pipeline_is_refused_in_one_line_before_anything_runs(tmp_path, stages, message):
+    mine = write(tmp_path / "bad.yaml", {"root": str(tmp_path / "runs"), "stages": stages})
+    proc = pipeline(f"pipeline={mine}", timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "runs").exists()  # nothing ran, nothing was written
+
+
+def test_a_pipeline_is_named_or_refused(tmp_path):
+    proc = pipeline("pipeline=no_such_pipeline", timeout=120)
+    assert proc.returncode == 2
+    assert "no conf/pipeline/no_such_pipeline.yaml; the pipelines are: problem_set" in proc.stderr
+    assert pipeline(timeout=120).stderr.strip().endswith("or pipeline=path/to/file.yaml")
