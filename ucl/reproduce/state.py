@@ -8,6 +8,7 @@ or refuses each job."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -241,14 +242,32 @@ def _composed(overrides: tuple[str, ...]) -> dict | None:
 
 
 def identity(overrides) -> dict[str, str]:
-    """key -> value of the overrides that change what a run computes (not where or how)."""
+    """key -> value of the overrides that change what a run computes (not where or how:
+    hydra.* settings and groups such as hydra/launcher, which a run's record never lists),
+    each value as Hydra's sweeper writes it (_as_launched)."""
     out = {}
     for item in overrides:
         key, _, value = str(item).partition("=")
         key = key.lstrip("+~")
-        if key not in RUNTIME_KEYS and key != "hydra" and not key.startswith("hydra."):
-            out[key] = value
+        if key not in RUNTIME_KEYS and key != "hydra" and not key.startswith(("hydra.", "hydra/")):
+            out[key] = _as_launched(str(item), value)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _as_launched(item: str, value: str) -> str:
+    """An override's value as a multirun job records it: Hydra's sweeper writes each value
+    back from its parsed form (lr=1e9 as lr=1000000000.0), a single run as it was typed. A
+    stage run by a launcher (a multirun of one job) and the same stage run here, or its
+    plan, then agree."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        override = OverridesParser.create().parse_override(item)
+    except HydraException:
+        return value
+    return value if override.is_sweep_override() else override.get_value_element_as_str()
 
 
 def _difference(have: dict, want: dict) -> str:
