@@ -1,5 +1,12 @@
 """How a stage runs: `python train.py [-m] ARGS` from the repo into the stage's fixed dir,
-its output appended to <root>/logs/<stage>.log."""
+its output appended to <root>/logs/<stage>.log.
+
+Under a launcher (a `hydra/launcher=` override other than basic, e.g. submitit_slurm), a
+single-run stage runs as a multirun of one job, so that the launcher runs it too: its job
+dir is exactly the stage dir (Hydra joins hydra.sweep.subdir, here absolute, to the sweep
+dir), and the sweep's own files (multirun.yaml, .submitit/ with the job's logs,
+cluster.json) go to <root>/.cluster/<stage>. Our SLURM launcher waits for its jobs, so the
+stage's train.py ends when its SLURM job does, with the job's one-line error if it failed."""
 
 from __future__ import annotations
 
@@ -11,23 +18,32 @@ from pathlib import Path
 from typing import IO
 
 from ucl.config import REPO
-from ucl.reproduce.stages import Planned, shown
+from ucl.reproduce.stages import Planned, launcher, shown
 
 LOG_TAIL_LINES = 15  # lines of a failed stage's log shown on the console
 
 Launch = Callable[[Planned, IO[str]], subprocess.Popen]
 
 
+CLUSTER_DIR = ".cluster"  # <root>/.cluster/<stage>: a single run's sweep files under a launcher
+
+
 def train_command(planned: Planned) -> list[str]:
-    where = "hydra.sweep.dir" if planned.stage.sweep else "hydra.run.dir"
-    multirun = ["-m"] if planned.stage.sweep else []
-    return [
-        sys.executable,
-        str(REPO / "train.py"),
-        *multirun,
-        *planned.args,
-        f"{where}={shown(planned.dir)}",
-    ]
+    """`python train.py [-m] ARGS` with the stage's dir: a sweep's dir, a single run's dir,
+    or under a launcher a single run as a sweep of one job into that dir."""
+    train = [sys.executable, str(REPO / "train.py")]
+    if planned.stage.sweep:
+        return [*train, "-m", *planned.args, f"hydra.sweep.dir={shown(planned.dir)}"]
+    if launcher(planned.args) is None:
+        return [*train, *planned.args, f"hydra.run.dir={shown(planned.dir)}"]
+    sweep_dir, job_dir = shown(cluster_dir(planned)), planned.dir.absolute()
+    return [*train, "-m", *planned.args, f"hydra.sweep.dir={sweep_dir}",
+            f"hydra.sweep.subdir={job_dir}"]  # fmt: skip
+
+
+def cluster_dir(planned: Planned) -> Path:
+    """Where a single-run stage's sweep files go when a launcher runs it."""
+    return planned.dir.parent / CLUSTER_DIR / planned.name
 
 
 def launch_train(planned: Planned, log: IO[str]) -> subprocess.Popen:
@@ -58,6 +74,20 @@ def open_log(root: Path, planned: Planned) -> IO[str]:
     )
     log.flush()
     return log
+
+
+def last_error(root: Path, planned: Planned) -> str:
+    """The one-line error train.py ended the stage's last attempt with ("train.py: ..."),
+    without the prefix: under SLURM, the job that failed, its state, SLURM's reason and its
+    log; "" when it printed none."""
+    path = log_path(root, planned)
+    if not path.is_file():
+        return ""
+    attempt = path.read_text(errors="replace").rpartition("\n# ")[2]
+    for line in reversed(attempt.splitlines()):
+        if line.startswith("train.py: "):
+            return line.removeprefix("train.py: ").removeprefix("run failed: ")
+    return ""
 
 
 def log_tail(root: Path, planned: Planned) -> str:

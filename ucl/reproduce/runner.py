@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import IO
 
 from ucl.reproduce.choices import Choice, ChoiceError, resolve
-from ucl.reproduce.launch import Launch, launch_train, log_tail, open_log
+from ucl.reproduce.launch import Launch, last_error, launch_train, log_tail, open_log
 from ucl.reproduce.progress import Progress, clock
 from ucl.reproduce.record import Outcome, StagesRecord
 from ucl.reproduce.schedule import start_order
@@ -209,7 +209,11 @@ class Runner:
             self._finish(planned, Outcome("completed", seconds))
             self.say(f"{tag}: done in {clock(seconds)} ({state.describe()}); {self._left()}")
             return
-        reason = "; ".join(state.problems) or f"train.py exited with code {code}"
+        # train.py's own line first when no run's record says it (a SLURM job cancelled or
+        # killed, a refused override), then the runs' records
+        said = last_error(self.plan.root, planned) if code else ""
+        said = [said] if said and not any(said in p for p in state.problems) else []
+        reason = "; ".join([*said, *state.problems]) or f"train.py exited with code {code}"
         self._finish(planned, Outcome("failed", seconds, reason=reason))
         self.say(
             f"{tag}: FAILED after {clock(seconds)} ({state.describe()}): {reason}; "

@@ -285,8 +285,9 @@ def plan(
     train.py arguments (a "{stage}" replaced by its dir; a "{stage.key}" is left for the
     runner, which knows the table once that stage completed); `estimates` (stage ->
     minutes) replaces the declared estimates; `threads` (torch threads per run, when several
-    stages run at once) applies where a stage does not set its own; `extra` overrides go to
-    every stage, last (e.g. hydra/launcher=submitit_slurm)."""
+    stages run at once) applies where a stage does not set its own, and not when `extra`
+    chooses a launcher (each job's cores are then the launcher's: cpus_per_task); `extra`
+    overrides go to every stage, last (e.g. hydra/launcher=submitit_slurm)."""
     env = os.environ if env is None else env
     estimates = dict(estimates or {})
     stages = ordered_stages(problem_set_stages() if stages is None else stages)
@@ -294,6 +295,15 @@ def plan(
     if unknown := sorted(set(estimates) - known):
         raise ValueError(f"--estimate names no stage: {unknown}; the stages are: {sorted(known)}")
     root = Path(root).absolute()
+    extra = tuple(extra)
+    if (chosen := launcher(extra)) is not None:  # the jobs run where the launcher puts them
+        threads = None
+        if chosen.endswith("_detached"):
+            raise ValueError(
+                f"hydra/launcher={chosen} returns before its jobs end, so no stage could wait "
+                f"for the stages it needs; give hydra/launcher={chosen.removesuffix('_detached')}"
+                f", which waits (run the pipeline in tmux or screen to log out)"
+            )
     result = Plan(root, smoke)
     dirs = {stage.name: shown(root / stage.name) for stage in stages}
     for stage in stages:
@@ -369,6 +379,17 @@ def select(full: Plan, only: Iterable[str]) -> Plan:
             wanted.add(name)
             todo += full[name].stage.needs  # full[name] names the valid stages if unknown
     return replace(full, stages=[p for p in full.stages if p.name in wanted])
+
+
+def launcher(args: Iterable[str]) -> str | None:
+    """The launcher the overrides choose (the last `hydra/launcher=NAME`); None for Hydra's
+    basic one, which runs the jobs in train.py's own process."""
+    chosen = None
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") == "hydra/launcher":
+            chosen = value.strip() or None
+    return None if chosen in (None, "basic") else chosen
 
 
 def merged(args: Iterable[str]) -> tuple[str, ...]:
