@@ -57,6 +57,34 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
+SMOKE_TIMEOUT_S = 1200  # generous: the machine running the tests may be shared
+# the tests that read the one local smoke reproduction of a session (smoke_reproduction):
+# on one pytest-xdist worker, which runs it once
+SMOKE_GROUP = pytest.mark.xdist_group("smoke_reproduction")
+
+
+def reproduce_smoke(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python scripts/reproduce.py --smoke --root ROOT --no-pdf ARGS`, as a user types it."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "reproduce.py"), "--smoke", "--root", str(root),
+         "--no-pdf", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UCL_MNIST_DIR": ""},  # the smoke run needs no full data
+        timeout=SMOKE_TIMEOUT_S,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def smoke_reproduction(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The smoke reproduction, run here once a session: (its root, the finished command).
+    tests/test_reproduce.py checks it; tests/test_slurm_pipeline.py compares the same
+    pipeline run on the SLURM cluster with it. Both are marked SMOKE_GROUP."""
+    root = tmp_path_factory.mktemp("smoke-reproduction") / "smoke"
+    return root, reproduce_smoke(root)
+
+
 @pytest.fixture
 def fixture_overrides(tmp_path) -> list[str]:
     """Overrides that point a run at the committed 2000/500-digit MNIST subset."""

@@ -5,19 +5,15 @@ invocation finds everything completed and trains nothing."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import SMOKE_GROUP
+from conftest import reproduce_smoke as reproduce
 
 from ucl.report.questions import QUESTIONS
 from ucl.reproduce.stages import problem_set_stages
-
-REPO = Path(__file__).resolve().parents[1]
-SMOKE_TIMEOUT_S = 1200  # generous: the machine running the tests may be shared
 
 SECTIONS = [
     "## Questions and measured answers",
@@ -54,30 +50,11 @@ FIGURES = [  # one per kind the problem set asks for
 ]
 
 
-def reproduce(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "reproduce.py"),
-            "--smoke",
-            "--root",
-            str(root),
-            "--no-pdf",
-            *args,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "UCL_MNIST_DIR": ""},  # the smoke run needs no full data
-        timeout=SMOKE_TIMEOUT_S,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.long  # minutes: started first (conftest.py)
-def test_smoke_reproduction_and_report(tmp_path):
-    root = tmp_path / "smoke"
-    proc = reproduce(root)
+@SMOKE_GROUP  # the run is shared with tests/test_slurm_pipeline.py
+def test_smoke_reproduction_and_report(smoke_reproduction):
+    root, proc = smoke_reproduction
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
 
     record = json.loads((root / "stages.json").read_text())
