@@ -297,8 +297,7 @@ def test_a_missing_classifier_fails_before_training(tmp_path, fixture_overrides)
 def _run_in_process(monkeypatch, run_dir, overrides):
     from ucl.run import run
 
-    monkeypatch.setenv("UCL_RUN_DIR", str(run_dir))  # run() outside Hydra writes here
-    return run(compose([*SMALL, *overrides]))
+    return run(compose([*SMALL, *overrides]), run_dir)  # outside Hydra: the dir is given
 
 
 def test_a_loss_turning_nan_stops_the_run_and_keeps_the_last_good_checkpoint(

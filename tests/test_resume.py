@@ -224,11 +224,10 @@ def failed_run(tmp_path, monkeypatch):
     from ucl.run import run
 
     run_dir = tmp_path / "run"
-    monkeypatch.setenv("UCL_RUN_DIR", str(run_dir))
     args = [*data_args(tmp_path), "model=mlp", "hidden=8", "lr=1e30", "steps=20",
             "checkpoint_every=1"]  # fmt: skip
     with pytest.raises(NonFiniteLoss, match="at iteration 2"):
-        run(compose(args))
+        run(compose(args), run_dir)
     assert metrics(run_dir)["status"] == "failed"
     return run_dir, [*args, f"resume={run_dir}"]
 

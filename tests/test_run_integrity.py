@@ -233,7 +233,6 @@ def test_a_signal_while_the_final_record_is_written_waits_for_it(tmp_path, monke
     from ucl.tracking import Tracker
 
     cfg = compose([*MLP, *data_args(tmp_path), "steps=5", "progress=false"])
-    monkeypatch.setenv("UCL_RUN_DIR", str(tmp_path / "run"))
     hparams = Tracker.hparams
 
     def signalled(self, *args):
@@ -244,7 +243,7 @@ def test_a_signal_while_the_final_record_is_written_waits_for_it(tmp_path, monke
     from ucl.run import run
 
     with pytest.raises(SystemExit) as ended:
-        run(cfg)
+        run(cfg, tmp_path / "run")
     assert ended.value.code == 128 + signal.SIGTERM
     assert metrics(tmp_path / "run")["status"] == "completed"
 

@@ -18,16 +18,16 @@ GROUPS = ("model", "optimizer", "activation", "dataset", "experiment", "hydra")
 
 
 USAGE_ERROR = 2  # exit status of a refused invocation (bad input), as argparse uses
+DEBUG = False  # --debug: main sets it; a single run's job is in main's process
 
 
 def main(argv: list[str], hydra_main: Callable[[], None]) -> int:
     """train.py: bad input is one line on stderr and exit status 2; a failed run one line
     and status 1 (its metrics.json says why); anything else, a bug, its traceback.
     `--debug` (or HYDRA_FULL_ERROR=1) shows the traceback of every error."""
-    debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    global DEBUG
+    debug = DEBUG = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
     argv = [a for a in argv if a != "--debug"]
-    if debug:
-        os.environ["UCL_DEBUG"] = "1"  # the job raises too, so that the traceback shows
     if message := bad_override_message(argv):
         print(f"train.py: {message}", file=sys.stderr)
         return USAGE_ERROR
@@ -77,7 +77,7 @@ def job(cfg) -> float | None:
         return run(cfg)
     except (UclError, NonFiniteLoss, RunFailed) as e:
         sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-        if sweep or os.environ.get("UCL_DEBUG") == "1":
+        if sweep or DEBUG:  # the traceback shows
             raise
         failed = "" if isinstance(e, UclError) else "run failed: "
         print(f"train.py: {failed}{one_line(e)}", file=sys.stderr)

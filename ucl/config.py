@@ -23,19 +23,10 @@ def compose(overrides: list[str] | None = None):
 def run_config(overrides: list[str], run_dir: Path) -> dict:
     """Run one experiment in this process into `run_dir`; returns its metrics.json."""
     import json
-    import os
 
     from ucl.run import run
 
-    previous = os.environ.get("UCL_RUN_DIR")
-    os.environ["UCL_RUN_DIR"] = str(run_dir)
-    try:
-        run(compose(overrides))
-    finally:
-        if previous is None:
-            os.environ.pop("UCL_RUN_DIR", None)
-        else:
-            os.environ["UCL_RUN_DIR"] = previous
+    run(compose(overrides), run_dir)
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 TASK_SETTINGS_CHOICE = "task@task_settings"  # Hydra's name for the choice of conf/task/
 
 
-def run(cfg: DictConfig) -> float | None:
-    """Run the experiment `cfg` describes; returns test accuracy (or None) for sweepers.
+def run(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
+    """Run the experiment `cfg` describes into `run_dir` (default: `resume=`'s dir, else
+    Hydra's output dir for this job); returns the final metric `objective` names (test
+    accuracy by default; None for a task without it), which a sweeper optimises.
 
     Nothing is written into the run dir until every check has passed and the data has
     loaded, so a refused job (bad value, another experiment in the dir, a corrupt file, a
@@ -45,7 +47,7 @@ def run(cfg: DictConfig) -> float | None:
     maybe_empty = [made] if made is not None and _is_empty(made) else []
     lock = None
     try:
-        run_dir = output_dir(cfg)
+        run_dir = output_dir(cfg, run_dir)
         if _is_empty(run_dir):  # made for this job
             maybe_empty.append(run_dir)
         rundir.check_ours(run_dir)  # a folder ucl did not make: refused, untouched
@@ -108,7 +110,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
 
         rundir.check_same_data(run_dir, previous, of_config(cfg))
         log.info("%s already completed; skipped (skip_completed=false runs it again)", run_dir)
-        return previous.get("metrics", {}).get("test/accuracy")
+        return objective(cfg, previous.get("metrics", {}))
     try:
         validate(cfg)
     except ConfigError as e:
@@ -214,7 +216,26 @@ def _train(cfg, ctx: Context, tracker: Tracker, record: dict, run_dir: Path, aga
         raise SystemExit(128 + late.signal)
     if late.signal is not None:  # a time-limit warning for a job that has just finished
         log.info("%s arrived as the run completed; nothing left to requeue", late.name)
-    return metrics.get("test/accuracy")
+    return objective(cfg, metrics)
+
+
+def objective(cfg: DictConfig, metrics: dict) -> float | None:
+    """What a job hands a sweeper: the final metric `objective` names. A search names
+    val/accuracy, so that the test set stays out of the choosing."""
+    name = cfg.get("objective") or DEFAULT_OBJECTIVE
+    if name == DEFAULT_OBJECTIVE:
+        return metrics.get(name)
+    if metrics.get(name) is None:
+        have = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, int | float)))
+        hint = " (val/... needs dataset.validation=N, e.g. 5000)" if name.startswith("val/") else ""
+        raise ConfigError(
+            f"objective={name!r}: the run reported no such metric{hint}; it reports: "
+            f"{have or 'none'}"
+        )
+    return float(metrics[name])
+
+
+DEFAULT_OBJECTIVE = "test/accuracy"
 
 
 def _requeue_or_exit(signum: int, recorded: tuple | None) -> None:
@@ -287,12 +308,14 @@ def _log_to(path: Path) -> logging.Handler:
     return handler
 
 
-def output_dir(cfg: DictConfig) -> Path:
-    """The run dir: `resume=` names it; else Hydra's output dir for this job."""
+def output_dir(cfg: DictConfig, given: Path | None = None) -> Path:
+    """The run dir: `resume=` names it; else the one given (a config composed without
+    @hydra.main: scripts, tests, notebooks); else Hydra's output dir for this job."""
     if cfg.get("resume"):
         return rundir.check_resume_dir(str(cfg.resume))
-    # composed without @hydra.main (tests, notebooks): UCL_RUN_DIR names it
-    return _hydra_dir() or Path(os.environ.get("UCL_RUN_DIR", "runs/adhoc"))
+    if given is not None:
+        return Path(given)
+    return _hydra_dir() or Path("runs/adhoc")
 
 
 def hydra_info(cfg: DictConfig) -> dict[str, Any]:
