@@ -1,0 +1,304 @@
+"""A sweep as a pandas DataFrame: one row per job, and one row per cell over the seeds.
+
+    from ucl import sweeps
+    frame = sweeps.load("runs/multirun/2026-12-04/10-00-00")   # one row per job
+    table = sweeps.cells(frame, metric="test/accuracy")        # mean, 95% interval, marks
+
+load() reads the same jobs, in the same order, as ucl.summary.find_jobs; cells() groups them
+as ucl.aggregate.cells does (the resolved config minus seed and runtime keys, never across
+data) and gives the numbers and marks aggregate gives: the statistics come from ucl.stats
+(Student-t interval, Welch's test) on each cell's values, so both agree to the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ucl import stats
+from ucl.aggregate import BEST, NEAR, higher_is_better
+from ucl.errors import CorruptFileError
+from ucl.rundir import read_config_record
+from ucl.summary import (
+    CELL_IGNORES,
+    CHOOSE_BY,
+    CLASSIFY_COLUMNS,
+    DATA_COLUMN,
+    MAX_DEFAULT_METRICS,
+    Job,
+    find_jobs,
+    swept_keys,
+)
+
+STATS = ("mean", "std", "ci95 low", "ci95 high", "ci95 ±")  # per metric, in cells()
+
+
+def load(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per job dir below `sweep_dir` (summary.find_jobs' jobs, in its order).
+
+    Columns: `job` (the dir name); the swept parameters (typed as the job's config holds
+    them, else the override as written); every other key of the resolved config (dotted);
+    `data` (the data fingerprint's digest); `status`, `reason`; each metric (a metric named
+    like a config key, `steps`, is `metrics/steps`); `seconds/<part>`; `run_dir` (a Path);
+    `overrides` (the job's overrides as written, key -> string). frame.attrs names the
+    groups: "swept", "config", "metrics" (metric -> column) and "seconds"."""
+    return from_jobs(find_jobs(Path(sweep_dir)))
+
+
+def from_jobs(jobs: list[Job]) -> pd.DataFrame:
+    """load()'s frame of jobs already found (summary.find_jobs)."""
+    swept = swept_keys(jobs)
+    configs = [_config(j.path) for j in jobs]
+    config_keys = [k for k in dict.fromkeys(k for c in configs for k in c) if k not in swept]
+    columns: dict[str, object] = {"job": [j.path.name for j in jobs]}
+    for key in swept:
+        if key == DATA_COLUMN:
+            columns[key] = [j.data for j in jobs]
+        else:
+            pairs = zip(jobs, configs, strict=True)
+            columns[key] = [c[key] if key in c else j.params.get(key) for j, c in pairs]
+    for key in config_keys:
+        columns[key] = [c.get(key) for c in configs]
+    if DATA_COLUMN not in columns:
+        columns[DATA_COLUMN] = [j.data for j in jobs]
+    columns["status"] = [j.status for j in jobs]
+    columns["reason"] = [j.reason for j in jobs]
+    metrics = {}
+    for name in dict.fromkeys(k for j in jobs for k in j.metrics):
+        column = f"metrics/{name}" if name in columns else name
+        metrics[name] = column
+        columns[column] = [j.metrics.get(name) for j in jobs]
+    parts = list(dict.fromkeys(k for j in jobs for k in j.seconds))
+    for part in parts:
+        columns[f"seconds/{part}"] = [j.seconds.get(part) for j in jobs]
+    columns["run_dir"] = [j.path for j in jobs]
+    columns["overrides"] = [dict(j.params) for j in jobs]
+    frame = pd.DataFrame({k: _column(v) for k, v in columns.items()})
+    frame.attrs.update(
+        swept=swept,
+        config=[k for k in dict.fromkeys(k for c in configs for k in c)],
+        metrics=metrics,
+        seconds=[f"seconds/{p}" for p in parts],
+    )
+    return frame
+
+
+def cells(
+    frame: pd.DataFrame,
+    metric: str | Iterable[str] | None = None,
+    choose: str | None = None,
+    *,
+    as_written: bool = False,
+) -> pd.DataFrame:
+    """One row per cell (the jobs that differ only in seed and runtime keys), in the order of
+    their first jobs: the swept parameters, `n` (completed jobs), per metric its mean, std
+    and 95% Student-t interval over the seeds (`<metric> ci95 low`, `... high`, `... ±`, the
+    half-width), `seconds/train mean`, `status` (which seeds did not complete), `mark` (best
+    by `choose`'s mean, ≈ best where Welch's t-test at 5% cannot tell a cell from it),
+    `seeds` and `jobs` (the frame's index labels of its rows).
+
+    `metric`: one name or several (default: as summarize.py picks them); `choose`: the metric
+    the best cell is chosen by (default val/accuracy when reported, else test/accuracy); it
+    is shown too. `as_written`: the parameters and seeds as the overrides wrote them (the
+    strings summarize.py prints) rather than typed."""
+    names = _metrics_of(frame)
+    wanted = [metric] if isinstance(metric, str) else list(metric or default_metrics(frame))
+    choose = choose_metric(frame, choose)
+    shown = list(dict.fromkeys([*wanted[:1], *([choose] if choose else []), *wanted[1:]]))
+    ids = _cell_ids(frame)
+    firsts = ~ids.duplicated()
+    written = _written(frame)
+    keys = cell_keys(frame)
+    done = frame["status"].eq("completed")
+    table = pd.DataFrame(index=pd.RangeIndex(int(ids.nunique())))
+    for key in keys:
+        source = key in frame and (not as_written or "overrides" not in frame)
+        labels = frame[key] if source else written.get(key, pd.Series("", index=frame.index))
+        table[key] = _column(list(labels[firsts].fillna("") if not source else labels[firsts]))
+    table["n"] = done.groupby(ids).sum().astype(int).to_numpy()
+    values = {}
+    for m in shown:
+        column = names.get(m, m)
+        data = frame[column] if column in frame else _nothing(frame)
+        values[m] = data.astype(object).where(done, None).groupby(ids).agg(_numbers).to_numpy()
+        aggs = [stats.aggregate(v) for v in values[m]]
+        for stat, field in zip(STATS, ("mean", "std", "low", "high", "half_width"), strict=True):
+            table[f"{m} {stat}"] = _column([getattr(a, field) for a in aggs])
+    if "seconds/train" in frame:
+        train = frame["seconds/train"].astype(object).where(done, None).groupby(ids).agg(_numbers)
+        table["seconds/train mean"] = _column([stats.aggregate(v).mean for v in train])
+    seeds = _seeds(frame, written)
+    statuses = pd.DataFrame({"status": frame["status"], "seed": seeds}).groupby(ids)
+    table["status"] = [_status(g["status"].tolist(), g["seed"].tolist()) for _, g in statuses]
+    table["mark"] = _marks(values.get(choose), choose) if choose else ""
+    shown_seeds = seeds if as_written or "seed" not in frame else frame["seed"].astype(object)
+    present = shown_seeds.groupby(ids).agg(lambda s: [v for v in s if _present(v)])
+    table["seeds"] = present.to_numpy()
+    table["jobs"] = frame.index.to_series(index=frame.index).groupby(ids).agg(list).to_numpy()
+    return table
+
+
+def choose_metric(frame: pd.DataFrame, wanted: str | None = None) -> str | None:
+    """`wanted`, else val/accuracy when a job reports it, else test/accuracy, else None
+    (aggregate.choose_metric)."""
+    return wanted or next((m for m in CHOOSE_BY if m in _metrics_of(frame)), None)
+
+
+def default_metrics(frame: pd.DataFrame) -> list[str]:
+    """The metrics summarize.py shows by default (summary.metric_columns): a classifier's
+    accuracies, else the first few numeric ones."""
+    names = _metrics_of(frame)
+    present = [m for m, c in names.items() if c in frame and frame[c].map(_number).any()]
+    if "test/accuracy" in present:
+        return [c for c in CLASSIFY_COLUMNS if c in present]
+    return present[:MAX_DEFAULT_METRICS]
+
+
+def cell_keys(frame: pd.DataFrame) -> list[str]:
+    """The parameters that tell the cells apart (summary.swept_keys without seed and the
+    runtime keys): those that vary across the jobs' overrides, else all of them."""
+    if "overrides" not in frame:  # a frame of some columns only: its swept ones
+        return [k for k in frame.attrs.get("swept", []) if k in frame and k not in CELL_IGNORES]
+    written = _written(frame)
+    keys = [k for k in written.columns if k not in CELL_IGNORES]
+    varying = [k for k in keys if written[k].nunique(dropna=False) > 1]
+    return varying or keys
+
+
+def seeds_per_cell(frame: pd.DataFrame) -> int:
+    """The most jobs in one cell (aggregate.seeds_per_cell)."""
+    return int(_cell_ids(frame).value_counts().max()) if len(frame) else 0
+
+
+# -- the pieces ------------------------------------------------------------------------------
+def _config(job_dir: Path) -> dict:
+    """The job's resolved config by dotted key (its config record, else Hydra's copy), with
+    the runtime keys; {} when there is none or it cannot be read."""
+    try:
+        record = read_config_record(job_dir)
+    except CorruptFileError:
+        return {}
+    if not record:
+        return {}
+    flat = pd.json_normalize(record, sep=".").to_dict("records")[0]  # Python values
+    return {k: v for k, v in flat.items() if not k.startswith("hydra.")}
+
+
+def _column(values: list):
+    """A typed column: pandas' nullable types where the values allow (an int stays an int
+    beside a missing value); objects for anything else (lists, Paths, dicts, mixed), and
+    where a float is NaN (a value, kept apart from a missing one, as the jobs record it)."""
+    plain = not any(isinstance(v, (list, tuple, dict, set, Path)) or _nan(v) for v in values)
+    if plain and any(v is not None and v is not pd.NA for v in values):
+        try:
+            return pd.array(values)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
+def _metrics_of(frame: pd.DataFrame) -> dict[str, str]:
+    if "metrics" not in frame.attrs or "status" not in frame:
+        raise ValueError(
+            "sweeps.cells() needs a frame from sweeps.load() (with its status column; its "
+            "attrs name the config, swept and metric columns)"
+        )
+    return dict(frame.attrs["metrics"])
+
+
+def _written(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each job's overrides as written, one column per key (first-seen order)."""
+    if "overrides" not in frame:
+        return pd.DataFrame(index=frame.index)
+    return pd.DataFrame(list(frame["overrides"]), index=frame.index, dtype=object)
+
+
+def _cell_ids(frame: pd.DataFrame) -> pd.Series:
+    """0, 1, ... per row: its cell, numbered in the order of the cells' first jobs. Rows are
+    one cell when their config minus CELL_IGNORES is the same, or, for a job with no config
+    record, its overrides; and their data the same (Job.cell_key)."""
+    swept = frame.attrs.get("swept", [])
+    config = [c for c in frame.attrs.get("config", []) if c in frame and c not in CELL_IGNORES]
+    # a swept column holds the override where a job has no config: the others tell
+    has_config = frame[[c for c in config if c not in swept]].notna().any(axis=1)
+    if "overrides" in frame:
+        written = _written(frame)
+        others = written[[k for k in written.columns if k not in CELL_IGNORES]]
+    else:  # a frame of some columns only: its swept ones
+        others = frame[[k for k in swept if k in frame and k not in CELL_IGNORES]]
+    key = _joined(frame[config]).where(has_config, "overrides\x1e" + _joined(others))
+    data = _joined(frame[[DATA_COLUMN]] if DATA_COLUMN in frame else frame[[]])
+    codes, _ = pd.factorize(key + "\x1d" + data, sort=False)  # first seen, first numbered
+    return pd.Series(codes, index=frame.index)
+
+
+def _joined(columns: pd.DataFrame) -> pd.Series:
+    """Each row's values as one string (their reprs): equal strings, equal values."""
+    reprs = columns.astype(object).map(repr).to_numpy()
+    return pd.Series(["\x1f".join(row) for row in reprs], index=columns.index, dtype=object)
+
+
+def _seeds(frame: pd.DataFrame, written: pd.DataFrame) -> pd.Series:
+    """Each job's seed as Job.seed gives it: the override as written, else the config's."""
+    given = written["seed"] if "seed" in written else _nothing(frame)
+    if "seed" in frame.attrs.get("config", []) and "seed" in frame:
+        own = frame["seed"].astype(object).map(lambda v: str(v) if _present(v) else None)
+        given = given.where(given.notna(), own)
+    return given.astype(object).where(given.notna(), None)
+
+
+def _status(statuses: list[str], seeds: list) -> str:
+    """completed, or which seeds did not complete and how they ended (aggregate.Cell)."""
+    bad = [(s, seed) for s, seed in zip(statuses, seeds, strict=True) if s != "completed"]
+    if not bad:
+        return "completed"
+    if len(bad) == len(statuses) == 1:
+        return bad[0][0]
+    said = ", ".join(f"seed={seed if seed is not None else '?'} {s}" for s, seed in bad)
+    return f"{len(statuses) - len(bad)} of {len(statuses)} completed ({said})"
+
+
+def _marks(values, metric: str) -> list[str]:
+    """BEST for the cell of the highest mean (the lowest for a loss; the first of equal
+    ones), NEAR for each cell Welch's t-test cannot tell from it (aggregate.marks)."""
+    sign = 1 if higher_is_better(metric) else -1
+    means = [stats.aggregate(v).mean for v in values]
+    marks = [""] * len(values)
+    scored = [i for i, mean in enumerate(means) if mean is not None]
+    if not scored:
+        return marks
+    best = max(scored, key=lambda i: sign * means[i])
+    marks[best] = BEST
+    for i, other in enumerate(values):
+        if i != best and stats.within_noise(values[best], other):
+            marks[i] = NEAR
+    return marks
+
+
+def _numbers(series: pd.Series) -> list[float]:
+    """The numbers among a cell's values, NaN included (aggregate counts it too)."""
+    return [float(v) for v in series if _number(v)]
+
+
+def _number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _nothing(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _nan(v) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _present(v) -> bool:
+    return v is not None and v is not pd.NA and not _nan(v)
