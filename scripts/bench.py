@@ -4,10 +4,10 @@
     python scripts/bench.py --only classify,divergence --repeats 3
     python scripts/bench.py --busy                # the same beside one other training run
 
-Sections live in ucl/benchmarks/<name>.py, each a `run(...)` returning rows. Speed-ups are
+Sections live in problem_set/benchmarks/<name>.py, each a `run(...)` returning rows. Speed-ups are
 ratios against a baseline measured in the same process. Results are written to
 runs/bench/bench.md and runs/bench/bench.json (runs/bench-busy/ with --busy). Run it on an
-otherwise idle machine: --busy adds the one job it measures beside (ucl/benchmarks/busy.py).
+otherwise idle machine: --busy adds the one job it measures beside (problem_set/benchmarks/busy.py).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {e}", file=sys.stderr)
         return 2
     if args.busy:
-        from ucl.benchmarks.busy import busy_job
+        from problem_set.benchmarks.busy import busy_job
 
         with busy_job() as busy:
             print(f"[bench] busy: beside `{busy.shown}`", file=sys.stderr, flush=True)
@@ -121,7 +121,7 @@ def run_sections(sections: list[str], args: argparse.Namespace, condition: str) 
     for section in sections:
         started = time.perf_counter()
         print(f"[bench] {section} ...", file=sys.stderr, flush=True)
-        module = importlib.import_module(f"ucl.benchmarks.{section}")
+        module = importlib.import_module(f"problem_set.benchmarks.{section}")
         workdir = args.out / section
         # fresh runs, never an older bench's: its own earlier section dir goes, nothing else
         outdir.remove_written(args.out, section)

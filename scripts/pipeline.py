@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from ucl.report.build import PIPELINE_REPORT
+from problem_set.report.build import PIPELINE_REPORT
 from ucl.reproduce.command import main
 
 

@@ -15,9 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from problem_set.report.build import OUTPUTS, build_report
 from ucl import outdir
 from ucl.outdir import OutputDirError
-from ucl.report.build import OUTPUTS, build_report
 from ucl.reproduce.stages import REPO
 
 FULL_ROOT, SMOKE_ROOT = REPO / "runs" / "reproduce", REPO / "runs" / "reproduce-smoke"

@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import FIXTURE_MNIST
 
-from ucl.benchmarks.busy import busy_job
+from problem_set.benchmarks.busy import busy_job
 
 TIMEOUT = 300  # seconds for the job to reach an evaluation; the CPU is shared
 

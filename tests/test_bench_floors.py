@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ucl.benchmarks import floors
+from problem_set.benchmarks import floors
 from ucl.models.gan import Discriminator, Generator, train_discriminator, train_generator
 
 

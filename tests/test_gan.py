@@ -406,7 +406,7 @@ def test_a_classifier_of_the_wrong_kind_is_a_config_error(tmp_path, monkeypatch,
 
 
 def test_benchmark_rows_compare_with_the_issues_targets():
-    from ucl.benchmarks.gan import rows
+    from problem_set.benchmarks.gan import rows
 
     record = {
         "seconds": {"train": 300.0},

@@ -11,11 +11,11 @@ from importlib import metadata
 
 import pytest
 
+from problem_set.report.doc import Table, Text
+from problem_set.report.environment import environment
+from problem_set.report.sources import Source
 from ucl import provenance
 from ucl.config import REPO
-from ucl.report.doc import Table, Text
-from ucl.report.environment import environment
-from ucl.report.sources import Source
 from ucl.reproduce import command
 
 REPRODUCE = REPO / "scripts" / "reproduce.py"

@@ -14,11 +14,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ucl.report import doc, facts  # noqa: E402
-from ucl.report.build import build_report  # noqa: E402
-from ucl.report.divergence import divergence_answers, separation  # noqa: E402
-from ucl.report.pdf import to_pdf  # noqa: E402
-from ucl.report.sources import Source  # noqa: E402
+from problem_set.report import doc, facts  # noqa: E402
+from problem_set.report.build import build_report  # noqa: E402
+from problem_set.report.divergence import divergence_answers, separation  # noqa: E402
+from problem_set.report.pdf import to_pdf  # noqa: E402
+from problem_set.report.sources import Source  # noqa: E402
 
 
 def write_run(run_dir: Path, metrics: dict, history: str | None = None, **top) -> Path:
@@ -178,7 +178,7 @@ def test_markdown_copies_figures_and_html_embeds_them(tmp_path):
 
 
 def test_pdf_without_a_converter_says_so(tmp_path, monkeypatch):
-    import ucl.report.pdf as pdf
+    import problem_set.report.pdf as pdf
 
     monkeypatch.setattr(pdf, "converters", lambda: [])
     path, note = to_pdf(tmp_path / "report.html")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from problem_set.report import origins
+from problem_set.report.build import build_report
+from problem_set.report.questions import q232, q233
+from problem_set.report.sources import Source
 from ucl import aggregate
 from ucl.earlier_runs import run_identity
-from ucl.report import origins
-from ucl.report.build import build_report
-from ucl.report.questions import q232, q233
-from ucl.report.sources import Source
 
 RUNS = Path(__file__).parent / "fixtures" / "report_runs"
 T1 = "[Table 1](#table-1-activation-of-the-hidden-layer)"

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ucl.report.build import build_report
+from problem_set.report.build import build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 POPPLER = shutil.which("pdfinfo") and shutil.which("pdftotext")

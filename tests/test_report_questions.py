@@ -16,13 +16,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from problem_set.report import facts
+from problem_set.report.doc import Heading, Text
+from problem_set.report.insights import insights
+from problem_set.report.questions import QUESTIONS, questions
+from problem_set.report.sources import Source
+from problem_set.report.words import measure, pm, sig
 from ucl.latent import Coder, interpolation_confidence, neighbourhoods, random_code_quality
-from ucl.report import facts
-from ucl.report.doc import Heading, Text
-from ucl.report.insights import insights
-from ucl.report.questions import QUESTIONS, questions
-from ucl.report.sources import Source
-from ucl.report.words import measure, pm, sig
 from ucl.sample_quality import saturated_ink
 from ucl.tracking import read_metrics
 
@@ -264,7 +264,7 @@ def test_gan_answer_tells_collapse_oscillation_and_preference_apart(
 ):
     import json
 
-    from ucl.report.questions import q422
+    from problem_set.report.questions import q422
 
     metrics = {
         "samples/class_counts": [100] * 10, "samples/chi2": 3.0, "samples/chi2_p": chi2_p,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from test_summary import fabricate
 
-from ucl.report import facts
-from ucl.report.build import build_report
-from ucl.report.sources import Source
+from problem_set.report import facts
+from problem_set.report.build import build_report
+from problem_set.report.sources import Source
 
 
 def test_a_sweep_over_seeds_shows_intervals_marks_and_a_figure(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from conftest import SMOKE_GROUP
 from conftest import reproduce_smoke as reproduce
 
-from ucl.report.questions import QUESTIONS
+from problem_set.report.questions import QUESTIONS
 from ucl.reproduce.stages import problem_set_stages
 
 SECTIONS = [

@@ -1,18 +1,18 @@
-"""The report's sections, in the problem set's order, as blocks (ucl/report/doc.py): first
+"""The report's sections, in the problem set's order, as blocks (problem_set/report/doc.py): first
 the questions with their measured answers, then every table and figure, then the
 environment. A stage that is missing shows as "not run" where its results would be."""
 
 from __future__ import annotations
 
+from problem_set.report import facts, origins
+from problem_set.report.divergence import divergences
+from problem_set.report.doc import Block, Bullets, Figure, Heading, Table, Text
+from problem_set.report.environment import environment
+from problem_set.report.facts import pct
+from problem_set.report.insights import insights
+from problem_set.report.questions import questions
+from problem_set.report.sources import Run, Source
 from ucl import aggregate, summary, sweep_figures
-from ucl.report import facts, origins
-from ucl.report.divergence import divergences
-from ucl.report.doc import Block, Bullets, Figure, Heading, Table, Text
-from ucl.report.environment import environment
-from ucl.report.facts import pct
-from ucl.report.insights import insights
-from ucl.report.questions import questions
-from ucl.report.sources import Run, Source
 
 GAN_EPOCH_GRIDS = 4  # per-epoch sample grids shown: the first, the last, evenly between
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from problem_set.report import doc, pdf, sections
+from problem_set.report.sources import Source
 from ucl import outdir
-from ucl.report import doc, pdf, sections
-from ucl.report.sources import Source
 from ucl.reproduce.command import Report
 
 TITLE = "ucl: the problem set, reproduced"

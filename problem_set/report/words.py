@@ -77,7 +77,7 @@ def link(text: str, anchor: str) -> str:
 
 
 def slug(heading: str) -> str:
-    """The anchor of a heading (as ucl.report.doc.Heading.anchor makes it)."""
+    """The anchor of a heading (as problem_set.report.doc.Heading.anchor makes it)."""
     return re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
 
 

@@ -5,12 +5,12 @@ smaller findings. Every number comes from the runs."""
 
 from __future__ import annotations
 
+from problem_set.report.divergence import _row, separation
+from problem_set.report.doc import Block, Bullets, Heading, Text
+from problem_set.report.questions import T_DIV_GAN
+from problem_set.report.sources import Source
+from problem_set.report.words import figure_anchor, link, measure, pct, sig, slug
 from ucl import aggregate
-from ucl.report.divergence import _row, separation
-from ucl.report.doc import Block, Bullets, Heading, Text
-from ucl.report.questions import T_DIV_GAN
-from ucl.report.sources import Source
-from ucl.report.words import figure_anchor, link, measure, pct, sig, slug
 
 SECTION = "Interesting insights and extra experiments"
 SWEEPS = {

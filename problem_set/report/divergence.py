@@ -10,12 +10,12 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ucl.report import origins
-from ucl.report.doc import Block, Figure, Heading, Table, Text
-from ucl.report.facts import num
-from ucl.report.sources import Run, Source
-from ucl.report.words import measure as measure_words
-from ucl.report.words import sig
+from problem_set.report import origins
+from problem_set.report.doc import Block, Figure, Heading, Table, Text
+from problem_set.report.facts import num
+from problem_set.report.sources import Run, Source
+from problem_set.report.words import measure as measure_words
+from problem_set.report.words import sig
 
 STAGES = {
     "divergence_simple": "Uniform box against normals of growing variance (3-D)",

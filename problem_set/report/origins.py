@@ -14,11 +14,11 @@ import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from problem_set.report.sources import Run, Source
+from problem_set.report.words import link, pct, sig, slug
 from ucl import aggregate
 from ucl.earlier_runs import run_identity
 from ucl.errors import CorruptFileError, MissingFileError
-from ucl.report.sources import Run, Source
-from ucl.report.words import link, pct, sig, slug
 from ucl.reproduce.choices import table_identity
 from ucl.summary import CELL_IGNORES, Job, swept_keys
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 
+from problem_set.report.sources import Run, Source
 from ucl import aggregate, class_names
-from ucl.report.sources import Run, Source
 
 # What the answers call "enough": the problem set asks for > 95% test accuracy; "close to
 # the best" is within half a percentage point of the run's best test accuracy.

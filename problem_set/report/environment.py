@@ -9,10 +9,10 @@ import re
 from collections import Counter
 from importlib import metadata
 
+from problem_set.report.doc import Block, Heading, Table, Text
+from problem_set.report.sources import Source
 from ucl.config import REPO
 from ucl.errors import CorruptFileError
-from ucl.report.doc import Block, Heading, Table, Text
-from ucl.report.sources import Source
 from ucl.tracking import read_metrics
 
 BUDGET_MINUTES = 30  # the full reproduction's target on a 2-core CPU

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ucl import aggregate
-from ucl.report import facts, origins
-from ucl.report.divergence import (
+from problem_set.report import facts, origins
+from problem_set.report.divergence import (
     CLOSED_FORM,
     GAN,
     REAL,
@@ -21,9 +20,9 @@ from ucl.report.divergence import (
     recommendation,
     separation,
 )
-from ucl.report.doc import Block, Heading, Text
-from ucl.report.sources import Run, Source
-from ucl.report.words import (
+from problem_set.report.doc import Block, Heading, Text
+from problem_set.report.sources import Run, Source
+from problem_set.report.words import (
     compare,
     figure_anchor,
     link,
@@ -35,10 +34,11 @@ from ucl.report.words import (
     sig,
     slug,
 )
+from ucl import aggregate
 
 SECTION = "Questions and measured answers"
 
-# Section titles the answers link to (ucl/report/sections.py and divergence.py write them)
+# Section titles the answers link to (problem_set/report/sections.py and divergence.py write them)
 T_LOGREG = "Logistic regression"
 T_ACT = origins.TABLES["activation_sweep"]
 T_WIDTH = origins.TABLES["width_sweep"]
@@ -691,7 +691,7 @@ def q533(src: Source) -> str:
 
 def facts_kl(run: Run) -> str:
     """The KL estimates in words, from the divergence_gan run."""
-    from ucl.report.divergence import _row
+    from problem_set.report.divergence import _row
 
     hist, knn = _row(run, "kl_hist_qp"), _row(run, "kl_knn_qp")
     parts = []

@@ -1,7 +1,7 @@
 """The GAN's figures to reach, measured by training it: train time per 100 epochs
 on this machine, and the class spread and classifier score of 1000 samples.
 
-    python -c "from ucl.benchmarks.gan import run; print(run(epochs=100))"
+    python -c "from problem_set.benchmarks.gan import run; print(run(epochs=100))"
 
 Needs the full MNIST (UCL_MNIST_DIR). Without `classifier=` it first trains the judge the
 problem set asks for, the best classifier found (`experiment=best_mlp`). The score depends
