@@ -18,7 +18,7 @@ from pathlib import Path
 from problem_set.report.build import OUTPUTS, build_report
 from ucl import outdir
 from ucl.outdir import OutputDirError
-from ucl.reproduce.stages import REPO
+from ucl.pipeline.stages import REPO
 
 FULL_ROOT, SMOKE_ROOT = REPO / "runs" / "reproduce", REPO / "runs" / "reproduce-smoke"
 FULL_REPORT = REPO / "runs" / "report"

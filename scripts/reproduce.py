@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 
 from problem_set.report.build import PIPELINE_REPORT
-from ucl.reproduce.command import main
+from ucl.pipeline.command import main
 
 
 def run(argv: list[str] | None = None) -> int:

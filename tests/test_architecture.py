@@ -49,7 +49,7 @@ def copy_of_ucl(tmp_path_factory) -> Path:
         ("models/logreg.py", "import ucl.run", "ucl's layers"),  # a building block imports the run
         ("registry.py", "import ucl.models", "the registry holds only"),
         ("loop.py", "import problem_set.report.build", "the framework never imports"),
-        ("run.py", "import ucl.reproduce.runner", "the core never imports the pipelines"),
+        ("run.py", "import ucl.pipeline.runner", "the core never imports the pipelines"),
         ("tasks/gan.py", "import ucl.components", "every component is loaded in one place"),
         ("files.py", "import ucl.tracking", "no import cycle"),  # tracking imports files
     ],

@@ -13,11 +13,11 @@ import sys
 
 import pytest
 
-from ucl.reproduce import runner as runner_module
-from ucl.reproduce.launch import train_command
-from ucl.reproduce.runner import Runner
-from ucl.reproduce.stages import Stage, launcher, plan
-from ucl.reproduce.state import stage_state
+from ucl.pipeline import runner as runner_module
+from ucl.pipeline.launch import train_command
+from ucl.pipeline.runner import Runner
+from ucl.pipeline.stages import Stage, launcher, plan
+from ucl.pipeline.state import stage_state
 
 STAGES = (
     Stage("one", ("model=logreg", "lr=1e9"), minutes=1.0),
@@ -85,7 +85,7 @@ def test_a_cancelled_job_fails_its_stage_with_the_launcher_s_line(tmp_path, monk
 
 @pytest.mark.slow
 def test_list_shows_the_command_each_stage_runs(tmp_path, capsys):
-    from ucl.reproduce.command import main
+    from ucl.pipeline.command import main
 
     code = main(["pipeline=problem_set_smoke", "--root", str(tmp_path), "--list", *SLURM],
                 prog="pipeline.py", doc="pipeline")  # fmt: skip

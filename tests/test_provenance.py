@@ -16,7 +16,7 @@ from problem_set.report.environment import environment
 from problem_set.report.sources import Source
 from ucl import provenance
 from ucl.config import REPO
-from ucl.reproduce import command
+from ucl.pipeline import command
 
 REPRODUCE = REPO / "scripts" / "reproduce.py"
 

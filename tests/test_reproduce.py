@@ -13,7 +13,7 @@ from conftest import SMOKE_GROUP
 from conftest import reproduce_smoke as reproduce
 
 from problem_set.report.questions import QUESTIONS
-from ucl.reproduce.stages import problem_set_stages
+from ucl.pipeline.stages import problem_set_stages
 
 SECTIONS = [
     "## Questions and measured answers",

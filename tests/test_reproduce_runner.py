@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from ucl.config import REPO
-from ucl.reproduce import runner as runner_module
-from ucl.reproduce.launch import launch_train, train_command
-from ucl.reproduce.runner import Runner
-from ucl.reproduce.schedule import critical_path, schedule_seconds
-from ucl.reproduce.stages import (
+from ucl.pipeline import runner as runner_module
+from ucl.pipeline.launch import launch_train, train_command
+from ucl.pipeline.runner import Runner
+from ucl.pipeline.schedule import critical_path, schedule_seconds
+from ucl.pipeline.stages import (
     REFERENCE,
     RETINA_CLUSTERS_ENV,
     RETINA_COUNTS_ENV,
@@ -279,7 +279,7 @@ def test_a_stage_whose_resolved_config_changed_runs_again_and_says_so(tmp_path, 
     import shutil
 
     from ucl.config import CONF_DIR
-    from ucl.reproduce import state as state_module
+    from ucl.pipeline import state as state_module
 
     stage = (Stage("mlp", ("model=mlp", *QUICK), minutes=1.0, title="an mlp"),)
     p = plan(tmp_path, stages=stage, smoke=True, env={})

@@ -13,9 +13,9 @@ import sys
 import pytest
 
 from ucl.config import REPO, compose
-from ucl.reproduce import command
-from ucl.reproduce import runner as runner_module
-from ucl.reproduce.runner import Runner
+from ucl.pipeline import command
+from ucl.pipeline import runner as runner_module
+from ucl.pipeline.runner import Runner
 from ucl.rundir import identity_hash
 
 
@@ -77,7 +77,7 @@ def test_jobs_of_other_sweep_values_do_not_complete_a_stage(tmp_path, monkeypatc
 def smoke_jobs(tmp_path) -> dict[str, list[str]]:
     """The smoke divergence_simple's two jobs, by dir name, with their overrides as Hydra
     gives them (a sweep stage that needs no other)."""
-    from ucl.reproduce.stages import plan
+    from ucl.pipeline.stages import plan
 
     args = list(plan(tmp_path, smoke=True, env={})["divergence_simple"].args)
     return {

@@ -19,7 +19,7 @@ from conftest import SMOKE_GROUP, SMOKE_TIMEOUT_S
 from test_slurm import cluster, cluster_chaos  # noqa: F401  (cluster: the skip-or-fail check)
 from train_process import REPO
 
-from ucl.reproduce.stages import load_pipeline
+from ucl.pipeline.stages import load_pipeline
 
 pytestmark = pytest.mark.slurm
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from problem_set.report import doc, pdf, sections
 from problem_set.report.sources import Source
 from ucl import outdir
-from ucl.reproduce.command import Report
+from ucl.pipeline.command import Report
 
 TITLE = "ucl: the problem set, reproduced"
 

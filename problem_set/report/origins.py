@@ -19,7 +19,7 @@ from problem_set.report.words import link, pct, sig, slug
 from ucl import aggregate
 from ucl.earlier_runs import run_identity
 from ucl.errors import CorruptFileError, MissingFileError
-from ucl.reproduce.choices import table_identity
+from ucl.pipeline.choices import table_identity
 from ucl.summary import CELL_IGNORES, Job, swept_keys
 
 # The report's headings of the classification tables (sections.py writes them)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ucl import summary
 from ucl.errors import CorruptFileError
-from ucl.reproduce.record import read_stages
+from ucl.pipeline.record import read_stages
 from ucl.tracking import read_metrics
 
 

@@ -4,7 +4,7 @@ writing the same files), and a missing data source shows before any stage starts
 
 from __future__ import annotations
 
-from ucl.reproduce.stages import Plan, mnist_data
+from ucl.pipeline.stages import Plan, mnist_data
 
 
 def prepare_mnist(plan: Plan) -> str | None:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from ucl import outdir, provenance
 from ucl.outdir import OutputDirError
-from ucl.reproduce.choices import ChoiceError, check_choices, resolve
-from ucl.reproduce.launch import train_command
-from ucl.reproduce.prepare import prepare_mnist
-from ucl.reproduce.runner import Runner, done_stages
-from ucl.reproduce.schedule import critical_path, schedule_seconds
-from ucl.reproduce.stages import PIPELINES, Plan, load_pipeline, plan, select, shown
-from ucl.reproduce.state import NO_JOBS, set_aside_all, stage_state
+from ucl.pipeline.choices import ChoiceError, check_choices, resolve
+from ucl.pipeline.launch import train_command
+from ucl.pipeline.prepare import prepare_mnist
+from ucl.pipeline.runner import Runner, done_stages
+from ucl.pipeline.schedule import critical_path, schedule_seconds
+from ucl.pipeline.stages import PIPELINES, Plan, load_pipeline, plan, select, shown
+from ucl.pipeline.state import NO_JOBS, set_aside_all, stage_state
 from ucl.threads import available_cores
 
 DEFAULT_JOBS = 2  # independent stages side by side: small models use a second core poorly

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ucl.reproduce.stages import Plan, Planned
+from ucl.pipeline.stages import Plan, Planned
 
 
 def start_order(plan: Plan, jobs: int) -> list[Planned]:

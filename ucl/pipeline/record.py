@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ucl.files import atomic_write
-from ucl.reproduce.launch import log_path, train_command
-from ucl.reproduce.stages import Plan, Planned, shown
+from ucl.pipeline.launch import log_path, train_command
+from ucl.pipeline.stages import Plan, Planned, shown
 from ucl.tracking import read_metrics
 
 STAGES_FILE = "stages.json"

@@ -26,7 +26,7 @@ from ucl.config import REPO
 
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"  # the committed 2000/500-digit subset
 # In an override, "{best_mlp}" is that stage's run dir and "{activation_sweep.activation}"
-# the value of `activation` in the best cell of that sweep's table (ucl/reproduce/choices.py).
+# the value of `activation` in the best cell of that sweep's table (ucl/pipeline/choices.py).
 REFERENCE = re.compile(r"\{(\w+)(?:\.([\w.]+))?\}")
 
 RETINA_COUNTS_ENV = "UCL_RETINA_COUNTS"  # the real GEO counts file (GSE81904_...txt.gz)

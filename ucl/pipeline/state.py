@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ucl import rundir
 from ucl.errors import CorruptFileError
-from ucl.reproduce.stages import Planned, shown
+from ucl.pipeline.stages import Planned, shown
 from ucl.rundir import RUNTIME_KEYS
 from ucl.tracking import read_metrics
 
@@ -164,7 +164,7 @@ def _count(
 
 def _links(planned: Planned) -> dict[str, Path]:
     """key -> the earlier stage's run dir, for each `key={stage}` override of the stage."""
-    from ucl.reproduce.stages import REFERENCE
+    from ucl.pipeline.stages import REFERENCE
 
     links = {}
     for override in planned.stage.overrides:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Collection, Mapping
 from typing import IO
 
-from ucl.reproduce.schedule import schedule_seconds
-from ucl.reproduce.stages import Plan, Planned
+from ucl.pipeline.schedule import schedule_seconds
+from ucl.pipeline.stages import Plan, Planned
 
 
 class Progress:

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from ucl.reproduce.choices import Choice, ChoiceError, resolve
-from ucl.reproduce.launch import Launch, last_error, launch_train, log_tail, open_log
-from ucl.reproduce.progress import Progress, clock
-from ucl.reproduce.record import Outcome, StagesRecord
-from ucl.reproduce.schedule import start_order
-from ucl.reproduce.stages import Plan, Planned, shown
-from ucl.reproduce.state import set_aside, stage_state
+from ucl.pipeline.choices import Choice, ChoiceError, resolve
+from ucl.pipeline.launch import Launch, last_error, launch_train, log_tail, open_log
+from ucl.pipeline.progress import Progress, clock
+from ucl.pipeline.record import Outcome, StagesRecord
+from ucl.pipeline.schedule import start_order
+from ucl.pipeline.stages import Plan, Planned, shown
+from ucl.pipeline.state import set_aside, stage_state
 
 POLL_SECONDS = 2.0  # how often running stages are looked at
 HEARTBEAT_SECONDS = 60.0  # a "still running" line per stage at least this often

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, replace
 
 from ucl import aggregate
-from ucl.reproduce.stages import REFERENCE, Plan, Planned, shown
+from ucl.pipeline.stages import REFERENCE, Plan, Planned, shown
 from ucl.summary import Job, find_jobs
 
 CONSUMED = "+consumed"  # the override that records where a chosen value came from
@@ -102,7 +102,7 @@ def resolve(planned: Planned, plan: Plan) -> tuple[Planned, list[Choice]]:
     choice yet."""
     if not planned.stage.choices:
         return planned, []
-    from ucl.reproduce.state import stage_jobs
+    from ucl.pipeline.state import stage_jobs
 
     made: dict[tuple[str, str], Choice] = {}
 
@@ -124,7 +124,7 @@ def resolve(planned: Planned, plan: Plan) -> tuple[Planned, list[Choice]]:
 def check_choices(plan: Plan) -> None:
     """Every "{stage.key}" names a key that stage's sweep varies: refused before anything
     runs (ValueError), when the sweep's jobs can be listed here."""
-    from ucl.reproduce.state import stage_jobs
+    from ucl.pipeline.state import stage_jobs
 
     for planned in plan.stages:
         for name, key in planned.stage.references:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from ucl.config import REPO
-from ucl.reproduce.stages import Planned, launcher, shown
+from ucl.pipeline.stages import Planned, launcher, shown
 
 LOG_TAIL_LINES = 15  # lines of a failed stage's log shown on the console
 
