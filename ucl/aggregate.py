@@ -114,27 +114,6 @@ def table(
     return header, rows
 
 
-def csv_table(
-    found: list[Cell], metrics: list[str], choose: str | None
-) -> tuple[list[str], list[list]]:
-    """The same cells with every number in its own column, for summary.csv."""
-    keys = list(found[0].params) if found else []
-    header = [*keys, "n", "seeds", "status", "mark"]
-    for m in metrics:
-        header += [f"{m} mean", f"{m} std", f"{m} ci95 low", f"{m} ci95 high"]
-    header.append("train s mean")
-    marked = marks(found, choose) if choose else {}
-    rows = []
-    for c in found:
-        seeds = " ".join(str(j.seed) for j in c.jobs if j.seed is not None)
-        row = [*c.params.values(), len(c.completed), seeds, c.status, marked.get(id(c), "")]
-        for m in metrics:
-            a = c.agg(m)
-            row += [a.mean, a.std, a.low, a.high]
-        rows.append([*row, stats.aggregate(_train_seconds(c)).mean])
-    return header, rows
-
-
 def pivot(found: list[Cell], row_key: str, col_key: str, metric: str):
     """A two-way table of `metric`: mean ± half-width (the mean alone with one seed)."""
 
