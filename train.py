@@ -9,7 +9,7 @@ signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 from ucl.omp import sleeping_threads  # noqa: E402
 
-sleeping_threads()  # before torch loads OpenMP: idle threads sleep (README, "Threads")
+sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/performance.md, "Threads")
 
 import hydra  # noqa: E402
 

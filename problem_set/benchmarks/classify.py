@@ -18,8 +18,7 @@ from ucl.config import run_config
 TARGET_LOGREG_SECONDS = 20.0  # 100 epochs of the problem set's logistic regression
 TARGET_LOGREG_ACCURACY = 0.92
 # Per-epoch, the same model's steps through the whole-tensor batcher against the problem
-# set's DataLoader path: the steps themselves bound it (26x on an AVX-512 EPYC, 34x on an
-# AVX2 one: README, "Measured figures")
+# set's DataLoader path: the steps themselves bound the ratio (docs/performance.md)
 TARGET_SPEEDUP = 20.0
 TARGET_DATA_SPEEDUP = 50.0  # the data paths alone, no model step
 TARGET_MLP_ACCURACY = 0.98

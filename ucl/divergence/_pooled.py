@@ -28,10 +28,8 @@ import torch
 from ._distances import pooled_center, right_factor
 
 # Bands per sample: with k bands the within-sample products cost (k + 1) / (2k) of full
-# blocks (2 bands: 75%, the whole MMD 62.5% of the full Gram matrix; 4 bands: 56%). Each
-# product that wakes torch's threads costs time when another job holds a core: at 2
-# threads beside other jobs 4 bands took longer than 2 (measured 422 against 365 ms),
-# at 1 thread slightly less (180 against 193 ms).
+# blocks (2 bands: 75%, the whole MMD 62.5% of the full Gram matrix). More bands mean more
+# products, each waking torch's threads, which costs more than it saves beside other jobs.
 BANDS_PER_SAMPLE = 2
 # Median search: a strided subsample of about this many pooled points guesses a bracket
 # [lo, hi] of pair distances around the median, at its quantiles 0.5 -+ BRACKET_HALF_WIDTH;
