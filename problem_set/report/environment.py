@@ -13,6 +13,7 @@ from problem_set.report.doc import Block, Heading, Table, Text
 from problem_set.report.sources import Source
 from ucl.config import REPO
 from ucl.errors import CorruptFileError
+from ucl.pipeline.progress import clock
 from ucl.tracking import read_metrics
 
 BUDGET_MINUTES = 30  # the full reproduction's target on a 2-core CPU
@@ -151,8 +152,3 @@ def _installed(name: str) -> str:
         return metadata.version(name.split("[", 1)[0])
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s"
