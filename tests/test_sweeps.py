@@ -169,12 +169,13 @@ def test_a_dir_holding_another_job_is_refused(tmp_path):
         rundir.check_same_job(tmp_path, other, [], None)
 
 
-def test_a_run_from_before_the_config_record_is_identified_by_its_overrides(tmp_path):
+def test_a_run_from_before_the_first_release_is_refused_in_one_line(tmp_path):
     before = {"overrides": ["lr=0.1", "hidden=8", "threads=1"]}
-    given = ["hidden=8", "lr=0.1", "threads=4", "progress=false"]
-    rundir.check_same_job(tmp_path, None, given, before)
-    with pytest.raises(ConfigError, match=r"another experiment \(lr: '0.1' there, '0.3' now"):
-        rundir.check_same_job(tmp_path, None, ["lr=0.3", "hidden=8"], before)
+    (tmp_path / ".hydra").mkdir()  # Hydra's copy, and no config.yaml of ucl's own
+    with pytest.raises(ConfigError, match=r"holds a run from before ucl 0.1.0 \(.hydra/ and no "):
+        rundir.check_same_job(tmp_path, None, ["lr=0.1", "hidden=8"], before)
+    with pytest.raises(ConfigError, match="move it away to run there again"):
+        rundir.resumed_config(None, tmp_path, [], before)
 
 
 @pytest.mark.slow  # a 4-job sweep in a subprocess

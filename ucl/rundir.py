@@ -22,7 +22,11 @@ from ucl.files import atomic_write
 from ucl.runtime_keys import RUNTIME_KEYS
 
 CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
-LEGACY_CONFIG = Path(".hydra") / "config.yaml"  # runs from before the record existed
+PRE_RELEASE = (
+    "{run_dir} holds a run from before ucl 0.1.0 (.hydra/ and no config.yaml): this ucl "
+    "cannot tell what it trained, so it neither resumes, skips nor tables it; move it away "
+    "to run there again"
+)
 
 
 # -- the config record ---------------------------------------------------------------------
@@ -37,23 +41,32 @@ def write_config_record(run_dir: Path, cfg: DictConfig) -> bool:
     return True
 
 
-def read_config_record(run_dir: Path, legacy: bool = True) -> dict | None:
-    """A run dir's config record as plain data; None when there is none. With `legacy`,
-    a run from before the record existed is read from Hydra's copy."""
-    for name in (CONFIG_RECORD, LEGACY_CONFIG) if legacy else (CONFIG_RECORD,):
-        path = Path(run_dir) / name
-        if path.exists():
-            try:
-                data = yaml.safe_load(path.read_text())
-            except (yaml.YAMLError, UnicodeDecodeError) as e:
-                raise CorruptFileError(
-                    f"{path} is not valid YAML ({str(e).splitlines()[0]}); restore it from a "
-                    f"backup, or move the run dir away to run this job again."
-                ) from e
-            if not isinstance(data, dict):
-                raise CorruptFileError(f"{path} holds no config; move the run dir away.")
-            return data
-    return None
+def read_config_record(run_dir: Path) -> dict | None:
+    """A run dir's config record as plain data; None when there is none."""
+    path = Path(run_dir) / CONFIG_RECORD
+    if not path.exists():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise CorruptFileError(
+            f"{path} is not valid YAML ({str(e).splitlines()[0]}); restore it from a "
+            f"backup, or move the run dir away to run this job again."
+        ) from e
+    if not isinstance(data, dict):
+        raise CorruptFileError(f"{path} holds no config; move the run dir away.")
+    return data
+
+
+def pre_release(run_dir: Path) -> bool:
+    """A run dir of a ucl older than its first release: Hydra's .hydra/ and no config.yaml
+    (ucl writes the record itself, and Hydra no .hydra/, since then)."""
+    return (Path(run_dir) / ".hydra").is_dir() and not (Path(run_dir) / CONFIG_RECORD).exists()
+
+
+def check_release(run_dir: Path) -> None:
+    if pre_release(run_dir):
+        raise ConfigError(PRE_RELEASE.format(run_dir=run_dir))
 
 
 def check_ours(run_dir: Path) -> None:
@@ -68,7 +81,7 @@ def check_ours(run_dir: Path) -> None:
         return
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file, not a run dir; give the run another dir.")
-    if is_run_dir(run_dir) or (run_dir / LEGACY_CONFIG).is_file():
+    if is_run_dir(run_dir):
         return
     foreign = []
     for entry in sorted(run_dir.iterdir()):
@@ -125,14 +138,11 @@ def check_same_job(run_dir: Path, cfg: DictConfig, given: list[str], previous: d
     """A job finding another experiment in its dir (a sweep re-run with other values, or
     the same command after a default in conf/ changed): refuse, rather than skip or resume
     the wrong run."""
-    record = read_config_record(run_dir, legacy=False)
-    if record is not None:
-        diffs = differences(identity(record), identity(cfg))
-    elif previous is not None:  # a run from before the record: its overrides identify it
-        before, now = _job_identity(previous.get("overrides", [])), _job_identity(given)
-        diffs = differences(before, now)
-    else:
+    check_release(run_dir)
+    record = read_config_record(run_dir)
+    if record is None:
         return
+    diffs = differences(identity(record), identity(cfg))
     if diffs:
         raise ConfigError(
             f"{run_dir} holds a run of another experiment ({describe(diffs)}). Give this "
@@ -191,6 +201,7 @@ def resumed_config(cfg: DictConfig, run_dir: Path, given: list[str], previous: d
     Keys given on the command line beside `resume=` must agree with that config, except
     the RUNTIME_KEYS, which are taken from the command line.
     """
+    check_release(run_dir)
     record = read_config_record(run_dir)
     if record is None:  # metrics.json only: a run not started by train.py
         return cfg
@@ -240,13 +251,3 @@ def _key(item: str) -> str | None:
 
 def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
-
-def _job_identity(overrides: list[str]) -> dict[str, str]:
-    """key -> value of the overrides that change what a job computes."""
-    identity = {}
-    for item in overrides:
-        key = _key(item)
-        if key is not None and key not in RUNTIME_KEYS:
-            identity[key] = item.partition("=")[2]
-    return identity

@@ -3,9 +3,8 @@ one row per cell (the jobs that differ only in `seed`) with the mean, spread and
 confidence interval over the seeds.
 
 Reads each job's metrics.json (the run-dir contract, which also holds its overrides) and its
-resolved config (the run's own config.yaml, else Hydra's .hydra/config.yaml of older runs,
-whose .hydra/overrides.yaml is read too); a job that failed or never finished shows its
-status instead of numbers.
+resolved config (the run's own config.yaml); a job that failed or never finished shows its
+status instead of numbers, and a job dir from before ucl 0.1.0 says so in one line.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from ucl.errors import CorruptFileError
-from ucl.rundir import identity, read_config_record
+from ucl.rundir import PRE_RELEASE, identity, pre_release, read_config_record
 from ucl.runtime_keys import RUNTIME_KEYS
 from ucl.tracking import read_metrics
 
@@ -62,14 +61,13 @@ class Job:
 
 
 def find_jobs(sweep_dir: Path) -> list[Job]:
-    """Every job dir below `sweep_dir` (one holding .hydra/overrides.yaml or metrics.json)."""
+    """Every job dir below `sweep_dir` (one holding metrics.json)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(
             f"{sweep_dir} is not a folder; give a sweep dir under runs/multirun/"
         )
-    dirs = {p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")}
-    dirs |= {p.parent for p in sweep_dir.rglob("metrics.json")}
+    dirs = {p.parent for p in sweep_dir.rglob("metrics.json")}
     jobs = [load_job(d) for d in dirs]
     digests = {j.data for j in jobs if j.data is not None}
     if len(digests) > 1:  # the data shows as a swept parameter: the table says which is which
@@ -82,19 +80,16 @@ DATA_COLUMN = "data"
 
 
 def load_job(job_dir: Path) -> Job:
-    try:
-        params = _overrides(job_dir / ".hydra" / "overrides.yaml")
-    except CorruptFileError as e:
-        return Job(job_dir, {}, "corrupt", {}, {}, str(e), load_config(job_dir))
     config = load_config(job_dir)
     try:
         record = read_metrics(job_dir)
     except CorruptFileError as e:
-        return Job(job_dir, params, "corrupt", {}, {}, str(e), config)
+        return Job(job_dir, {}, "corrupt", {}, {}, str(e), config)
     if record is None:
-        return Job(job_dir, params, "missing", {}, {}, "no metrics.json", config)
-    if not params:
-        params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
+        return Job(job_dir, {}, "missing", {}, {}, "no metrics.json", config)
+    if pre_release(job_dir):
+        return Job(job_dir, {}, "unreadable", {}, {}, PRE_RELEASE.format(run_dir=job_dir))
+    params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
     fingerprint = (record.get("data") or {}).get("fingerprint") or {}
     return Job(
         job_dir,
@@ -106,31 +101,6 @@ def load_job(job_dir: Path) -> Job:
         config,
         fingerprint.get("digest"),
     )
-
-
-def _overrides(path: Path) -> dict[str, str]:
-    """Hydra's record of a job's overrides (runs from before ucl wrote its own), by key."""
-    if not path.exists():
-        return {}
-    try:
-        items = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise CorruptFileError(
-            f"{path} is not valid YAML ({str(e).splitlines()[0]}); restore it, or delete it "
-            f"(the job's metrics.json names its overrides too)"
-        ) from e
-    if items is None:
-        return {}
-    if not isinstance(items, list):
-        raise CorruptFileError(
-            f"{path} holds {type(items).__name__}, not Hydra's list of overrides "
-            f"('- key=value' lines); restore it, or delete it"
-        )
-    params = {}
-    for item in items:
-        key, _, value = str(item).partition("=")
-        params[key.lstrip("+~")] = value
-    return params
 
 
 # -- the sweep's own job list ---------------------------------------------------------------
@@ -281,8 +251,8 @@ def _ended(job: Job) -> str:
 def load_config(job_dir: Path) -> dict:
     """What identifies the job's experiment (ucl.rundir.identity: its resolved config by
     dotted key, minus the runtime knobs), from the run's own record (config.yaml, written
-    once at first start) or, for older runs, Hydra's .hydra/config.yaml; {} when neither is
-    there or it cannot be read (the job is then grouped by its overrides)."""
+    once at first start); {} when it is not there or cannot be read (the job is then grouped
+    by its overrides)."""
     try:
         record = read_config_record(job_dir)
     except CorruptFileError:

@@ -219,7 +219,7 @@ def config_changes(run_dir: Path, record: dict) -> str:
     now = _composed(tuple(record.get("overrides", [])))
     if now is None or rundir.identity_hash(now) == record["identity"]:
         return ""
-    before = rundir.read_config_record(run_dir, legacy=False) or {}
+    before = rundir.read_config_record(run_dir) or {}
     return rundir.describe(rundir.differences(rundir.identity(before), rundir.identity(now)))
 
 
