@@ -33,7 +33,7 @@ TIMING_METRIC = ("time/", "separation_per_second/")  # a divergence's seconds, a
 def pipeline_on_the_cluster(root: Path) -> subprocess.CompletedProcess:
     """The command as a user types it, with the size and time limit the cluster tests ask."""
     command = [sys.executable, "scripts/pipeline.py", "pipeline=problem_set_smoke", "--root",
-               str(root), "--no-pdf", "--jobs", "2", *cluster_chaos.slurm_args()]  # fmt: skip
+               str(root), "--no-pdf", "--jobs", "4", *cluster_chaos.slurm_args()]  # fmt: skip
     env = {**os.environ, "UCL_MNIST_DIR": ""}  # the smoke run takes the committed fixture
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env,
                           timeout=SMOKE_TIMEOUT_S)  # fmt: skip
