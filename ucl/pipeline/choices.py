@@ -145,9 +145,10 @@ def check_choices(plan: Plan) -> None:
 
 def _swept(job_overrides) -> list[str]:
     """The keys whose value differs between the jobs (seed left out: never a choice)."""
+    from ucl.pipeline.state import identity
+
     values: dict[str, set[str]] = {}
     for overrides in job_overrides:
-        for item in overrides:
-            k, _, v = item.partition("=")
-            values.setdefault(k.lstrip("+~"), set()).add(v)
+        for key, value in identity(overrides).items():
+            values.setdefault(key, set()).add(value)
     return [k for k, vs in values.items() if len(vs) > 1 and k != "seed"]

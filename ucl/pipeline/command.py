@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ucl import outdir, provenance
@@ -23,7 +23,7 @@ from ucl.pipeline.prepare import prepare_mnist
 from ucl.pipeline.runner import Runner, done_stages
 from ucl.pipeline.schedule import critical_path, schedule_seconds
 from ucl.pipeline.stages import PIPELINES, Plan, load_pipeline, plan, select, shown
-from ucl.pipeline.state import NO_JOBS, set_aside_all, stage_state
+from ucl.pipeline.state import set_aside_all, stage_state
 from ucl.threads import available_cores
 
 DEFAULT_JOBS = 2  # independent stages side by side: small models use a second core poorly
@@ -119,22 +119,19 @@ def main(
     except KeyboardInterrupt:
         return 130
     if report_dir is not None:  # the other stages' stale or extra jobs are never tabled either
-        for line in set_aside_all(
-            [_resolved(p, full) for p in full.stages if p.name not in todo.names]
-        ):
+        others, unknowable = [], set()
+        for p in full.stages:
+            if p.name not in todo.names:
+                try:
+                    others.append(resolve(p, full)[0])
+                except ChoiceError:  # no table to choose from: none of its jobs is current
+                    others.append(p)
+                    unknowable.add(p.name)
+        for line in set_aside_all(others, frozenset(unknowable)):
             print(f"{name}: {line}")
         for line in report.build(root, report_dir, not args.no_pdf):
             print(line)
     return 0 if ok else 1
-
-
-def _resolved(planned, full: Plan):
-    """The stage with the values its earlier tables chose; when a table has none, the stage
-    with no job of its own (every job found is set aside: none can be what it takes)."""
-    try:
-        return resolve(planned, full)[0]
-    except ChoiceError:
-        return replace(planned, args=NO_JOBS)
 
 
 def _pipeline_arg(given: list[str], fixed: str | None) -> tuple[str, list[str]]:

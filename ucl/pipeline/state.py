@@ -87,13 +87,9 @@ def _sweep_state(
             if not (run_dir / "metrics.json").exists():
                 state.missing.append(name)
             continue
-        have, want = identity(record.get("overrides", [])), identity(overrides)
-        if have != want:
-            state.stale.append(f"{name}: other overrides ({_difference(have, want)})")
-        elif changes := config_changes(run_dir, record):
-            state.stale.append(f"{name}: its resolved config changed ({changes})")
-        elif changes := consumed_changes(record, links or {}):
-            state.stale.append(f"{name}: {changes}")
+        have = identity(record.get("overrides", []))
+        if why := _outdated(run_dir, record, have, identity(overrides), links):
+            state.stale.append(f"{name}: {why}")
         elif record["status"] == "completed":
             state.completed += 1
         else:  # train.py resumes it
@@ -115,13 +111,20 @@ def set_aside(stage_dir: Path, state: StageState) -> Path:
     return kept
 
 
-def set_aside_all(stages: list[Planned]) -> list[str]:
+def set_aside_all(stages: list[Planned], unknowable: frozenset[str] = frozenset()) -> list[str]:
     """set_aside every sweep stage's extra and stale jobs, as the runner does before it
     runs a stage (for the stages a report reads but this invocation did not run): a line
-    for each stage that had some."""
+    for each stage that had some. A stage in `unknowable` (its choice cannot be made, so
+    none of its jobs can be what it takes) has every job set aside."""
     lines = []
     for planned in stages:
-        if planned.stage.sweep and planned.dir.is_dir() and (state := stage_state(planned)).aside:
+        if not (planned.stage.sweep and planned.dir.is_dir()):
+            continue
+        if planned.name in unknowable:
+            state = _sweep_state(planned.dir, {})
+        else:
+            state = stage_state(planned)
+        if state.aside:
             kept = set_aside(planned.dir, state)
             lines.append(f"{planned.name}: {state.describe_aside()}; moved aside to {shown(kept)}")
     return lines
@@ -145,21 +148,28 @@ def _count(
     have = identity(record.get("overrides", []))
     if subset:  # a sweep job: its swept values come on top of the stage's fixed overrides
         have = {k: v for k, v in have.items() if k in want}
-    if have != want and not subset:  # the stage's overrides changed: set aside, run again
-        state.changed.append(f"{label}: {_difference(have, want)}")
-    elif have != want:
-        state.problems.append(
-            f"{label}: holds a run with other overrides ({_difference(have, want)}); "
-            f"delete {run_dir} to run this stage there again"
-        )
-    elif changes := config_changes(run_dir, record):
-        state.changed.append(f"{label}: {changes}")
-    elif changes := consumed_changes(record, links or {}):
-        state.changed.append(f"{label}: {changes}")
+        if have != want:
+            state.problems.append(
+                f"{label}: holds a run with other overrides ({_difference(have, want)}); "
+                f"delete {run_dir} to run this stage there again"
+            )
+            return
+    if why := _outdated(run_dir, record, have, want, links):  # set aside, run again
+        state.changed.append(f"{label}: {why}")
     elif record["status"] == "completed":
         state.completed += 1
     else:
         state.problems.append(f"{label}: {record['status']}: {record.get('reason', '')}")
+
+
+def _outdated(run_dir: Path, record: dict, have: dict, want: dict, links: dict | None) -> str:
+    """Why a run (overrides `have`) is not the one its stage would run now (`want`), "" when
+    it is: other overrides, a resolved config that changed since, or a need that changed."""
+    if have != want:
+        return f"other overrides ({_difference(have, want)})"
+    if changes := config_changes(run_dir, record):
+        return f"its resolved config changed ({changes})"
+    return consumed_changes(record, links or {})
 
 
 def _links(planned: Planned) -> dict[str, Path]:
@@ -290,9 +300,6 @@ def expected_jobs(args: tuple[str, ...]) -> int | None:
     return None if jobs is None else len(jobs)
 
 
-NO_JOBS = ("<no jobs>",)  # a stage's args when none of its jobs can be known: stage_jobs is {}
-
-
 def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
     """The jobs `train.py -m ARGS` launches, by dir name, with their overrides: the preset's
     hydra.sweeper.params with the command line's sweeps replacing them by key, multiplied
@@ -307,8 +314,6 @@ def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
     from ucl.job_name import sweep_jobs
     from ucl.schema import register_schema
 
-    if args == NO_JOBS:
-        return {}
     if args in _JOBS:
         return _JOBS[args]
     parser = OverridesParser.create()
