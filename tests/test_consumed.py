@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import compose
+from tests.test_gan import SMALL as SMALL_GAN
 from tests.train_process import data_args, metrics, output, train
 from ucl import rundir
 from ucl.earlier_runs import consumed, run_identity
@@ -17,16 +18,7 @@ from ucl.errors import ConfigError, MissingFileError
 
 # a classifier small enough to train in seconds; the runs below differ from it by one key
 CLASSIFY = ["model=mlp", "hidden=32", "activation=elu", "steps=20", "eval_every=10", "threads=1"]
-GAN = [
-    "experiment=gan",
-    "model.latent_dim=16",
-    "model.generator_widths=[64]",
-    "model.discriminator_widths=[64]",
-    "task_settings.num_samples=200",
-    "batch_size=64",
-    "steps=10",
-    "threads=1",
-]
+GAN = [*SMALL_GAN, "steps=10"]
 TABLE_ID = "0123456789abcdef"
 
 
