@@ -53,8 +53,6 @@ def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: 
     """
     kwargs = {k: v for k, v in dict(cfg_opt).items() if k not in ("name", "schedule")}
     kwargs.update(overrides)
-    if not kwargs.get("lr", 0) > 0:
-        raise ValueError(f"optimizer.lr must be > 0, got {kwargs.get('lr')!r}; e.g. lr=0.1")
     try:
         opt = OPTIMIZERS.create(cfg_opt.name, list(params), **kwargs)
     except (TypeError, ValueError) as e:  # an option it does not take, a value torch refuses

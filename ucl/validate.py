@@ -18,7 +18,7 @@ EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 
 
 def validate(cfg) -> None:
     load_all()
-    _positive(cfg, "lr", float)
+    _positive(cfg, "lr")
     _at_least(cfg, "batch_size", 1)
     _at_least(cfg, "epochs", 0)
     if cfg.get("eval_every") != "epoch":
@@ -178,6 +178,7 @@ def _model_numbers_and_optimizer(cfg) -> None:
                 f"model.{key}={value!r} must be in [0, 1) {meaning}; e.g. model.{key}={example}"
             )
     if cfg.get("optimizer") is not None and cfg.get("lr") is not None:
+        _positive(cfg.optimizer, "lr", node="optimizer")  # torch takes lr=0
         import torch
 
         from ucl.optimizers import build_optimizer
@@ -199,10 +200,10 @@ def _simple(study, normal_var) -> None:
         )
 
 
-def _positive(cfg, key: str, kind) -> None:
-    value = cfg.get(key)
+def _positive(cfg, key: str, node: str = "") -> None:
+    value, name = cfg.get(key), f"{node}.{key}" if node else key
     if value is None or not value > 0:
-        raise ConfigError(f"{key}={value!r} must be > 0 (e.g. {key}=0.1)")
+        raise ConfigError(f"{name}={value!r} must be > 0 (e.g. {name}=0.1)")
 
 
 def _at_least(cfg, key: str, low: int, example: str | None = None, node: str = "") -> None:

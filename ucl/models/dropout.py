@@ -25,8 +25,10 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
+        # the config's checks refuse model.dropout outside [0, 1) too; this check is for
+        # the layer built from Python (a test, a notebook), where no config is checked
         if not 0 <= p < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {p}; e.g. dropout=0.5")
+            raise ValueError(f"dropout must be in [0, 1), got dropout={p}; e.g. dropout=0.5")
         self.p = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ def _mlp(
         return [
             *([nn.BatchNorm1d(width)] if batchnorm else []),
             nn.LeakyReLU(slope),
-            *([Dropout(dropout)] if dropout > 0 else []),
+            *([Dropout(dropout)] if dropout else []),  # Dropout refuses p outside [0, 1)
         ]
 
     return dense_stack(sizes, after_hidden)
@@ -92,10 +92,10 @@ class Discriminator(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if any(w < 1 for w in widths) or not 0 <= dropout < 1:
+        if any(w < 1 for w in widths):
             raise ValueError(
-                f"Discriminator needs widths >= 1 and 0 <= dropout < 1, got widths="
-                f"{list(widths)}, dropout={dropout}; e.g. model.discriminator_widths=[512,256]"
+                f"Discriminator needs widths >= 1, got widths={list(widths)}; e.g. "
+                f"model.discriminator_widths=[512,256]"
             )
         self.net = _mlp([in_features, *widths, 1], slope, dropout)
 

@@ -34,8 +34,6 @@ class MLP(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if hidden < 1:
-            raise ValueError(f"hidden must be an integer >= 1, got {hidden}; e.g. hidden=128")
         self.W1 = nn.Parameter(torch.empty(hidden, in_features))  # (H, 784)
         self.b1 = nn.Parameter(torch.empty(hidden))  # (H,)
         self.W2 = nn.Parameter(torch.empty(num_classes, hidden))  # (10, H)
