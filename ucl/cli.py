@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import signal
 import sys
@@ -12,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ucl.config import CONF_DIR
+from ucl.registry import closest
 from ucl.schema import UclConfig
 
 GROUPS = ("model", "optimizer", "activation", "dataset", "experiment", "hydra")
@@ -122,9 +122,7 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
             if message:
                 return message
         if top not in known:
-            close = difflib.get_close_matches(top, sorted(known), n=3, cutoff=0.4)
-            prefixes = [k for k in sorted(known) if top.startswith(k) or k.startswith(top)]
-            close = list(dict.fromkeys(prefixes + close))[:3]
+            close = closest(top, known, n=3, cutoff=0.4, prefixes=True)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             return (
                 f"Unknown config key {top!r} in override {arg!r}.{hint} "
@@ -138,7 +136,7 @@ def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:
     for choice in value.split(","):  # a sweep lists several
         if choice in ("null", "") or choice in options:
             continue
-        close = difflib.get_close_matches(choice, options, n=1, cutoff=0.4)
+        close = closest(choice, options, cutoff=0.4)
         hint = f" Did you mean {group}={close[0]}?" if close else ""
         return f"Unknown {group} {choice!r}.{hint} Valid {group} options: {', '.join(options)}."
     return None

@@ -59,14 +59,21 @@ class Registry:
     def _unknown(self, name: str) -> str:
         valid = ", ".join(self.names()) or "(none registered)"
         close = closest(name, self.names())
-        hint = f" Did you mean {close!r}?" if close else ""
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         return f"Unknown {self.kind} {name!r}.{hint} Valid {self.kind} names: {valid}."
 
 
-def closest(name: object, names) -> str | None:
-    """The valid name most like `name` (a typo's fix), or None when none is close."""
-    close = difflib.get_close_matches(str(name), list(names), n=1)
-    return close[0] if close else None
+def closest(
+    name: object, names, n: int = 1, cutoff: float = 0.6, prefixes: bool = False
+) -> list[str]:
+    """The valid names most like `name` (a typo's fixes), at most `n`, best first; empty
+    when none is close. Every "did you mean" of ucl asks here. `prefixes`: a name that
+    begins `name`, or that `name` begins, comes first (`lr_rate` -> `lr`)."""
+    name, names = str(name), sorted(map(str, names))
+    close = difflib.get_close_matches(name, names, n=n, cutoff=cutoff)
+    if prefixes:
+        close = [k for k in names if name.startswith(k) or k.startswith(name)] + close
+    return list(dict.fromkeys(close))[:n]
 
 
 def _where(builder: Callable) -> str:

@@ -110,7 +110,7 @@ def _divergence(study, normal_var, links) -> None:
     given = [str(m) for m in study.measures]
     for name in given:
         if name not in MEASURES:
-            close = closest(name, MEASURES.names())
+            close = next(iter(closest(name, MEASURES.names())), None)
             # the list as given with the typo replaced by the closest name (or dropped)
             fixed = (
                 [close if m == name else m for m in given]
@@ -154,7 +154,7 @@ def _divergence(study, normal_var, links) -> None:
     if study.source not in SOURCES:
         raise ConfigError(
             f"divergence.source={study.source!r} is not one of {', '.join(SOURCES)} (valid "
-            f"sources); e.g. divergence.source={closest(study.source, SOURCES) or 'simple'}"
+            f"sources); e.g. divergence.source={(closest(study.source, SOURCES) or ['simple'])[0]}"
         )
     if study.source == "gan" and not links.generator:
         raise ConfigError(

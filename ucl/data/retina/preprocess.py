@@ -4,7 +4,6 @@ normalisation and the PCA (steps 1-3 of `ucl.data.retina`, the part the cache ho
 from __future__ import annotations
 
 import contextlib
-import difflib
 import re
 import warnings
 from collections import Counter
@@ -17,6 +16,7 @@ from scipy import sparse
 from ucl import class_names
 from ucl.data.retina import files
 from ucl.data.retina.files import DOUBLET_LABEL, RetinaDataError
+from ucl.registry import closest
 
 # classes="bipolar": short names (before " (") of the 14 bipolar types and Mueller glia
 BIPOLAR_AND_GLIA = re.compile(r"(RBC|BC\d.*|MG)")  # matched in full, case-sensitive
@@ -112,7 +112,7 @@ def resolve_classes(
         name = str(name)
         label = name if name in label_counts else short.get(name.strip().lower())
         if label is None or _is_doublet(label):
-            close = difflib.get_close_matches(name, available + list(short), n=1, cutoff=0.5)
+            close = closest(name, [*available, *short], cutoff=0.5)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise RetinaDataError(
                 f"Unknown class {name!r} for {clusters_path}.{hint} Valid labels (cells): "
