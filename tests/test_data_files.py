@@ -11,7 +11,7 @@ from conftest import FIXTURE_MNIST, compose
 from train_process import output, train
 
 from ucl.components import load_all
-from ucl.data.idx import IDX_FILES, DataFileError
+from ucl.data.mnist import IDX_FILES, DataFileError
 from ucl.data.retina import RetinaDataError, load_retina
 from ucl.registry import DATASETS
 

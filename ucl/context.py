@@ -9,8 +9,7 @@ from typing import Any
 
 import torch
 
-from ucl.data.batcher import Batcher, DataLoaderBatcher
-from ucl.data.splits import Splits
+from ucl.data.splits import Batcher, DataLoaderBatcher, Splits
 from ucl.loop import Loop, total_steps
 from ucl.optimizers import build_optimizer
 from ucl.precision import autocast

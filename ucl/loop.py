@@ -22,7 +22,7 @@ import torch
 
 from ucl import checkpoint, phases
 from ucl.checkpoint import read_checkpoint
-from ucl.data.batcher import Batcher
+from ucl.data.splits import Batcher
 from ucl.progress import Progress
 from ucl.signals import RunInterrupted, trapped
 from ucl.tracking import Tracker

@@ -76,7 +76,7 @@ def data_path_seconds(root: Path, repeats: int) -> tuple[float, float]:
     whole-tensor batcher and through the problem set's DataLoader + ToTensor."""
     from ucl.components import load_all
     from ucl.config import compose
-    from ucl.data.batcher import Batcher, DataLoaderBatcher
+    from ucl.data.splits import Batcher, DataLoaderBatcher
     from ucl.registry import DATASETS
 
     load_all()

@@ -1,8 +1,7 @@
 """Dataset loaders (registered by name) and the in-memory batcher."""
 
 from ucl.data import mnist  # noqa: F401  (registers mnist, fashion_mnist)
-from ucl.data.batcher import Batcher
 from ucl.data.retina import datasets  # noqa: F401  (registers retinal_bipolar, retina_synthetic)
-from ucl.data.splits import Splits
+from ucl.data.splits import Batcher, Splits
 
 __all__ = ["Batcher", "Splits"]

@@ -1,22 +1,34 @@
-"""MNIST and Fashion-MNIST as whole-split tensors, online (torchvision) or from IDX files."""
+"""MNIST and Fashion-MNIST as whole-split tensors, online (torchvision) or from IDX files,
+and the checking and importing of IDX files (the MNIST file format), compressed or not.
+
+An IDX file starts with two zero bytes, a type code (0x08: unsigned byte), the number of
+dimensions, then each dimension as a big-endian int32, then the data. The header is checked
+against the dataset's shape (28x28 images), against a bound on the size, and against the
+data that follows, read in chunks and never past what the header promises (a gzip bomb stops
+there); label files are checked to hold class numbers only. The same pass gives a digest
+of the file's content, which names the data a run trained on.
+"""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import os
+import shutil
+import struct
+import threading
+import zlib
 from pathlib import Path
 
 import torch
 
-from ucl.data import fingerprint as fingerprints
-from ucl.data.idx import (
-    IDX_FILES,
-    DataFileError,
-    check_raw_dir,
-    content_digest,
-    find_idx,
-    fingerprint,
-    import_idx_dir,
+from ucl.data.splits import (
+    FINGERPRINT_OF_CONFIG,
+    Splits,
+    combined_fingerprint,
+    hold_out_from_config,
 )
-from ucl.data.splits import Splits, hold_out_from_config
+from ucl.errors import UclError
 from ucl.registry import DATASETS
 
 FASHION_CLASSES = [
@@ -59,11 +71,11 @@ def files_fingerprint(cfg_ds, class_name: str) -> dict | None:
         digests = {name: content_digest(p, IDX_FILES[name]) for name, p in paths.items()}
     except DataFileError:
         return None  # the load itself says what is wrong
-    return fingerprints.combined(digests, folder)
+    return combined_fingerprint(digests, folder)
 
 
-fingerprints.OF_CONFIG["mnist"] = lambda ds: files_fingerprint(ds, "MNIST")
-fingerprints.OF_CONFIG["fashion_mnist"] = lambda ds: files_fingerprint(ds, "FashionMNIST")
+FINGERPRINT_OF_CONFIG["mnist"] = lambda ds: files_fingerprint(ds, "MNIST")
+FINGERPRINT_OF_CONFIG["fashion_mnist"] = lambda ds: files_fingerprint(ds, "FashionMNIST")
 
 
 def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
@@ -122,3 +134,218 @@ def _as_tensors(ds, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = images[:subset], labels[:subset]
     # what transforms.ToTensor() does per sample, done once for the whole split
     return images.reshape(len(images), -1).float().div_(255), labels.long()
+
+
+# -- IDX files: checked, imported into the folder torchvision reads, fingerprinted
+
+# torchvision's names for the four files, with the dimensions each must have
+IDX_FILES = {
+    "train-images-idx3-ubyte": 3,
+    "train-labels-idx1-ubyte": 1,
+    "t10k-images-idx3-ubyte": 3,
+    "t10k-labels-idx1-ubyte": 1,
+}
+UBYTE = 0x08
+IMAGE_SHAPE = (28, 28)  # what every MNIST-format dataset's images are
+NUM_CLASSES = 10  # and how many classes its labels name
+# the largest dimension the format can hold (a signed 32-bit integer), and a bound on one
+# file's data far above the real ones (the 47 MB training images) that keeps a hostile
+# header from asking for terabytes
+MAX_COUNT = 2**31 - 1
+MAX_BYTES = 4 << 30
+
+
+class DataFileError(UclError, ValueError):
+    """A data file that is missing, truncated or not in the expected format."""
+
+
+# files this process has checked, by identity and version: a sweep's jobs load the same
+# files one after another, and checking a compressed one means decompressing all of it
+_CHECKED: dict[tuple, tuple[tuple[int, ...], str]] = {}
+
+
+def read_header(path: Path, expected_ndim: int) -> tuple[int, ...]:
+    """The dimensions in an IDX file's header, after checking the file (once per process for
+    a file whose size and modification time have not changed)."""
+    return _checked(path, expected_ndim)[0]
+
+
+def content_digest(path: Path, expected_ndim: int) -> str:
+    """A digest of the file's content (decompressed), from the same cached check."""
+    return _checked(path, expected_ndim)[1]
+
+
+def _checked(path: Path, expected_ndim: int) -> tuple[tuple[int, ...], str]:
+    try:
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, expected_ndim)
+    except OSError:
+        key = None  # reported by _check_header
+    if key in _CHECKED:
+        return _CHECKED[key]
+    found = _check_header(path, expected_ndim)
+    if key is not None:
+        _CHECKED[key] = found
+    return found
+
+
+def _check_header(path: Path, expected_ndim: int) -> tuple[tuple[int, ...], str]:
+    try:
+        with open_idx(path) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] != UBYTE:
+                raise DataFileError(
+                    f"{path}: not an unsigned-byte IDX file (first bytes {head!r}, "
+                    f"expected 00 00 08 0{expected_ndim}). {_FIX}"
+                )
+            if head[3] != expected_ndim:
+                raise DataFileError(
+                    f"{path}: IDX file with {head[3]} dimensions, expected {expected_ndim} "
+                    f"(images have 3, labels 1). Are the files swapped or misnamed? {_FIX}"
+                )
+            raw_dims = f.read(4 * expected_ndim)
+            dims = struct.unpack(f">{expected_ndim}I", raw_dims)
+            expected = _check_dims(path, dims)
+            digest = hashlib.blake2b(head + raw_dims, digest_size=16)
+            payload, top = _read_rest(f, expected, digest)
+    except (OSError, EOFError, zlib.error, struct.error) as e:
+        message = f"{path}: cannot be read ({e}); it looks truncated or corrupt. {_FIX}"
+        raise DataFileError(message) from e
+    if payload > expected:
+        raise DataFileError(
+            f"{path}: header says {dims} = {expected} bytes of data but the file holds more "
+            f"than that; it is corrupt or not an IDX file (reading stopped there). {_FIX}"
+        )
+    if payload != expected:
+        raise DataFileError(
+            f"{path}: header says {dims} = {expected} bytes of data but the file holds "
+            f"{payload}; it is truncated or corrupt. {_FIX}"
+        )
+    if expected_ndim == 1 and top >= NUM_CLASSES:
+        raise DataFileError(
+            f"{path}: holds the label {top}, but the labels must be class numbers 0 to "
+            f"{NUM_CLASSES - 1}; it is not an MNIST-format label file or it is corrupt. {_FIX}"
+        )
+    return dims, digest.hexdigest()
+
+
+def _check_dims(path: Path, dims: tuple[int, ...]) -> int:
+    """The bytes of data the header's dimensions promise, once they are within bounds."""
+    if dims[0] == 0:
+        raise DataFileError(
+            f"{path}: header says 0 items; the file holds no data to train or test on. {_FIX}"
+        )
+    if dims[0] > MAX_COUNT:
+        raise DataFileError(
+            f"{path}: header says {dims[0]} items, more than the {MAX_COUNT} an IDX "
+            f"dimension (a signed 32-bit integer) can hold; it is corrupt. {_FIX}"
+        )
+    if len(dims) == 3 and tuple(dims[1:]) != IMAGE_SHAPE:
+        raise DataFileError(
+            f"{path}: images of {dims[1]}x{dims[2]} pixels; this dataset's are "
+            f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}: these are another dataset's. {_FIX}"
+        )
+    expected = 1
+    for d in dims:
+        expected *= d
+    if expected > MAX_BYTES:
+        raise DataFileError(
+            f"{path}: header says {dims} = {expected} bytes of data; a file may hold at most "
+            f"{MAX_BYTES}; it is corrupt or not an IDX file. {_FIX}"
+        )
+    return expected
+
+
+def import_idx_dir(src: Path, raw_dir: Path) -> None:
+    """Check the four IDX files in `src` (.gz or not) and decompress them into `raw_dir`.
+
+    A file already in `raw_dir` with the same content (by digest) is left alone, so a
+    second run copies nothing. Each file is written to a temporary name and renamed, so an
+    interrupted import never leaves a half-written file behind.
+    """
+    src = Path(src).expanduser()
+    if not src.is_dir():
+        raise DataFileError(
+            f"dataset.idx_dir={str(src)!r} is not a folder. Point it (or the environment "
+            f"variable it defaults from) at a folder with the four IDX files: "
+            f"{', '.join(IDX_FILES)} (each may end in .gz)."
+        )
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    labels = {}
+    for name, ndim in IDX_FILES.items():
+        source = find_idx(src, name)
+        dims = read_header(source, ndim)
+        target = raw_dir / name
+        if not (target.exists() and _same(target, ndim, content_digest(source, ndim))):
+            # a temporary name of its own: parallel jobs of a sweep may import at once
+            tmp = raw_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open_idx(source) as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+            os.replace(tmp, target)
+        labels[name.split("-")[0], name.split("-")[1]] = dims[0]
+    for split in ("train", "t10k"):
+        if labels[split, "images"] != labels[split, "labels"]:
+            raise DataFileError(
+                f"{src}: {split} has {labels[split, 'images']} images but "
+                f"{labels[split, 'labels']} labels; the files do not belong together. {_FIX}"
+            )
+
+
+def check_raw_dir(raw_dir: Path) -> bool:
+    """True when all four files are in `raw_dir` and pass the header check."""
+    present = [(raw_dir / name).exists() for name in IDX_FILES]
+    if not any(present):
+        return False
+    for name, ndim in IDX_FILES.items():
+        if not (raw_dir / name).exists():
+            return False
+        read_header(raw_dir / name, ndim)
+    return True
+
+
+def find_idx(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    have = sorted(p.name for p in folder.iterdir())[:12]
+    raise DataFileError(
+        f"{folder}: missing {name} (or {name}.gz). The folder holds: {have or 'nothing'}. "
+        f"It needs the four IDX files {', '.join(IDX_FILES)}."
+    )
+
+
+_FIX = (
+    "Replace it with the original file (the dataset's own distribution, e.g. torchvision's "
+    "MNIST mirrors, or the folder you copied it from)."
+)
+
+
+def open_idx(path: Path):
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def _read_rest(f, expected: int, digest) -> tuple[int, int]:
+    """Bytes after the header (at most expected + 1: reading stops past what the header
+    promises) and the largest byte value, fed to `digest` as they come."""
+    n, top = 0, 0
+    while n <= expected and (chunk := f.read(min(1 << 20, expected + 1 - n))):
+        n += len(chunk)
+        digest.update(chunk)
+        top = max(top, max(chunk))
+    return n, top
+
+
+def _same(target: Path, ndim: int, digest: str) -> bool:
+    try:
+        return content_digest(target, ndim) == digest
+    except DataFileError:
+        return False
+
+
+def fingerprint(raw_dir: Path) -> dict:
+    """The content fingerprint of the four files in `raw_dir` (from the cached check):
+    one digest per file and one over all of them."""
+    files = {name: content_digest(raw_dir / name, ndim) for name, ndim in IDX_FILES.items()}
+    return combined_fingerprint(files, raw_dir)

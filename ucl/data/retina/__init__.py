@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ucl.data.fingerprint import combined, file_digest
 from ucl.data.retina.cache import CACHE_VERSION, cache_path, read_cache, write_cache
 from ucl.data.retina.files import (
     CLUSTERS_FILENAME,
@@ -59,7 +58,7 @@ from ucl.data.retina.preprocess import (
     preprocess,
     resolve_classes,
 )
-from ucl.data.splits import Splits
+from ucl.data.splits import Splits, combined_fingerprint, file_digest
 
 __all__ = [
     "CACHE_VERSION",
@@ -164,7 +163,7 @@ def load_retina(
         name=name,
         image_shape=None,
         synthetic=bool(pre["synthetic"]) if synthetic is None else bool(synthetic),
-        fingerprint=combined(
+        fingerprint=combined_fingerprint(
             {p.name: file_digest(p) for p in (counts_path, clusters_path)}, counts_path.parent
         ),
     )

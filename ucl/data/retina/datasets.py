@@ -8,9 +8,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ucl.data import fingerprint as fingerprints
 from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
-from ucl.data.splits import Splits, hold_out_from_config
+from ucl.data.splits import (
+    FINGERPRINT_OF_CONFIG,
+    Splits,
+    combined_fingerprint,
+    file_digest,
+    hold_out_from_config,
+)
 from ucl.registry import DATASETS
 
 
@@ -41,15 +46,13 @@ def _files_fingerprint(counts: Path, clusters: Path) -> dict | None:
     """What load_retina records of the two files; None when they are not there."""
     if not (counts.is_file() and clusters.is_file()):
         return None
-    return fingerprints.combined(
-        {p.name: fingerprints.file_digest(p) for p in (counts, clusters)}, counts.parent
-    )
+    return combined_fingerprint({p.name: file_digest(p) for p in (counts, clusters)}, counts.parent)
 
 
-fingerprints.OF_CONFIG["retinal_bipolar"] = lambda ds: _files_fingerprint(
+FINGERPRINT_OF_CONFIG["retinal_bipolar"] = lambda ds: _files_fingerprint(
     Path(ds.counts).expanduser(), Path(ds.clusters).expanduser()
 )
-fingerprints.OF_CONFIG["retina_synthetic"] = lambda ds: _files_fingerprint(
+FINGERPRINT_OF_CONFIG["retina_synthetic"] = lambda ds: _files_fingerprint(
     _synthetic_folder(ds) / COUNTS_FILENAME, _synthetic_folder(ds) / CLUSTERS_FILENAME
 )
 
