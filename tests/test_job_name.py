@@ -7,7 +7,7 @@ from __future__ import annotations
 import yaml
 from omegaconf import OmegaConf
 
-from ucl.job_name import MAX_LENGTH, job_name
+from ucl.keys import MAX_LENGTH, job_name
 
 
 def sweep_dir(tmp_path, task: list[str], params: dict | None = None):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ucl.config import CONF_DIR
+from ucl.keys import split_override
 from ucl.registry import closest
 from ucl.schema import UclConfig
 
@@ -115,7 +116,7 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     for arg in argv[1:]:
         if arg.startswith(("-", "+", "~")) or "=" not in arg:
             continue
-        key, value = arg.split("=", 1)
+        key, value = split_override(arg)
         top = key.split(".", 1)[0].split("/", 1)[0]
         if key in GROUPS and key != "hydra":
             message = _unknown_option(key, value, conf_dir)

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.files import atomic_write
-from ucl.runtime_keys import RUNTIME_KEYS
+from ucl.keys import RUNTIME_KEYS
 
 CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
 PRE_RELEASE = (

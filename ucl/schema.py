@@ -131,8 +131,6 @@ TASK_SETTINGS = {
     "gan": GanSettings,
     "divergence": DivergenceSettings,
 }
-# the links to earlier runs: a task takes those its settings have a field for
-LINKS = ("classifier", "autoencoder", "generator")
 
 
 def register_schema() -> None:
@@ -141,13 +139,13 @@ def register_schema() -> None:
 
     from hydra.core.config_store import ConfigStore
 
-    from ucl import job_name
+    from ucl import keys
 
     store = ConfigStore.instance()
     store.store(name="base_config", node=UclConfig)
     for task, settings in TASK_SETTINGS.items():
         store.store(group="task", name=f"{task}_schema", node=settings)
-    job_name.register()
+    keys.register()
     # conf/hydra/launcher/submitit_*.yaml give every key of the submitit plugin's config of
     # the same name; Hydra 1.3 checks them against it and warns that it does (harmless)
     warnings.filterwarnings(

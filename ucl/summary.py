@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 
 from ucl.errors import CorruptFileError
+from ucl.keys import RUNTIME_KEYS
 from ucl.rundir import PRE_RELEASE, identity, pre_release, read_config_record
-from ucl.runtime_keys import RUNTIME_KEYS
 from ucl.tracking import read_metrics
 
 # val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
@@ -119,7 +119,7 @@ def planned_jobs(sweep_dir: Path) -> list[str] | None:
 
 def planned_overrides(sweep_dir: Path) -> dict[str, list[str]] | None:
     """planned_jobs' names, each with the job's overrides."""
-    from ucl.job_name import sweep_jobs
+    from ucl.keys import sweep_jobs
 
     path = Path(sweep_dir) / "multirun.yaml"
     if not path.is_file():
@@ -185,7 +185,7 @@ NOT_ENDED = "not finished yet"
 def cluster_notes(sweep_dir: Path) -> dict[str, str]:
     """What the scheduler said of each job that did not complete there (the SLURM launcher's
     cluster.json): its job id, state, reason and log, by job dir name."""
-    from ucl.job_name import job_name
+    from ucl.keys import job_name
     from ucl.launchers import OPEN_STATES, refresh
 
     notes = {}

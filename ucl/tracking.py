@@ -130,7 +130,7 @@ class Tracker:
         step that goes backwards reads as a restart)."""
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        from ucl.job_name import swept_keys
+        from ucl.keys import swept_keys
 
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
         scalars = {f"{HPARAMS}/{k}": float(v) for k, v in metrics.items() if _is_number(v)}

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from ucl.components import load_all
 from ucl.errors import ConfigError
+from ucl.keys import LINKS
 from ucl.precision import PRECISIONS
 from ucl.registry import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
-from ucl.schema import LINKS, TASK_SETTINGS
+from ucl.schema import TASK_SETTINGS
 
 DEVICES = ("auto", "cpu", "cuda")
 EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,

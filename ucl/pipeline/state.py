@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ucl import rundir
 from ucl.errors import CorruptFileError
+from ucl.keys import changes_result, split_override
 from ucl.pipeline.stages import Planned, shown
-from ucl.rundir import RUNTIME_KEYS
 from ucl.tracking import read_metrics
 
 
@@ -178,9 +178,9 @@ def _links(planned: Planned) -> dict[str, Path]:
 
     links = {}
     for override in planned.stage.overrides:
-        key, _, value = override.partition("=")
+        key, value = split_override(override)
         if (m := REFERENCE.fullmatch(value)) and not m[2]:
-            links[key.lstrip("+~")] = planned.dir.parent / m[1]
+            links[key] = planned.dir.parent / m[1]
     return links
 
 
@@ -257,9 +257,8 @@ def identity(overrides) -> dict[str, str]:
     each value as Hydra's sweeper writes it (_as_launched)."""
     out = {}
     for item in overrides:
-        key, _, value = str(item).partition("=")
-        key = key.lstrip("+~")
-        if key not in RUNTIME_KEYS and key != "hydra" and not key.startswith(("hydra.", "hydra/")):
+        key, value = split_override(item)
+        if changes_result(key):
             out[key] = _as_launched(str(item), value)
     return out
 
@@ -311,7 +310,7 @@ def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
     from hydra.errors import HydraException
 
     from ucl.config import CONF_DIR
-    from ucl.job_name import sweep_jobs
+    from ucl.keys import sweep_jobs
     from ucl.schema import register_schema
 
     if args in _JOBS:

@@ -1,9 +1,11 @@
-"""Sweep job dirs named by what differs between the jobs: `hidden=64`,
-`activation=elu,hidden=128`, so TensorBoard's run list and the summary rows say it.
+"""Config keys by what they say about a run: the key an override sets, the keys that do
+not change what a run computes, the links to earlier runs, and the sweep job dir names
+made of the swept keys (`hidden=64`, `activation=elu,hidden=128`).
 
-conf/config.yaml's `hydra.sweep.subdir` calls the `ucl.job_name` resolver registered here.
-A name depends only on the job's own overrides and on which keys the sweep varies, so
-re-running a sweep into the same dir finds the same jobs.
+Imported by train.py before Hydra starts (conf/config.yaml's `hydra.sweep.subdir` calls
+the `ucl.job_name` resolver registered here), so it imports nothing of ucl's. A job's name
+depends only on its own overrides and on which keys the sweep varies, so re-running a
+sweep into the same dir finds the same jobs.
 """
 
 from __future__ import annotations
@@ -12,15 +14,53 @@ import hashlib
 import re
 from pathlib import Path
 
-from ucl.runtime_keys import RUNTIME_KEYS
+# Knobs that say how or where a run executes, not what it computes: they may differ
+# between a run and its continuation (resume=, a re-run sweep), they are not part of a
+# run's identity, and a sweep job's name leaves them out unless the sweep varies them.
+RUNTIME_KEYS = frozenset(
+    {
+        "resume",
+        "skip_completed",
+        "device",
+        "threads",
+        "progress",
+        "checkpoint_every",
+        "dataset.root",
+        "dataset.idx_dir",
+        "dataset.download",
+        "dataset.dir",  # where the retinal bipolar files are: not what they hold
+        "dataset.counts",
+        "dataset.clusters",
+        "objective",  # which final metric a sweeper reads: no number of the run changes
+    }
+)
+# A job's name also leaves out the evaluation's chunk size: it changes memory and speed,
+# and a metric only in its last bits (sums in another order), so it stays in the identity
+UNNAMED_KEYS = RUNTIME_KEYS | {"eval_batch_size"}
+# the links to earlier runs (run dirs): a task takes those its settings have a field for
+LINKS = ("classifier", "autoencoder", "generator")
+
+
+def split_override(item: object) -> tuple[str, str]:
+    """(key, value) of a command-line override: `+a.b=1`, `++a.b=1` and `~a.b=1` set `a.b`,
+    `group@pkg=x` chooses in `group` (Hydra's key_or_group). Parsed by hand: Hydra's
+    OverridesParser takes about 1000x as long per override, and the pipelines' identities
+    parse every override of every job."""
+    key, _, value = str(item).partition("=")
+    return key.lstrip("+~").partition("@")[0], value
+
+
+def changes_result(key: str) -> bool:
+    """Whether the config key `key` can change what a run computes: not a runtime knob
+    (RUNTIME_KEYS) and not one of Hydra's own settings (hydra.*, hydra/launcher)."""
+    return key not in RUNTIME_KEYS and key != "hydra" and not key.startswith(("hydra.", "hydra/"))
+
 
 RESOLVER = "ucl.job_name"
 # what a dir name keeps; anything else (a `/` of `classifier=runs/x`, spaces, quotes)
 # becomes `_`, so a value never makes subdirs
 UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 MAX_LENGTH = 100  # longer names are cut and end in a hash of the whole name
-# keys that say where and how a run executes, not what it is: not in a name unless swept
-RUNTIME = RUNTIME_KEYS | {"eval_batch_size"}
 
 
 def register() -> None:
@@ -42,7 +82,7 @@ def name_for(overrides, swept: set[str], num) -> str:
     items = [str(o) for o in overrides]
     chosen = [o for o in items if _key(o) in swept]
     if not chosen:
-        chosen = [o for o in items if _key(o) not in RUNTIME]
+        chosen = [o for o in items if _key(o) not in UNNAMED_KEYS and changes_result(_key(o))]
     return safe(",".join(sorted(chosen, key=_key))) or str(num)
 
 
@@ -65,7 +105,7 @@ def swept_in(params, given: list[str]) -> set[str]:
 
     parsed = OverridesParser.create().parse_overrides(given)
     keys = {o.key_or_group for o in parsed if o.is_sweep_override()}
-    return keys | {str(k).lstrip("+~") for k in params}
+    return keys | {split_override(k)[0] for k in params}
 
 
 def sweep_jobs(params, given: list[str]) -> dict[str, list[str]]:
@@ -92,4 +132,4 @@ def safe(name: str) -> str:
 
 
 def _key(override: str) -> str:
-    return override.partition("=")[0].lstrip("+~")
+    return split_override(override)[0]
