@@ -14,7 +14,7 @@ from torch import nn
 from ucl import sample_quality
 from ucl.models.logreg import LogisticRegression
 from ucl.models.mlp import MLP, DeepMLP
-from ucl.plots.class_histogram import class_histogram
+from ucl.plots.training import class_histogram
 from ucl.sample_quality import (
     class_frequencies,
     classifier_features,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ucl import class_names, latent
-from ucl.plots.grids import pairs_grid, rows_grid
+from ucl.plots.training import pairs_grid, rows_grid
 
 
 def class_colours(num_classes: int):

@@ -13,8 +13,7 @@ from ucl.checkpoint import save_model
 from ucl.chunked import chunks, map_chunks
 from ucl.context import Context
 from ucl.errors import ConfigError
-from ucl.plots.confusion import confusion_figure
-from ucl.plots.curves import curves
+from ucl.plots.training import confusion_figure, curves
 from ucl.registry import TASKS
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,7 @@ from ucl.context import Context
 from ucl.earlier_runs import load_classifier
 from ucl.errors import ConfigError
 from ucl.models.gan import GAN, averaged, train_discriminator, train_generator
-from ucl.plots.class_epochs import class_shares_over_epochs
-from ucl.plots.class_histogram import class_histogram
-from ucl.plots.curves import curves
+from ucl.plots.training import class_histogram, class_shares_over_epochs, curves
 from ucl.registry import TASKS
 from ucl.sample_quality import class_frequencies, classifier_features, judge_with_real
 

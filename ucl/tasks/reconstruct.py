@@ -10,8 +10,8 @@ from ucl.chunked import mse_per_element
 from ucl.context import Context
 from ucl.earlier_runs import load_classifier
 from ucl.latent import Coder, latent_metrics
-from ucl.plots.curves import curves
 from ucl.plots.latent import latent_figures, title_of
+from ucl.plots.training import curves
 from ucl.registry import TASKS
 
 

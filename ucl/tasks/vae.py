@@ -15,9 +15,8 @@ from ucl.context import Context
 from ucl.earlier_runs import load_autoencoder, load_classifier
 from ucl.latent import Coder, latent_metrics
 from ucl.models.vae import vae_loss_terms
-from ucl.plots.curves import curves
-from ucl.plots.grids import rows_grid
 from ucl.plots.latent import latent_figures, title_of
+from ucl.plots.training import curves, rows_grid
 from ucl.registry import TASKS
 from ucl.sample_quality import judge_with_real
 
