@@ -50,7 +50,7 @@ def copy_of_ucl(tmp_path_factory) -> Path:
         ("registry.py", "import ucl.models", "the registry holds only"),
         ("loop.py", "import problem_set.report.build", "the framework never imports"),
         ("run.py", "import ucl.pipeline.runner", "the core never imports the pipelines"),
-        ("tasks/gan.py", "import ucl.components", "every component is loaded in one place"),
+        ("tasks/gan.py", "import ucl.schema", "every component is loaded in one place"),
         ("files.py", "import ucl.tracking", "no import cycle"),  # tracking imports files
     ],
 )
@@ -74,7 +74,7 @@ def test_loading_every_component_leaves_the_slow_imports_for_when_they_are_used(
     `python train.py` start, a refused one included; they are imported where they are used."""
     probe = (
         "import sys\n"
-        "from ucl.components import load_all\n"
+        "from ucl.schema import load_all\n"
         "load_all()\n"
         "import ucl.cli, ucl.run\n"
         "slow = ('torchvision', 'sklearn', 'scipy.stats', 'torch._dynamo', 'tensorboard',\n"

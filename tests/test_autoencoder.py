@@ -13,12 +13,12 @@ import torch
 from conftest import FIXTURE_MNIST, compose
 from torch import nn
 
-from ucl.components import load_all
 from ucl.config import run_config
 from ucl.earlier_runs import load_model
 from ucl.models.autoencoder import Autoencoder
 from ucl.plots.latent import title_of
 from ucl.registry import MODELS
+from ucl.schema import load_all
 
 # small widths and few steps: these runs test the pipeline, not the architecture
 QUICK = ["model.widths=[64,32]", "steps=120", "eval_every=40", "threads=1", "progress=false"]

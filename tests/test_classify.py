@@ -12,9 +12,9 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, REPO, compose, full_mnist_dir, train
 
-from ucl.components import load_all
 from ucl.config import run_config
 from ucl.earlier_runs import load_model
+from ucl.schema import load_all
 
 SHORT = ["model=mlp", "hidden=32", "lr=0.5", "epochs=3", "eval_every=10", "batch_size=64"]
 

@@ -7,9 +7,8 @@ import re
 import pytest
 from conftest import REPO, compose, train
 
-from ucl.components import load_all
 from ucl.errors import ConfigError
-from ucl.validate import validate
+from ucl.schema import load_all, validate
 
 GROUPS = ["model", "optimizer", "activation", "dataset"]
 

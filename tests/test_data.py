@@ -11,9 +11,9 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, compose, full_mnist_dir
 
-from ucl.components import load_all
 from ucl.data.mnist import IDX_FILES, DataFileError
 from ucl.registry import DATASETS
+from ucl.schema import load_all
 
 
 def load(tmp_path, idx_dir, *extra):

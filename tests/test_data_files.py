@@ -10,10 +10,10 @@ import pytest
 from conftest import FIXTURE_MNIST, compose
 from train_process import output, train
 
-from ucl.components import load_all
 from ucl.data.mnist import IDX_FILES, DataFileError
 from ucl.data.retina import RetinaDataError, load_retina
 from ucl.registry import DATASETS
+from ucl.schema import load_all
 
 
 def load(tmp_path, idx_dir, root="root"):

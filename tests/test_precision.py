@@ -10,7 +10,7 @@ from tests.conftest import compose
 from ucl.config import run_config
 from ucl.errors import ConfigError
 from ucl.precision import autocast, native_bf16, resolve_precision
-from ucl.validate import validate
+from ucl.schema import validate
 
 CPU = torch.device("cpu")
 SHORT = ["steps=30", "eval_every=15", "checkpoint_every=0", "progress=false", "threads=1"]

@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import compose
 
-from ucl.components import load_all
 from ucl.registry import ACTIVATIONS, MODELS, OPTIMIZERS, TASKS, Registry, RegistryError
+from ucl.schema import load_all
 
 
 def test_register_create_and_list():

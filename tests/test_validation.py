@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, compose, train
 
-from ucl.components import load_all
 from ucl.errors import ConfigError
 from ucl.registry import DATASETS
+from ucl.schema import load_all
 
 
 def load(tmp_path, *extra):

@@ -90,7 +90,7 @@ def one_line(e: BaseException) -> str:
     cause = e.__cause__
     key, value = getattr(cause, "full_key", None), getattr(cause, "value", None)
     if key and value is not None and getattr(cause, "msg", None):
-        from ucl.validate import EXAMPLES
+        from ucl.schema import EXAMPLES
 
         example = EXAMPLES.get(key)
         hint = f" (e.g. {key}={example})" if example is not None else ""

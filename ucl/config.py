@@ -34,7 +34,7 @@ def refusal(overrides: list[str]) -> str | None:
     """The one-line refusal today's config checks give a job with these overrides, if any
     (summarize.py's word on a sweep job that left nothing behind)."""
     from ucl.errors import UclError
-    from ucl.validate import validate
+    from ucl.schema import validate
 
     try:
         validate(compose(overrides))

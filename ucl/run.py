@@ -14,7 +14,6 @@ import torch
 from omegaconf import DictConfig
 
 from ucl import checkpoint, phases, provenance, rundir, signals
-from ucl.components import load_all
 from ucl.context import Context
 from ucl.earlier_runs import check_links, consumed
 from ucl.errors import ConfigError, RunFailed
@@ -22,10 +21,10 @@ from ucl.files import remove_stale_temps
 from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS
 from ucl.runlock import RunLock, slurm_job
+from ucl.schema import load_all, validate
 from ucl.signals import RunInterrupted, deferred, describe, ignoring, interrupting
 from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job
 from ucl.tracking import Tracker, read_metrics
-from ucl.validate import validate
 
 log = logging.getLogger(__name__)
 TASK_SETTINGS_CHOICE = "task@task_settings"  # Hydra's name for the choice of conf/task/

@@ -1,10 +1,12 @@
-"""Types of the top-level config knobs and of each task's settings.
+"""The typed config and its checks, and the components a config can name.
 
-Registered with Hydra's ConfigStore as ``base_config`` (listed first in conf/config.yaml's
-defaults) and as ``task/<task>_schema`` (listed first in conf/task/<task>.yaml's), so a wrong
-type (``lr=abc``) or an unknown key (``lr_rate=1``, ``task_settings.num_sample=5``) fails
-while the config is composed, before any data is loaded. The values themselves live in
-conf/; this file only says what kind of value each knob takes.
+The types of the top-level knobs and of each task's settings are registered with Hydra's
+ConfigStore as ``base_config`` (listed first in conf/config.yaml's defaults) and as
+``task/<task>_schema`` (listed first in conf/task/<task>.yaml's), so a wrong type
+(``lr=abc``) or an unknown key (``lr_rate=1``, ``task_settings.num_sample=5``) fails while
+the config is composed. `validate` then checks what types cannot express (ranges, names
+of registered components, links to earlier runs) before any data is loaded: each error
+names the key, the value given and a valid example. The values themselves live in conf/.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
+
+from ucl import keys
+from ucl.errors import ConfigError
+from ucl.registry import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
 
 
 @dataclass
@@ -28,7 +34,7 @@ class UclConfig:
     # a task that has none (classify)
     task_settings: Any = None
     # the hidden width of a model that has one (conf/model/mlp.yaml sets it, 128); null for
-    # the others, which refuse a value (ucl/validate.py)
+    # the others, which refuse a value (_hidden below)
     hidden: int | None = None
     # training knobs
     lr: float = MISSING
@@ -139,8 +145,6 @@ def register_schema() -> None:
 
     from hydra.core.config_store import ConfigStore
 
-    from ucl import keys
-
     store = ConfigStore.instance()
     store.store(name="base_config", node=UclConfig)
     for task, settings in TASK_SETTINGS.items():
@@ -163,3 +167,223 @@ def _made_dir(path: str) -> str:
 
     Path(path).mkdir(parents=True, exist_ok=True)
     return path
+
+
+def load_all() -> None:
+    """Import the modules that register components (every registry filled). Kept out of
+    `ucl.registry`, which any layer imports, and out of import time."""
+    import ucl.activations  # noqa: F401
+    import ucl.data  # noqa: F401
+    import ucl.divergence.measures  # noqa: F401
+    import ucl.models  # noqa: F401
+    import ucl.optimizers  # noqa: F401
+    import ucl.tasks  # noqa: F401
+
+
+DEVICES = ("auto", "cpu", "cuda")
+EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
+            "eval_batch_size": 10000, "checkpoint_every": 5000, "divergence.n": 1000,
+            "divergence.repeats": 5, "divergence.permutations": 1000, "divergence.bins": 10,
+            "divergence.knn_k": 5, "divergence.hist_max_dim": 3, "divergence.dim": 3}  # fmt: skip
+
+
+def validate(cfg) -> None:
+    """What types cannot express (above): a ConfigError naming the key, value and a fix."""
+    load_all()
+    _positive(cfg, "lr")
+    _at_least(cfg, "batch_size", 1)
+    _at_least(cfg, "epochs", 0)
+    if cfg.get("eval_every") != "epoch":
+        _at_least(cfg, "eval_every", 1, example="eval_every=500 or eval_every=epoch")
+    _at_least(cfg, "eval_batch_size", 1)
+    _at_least(cfg, "checkpoint_every", 0)
+    _hidden(cfg)
+    if cfg.get("steps") is not None:
+        _at_least(cfg, "steps", 1)
+    if cfg.get("threads") not in (None, "auto"):
+        _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
+    from ucl.precision import PRECISIONS  # torch: not imported before Hydra composes
+
+    precision = cfg.get("precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
+    # names inside the groups must be registered (a group file naming a missing builder)
+    for key, registry in (("model", MODELS), ("optimizer", OPTIMIZERS), ("dataset", DATASETS)):
+        node = cfg.get(key)
+        if node is not None and node.get("name") is not None and node.name not in registry:
+            registry.get(node.name)  # raises with the valid names and the closest
+    if cfg.get("activation") is not None:
+        for key in ("name", "output"):
+            name = cfg.activation.get(key)
+            if name is not None:
+                ACTIVATIONS.get(name)
+    TASKS.get(cfg.task)
+    _task_settings(cfg)
+    _model_numbers_and_optimizer(cfg)
+    if cfg.task == "divergence":
+        _divergence(cfg.divergence, cfg.get("normal_var"), cfg.task_settings)
+
+
+def _hidden(cfg) -> None:
+    """`hidden` is the width of a model that has one (its config reads ${hidden}); any other
+    model refuses a value rather than ignore it."""
+    model, value = cfg.get("model"), cfg.get("hidden")
+    takes = model is not None and "hidden" in model
+    if takes or value is not None:
+        _at_least(cfg, "hidden", 1)
+    if not takes and value is not None:
+        what = f"model={model.name}" if model is not None else f"task {cfg.task} (no model)"
+        raise ConfigError(
+            f"hidden={value}: {what} has no hidden width; hidden= sets the width of a model "
+            f"that has one (model=mlp); drop hidden= (deep_mlp: model.widths=[512,256])"
+        )
+
+
+def _task_settings(cfg) -> None:
+    """The task's settings are there when it has some, and a link to an earlier run goes
+    to a task that reads it (its settings have the key) instead of being ignored."""
+    settings = cfg.get("task_settings")
+    # classify runs from before its settings existed evaluated the whole training split,
+    # which is what no settings still means, so they resume as they were
+    if cfg.task in TASK_SETTINGS and cfg.task != "classify" and settings is None:
+        raise ConfigError(
+            f"task {cfg.task} has no task_settings: they come with its model file "
+            f"(conf/task/{cfg.task}.yaml, selected by conf/model/*.yaml or the experiment); "
+            f"a config with them under model (model.num_samples, model.latent, ...) is from an "
+            f"older ucl: start that run again"
+        )
+    size = (settings or {}).get("train_eval_size")
+    if size is not None and not (isinstance(size, int) and size >= 1):
+        raise ConfigError(
+            f"task_settings.train_eval_size={size!r} must be an integer >= 1 or null (the "
+            f"whole training split); e.g. task_settings.train_eval_size=10000"
+        )
+    for key in keys.LINKS:
+        value = cfg.get(key)
+        if value and (settings is None or key not in settings):
+            takers = [t for t, node in TASK_SETTINGS.items() if key in node.__dataclass_fields__]
+            tasks = f"task{'s' * (len(takers) > 1)} {', '.join(takers)}"
+            raise ConfigError(
+                f"{key}={value}: task {cfg.task} does not read it; {key}= is for {tasks}; "
+                f"drop {key}="
+            )
+
+
+# the least each count of a divergence study can be
+STUDY_COUNTS = {"n": 2, "repeats": 1, "permutations": 1, "bins": 1, "knn_k": 1, "hist_max_dim": 1}
+
+
+def _divergence(study, normal_var, links) -> None:
+    """Every measure a study names is registered and its source is one the task draws from
+    (a typo is named with the closest valid name, in the list as it should read); its counts
+    and numbers can work, and a study of the GAN has the GAN run."""
+    from ucl.tasks.divergence import SOURCES
+
+    given = [str(m) for m in study.measures]
+    for name in given:
+        if name not in MEASURES:
+            close = next(iter(closest(name, MEASURES.names())), None)
+            # the list as given with the typo replaced by the closest name (or dropped)
+            fixed = (
+                [close if m == name else m for m in given]
+                if close
+                else [m for m in given if m != name] or MEASURES.names()[:1]
+            )
+            raise ConfigError(
+                f"divergence.measures: {name!r} is not a divergence measure."
+                + (f" Did you mean {close!r}?" if close else "")
+                + f" Valid: {', '.join(MEASURES.names())}; e.g. divergence.measures="
+                f"[{','.join(fixed)}]"
+            )
+    for key, low in STUDY_COUNTS.items():
+        _at_least(study, key, low, node="divergence")
+    if any(m.startswith("kl_knn") for m in given) and not study.n > study.knn_k:
+        raise ConfigError(
+            f"divergence.n={study.n} leaves the kNN measures fewer points than knn_k="
+            f"{study.knn_k} neighbours; e.g. divergence.n={max(1000, study.knn_k + 1)} or a "
+            f"smaller divergence.knn_k"
+        )
+    if not 0 < study.alpha < 1:
+        raise ConfigError(
+            f"divergence.alpha={study.alpha!r} must be in (0, 1); e.g. divergence.alpha=0.05"
+        )
+    if study.sigma is not None and not study.sigma > 0:
+        raise ConfigError(
+            f"divergence.sigma={study.sigma!r} must be > 0, or null for the median heuristic"
+        )
+    if not study.smoothing >= 0:
+        raise ConfigError(
+            f"divergence.smoothing={study.smoothing!r} must be >= 0; e.g. divergence.smoothing=0"
+        )
+    scales = list(study.mixture_scales)
+    if not scales or not all(v > 0 for v in scales):
+        raise ConfigError(
+            f"divergence.mixture_scales={scales} must list widths > 0; e.g. "
+            f"divergence.mixture_scales=[0.25,0.5,1.0,2.0,4.0]"
+        )
+    if study.source == "simple":
+        _simple(study, normal_var)
+    if study.source not in SOURCES:
+        raise ConfigError(
+            f"divergence.source={study.source!r} is not one of {', '.join(SOURCES)} (valid "
+            f"sources); e.g. divergence.source={(closest(study.source, SOURCES) or ['simple'])[0]}"
+        )
+    if study.source == "gan" and not links.generator:
+        raise ConfigError(
+            "divergence.source=gan needs generator=<run dir of a GAN run>; e.g. "
+            "generator=runs/gan after python train.py experiment=gan hydra.run.dir=runs/gan"
+        )
+
+
+def _model_numbers_and_optimizer(cfg) -> None:
+    """A model's dropout and its weight average's decay are in [0, 1), and the optimizer
+    takes its settings: built here on one stand-in parameter, so torch's own checks run
+    before the run does."""
+    model = cfg.get("model") or {}
+    for key, meaning, example in (
+        ("average_decay", "or null", 0.999),
+        ("dropout", "(0: none)", 0.5),
+    ):
+        value = model.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and 0 <= value < 1):
+            raise ConfigError(
+                f"model.{key}={value!r} must be in [0, 1) {meaning}; e.g. model.{key}={example}"
+            )
+    if cfg.get("optimizer") is not None and cfg.get("lr") is not None:
+        _positive(cfg.optimizer, "lr", node="optimizer")  # torch takes lr=0
+        import torch
+
+        from ucl.optimizers import build_optimizer
+
+        build_optimizer(cfg.optimizer, [torch.zeros(1, requires_grad=True)], total_steps=1)
+
+
+def _simple(study, normal_var) -> None:
+    """The uniform box and the normal of the simple study are distributions."""
+    _at_least(study, "dim", 1, node="divergence")
+    if not study.uniform_low < study.uniform_high:
+        raise ConfigError(
+            f"divergence.uniform_low={study.uniform_low} must be below divergence.uniform_high="
+            f"{study.uniform_high}; e.g. divergence.uniform_low=0 divergence.uniform_high=1"
+        )
+    if normal_var is None or not normal_var > 0:
+        raise ConfigError(
+            f"normal_var={normal_var!r}: give the normal's variance > 0, e.g. normal_var=4"
+        )
+
+
+def _positive(cfg, key: str, node: str = "") -> None:
+    value, name = cfg.get(key), f"{node}.{key}" if node else key
+    if value is None or not value > 0:
+        raise ConfigError(f"{name}={value!r} must be > 0 (e.g. {name}=0.1)")
+
+
+def _at_least(cfg, key: str, low: int, example: str | None = None, node: str = "") -> None:
+    """`key` of `cfg` (shown as `node.key` when `node` is given) is an integer >= low."""
+    value, name = cfg.get(key), f"{node}.{key}" if node else key
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if not ok:
+        example = example or f"{name}={EXAMPLES.get(name, low)}"
+        raise ConfigError(f"{name}={value!r} must be an integer >= {low} (e.g. {example})")

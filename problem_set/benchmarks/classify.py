@@ -74,10 +74,10 @@ def run(repeats: int = 3, workdir: Path | None = None) -> list[dict]:
 def data_path_seconds(root: Path, repeats: int) -> tuple[float, float]:
     """Median seconds to draw one epoch of MNIST batches of 128 (no model step), through the
     whole-tensor batcher and through the problem set's DataLoader + ToTensor."""
-    from ucl.components import load_all
     from ucl.config import compose
     from ucl.data.splits import Batcher, DataLoaderBatcher
     from ucl.registry import DATASETS
+    from ucl.schema import load_all
 
     load_all()
     cfg = compose(["experiment=logreg", f"dataset.root={root}"])

@@ -13,9 +13,9 @@ def prepare_mnist(plan: Plan) -> str | None:
     first = next((p for p in plan.stages if p.stage.data is mnist_data), None)
     if first is None:
         return None
-    from ucl.components import load_all
     from ucl.config import compose
     from ucl.registry import DATASETS
+    from ucl.schema import load_all
 
     load_all()
     cfg = compose([a for a in first.args if a.startswith("dataset.")])
