@@ -50,7 +50,7 @@ FEATURES = "features"  # the seconds row of the classifier's forward pass
 def divergence(ctx: Context) -> dict[str, float]:
     cfg = ctx.cfg
     s = cfg.divergence
-    draw = SOURCES[s.source]  # the measures, the source and its generator: ucl.validate's
+    draw = SOURCES[s.source]  # the measures, the source and its generator: ucl.schema's
     features = feature_extractor(ctx) if any(map(needs_features, s.measures)) else None
 
     # values[pair][measure], errors[pair][measure] and seconds[measure]: one per repeat
@@ -228,7 +228,7 @@ def feature_extractor(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
 
 # -- the sources of sample pairs -----------------------------------------------------------
 def _simple(ctx: Context, rng: np.random.Generator) -> dict[str, tuple]:
-    s, var = ctx.cfg.divergence, ctx.cfg.normal_var  # checked by ucl.validate
+    s, var = ctx.cfg.divergence, ctx.cfg.normal_var  # checked by ucl.schema
     P = rng.uniform(s.uniform_low, s.uniform_high, size=(s.n, s.dim))
     Q = rng.normal(0.0, math.sqrt(var), size=(s.n, s.dim))
     return {"uniform_vs_normal": (P, Q)}

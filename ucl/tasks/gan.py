@@ -51,7 +51,7 @@ def gan(ctx: Context) -> dict:
             "classification run> (e.g. one of python train.py model=mlp epochs=10)"
         )
     seed = int(cfg.seed)
-    decay = m.get("average_decay")  # in [0, 1) or None: ucl.validate
+    decay = m.get("average_decay")  # in [0, 1) or None: ucl.schema
     model: GAN = ctx.build_model()
     G, D = model.generator, model.discriminator
     # the generator that draws the grids and the samples: a running average of G, or G
