@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -30,13 +31,27 @@ DURATION = re.compile(r"\d ?(m?s|min)\b|\d+m\d+s\b")
 TIMING_METRIC = ("time/", "separation_per_second/")  # a divergence's seconds, and per second
 
 
-def pipeline_on_the_cluster(root: Path) -> subprocess.CompletedProcess:
-    """The command as a user types it, with the size and time limit the cluster tests ask."""
+def pipeline_on_the_cluster(root: Path, log: Path) -> subprocess.Popen:
+    """The command as a user types it, with the size and time limit the cluster tests ask,
+    started in the background: its stdout and stderr go to log.out and log.err."""
     command = [sys.executable, "scripts/pipeline.py", "pipeline=problem_set_smoke", "--root",
                str(root), "--no-pdf", "--jobs", "4", *cluster_chaos.slurm_args()]  # fmt: skip
     env = {**os.environ, "UCL_MNIST_DIR": ""}  # the smoke run takes the committed fixture
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env,
-                          timeout=SMOKE_TIMEOUT_S)  # fmt: skip
+    # files, not pipes: nothing reads the output until the local run is made
+    with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
+        return subprocess.Popen(command, cwd=REPO, stdout=out, stderr=err, text=True, env=env)
+
+
+def finished(proc: subprocess.Popen, log: Path, deadline: float) -> subprocess.CompletedProcess:
+    """The command once it ended (killed at the deadline, as subprocess.run's timeout does)."""
+    try:
+        proc.wait(timeout=max(deadline - time.monotonic(), 0))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    out, err = (log.with_suffix(s).read_text() for s in (".out", ".err"))
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def runs(root: Path) -> dict[str, dict]:
@@ -77,11 +92,20 @@ def report_fragments(root: Path) -> Counter:
 @pytest.mark.long  # minutes: started first (conftest.py)
 @SMOKE_GROUP  # the local run is tests/test_reproduce.py's
 def test_the_smoke_pipeline_on_the_cluster_equals_the_local_run(tmp_path, request):
-    # asked for here, after the module's cluster check: with no cluster, nothing runs
-    local, here = request.getfixturevalue("smoke_reproduction")
-    assert here.returncode == 0, here.stdout[-3000:] + here.stderr[-3000:]
-    root = tmp_path / "slurm"
-    proc = pipeline_on_the_cluster(root)
+    root, log = tmp_path / "slurm", tmp_path / "pipeline"
+    deadline = time.monotonic() + SMOKE_TIMEOUT_S
+    # started first, so that SLURM runs the jobs while the local run is made (conftest.py
+    # starts this test before tests/test_reproduce.py, which reads the same local run)
+    cluster_run = pipeline_on_the_cluster(root, log)
+    try:
+        # asked for here, after the module's cluster check: with no cluster, nothing runs
+        local, here = request.getfixturevalue("smoke_reproduction")
+        assert here.returncode == 0, here.stdout[-3000:] + here.stderr[-3000:]
+        proc = finished(cluster_run, log, deadline)
+    finally:
+        if cluster_run.poll() is None:  # the local run failed: the cluster run is not needed
+            cluster_run.kill()
+            cluster_run.wait()
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     stages = json.loads((root / "stages.json").read_text())["stages"]
     pipeline = load_pipeline("problem_set_smoke").stages
