@@ -42,12 +42,23 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
     # pytest-xdist hands out tests in this order: the full-MNIST trainings and the tests
     # marked long (minutes each) go first, so that neither worker starts one while the other
-    # has nothing left to run
-    items.sort(key=lambda item: not ({"full_mnist", "long"} & set(item.keywords)))
-    # the tests of a module-scoped fixture run on one worker, which builds it once
+    # has nothing left to run. The long cluster test goes before them all: it starts the
+    # smoke pipeline on SLURM, then makes (or reads) the local run it compares with while
+    # the cluster works, so its group (with tests/test_reproduce.py's) is the longest
+    items.sort(key=first_to_start)
+    # the tests of a module-scoped fixture run on one worker, which builds it once; a test
+    # that names its group keeps that one alone (two marks would make a group of their own)
     for item in items:
-        if shares_a_module_fixture(item):
+        if shares_a_module_fixture(item) and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def first_to_start(item) -> int:
+    """0 for the long tests on the cluster, 1 for the other long ones, 2 for the rest."""
+    keywords = set(item.keywords)
+    if not {"full_mnist", "long"} & keywords:
+        return 2
+    return 0 if "slurm" in keywords else 1
 
 
 def pytest_configure(config):
