@@ -7,7 +7,7 @@ import sys
 # and SIGHUP do, with 128 + the signal and no traceback: nothing has been written yet
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-from ucl.omp import sleeping_threads  # noqa: E402
+from ucl.threads import sleeping_threads  # noqa: E402
 
 sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/performance.md, "Threads")
 

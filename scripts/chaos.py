@@ -41,8 +41,8 @@ sys.path.insert(0, str(REPO))
 
 from ucl import outdir  # noqa: E402
 from ucl.errors import CorruptFileError  # noqa: E402
+from ucl.lifecycle import read_metrics  # noqa: E402
 from ucl.outdir import OutputDirError  # noqa: E402
-from ucl.tracking import read_metrics  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "mnist"
 LRS = ("0.05", "0.1", "0.2", "0.3")

@@ -6,7 +6,7 @@ with exit 0 and every job bit-identical to the same job run by the basic launche
     python scripts/cluster_chaos.py --time-limit   # and a job that reaches its real limit
 
 Each job of a round is held at a phase dealt from a seeded shuffle (data loading,
-training, evaluation, a checkpoint write, the final record: ucl/phases.py), then requeued
+training, evaluation, a checkpoint write, the final record: ucl/lifecycle.py), then requeued
 (`scontrol requeue`) or sent SLURM's time-limit warning (`scancel -s USR2`, which submitit
 answers by requeueing). A signal counts as survived only when its sweep ended with exit 0
 and no traceback, and its job's metrics and history.csv equal the reference's.

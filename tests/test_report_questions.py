@@ -23,8 +23,8 @@ from problem_set.report.questions import QUESTIONS, questions
 from problem_set.report.sources import Source
 from problem_set.report.words import measure, pm, sig
 from ucl.latent import Coder, interpolation_confidence, neighbourhoods, random_code_quality
+from ucl.lifecycle import read_metrics
 from ucl.sample_quality import saturated_ink
-from ucl.tracking import read_metrics
 
 RUNS = Path(__file__).parent / "fixtures" / "report_runs"
 NUMBERS = [  # the problem set's numbering

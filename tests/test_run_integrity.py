@@ -21,8 +21,8 @@ from train_process import REPO, data_args, metrics, output, snapshot, start, tra
 from ucl import checkpoint, rundir
 from ucl.errors import CorruptFileError, RunDirBusy, UnreadableFileError
 from ucl.files import atomic_write, remove_stale_temps
+from ucl.lifecycle import RunLock
 from ucl.loop import NonFiniteLoss, RunInterrupted
-from ucl.runlock import RunLock
 
 MLP = ["model=mlp", "hidden=8", "threads=1", "eval_every=10", "checkpoint_every=10"]
 
@@ -106,7 +106,7 @@ def test_a_second_process_on_a_live_run_dir_stops_and_writes_nothing(tmp_path):
 
 def test_the_lock_frees_itself_when_its_holder_dies(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ucl.runlock import RunLock; "
+        [sys.executable, "-c", "import sys, time; from ucl.lifecycle import RunLock; "
          f"RunLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(600)"],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip

@@ -1,6 +1,6 @@
 """A run's lifecycle as a user meets it through train.py: the folders it will write into,
 the lock and what its file says, and signals from the process's first moment (each phase
-reached through ucl.phases, so the signal lands where the test says)."""
+reached through ucl.lifecycle.hold, so the signal lands where the test says)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slurm
 sys.path.insert(0, str(REPO / "scripts"))
 import cluster_chaos  # noqa: E402
 
-from ucl.phases import TRAIN_STEP  # noqa: E402
+from ucl.lifecycle import TRAIN_STEP  # noqa: E402
 
 INACCURATE = "status may be inaccurate"
 

@@ -122,7 +122,7 @@ def test_rerun_resumes_the_interrupted_job(tmp_path):
 def test_rerun_continues_a_failed_job_from_its_last_checkpoint(tmp_path):
     # job lr=0.5 fails at its first evaluation (iteration 20), after its checkpoint at 10:
     # its history.csv cannot be written while a folder stands in its place (put there while
-    # the job is held after iteration 20, ucl.phases)
+    # the job is held after iteration 20, ucl.lifecycle.hold)
     args = ["-m", "model=mlp", "hidden=8", "steps=40", "eval_every=20", "checkpoint_every=10",
             "threads=1", "lr=0.1,0.5", *data_args(tmp_path),
             f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip

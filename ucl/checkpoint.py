@@ -12,6 +12,7 @@ import torch
 
 from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
 from ucl.files import atomic_write
+from ucl.lifecycle import hold
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -26,7 +27,7 @@ class CheckpointMismatch(UclError, ValueError):
 def save(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write(path, buffer.getvalue(), phase="checkpoint")
+    atomic_write(path, buffer.getvalue(), before_rename=lambda: hold("checkpoint"))
 
 
 def non_finite(tree: Any, name: str = "") -> str | None:

@@ -38,8 +38,8 @@ def main(argv: list[str], hydra_main: Callable[[], None]) -> int:
     from omegaconf.errors import OmegaConfBaseException
 
     from ucl.errors import RunFailed, UclError
+    from ucl.lifecycle import RunInterrupted, describe, interrupting
     from ucl.loop import NonFiniteLoss
-    from ucl.signals import RunInterrupted, describe, interrupting
 
     try:
         with interrupting():  # from the first moment: a signal ends the command, not a job

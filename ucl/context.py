@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ucl.data.splits import Batcher, DataLoaderBatcher, Splits
+from ucl.lifecycle import Record
 from ucl.loop import Loop, total_steps
 from ucl.optimizers import build_optimizer
 from ucl.precision import autocast
 from ucl.registry import MODELS
-from ucl.threads import AUTO, available_cores, threads_for_work
+from ucl.threads import Threads
 from ucl.tracking import Tracker
 
 
@@ -23,10 +24,10 @@ class Context:
     cfg: Any
     data: Splits | None
     device: torch.device
-    tracker: Tracker
-    record: dict[str, Any] = field(default_factory=dict)  # extra top-level metrics.json keys
+    tracker: Tracker  # TensorBoard, history.csv, figures
+    record: Record  # metrics.json; a task adds its own keys: ctx.record["judge"] = ...
+    threads: Threads  # the thread count; on a CPU with threads=auto the loop decides it
     precision: str = "fp32"  # training steps' arithmetic, resolved: fp32 or bf16 (ucl/precision.py)
-    threads_reason: str = ""  # how the thread count was chosen; "auto": by the loop, from its work
 
     @property
     def run_dir(self) -> Path:
@@ -109,20 +110,15 @@ class Context:
         optimizers, loop = self.training({"model": model}, {"optimizer": model}, generators)
         return model, optimizers["optimizer"], loop
 
-    def _choose_threads(self, batcher, modules: dict) -> None:
-        """threads=auto on a CPU: from the work of one training step (ucl/threads.py)."""
-        params = sum(p.numel() for m in modules.values() for p in m.parameters())
-        count, self.threads_reason = threads_for_work(
-            float(batcher.batch_size) * params, available_cores()
-        )
-        torch.set_num_threads(count)
-        logging.getLogger(__name__).info("%s", self.threads_reason)
-
     def loop(self, batcher: Batcher, total_steps: int, **components) -> Loop:
         """A Loop over this run; picks up the run dir's checkpoint when there is one."""
-        if self.threads_reason == AUTO:
-            self._choose_threads(batcher, components.get("modules", {}))
-        loop = Loop(self.cfg, self.tracker, batcher, total_steps, **components)
+        modules = components.get("modules", {})
+        params = sum(p.numel() for m in modules.values() for p in m.parameters())
+        self.threads.for_step(float(batcher.batch_size) * params)  # multiply-adds per step
+        loop = Loop(
+            self.cfg, self.tracker, batcher, total_steps, record_seconds=self.record.seconds,
+            **components,
+        )
         if loop.resume_if_possible():
             logging.getLogger(__name__).info(
                 "resumed from %s at iteration %d", loop.checkpoint_path, loop.step

@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 from ucl.checkpoint import MODEL, CheckpointMismatch, load
 from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.keys import LINKS
+from ucl.lifecycle import read_metrics
 from ucl.registry import MODELS
-from ucl.tracking import read_metrics
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 TMP_MARK = ".tmp"  # temporary files are `.<name>.tmp<pid>` beside their target
@@ -16,10 +17,12 @@ def is_temp_name(name: str) -> bool:
     return TEMP_NAME.match(name) is not None
 
 
-def atomic_write(path: Path, data: bytes | str, phase: str | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes | str, before_rename: Callable[[], None] | None = None
+) -> None:
     """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the folder
     (so that the rename itself survives a power cut). On failure the temporary file goes.
-    `phase` names the write for ucl.phases (a test may hold it before the rename)."""
+    `before_rename` runs between the two (a test may hold the write there)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
@@ -28,10 +31,8 @@ def atomic_write(path: Path, data: bytes | str, phase: str | None = None) -> Non
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
-        if phase is not None:
-            from ucl.phases import hold
-
-            hold(phase)
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
-from ucl import checkpoint, phases
+from ucl import checkpoint
 from ucl.checkpoint import read_checkpoint
 from ucl.data.splits import Batcher
+from ucl.lifecycle import TRAIN_STEP, RunInterrupted, hold, trapped
 from ucl.progress import Progress
-from ucl.signals import RunInterrupted, trapped
 from ucl.tracking import Tracker
 
 
@@ -54,6 +54,7 @@ class Loop:
     count: int = 0
     # seconds spent training and evaluating, summed over every segment of a resumed run
     seconds: dict[str, float] = field(default_factory=lambda: {"train": 0.0, "eval": 0.0})
+    record_seconds: dict[str, float] = field(default_factory=dict)  # metrics.json's seconds
     _last_tick: float | None = field(default=None, init=False, repr=False)
 
     @property
@@ -76,7 +77,7 @@ class Loop:
             self.total_steps, self.step, len(self.batcher), str(cfg.task), cfg.get("progress")
         )
         self._last_tick = time.perf_counter()
-        hold_at = self.step + phases.TRAIN_STEP  # where a test may hold "train"
+        hold_at = self.step + TRAIN_STEP  # where a test may hold "train"
         with trapped() as stop, _closing(progress, self):
             while self.step < self.total_steps:
                 for module in self.modules.values():
@@ -85,7 +86,7 @@ class Loop:
                     out = train_step(x, y)
                     self.step += 1
                     if self.step == hold_at:
-                        phases.hold("train")
+                        hold("train")
                     self._accumulate(out)
                     for sched in self.schedulers.values():
                         sched.step()
@@ -123,7 +124,7 @@ class Loop:
     def _record_seconds(self) -> None:
         self._tick()
         self._last_tick = None
-        self.tracker.seconds.update({k: round(v, 3) for k, v in self.seconds.items()})
+        self.record_seconds.update({k: round(v, 3) for k, v in self.seconds.items()})
 
     def _tick(self) -> None:
         """Charge the time since the last tick to training (an evaluation charges its own)."""
@@ -152,7 +153,7 @@ class Loop:
             module.eval()
         with torch.no_grad():
             metrics = {**averages, **evaluate(self.step)}
-        phases.hold("eval")
+        hold("eval")
         for module in self.modules.values():
             module.train()
         self.tracker.log(self.step, metrics)

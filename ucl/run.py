@@ -4,8 +4,6 @@ and record how it ended in metrics.json (completed, failed or interrupted)."""
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -13,18 +11,17 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from ucl import checkpoint, phases, provenance, rundir, signals
+from ucl import checkpoint, lifecycle, provenance, rundir
 from ucl.context import Context
 from ucl.earlier_runs import check_links, consumed
-from ucl.errors import ConfigError, RunFailed
+from ucl.errors import ConfigError
 from ucl.files import remove_stale_temps
+from ucl.lifecycle import read_metrics
 from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS
-from ucl.runlock import RunLock, slurm_job
 from ucl.schema import load_all, validate
-from ucl.signals import RunInterrupted, deferred, describe, ignoring, interrupting
-from ucl.threads import AUTO, available_cores, launcher_config, threads_per_job
-from ucl.tracking import Tracker, read_metrics
+from ucl.threads import Threads
+from ucl.tracking import Tracker
 
 log = logging.getLogger(__name__)
 TASK_SETTINGS_CHOICE = "task@task_settings"  # Hydra's name for the choice of conf/task/
@@ -38,51 +35,13 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     Nothing is written into the run dir until every check has passed and the data has
     loaded, so a refused job (bad value, another experiment in the dir, a corrupt file, a
     dir in use) leaves the dir as it was, and no new dir behind. From the first write to the
-    last, a run ends "completed", "interrupted" with a checkpoint, or "failed".
+    last, a run ends "completed", "interrupted" with a checkpoint, or "failed"
+    (ucl/lifecycle.py).
     """
     load_all()
-    signals.reset()  # a sweep's jobs in one process: each starts with no signal pending
-    made = _hydra_dir()  # Hydra makes its output dir before a job starts, even for resume=
-    maybe_empty = [made] if made is not None and _is_empty(made) else []
-    lock = None
-    try:
-        run_dir = output_dir(cfg, run_dir)
-        if _is_empty(run_dir):  # made for this job
-            maybe_empty.append(run_dir)
-        rundir.check_ours(run_dir)  # a folder ucl did not make: refused, untouched
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(run_dir)
-        with interrupting():
-            lock.acquire()  # a dir in use by a live run: refused here, untouched
-            return _run_locked(cfg, run_dir)
-    except (RunInterrupted, KeyboardInterrupt) as e:  # before the run's record: none written
-        signum = getattr(e, "signum", signal.SIGINT)
-        log.warning("%s before the run started; nothing recorded", describe(signum))
-        _requeue_or_exit(signum, None)
-    finally:
-        if lock is not None:
-            lock.release()
-        for folder in maybe_empty:
-            _remove_if_empty(folder)  # refused or stopped before its first write
-
-
-def _is_empty(folder: Path) -> bool:
-    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
-
-
-def _remove_if_empty(folder: Path) -> None:
-    """An empty dir made for a job that never wrote, and the empty parents made with it
-    (runs/<date>/), up to the working dir."""
-    cwd = Path.cwd().resolve()
-    folder = folder.resolve()
-    while True:
-        try:
-            folder.rmdir()  # only an empty dir goes
-        except OSError:
-            return
-        folder = folder.parent
-        if folder == cwd or cwd not in folder.parents:
-            return
+    with lifecycle.Claim(made=_hydra_dir()) as claim:  # Hydra makes its dir even for resume=
+        run_dir = claim.take(output_dir(cfg, run_dir), check=rundir.check_ours)
+        return _run_locked(cfg, run_dir)
 
 
 def _hydra_dir() -> Path | None:
@@ -125,11 +84,9 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     device = resolve_device(cfg.device)
     if not again:
         checkpoint.check(run_dir)  # a corrupt checkpoint stops here, naming the file
-    threads = threads_per_job(cfg.get("threads"), launcher_config(), available_cores())
-    if threads:
-        torch.set_num_threads(threads)
-    phases.at_run(run_dir)
-    phases.hold("data")
+    threads = Threads(cfg.get("threads"), device)  # given or the launcher's: set from here
+    lifecycle.at_run(run_dir)
+    lifecycle.hold("data")
     data, data_seconds = _load_data(cfg, device)
     if not again and data is not None:  # a continuation trains on the data it started with
         rundir.check_same_data(run_dir, previous, data.fingerprint)
@@ -139,30 +96,29 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     rundir.write_config_record(run_dir, cfg)
     file_log = _log_to(run_dir / "train.log")
     try:
-        tracker = Tracker(run_dir)
-        if data_seconds is not None:
-            tracker.seconds["data"] = data_seconds
-        precision = resolve_precision(cfg.get("precision", "fp32"), device)
-        ctx = Context(cfg, data, device, tracker, precision=precision)
-        if threads:
-            ctx.threads_reason = f"threads={threads}: given, or left to each job by the launcher"
-        elif device.type == "cpu":
-            ctx.threads_reason = AUTO  # chosen by the loop, from the model and the batch
-        record: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
-        if (slurm := _slurm()) is not None:
-            record["slurm"] = slurm
-        record["code"] = provenance.code_version()  # not the identity: a new commit resumes
+        header: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
+        if (slurm := lifecycle.slurm_info()) is not None:
+            header["slurm"] = slurm
+        header["code"] = provenance.code_version()  # not the identity: a new commit resumes
         if taken:  # what the run read from earlier runs and tables, so a pipeline sees a change
-            record["consumed"] = taken
+            header["consumed"] = taken
         if data is not None:
-            record["data"] = {
+            header["data"] = {
                 "name": data.name,
                 "synthetic": data.synthetic,
                 "train": len(data.y_train),
                 "test": len(data.y_test),
                 "fingerprint": data.fingerprint,
             }
-        return _train(cfg, ctx, tracker, record, run_dir, again)
+        record = lifecycle.Record(run_dir, header)
+        if data_seconds is not None:
+            record.seconds["data"] = data_seconds
+        precision = resolve_precision(cfg.get("precision", "fp32"), device)
+        record.env = {"device": str(device), "precision": precision}
+        record.threads = threads
+        tracker = Tracker(run_dir)
+        ctx = Context(cfg, data, device, tracker, record, threads, precision=precision)
+        return _train(cfg, ctx, run_dir, again)
     finally:
         logging.getLogger().removeHandler(file_log)
         file_log.close()
@@ -176,45 +132,25 @@ def _load_data(cfg: DictConfig, device: torch.device):
     return data, round(time.perf_counter() - t, 3)
 
 
-def _train(cfg, ctx: Context, tracker: Tracker, record: dict, run_dir: Path, again: bool):
-    tracker.finish("running", {**record, "metrics": {}})
+def _train(cfg, ctx: Context, run_dir: Path, again: bool):
+    ctx.record.running()
     if again:  # skip_completed=false: from iteration 0, not from the final checkpoint. The
         # record says running first: a kill from here on leaves a run to continue, never
         # a "completed" one without its checkpoint and history
         checkpoint.forget(run_dir)
-        tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
-    started = time.perf_counter()
-    try:
-        metrics = TASKS.get(cfg.task)(ctx)
-    except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
-        # Ctrl-C, SIGTERM, SIGHUP, or a scheduler's warning that the job is about to end
-        reason = str(e) if isinstance(e, RunInterrupted) else type(e).__name__
-        with ignoring():  # a second signal (a requeue's SIGTERM) must not cut this record
-            _end(tracker, "interrupted", record, ctx, started, reason=reason)
-            tracker.close()
-        log.warning("interrupted: %s", reason)
-        if isinstance(e, SystemExit):
-            raise
-        _requeue_or_exit(getattr(e, "signum", signal.SIGINT), (tracker, record, ctx, started))
-    except BaseException as e:
-        reason = f"{type(e).__name__}: {e}"
-        _end(tracker, "failed", record, ctx, started, reason=reason)
-        tracker.close()
-        log.error("run failed: %s (recorded in %s)", reason, run_dir / "metrics.json")
-        raise
-    # the final record is the last write; a signal now waits until it is on disk
-    with deferred() as late:
-        phases.hold("final")
-        tracker.hparams(hparams(cfg), metrics)
-        _end(tracker, "completed", record, ctx, started, metrics=metrics)
-        tracker.close()
-    log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if _scalar(v)))
-    log.info("run dir: %s", run_dir)
-    if late.signal is not None and late.signal != signals.scheduler_signal():
-        log.warning("%s arrived as the run completed; stopping", late.name)
-        raise SystemExit(128 + late.signal)
-    if late.signal is not None:  # a time-limit warning for a job that has just finished
-        log.info("%s arrived as the run completed; nothing left to requeue", late.name)
+        ctx.tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
+
+    def report(metrics: dict) -> None:
+        log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if _scalar(v)))
+        log.info("run dir: %s", run_dir)
+
+    metrics = lifecycle.run_task(
+        lambda: TASKS.get(cfg.task)(ctx),
+        ctx.record,
+        finish=lambda metrics: ctx.tracker.hparams(hparams(cfg), metrics),
+        close=ctx.tracker.close,
+        report=report,
+    )
     return objective(cfg, metrics)
 
 
@@ -235,67 +171,6 @@ def objective(cfg: DictConfig, metrics: dict) -> float | None:
 
 
 DEFAULT_OBJECTIVE = "test/accuracy"
-
-
-def _requeue_or_exit(signum: int, recorded: tuple | None) -> None:
-    """End the process for signal `signum`: 128 + signum, or for a scheduler's warning, the
-    scheduler's own handler (submitit requeues the job and exits). A job it does not requeue
-    (its requeues used up) fails in one line naming the job and its log."""
-    if signum == signals.scheduler_signal():
-        with ignoring():
-            try:
-                signals.hand_over(signum)
-            except Exception as e:  # submitit's "not requeued because: ..."
-                reason = f"{describe(signum)}; not requeued: {' '.join(str(e).split())}"
-                if recorded is not None:
-                    tracker, record, ctx, started = recorded
-                    _end(tracker, "failed", record, ctx, started, reason=reason)
-                job = slurm_job()
-                name = f"SLURM job {job}" if job else f"job (PID {os.getpid()})"
-                raise RunFailed(f"{name}: {reason} (log: {_job_log()})") from None
-    raise SystemExit(128 + signum) from None
-
-
-def _slurm() -> dict[str, Any] | None:
-    """Where the job runs on a SLURM cluster: job id, array index, node, requeues so far."""
-    env = os.environ
-    if not env.get("SLURM_JOB_ID"):
-        return None
-    info = {
-        "job_id": env.get("SLURM_ARRAY_JOB_ID", env["SLURM_JOB_ID"]),
-        "array_index": env.get("SLURM_ARRAY_TASK_ID"),
-        "node": env.get("SLURMD_NODENAME"),
-        "restarts": int(env.get("SLURM_RESTART_COUNT") or 0),
-    }
-    if info["array_index"] is not None:
-        info["array_index"] = int(info["array_index"])
-    return info
-
-
-def _job_log() -> str:
-    """The job's log file under submitit, else where the process prints."""
-    if os.environ.get("SUBMITIT_FOLDER"):
-        try:
-            import submitit
-
-            return str(submitit.JobEnvironment().paths.stderr)
-        except Exception:  # noqa: BLE001 - a name for a message, not required
-            return os.environ["SUBMITIT_FOLDER"]
-    return "the terminal"
-
-
-def _end(tracker, status, record, ctx, started, metrics=None, reason=None) -> None:
-    tracker.seconds["total"] = round(time.perf_counter() - started, 3)
-    final = {**record, **ctx.record, "metrics": metrics or {}}
-    final["env"] = {"device": str(ctx.device), "precision": ctx.precision}
-    if ctx.threads_reason == AUTO:  # no training loop chose: torch's default stayed
-        ctx.threads_reason = "threads=auto: no training loop; torch's default, one per core"
-    if ctx.threads_reason:
-        final["env"]["threads_reason"] = ctx.threads_reason
-    if reason:
-        final["reason"] = reason
-    tracker.finish(status, final)
-    tracker.writer.flush()
 
 
 def _log_to(path: Path) -> logging.Handler:

@@ -74,7 +74,7 @@ def check_ours(run_dir: Path) -> None:
     (a typo, `hydra.run.dir=.`, a folder of the user's own) is refused before anything in
     it is touched."""
     from ucl.files import is_temp_name
-    from ucl.runlock import LOCK, is_ucl_lock
+    from ucl.lifecycle import LOCK, is_ucl_lock
 
     run_dir = Path(run_dir)
     if not run_dir.exists():

@@ -20,8 +20,8 @@ import yaml
 
 from ucl.errors import CorruptFileError
 from ucl.keys import RUNTIME_KEYS
+from ucl.lifecycle import read_metrics
 from ucl.rundir import PRE_RELEASE, identity, pre_release, read_config_record
-from ucl.tracking import read_metrics
 
 # val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
 CLASSIFY_COLUMNS = [
@@ -218,7 +218,7 @@ def _live_holder(job_dir: Path) -> str | None:
     import os
     import socket
 
-    from ucl.runlock import LOCK, parse
+    from ucl.lifecycle import LOCK, parse
 
     try:
         holder = parse((job_dir / LOCK).read_text())

@@ -1,15 +1,27 @@
-"""Torch CPU threads per job. When a launcher runs several jobs on one machine at once,
-jobs x threads must not exceed the cores: oversubscribed, every job runs slower than it
-would alone (threads spin waiting for cores the other jobs hold)."""
+"""Torch CPU threads: a run's count is decided here, once (`Threads`). When a launcher runs
+several jobs on one machine at once, jobs x threads must not exceed the cores:
+oversubscribed, every job runs slower than it would alone (threads spin waiting for cores
+the other jobs hold).
+
+How idle OpenMP threads wait is set by ucl's entry points (train.py, scripts/bench.py)
+before torch loads its OpenMP runtime, never by `import ucl`: a library that changed the
+process's OpenMP behaviour on import would surprise a notebook that imports it. Sleeping
+threads (PASSIVE) are what keep a run with one thread per core from becoming 10-60x slower
+whenever anything else holds a core; docs/performance.md ("Threads") has the figures and the
+price on an idle machine. A policy of the user's own wins. This module imports no torch at
+import time, so that train.py can set the policy first.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
 JOBLIB = "JoblibLauncher"  # class name ending hydra.launcher._target_ for the joblib launcher
 AUTO = "auto"  # threads=auto: chosen per run from its work per step (null means the same)
+POLICY = "PASSIVE"
 # Multiply-adds per training step (batch size x parameters) per thread: every preset, 1M
 # (logreg) to 409M (GAN) per step, runs fastest at one thread (`python scripts/bench.py
 # --only threads`; docs/performance.md, "Threads"), so one thread up to 2 x 400M.
@@ -70,3 +82,44 @@ def threads_for_work(work: float, cores: int) -> tuple[int, str]:
         f"threads=auto: {work / 1e6:.0f}M multiply-adds per step (batch x parameters); "
         f"a thread per {WORK_PER_THREAD / 1e6:.0f}M, at most {cores} cores: {count}"
     )
+
+
+def sleeping_threads() -> str:
+    """Idle OpenMP threads sleep unless OMP_WAIT_POLICY is already set; the policy in force."""
+    return os.environ.setdefault("OMP_WAIT_POLICY", POLICY)
+
+
+class Threads:
+    """A run's torch thread count and why, as metrics.json records it: `threads=N` given,
+    else what the launcher leaves each job (set at once); else, on a CPU, from the work of
+    one training step when the loop knows it (`for_step`); else torch's default."""
+
+    def __init__(self, threads: int | str | None, device: Any):
+        self.cores = available_cores()
+        count = threads_per_job(threads, launcher_config(), self.cores)
+        self.pending = count is None and device.type == "cpu"  # for_step decides
+        self._reason = ""
+        if count:
+            self._set(count)
+            self._reason = f"threads={count}: given, or left to each job by the launcher"
+
+    def for_step(self, work: float) -> None:
+        """threads=auto on a CPU: from `work`, the multiply-adds of one training step."""
+        if not self.pending:
+            return
+        self.pending = False
+        count, self._reason = threads_for_work(work, self.cores)
+        self._set(count)
+        logging.getLogger(__name__).info("%s", self._reason)
+
+    @property
+    def reason(self) -> str:
+        if self.pending:  # no training loop chose: torch's default stayed
+            return "threads=auto: no training loop; torch's default, one per core"
+        return self._reason
+
+    @staticmethod
+    def _set(count: int) -> None:
+        import torch
+
+        torch.set_num_threads(count)

@@ -1,51 +1,25 @@
-"""Everything a run writes into its run dir: TensorBoard events, history.csv,
-figures/*.png, metrics.json (the contract scripts read) and hparams for TensorBoard."""
+"""What a run shows as it goes: TensorBoard events (scalars, images, hparams), history.csv
+and figures/*.png. metrics.json, the record scripts read, is ucl/lifecycle.py's."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import os
-import platform
 import struct
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ucl.errors import CorruptFileError
 from ucl.files import atomic_write
 
-__all__ = ["CorruptFileError", "Tracker", "atomic_write", "read_metrics"]
-
-STATUSES = ("completed", "failed", "interrupted", "running")
 HPARAMS = "hparams"  # tag prefix of the final metrics the HParams tab shows
-
-
-def read_metrics(run_dir: Path) -> dict | None:
-    """A run dir's metrics.json, None when there is none; a corrupt one is an error."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CorruptFileError(
-            f"{path} is not valid JSON ({e}). Delete it to run this job again, "
-            f"or restore it from a backup."
-        ) from e
-    if not isinstance(data, dict) or data.get("status") not in STATUSES:
-        raise CorruptFileError(
-            f"{path} has no valid 'status' (one of {STATUSES}); delete it to run the job again."
-        )
-    return data
 
 
 class Tracker:
     """Writes one run's outputs. `log` a dict of scalars against the iteration, `figure`
-    a matplotlib figure or `image` a tensor, then `finish` with a status."""
+    a matplotlib figure or `image` a tensor, `hparams` at the end, then `close`."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
@@ -53,7 +27,6 @@ class Tracker:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         self.writer = self._writer()
         self.history: list[dict[str, float]] = []
-        self.seconds: dict[str, float] = {}
 
     def _writer(self, purge_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
@@ -143,26 +116,9 @@ class Tracker:
         for k, v in scalars.items():  # the metric values the HParams tab shows
             self.writer.add_scalar(k, v)
 
-    def finish(self, status: str, record: dict[str, Any]) -> None:
-        assert status in STATUSES, status
-        env = {**environment(), **record.pop("env", {})}
-        record = {"status": status, **record, "seconds": self.seconds, "env": env}
-        atomic_write(self.run_dir / "metrics.json", json.dumps(record, indent=2, default=_json))
-
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
-
-
-def environment() -> dict[str, Any]:
-    return {
-        "torch": torch.__version__.split("+")[0],
-        "python": platform.python_version(),
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "threads": torch.get_num_threads(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
-        "cpu_count": os.cpu_count(),
-    }
 
 
 def _is_number(v) -> bool:
@@ -184,13 +140,3 @@ def _hparam_value(v):
     if isinstance(v, (bool, int, float, str)):
         return v
     return str(v)
-
-
-def _json(v):
-    if isinstance(v, torch.Tensor):
-        return v.tolist()
-    if isinstance(v, Path):
-        return str(v)
-    if hasattr(v, "item"):
-        return v.item()
-    raise TypeError(f"not JSON serialisable: {type(v)}")

@@ -13,8 +13,8 @@ from problem_set.report.doc import Block, Heading, Table, Text
 from problem_set.report.sources import Source
 from ucl.config import REPO
 from ucl.errors import CorruptFileError
+from ucl.lifecycle import read_metrics
 from ucl.pipeline.progress import clock
-from ucl.tracking import read_metrics
 
 BUDGET_MINUTES = 30  # the full reproduction's target on a 2-core CPU
 PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\],]+)\s*==\s*([^\s;#]+)")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ucl import summary
 from ucl.errors import CorruptFileError
+from ucl.lifecycle import read_metrics
 from ucl.pipeline.record import read_stages
-from ucl.tracking import read_metrics
 
 
 @dataclass

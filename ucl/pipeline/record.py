@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ucl.files import atomic_write
+from ucl.lifecycle import read_metrics
 from ucl.pipeline.launch import log_path, train_command
 from ucl.pipeline.stages import Plan, Planned, shown
-from ucl.tracking import read_metrics
 
 STAGES_FILE = "stages.json"
 

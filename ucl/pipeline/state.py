@@ -16,8 +16,8 @@ from pathlib import Path
 from ucl import rundir
 from ucl.errors import CorruptFileError
 from ucl.keys import changes_result, split_override
+from ucl.lifecycle import read_metrics
 from ucl.pipeline.stages import Planned, shown
-from ucl.tracking import read_metrics
 
 
 @dataclass

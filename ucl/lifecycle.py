@@ -1,0 +1,646 @@
+"""A run's lifecycle, in one place: from the first moment of a process to the run's last
+record, what may happen and what is then on disk.
+
+- **The lock** (`RunLock`): one writer per run dir, an OS file lock held for the run's life.
+- **Signals** (`interrupting`, `trapped`, `deferred`, `ignoring`): Ctrl-C, SIGTERM, SIGHUP
+  and a scheduler's time-limit warning, handled by phase.
+- **The record** (`Record`): metrics.json, written by this module alone: "running" at the
+  first write, then "completed", "interrupted" (with a checkpoint to continue from) or
+  "failed", with the reason.
+- **The end of the job** (`requeue_or_exit`): 128 + the signal, or the scheduler's requeue.
+- **Phases** (`hold`): named moments where the cluster tests hold a job so that a signal
+  lands exactly there.
+
+Signal regimes, one at a time:
+
+- `interrupting`: outside the training loop (loading data, setting up, the task's last
+  figures), a signal raises at once: the run records "interrupted" and its last checkpoint
+  continues it; before the run's first write, the process ends with 128 + signum;
+- `trapped`: inside the training loop, a signal sets a flag the loop checks after each step,
+  so that it stops on a step boundary with a checkpoint (a second Ctrl-C: at once);
+- `deferred`: while the final record is written, a signal waits until it is on disk.
+
+Once a signal has started to end the run, later ones are ignored: a cluster that warns a job
+(SIGUSR2) and then requeues it (SIGTERM) must not break the record the first one is writing.
+Under submitit (a SLURM or local launcher job), submitit's handler for the warning signal
+requeues the job; ucl takes that signal too, writes its checkpoint and record first, and then
+hands the signal over to submitit's handler (`hand_over`). Outside the main thread signals
+cannot be handled; the handlers are then left as they are.
+
+The lock: the kernel frees it when its holder dies (even by SIGKILL), so a dir whose lock is
+free but whose metrics.json says "running" holds a crashed run, which may be resumed; a held
+lock means a live run, and a second process stops at once without writing. On many cluster
+filesystems a lock is visible only on the node that took it (NFS mounted `nolock` or
+`local_lock`, BeeGFS by default, Lustre with `localflock`). So the lock file also names its
+holder (PID, host, SLURM job), and a free lock left by a process on another host is taken
+over only when its SLURM job is known to have ended.
+
+Phases: UCL_HOLD is a JSON object from a job's run-dir name (or "*") to a phase; UCL_HOLD_DIR
+is a folder outside the run. On reaching its phase the job writes `<UCL_HOLD_DIR>/<name>.
+<phase>` (holding its PID and SLURM job) and waits there until a signal starts to end it,
+the marker is removed, or HOLD_SECONDS have passed. A job holds there once (a `.done` file
+beside the marker says it did), so a requeued job runs straight through. Without UCL_HOLD
+each call is one environment look-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ucl.errors import CorruptFileError, RunDirBusy, RunFailed, UclError
+from ucl.files import atomic_write
+
+METRICS = "metrics.json"
+STATUSES = ("completed", "failed", "interrupted", "running")
+
+
+log = logging.getLogger(__name__)
+
+
+# -- the run, from claiming its dir to its last record --------------------------------------
+class Claim:
+    """`with Claim(made) as claim: run_dir = claim.take(dir, check)`: the run dir, locked by
+    this process until the block ends. A signal before the run's first record ends the
+    process with 128 + signum and nothing recorded; a dir made for a job that never wrote
+    (Hydra's output dir `made`, or the one taken) is removed again, with the empty parents
+    made with it."""
+
+    def __init__(self, made: Path | None = None):
+        self.lock: RunLock | None = None
+        self.maybe_empty = [made] if made is not None and _is_empty(made) else []
+        self._regime = interrupting()
+
+    def __enter__(self) -> Claim:
+        reset()  # a sweep's jobs in one process: each starts with no signal pending
+        self._regime.__enter__()
+        return self
+
+    def take(self, run_dir: Path, check: Callable[[Path], None]) -> Path:
+        """`check` refuses a folder ucl did not make, untouched; a dir in use is refused
+        here, untouched. Creates the dir and the lock file only."""
+        if _is_empty(run_dir):  # made for this job
+            self.maybe_empty.append(run_dir)
+        check(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = RunLock(run_dir)
+        self.lock.acquire()
+        return run_dir
+
+    def __exit__(self, kind, error, tb) -> bool:
+        try:
+            self._regime.__exit__(None, None, None)
+            if isinstance(error, (RunInterrupted, KeyboardInterrupt)):  # before the record
+                signum = getattr(error, "signum", signal.SIGINT)
+                log.warning("%s before the run started; nothing recorded", describe(signum))
+                requeue_or_exit(signum, None)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+            for folder in self.maybe_empty:
+                _remove_if_empty(folder)  # refused or stopped before its first write
+        return False
+
+
+def run_task(task: Callable[[], dict], record: Record, finish: Callable[[dict], None],
+             close: Callable[[], None], report: Callable[[dict], None]) -> dict:
+    """Run `task` and record how it ended. Interrupted (Ctrl-C, SIGTERM, SIGHUP, or the
+    scheduler's warning that the job is about to end): "interrupted", then the process
+    ends or the scheduler requeues it. An error: "failed" with the reason, re-raised.
+    Done: `finish` (the last summaries), then "completed" as the last write, during which
+    a signal waits; `close` ends the run's other writers, `report` says what it measured."""
+    try:
+        metrics = task()
+    except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
+        reason = str(e) if isinstance(e, RunInterrupted) else type(e).__name__
+        with ignoring():  # a second signal (a requeue's SIGTERM) must not cut this record
+            record.end("interrupted", reason=reason)
+            close()
+        log.warning("interrupted: %s", reason)
+        if isinstance(e, SystemExit):
+            raise
+        requeue_or_exit(getattr(e, "signum", signal.SIGINT), record)
+        raise  # unreachable: requeue_or_exit always raises
+    except BaseException as e:
+        reason = f"{type(e).__name__}: {e}"
+        record.end("failed", reason=reason)
+        close()
+        log.error("run failed: %s (recorded in %s)", reason, record.path)
+        raise
+    with deferred() as late:
+        hold("final")
+        finish(metrics)
+        record.end("completed", metrics=metrics)
+        close()
+    report(metrics)
+    if late.signal is not None and late.signal != scheduler_signal():
+        log.warning("%s arrived as the run completed; stopping", late.name)
+        raise SystemExit(128 + late.signal)
+    if late.signal is not None:  # a time-limit warning for a job that has just finished
+        log.info("%s arrived as the run completed; nothing left to requeue", late.name)
+    return metrics
+
+
+def _is_empty(folder: Path) -> bool:
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """An empty dir made for a job that never wrote, and the empty parents made with it
+    (runs/<date>/), up to the working dir."""
+    cwd = Path.cwd().resolve()
+    folder = folder.resolve()
+    while True:
+        try:
+            folder.rmdir()  # only an empty dir goes
+        except OSError:
+            return
+        folder = folder.parent
+        if folder == cwd or cwd not in folder.parents:
+            return
+
+
+# -- the record ----------------------------------------------------------------------------
+def read_metrics(run_dir: Path) -> dict | None:
+    """A run dir's metrics.json, None when there is none; a corrupt one is an error."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptFileError(
+            f"{path} is not valid JSON ({e}). Delete it to run this job again, "
+            f"or restore it from a backup."
+        ) from e
+    if not isinstance(data, dict) or data.get("status") not in STATUSES:
+        raise CorruptFileError(
+            f"{path} has no valid 'status' (one of {STATUSES}); delete it to run the job again."
+        )
+    return data
+
+
+class Record:
+    """metrics.json, the contract scripts read, and its one writer. `header` says what the
+    run is (task, choices, overrides, identity, code, data, what it consumed); a task adds
+    top-level keys by item (`ctx.record["judge"] = ...`); `seconds` holds the time by part
+    (data, train, eval, total) and `env` how the run ran (device, precision, threads)."""
+
+    def __init__(self, run_dir: Path, header: dict[str, Any]):
+        self.path = Path(run_dir) / METRICS
+        self.header = header
+        self.extra: dict[str, Any] = {}
+        self.seconds: dict[str, float] = {}
+        self.env: dict[str, Any] = {}
+        self.threads: Any = None  # the run's Threads (ucl/threads.py): its reason at the end
+        self._started: float | None = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.extra[key] = value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.extra.get(key, default)
+
+    def running(self) -> None:
+        """The first record: a kill from here on leaves a run to continue."""
+        self._started = time.perf_counter()
+        self._write({"status": "running", **self.header, "metrics": {}}, {})
+
+    def end(self, status: str, metrics: dict | None = None, reason: str | None = None) -> None:
+        """The final record: how the run ended, with what it measured."""
+        assert status in STATUSES, status
+        if self._started is not None:
+            self.seconds["total"] = round(time.perf_counter() - self._started, 3)
+        record = {"status": status, **self.header, **self.extra, "metrics": metrics or {}}
+        if reason:
+            record["reason"] = reason
+        env = dict(self.env)
+        if self.threads is not None and self.threads.reason:
+            env["threads_reason"] = self.threads.reason
+        self._write(record, env)
+
+    def _write(self, record: dict, env: dict) -> None:
+        record = {**record, "seconds": self.seconds, "env": {**environment(), **env}}
+        atomic_write(self.path, json.dumps(record, indent=2, default=_json))
+
+
+def environment() -> dict[str, Any]:
+    import torch
+
+    return {
+        "torch": torch.__version__.split("+")[0],
+        "python": platform.python_version(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _json(v):
+    if isinstance(v, Path):
+        return str(v)
+    if hasattr(v, "tolist"):  # a tensor or an array
+        return v.tolist()
+    if hasattr(v, "item"):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v)}")
+
+
+def slurm_info() -> dict[str, Any] | None:
+    """Where the job runs on a SLURM cluster: job id, array index, node, requeues so far."""
+    env = os.environ
+    if not env.get("SLURM_JOB_ID"):
+        return None
+    info = {
+        "job_id": env.get("SLURM_ARRAY_JOB_ID", env["SLURM_JOB_ID"]),
+        "array_index": env.get("SLURM_ARRAY_TASK_ID"),
+        "node": env.get("SLURMD_NODENAME"),
+        "restarts": int(env.get("SLURM_RESTART_COUNT") or 0),
+    }
+    if info["array_index"] is not None:
+        info["array_index"] = int(info["array_index"])
+    return info
+
+
+# -- the end of the job --------------------------------------------------------------------
+def requeue_or_exit(signum: int, record: Record | None) -> None:
+    """End the process for signal `signum`: 128 + signum, or for a scheduler's warning, the
+    scheduler's own handler (submitit requeues the job and exits). A job it does not requeue
+    (its requeues used up) fails in one line naming the job and its log; its record (when
+    the run has one) says so."""
+    if signum == scheduler_signal():
+        with ignoring():
+            try:
+                hand_over(signum)
+            except Exception as e:  # submitit's "not requeued because: ..."
+                reason = f"{describe(signum)}; not requeued: {' '.join(str(e).split())}"
+                if record is not None:
+                    record.end("failed", reason=reason)
+                job = slurm_job()
+                name = f"SLURM job {job}" if job else f"job (PID {os.getpid()})"
+                raise RunFailed(f"{name}: {reason} (log: {_job_log()})") from None
+    raise SystemExit(128 + signum) from None
+
+
+def _job_log() -> str:
+    """The job's log file under submitit, else where the process prints."""
+    if os.environ.get("SUBMITIT_FOLDER"):
+        try:
+            import submitit
+
+            return str(submitit.JobEnvironment().paths.stderr)
+        except Exception:  # noqa: BLE001 - a name for a message, not required
+            return os.environ["SUBMITIT_FOLDER"]
+    return "the terminal"
+
+
+# -- signals -------------------------------------------------------------------------------
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class RunInterrupted(BaseException):
+    """A signal ended the run; it can be resumed from its checkpoint. `signum` is the
+    signal, so that the process can exit with 128 + signum. A BaseException, as
+    KeyboardInterrupt is: a sweep stops at an interrupted job instead of going on."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+def scheduler_signal() -> int | None:
+    """The signal submitit's job handler turns into a requeue (SLURM's time-limit warning,
+    SUBMITIT_PREEMPT_SIGNAL, USR2 by default), when this process is a submitit job."""
+    if not os.environ.get("SUBMITIT_FOLDER"):
+        return None
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
+    return getattr(signal, f"SIG{name}", None)
+
+
+def handled() -> tuple[int, ...]:
+    extra = scheduler_signal()
+    return SIGNALS if extra is None else (*SIGNALS, extra)
+
+
+@dataclass
+class Caught:
+    signal: int | None = None  # the signal number once one arrived
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signal).name if self.signal is not None else ""
+
+
+@dataclass
+class _State:
+    stopping: int | None = None  # the signal that is ending the run, once one arrived
+    outer: dict | None = None  # the handlers found before ucl's first, by signal
+    depth: int = 0  # regimes entered and not left
+
+
+_STATE = _State()
+
+
+def stopping() -> int | None:
+    """The signal that is ending this process's run, or None."""
+    return _STATE.stopping
+
+
+def reset() -> None:
+    """Forget an earlier run's signal (one process that runs several jobs: a sweep)."""
+    _STATE.stopping = None
+
+
+def _stop(signum: int) -> bool:
+    """Mark the run as ending; False when it already was (the signal is then ignored)."""
+    if _STATE.stopping is not None:
+        return False
+    _STATE.stopping = signum
+    return True
+
+
+def describe(signum: int) -> str:
+    if signum == scheduler_signal():
+        return f"{signal.Signals(signum).name} (the scheduler's time-limit or preemption warning)"
+    return signal.Signals(signum).name
+
+
+@contextmanager
+def interrupting() -> Iterator[None]:
+    def handler(signum, frame):
+        if not _stop(signum):
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise RunInterrupted(f"{describe(signum)} outside the training loop", signum)
+
+    with _handlers(handler):
+        yield
+
+
+@contextmanager
+def trapped() -> Iterator[Caught]:
+    caught = Caught()
+
+    def handler(signum, frame):
+        if caught.signal is not None and signum == signal.SIGINT == caught.signal:
+            raise KeyboardInterrupt  # Ctrl-C twice: now
+        if _stop(signum):
+            caught.signal = signum
+
+    with _handlers(handler):
+        yield caught
+
+
+@contextmanager
+def deferred() -> Iterator[Caught]:
+    caught = Caught()
+
+    def handler(signum, frame):
+        if _stop(signum):
+            caught.signal = signum
+
+    with _handlers(handler):
+        yield caught
+
+
+@contextmanager
+def ignoring() -> Iterator[None]:
+    """While an interrupted run records how it ended: later signals change nothing."""
+
+    with _handlers(lambda signum, frame: None):
+        yield
+
+
+def hand_over(signum: int) -> None:
+    """Call the handler that held `signum` before ucl's (submitit's requeue): it may requeue
+    the job and exit, or raise why it did not."""
+    previous: Callable | None = (_STATE.outer or {}).get(signum)
+    if callable(previous):
+        previous(signum, None)
+
+
+@contextmanager
+def _handlers(handler) -> Iterator[None]:
+    previous = {}
+    try:
+        for sig in handled():
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread (e.g. a thread-based launcher)
+        pass
+    if previous and _STATE.outer is None:
+        _STATE.outer = dict(previous)  # kept for the process's life: see hand_over
+    if _STATE.depth == 0:
+        reset()  # a new outermost regime: a new run, no signal pending
+    _STATE.depth += 1
+    try:
+        yield
+    finally:
+        _STATE.depth -= 1
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# -- the lock ------------------------------------------------------------------------------
+LOCK = ".lock"  # in the run dir; holds "<pid> on <host>[ job <SLURM job>]" of its holder
+_RECORD = re.compile(r"^(?P<pid>\d+) on (?P<host>\S+)(?: job (?P<job>\S+))?$")
+LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING",
+               "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT"}
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int
+    host: str
+    job: str | None
+
+    def __str__(self) -> str:
+        job = f", SLURM job {self.job}" if self.job else ""
+        return f"PID {self.pid} on {self.host}{job}"
+
+
+def me() -> Holder:
+    return Holder(os.getpid(), socket.gethostname(), slurm_job())
+
+
+def slurm_job() -> str | None:
+    """This process's SLURM job as squeue names it (<array job>_<index> in an array)."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID") or None
+
+
+def is_ucl_lock(text: str) -> bool:
+    return _RECORD.match(text.strip()) is not None
+
+
+def parse(text: str) -> Holder | None:
+    m = _RECORD.match(text.strip())
+    return Holder(int(m["pid"]), m["host"], m["job"]) if m else None
+
+
+def job_alive(job: str) -> bool | None:
+    """Whether SLURM still has the job (queued, running or requeued); None: cannot ask."""
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:  # "Invalid job id specified": long gone
+        return False if "Invalid job id" in out.stderr else None
+    return any(state.strip() in LIVE_STATES for state in out.stdout.split())
+
+
+class RunLock:
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise RunDirBusy naming the holder. Creates only the lock file."""
+        while True:
+            try:  # a symlink is never followed: its target is not ucl's to truncate
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as e:
+                raise UclError(
+                    f"{self.path} is not a plain file ({e.strerror}); ucl's lock is a file it "
+                    f"makes itself. Remove it, or give this run another dir."
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read(fd)
+                os.close(fd)
+                holder = parse(holder) or f"PID {holder}"
+                raise RunDirBusy(
+                    f"{self.path.parent} is in use by another run ({holder}); a run dir "
+                    f"has one writer at a time. Wait for that run to end, stop it, or give "
+                    f"this run another dir."
+                ) from None
+            # the holder before us may have removed the file between our open and our lock:
+            # then we hold a lock on a file nobody else can see, and must take the new one
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            self._check_left_behind(_read(fd, default=""))
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        holder = me()
+        record = f"{holder.pid} on {holder.host}" + (f" job {holder.job}" if holder.job else "")
+        os.pwrite(fd, record.encode(), 0)
+        self._fd = fd
+        return self
+
+    def _check_left_behind(self, text: str) -> None:
+        """A free lock whose file names a holder: a run that ended without letting go, or
+        one on another host whose lock this host cannot see."""
+        if not text:
+            return
+        holder, now = parse(text), me()
+        if holder is None:
+            raise RunDirBusy(
+                f"{self.path} was not written by ucl (it holds {text[:60]!r}); ucl leaves "
+                f"files it did not write alone. Give this run another dir."
+            )
+        if holder.job and holder.job == now.job:
+            return  # this job's own earlier start (a requeue), which has ended
+        if holder.job and holder.job != now.job:
+            alive = job_alive(holder.job)
+            if alive is False:
+                return
+            if alive:
+                raise RunDirBusy(
+                    f"{self.path.parent} is in use by {holder} (SLURM says it is still "
+                    f"queued or running). Wait for it (squeue -j {holder.job}), cancel it "
+                    f"(scancel {holder.job}), or give this run another dir."
+                )
+        if holder.host == now.host:
+            return  # the kernel's lock is seen on this host: its holder has ended
+        raise RunDirBusy(
+            f"{self.path.parent} was locked by {holder}, another host, and ucl cannot tell "
+            f"from here whether that run has ended (on NFS without locking, BeeGFS or "
+            f"Lustre's localflock a lock is seen only on its own node). If it has ended, "
+            f"remove {self.path} and run again; else wait for it or give this run another dir."
+        )
+
+    def release(self) -> None:
+        """Remove the lock file, then let go: no lock file is left behind by a clean exit."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)  # closing the last descriptor frees the lock
+        self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read(fd: int, default: str = "unknown") -> str:
+    try:
+        return os.pread(fd, 200, 0).decode(errors="replace").strip() or default
+    except OSError:
+        return default
+
+
+# -- phases --------------------------------------------------------------------------------
+PHASES = ("data", "train", "eval", "checkpoint", "final")
+HOLD_SECONDS = 60.0
+TRAIN_STEP = 20  # "train" holds after this many iterations of the job's process
+
+_run_dir: Path | None = None
+
+
+def at_run(run_dir: Path) -> None:
+    """The run whose phases the following calls mark."""
+    global _run_dir
+    _run_dir = Path(run_dir)
+
+
+def hold(phase: str) -> None:
+    spec = os.environ.get("UCL_HOLD")
+    if not spec or _run_dir is None:
+        return
+    wanted = json.loads(spec)
+    if wanted.get(_run_dir.name, wanted.get("*")) != phase:
+        return
+    marker = Path(os.environ["UCL_HOLD_DIR"]) / f"{_run_dir.name}.{phase}"
+    done = marker.with_name(marker.name + ".done")
+    if done.exists():
+        return
+    done.touch()
+    marker.write_text(json.dumps({"pid": os.getpid(), "job": slurm_job()}))
+    deadline = time.monotonic() + HOLD_SECONDS
+    while stopping() is None and marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
