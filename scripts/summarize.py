@@ -17,9 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from ucl import aggregate, search_summary, stats, summary, sweeps
+from ucl import search_summary, summary, sweeps
 from ucl.config import refusal
 from ucl.errors import UclError
 
@@ -47,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if search_summary.is_search(args.sweep_dir):  # trials, not cells: ranked instead
             text, figs = search_summary.section(args.sweep_dir, jobs, args.plot)
-            csv = summary.to_csv(*summary.table(jobs))
+            csv = sweeps.to_csv(sweeps.job_table(sweeps.from_jobs(jobs)))
         else:
             text, csv, figs = tables(args, jobs)
         if args.plot:
@@ -74,94 +72,47 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:
-    """(Markdown, CSV, figures) of the sweep: per cell over seeds (ucl.sweeps' frame), or per
-    job with --per-seed or one seed per cell (today's table, unchanged); figures with --plot."""
+    """(Markdown, CSV, figures) of the sweep's frame: per cell over seeds, or per job with
+    --per-seed or one seed per cell; figures with --plot."""
     frame = sweeps.from_jobs(jobs)
     wanted = args.metrics.split(",") if args.metrics else None
     columns = wanted or sweeps.default_metrics(frame)
     choose = sweeps.choose_metric(frame, args.choose)
-    cells = aggregate.cells(jobs)  # the pivot, the conclusions and the figures (as the report)
     # no metric to average (every job failed or unreadable): one row per job, with its status
     per_job = args.per_seed or sweeps.seeds_per_cell(frame) < 2 or not columns
     if per_job:
-        header, rows = summary.table(jobs, wanted)
-        text = summary.markdown(header, rows)
-        csv = summary.to_csv(header, rows)
+        table = sweeps.job_table(frame, wanted)
+        text, csv = sweeps.markdown(table), sweeps.to_csv(table)
     else:
         if choose and choose not in columns:
             columns = [*columns[:1], choose, *columns[1:]]
-        shown = [c for c in columns if c != choose][:1] or columns[:1]
-        table, keys = sweeps.cells(frame, columns, choose, as_written=True), sweeps.cell_keys(frame)
-        text = summary.markdown(*cell_table(table, keys, shown, choose))
+        shown = next((c for c in columns if c != choose), columns[0])
+        table = sweeps.cells(frame, columns, choose, as_written=True)
+        text = sweeps.markdown(sweeps.cell_table(table, shown, choose))
         text += (
-            f"\nmean ± half-width of the 95% Student-t interval over the seeds; {aggregate.BEST}: "
-            f"highest mean {choose}; {aggregate.NEAR}: not significantly worse than the best "
+            f"\nmean ± half-width of the 95% Student-t interval over the seeds; {sweeps.BEST}: "
+            f"highest mean {choose}; {sweeps.NEAR}: not significantly worse than the best "
             f"(Welch's t-test, p >= 0.05).\n"
         )
-        csv = summary.to_csv(*header_rows(cell_csv(table, keys, columns)))
+        numbers = [f"{m} {s}" for m in columns for s in ("mean", "std", "ci95 low", "ci95 high")]
+        train = table.get("seconds/train mean")
+        table = table.assign(seeds=table["seeds"].map(" ".join), **{"train s mean": train})
+        csv = sweeps.to_csv(table[[*sweeps.cell_keys(frame), "n", "seeds", "status", "mark",
+                                   *numbers, "train s mean"]])  # fmt: skip
     if args.pivot:
-        if per_job:
-            p_header, p_rows = summary.pivot(jobs, *args.pivot, args.metric)
-        else:
-            p_header, p_rows = aggregate.pivot(cells, *args.pivot, args.metric)
-        text += f"\n{args.metric}:\n\n" + summary.markdown(p_header, p_rows)
+        two_way = sweeps.pivot(frame, *args.pivot, args.metric, over_seeds=not per_job)
+        text += f"\n{args.metric}:\n\n" + sweeps.markdown(two_way)
     if choose and columns:
         report = "test/accuracy" if "test/accuracy" in columns else columns[0]
-        lines = aggregate.conclusions(cells, choose, report)
+        lines = sweeps.conclusions(frame, choose, report)
         text += "\n" + "".join(f"{line}\n" for line in lines) if lines else ""
     figs = {}
-    if args.plot:
+    metric = args.metric if args.metric in frame.attrs["metrics"] else choose
+    if args.plot and metric:
         from ucl import sweep_figures
 
-        metric = args.metric if args.metric in frame.attrs["metrics"] else choose
-        figs = sweep_figures.figures(cells, metric) if metric else {}
+        figs = sweep_figures.figures(sweeps.cells(frame, metric, as_written=True), metric)
     return text, csv, figs
-
-
-def cell_table(table: pd.DataFrame, keys: list[str], shown: list[str], choose: str | None):
-    """The cells as aggregate.table prints them: the swept parameters, n, per metric the
-    mean ± the 95% interval's half-width, for the first of `shown` also the std and the
-    interval, the mean train seconds, status and mark."""
-    first = shown[0]
-    display = ([choose] if choose and choose not in shown else []) + shown
-    header = [*keys, "n", *display, f"{first} std", f"{first} 95% CI", "train s", "status",
-              "mark"]  # fmt: skip
-    rows = []
-    for row in table.to_dict("records"):
-        seconds = _value(row.get("seconds/train mean"))
-        rows.append(
-            [*(row[k] for k in keys), row["n"], *(aggregate.mean_pm(_agg(row, m)) for m in display),
-             _agg(row, first).std, aggregate.interval(_agg(row, first)),
-             None if seconds is None else f"{seconds:.1f}", row["status"], row["mark"]]
-        )  # fmt: skip
-    return header, rows
-
-
-def _agg(row: dict, metric: str) -> stats.Aggregate:
-    """A cell's numbers of `metric` (a row of sweeps.cells) as aggregate formats them."""
-    mean, std, half = (_value(row[f"{metric} {s}"]) for s in ("mean", "std", "ci95 ±"))
-    return stats.Aggregate(row["n"], mean, std, half)
-
-
-def cell_csv(table: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
-    """summary.csv of the cells: every number in its own column."""
-    numbers = [f"{m} {s}" for m in columns for s in ("mean", "std", "ci95 low", "ci95 high")]
-    train = table["seconds/train mean"] if "seconds/train mean" in table else None
-    return table.assign(seeds=table["seeds"].map(" ".join))[
-        [*keys, "n", "seeds", "status", "mark", *numbers]
-    ].assign(**{"train s mean": train})
-
-
-def header_rows(frame: pd.DataFrame) -> tuple[list[str], list[list]]:
-    """A frame as summary.to_csv takes it, pandas' missing value as None (a NaN stays NaN:
-    summary.csv writes it nan, a missing value empty; DataFrame.to_csv writes both empty)."""
-    values = frame.astype(object).to_numpy().tolist()
-    return list(frame.columns), [[None if v is pd.NA else v for v in row] for row in values]
-
-
-def _value(v):
-    """pandas' missing value (NA) as None; a NaN stays NaN, as aggregate prints it."""
-    return None if v is pd.NA else v
 
 
 if __name__ == "__main__":

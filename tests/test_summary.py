@@ -137,12 +137,11 @@ def test_the_run_record_wins_over_hydras_copy(tmp_path):
 
 
 def test_one_seed_per_cell_is_todays_table(tmp_path):
-    from ucl import summary
+    from ucl import sweeps
 
     sweep = fabricate(tmp_path / "sweep", seeds=(0,))
     text = run(sweep)
-    header, rows = summary.table(summary.find_jobs(sweep))
-    assert text.startswith(summary.markdown(header, rows))
+    assert text.startswith(sweeps.markdown(sweeps.job_table(sweeps.load(sweep))))
     assert "One seed per cell: no confidence interval or significance test can be given" in text
     assert "Best by val/accuracy: activation=elu, test/accuracy 98.20% (mean over 1 seed)" in text
     assert "| 1 | elu | completed | 0.9810 | 0.9820 |" in text  # val/accuracy beside test

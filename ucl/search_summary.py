@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
-from ucl.aggregate import choose_metric, higher_is_better
-from ucl.summary import Job, markdown, swept_keys
+from ucl.aggregate import choose_metric
+from ucl.summary import Job, swept_keys
+from ucl.sweeps import higher_is_better, markdown
 
 RESULTS = "optimization_results.yaml"  # what the Optuna sweeper writes at the end of a search
 STUDY = "study.db"  # the study (sqlite), as conf/hydra/sweeper/mlp_search.yaml stores it
@@ -58,7 +60,7 @@ def section(sweep_dir: Path, jobs: list[Job], plot: bool) -> tuple[str, dict]:
         for i, j in enumerate(order[:SHOWN])
     ]  # fmt: skip
     text = f"Search: {len(jobs)} trials, {len(order)} completed; ranked by {metric}:\n\n"
-    text += markdown(header, rows)
+    text += markdown(pd.DataFrame(rows, columns=header))
     results = Path(sweep_dir) / RESULTS
     if order:
         best = order[0]

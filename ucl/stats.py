@@ -1,4 +1,5 @@
-"""Statistics over seeds: the mean, a Student-t confidence interval, and Welch's t-test.
+"""Statistics over seeds: what counts as a number, the mean, a Student-t confidence interval,
+and Welch's t-test.
 
 Plain functions on lists of floats; scipy.stats does the distributions. With fewer than two
 values no spread and no interval exist: those come back as None, never as a made-up zero.
@@ -7,13 +8,20 @@ values no spread and no interval exist: those come back as None, never as a made
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as _scipy
-
 LEVEL = 0.95  # confidence level of the intervals
 ALPHA = 0.05  # significance level of "worse than the best"
+
+
+def is_number(v, finite: bool = False) -> bool:
+    """A real number (a bool is no measurement): NaN and inf count, as a metric that became
+    nan is still a value; finite=True leaves them out (where a consumer cannot take them)."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):  # numpy.bool_ is no Real either
+        return False
+    return not finite or math.isfinite(v)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ def aggregate(values: Sequence[float], level: float = LEVEL) -> Aggregate:
     mean = math.fsum(xs) / n
     if n < 2:
         return Aggregate(1, mean, None, None)
+    from scipy import stats as _scipy  # here: scipy.stats costs seconds to import
+
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
     half = _scipy.t.ppf((1 + level) / 2, n - 1) * std / math.sqrt(n)
     return Aggregate(n, mean, std, float(half))
@@ -55,6 +65,8 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     va, vb = aggregate(a), aggregate(b)
     if va.std == 0 and vb.std == 0:
         return 1.0 if va.mean == vb.mean else 0.0
+    from scipy import stats as _scipy
+
     return float(_scipy.ttest_ind(list(a), list(b), equal_var=False).pvalue)
 
 

@@ -1,6 +1,4 @@
-"""Sweep dirs -> tables: the swept parameters against the final metrics, one row per job or
-one row per cell (the jobs that differ only in `seed`) with the mean, spread and a
-confidence interval over the seeds.
+"""A sweep dir's jobs, and how each planned job ended: what ucl.sweeps' tables are made of.
 
 Reads each job's metrics.json (the run-dir contract, which also holds its overrides) and its
 resolved config (the run's own config.yaml); a job that failed or never finished shows its
@@ -9,9 +7,6 @@ status instead of numbers, and a job dir from before ucl 0.1.0 says so in one li
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +14,15 @@ from pathlib import Path
 import yaml
 
 from ucl.errors import CorruptFileError
-from ucl.keys import RUNTIME_KEYS
 from ucl.lifecycle import read_metrics
 from ucl.rundir import PRE_RELEASE, identity, pre_release, read_config_record
+from ucl.stats import is_number
 
 # val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
 CLASSIFY_COLUMNS = [
     "val/accuracy", "test/accuracy", "test/error", "test/best_accuracy", "test/best_step"
 ]  # fmt: skip
 MAX_DEFAULT_METRICS = 6
-# two jobs that differ only in these (where and how they ran) or in their seed are the same
-# cell of a table
-CELL_IGNORES = RUNTIME_KEYS | {"seed"}
-CHOOSE_BY = ("val/accuracy", "test/accuracy")  # the first a sweep's jobs report picks the best
 
 
 @dataclass
@@ -50,14 +41,6 @@ class Job:
         if "seed" in self.params:
             return self.params["seed"]
         return None if "seed" not in self.config else str(self.config["seed"])
-
-    @property
-    def cell_key(self) -> tuple:
-        """What makes two jobs the same cell: the resolved config minus seed and runtime
-        knobs; the overrides (minus those) when no config record is there."""
-        source = self.config or self.params
-        key = tuple(sorted((k, repr(v)) for k, v in source.items() if k not in CELL_IGNORES))
-        return (*key, ("<data>", self.data))  # runs on other data are never one cell
 
 
 def find_jobs(sweep_dir: Path) -> list[Job]:
@@ -270,80 +253,14 @@ def swept_keys(jobs: list[Job], skip: frozenset = frozenset()) -> list[str]:
 def metric_columns(jobs: list[Job], wanted: list[str] | None = None) -> list[str]:
     if wanted:
         return wanted
-    present = list(dict.fromkeys(k for j in jobs for k, v in j.metrics.items() if _scalar(v)))
+    present = list(dict.fromkeys(k for j in jobs for k, v in j.metrics.items() if is_number(v)))
     if "test/accuracy" in present:
         return [c for c in CLASSIFY_COLUMNS if c in present]
     return present[:MAX_DEFAULT_METRICS]
 
 
-def table(jobs: list[Job], metrics: list[str] | None = None) -> tuple[list[str], list[list]]:
-    keys, columns = swept_keys(jobs), metric_columns(jobs, metrics)
-    header = ["job", *keys, "status", *columns, "train s"]
-    rows = []
-    for job in jobs:
-        values = [job.metrics.get(c) for c in columns]
-        rows.append(
-            [job.path.name, *(job.params.get(k, "") for k in keys), job.status, *values,
-             job.seconds.get("train")]
-        )  # fmt: skip
-    return header, rows
-
-
-def pivot(jobs: list[Job], row_key: str, col_key: str, metric: str) -> tuple[list[str], list[list]]:
-    """A two-way table of `metric`: one row per value of row_key, one column per col_key."""
-
-    def value(j: Job):
-        return j.metrics.get(metric) if j.status == "completed" else j.status
-
-    return two_way(jobs, value, row_key, col_key, swept_keys(jobs))
-
-
-def two_way(items: list, value, row_key: str, col_key: str, have: list[str]):
-    """Rows by `row_key`, columns by `col_key` of items with `.params`; each square holds
-    value(item). `have` names the swept parameters for the error when a key is not one."""
-    for key in (row_key, col_key):
-        if not any(key in item.params for item in items):
-            raise KeyError(
-                f"--pivot: no job sets {key!r}; the swept parameters are: "
-                f"{', '.join(have) or 'none'}"
-            )
-    rows_v = ordered({item.params.get(row_key, "") for item in items})
-    cols_v = ordered({item.params.get(col_key, "") for item in items})
-    square = {(i.params.get(row_key, ""), i.params.get(col_key, "")): value(i) for i in items}
-    header = [f"{row_key} \\ {col_key}", *cols_v]
-    return header, [[r, *(square.get((r, c)) for c in cols_v)] for r in rows_v]
-
-
-def markdown(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(header: list[str], rows: list[list]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
-    return out.getvalue()
-
-
 def failures(jobs: list[Job]) -> list[str]:
     return [f"{j.path.name}: {_ended(j)}" for j in jobs if j.status != "completed"]
-
-
-def _cell(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return str(v)
-        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.0f}"
-    return str(v)
-
-
-def _scalar(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def ordered(values: set[str]) -> list[str]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
-from ucl.aggregate import Cell
+from ucl import stats
 from ucl.plots import sweep as plots
 from ucl.summary import ordered
 
@@ -19,11 +21,22 @@ LOG_SPAN = 20  # any other positive numeric parameter whose values span this fac
 TENSORBOARD_DIR = "summary"  # the sweep's own TensorBoard run, beside the job dirs
 
 
-def figures(found: list[Cell], metric: str) -> dict:
-    """name -> figure of `metric` over the cells' swept parameters (none for more than two
-    parameters: a search draws its history instead)."""
-    keys = list(found[0].params) if found else []
-    scored = [c for c in found if c.agg(metric).mean is not None]
+class Cell(NamedTuple):
+    params: dict[str, str]  # as written
+    agg: stats.Aggregate  # of the metric drawn
+
+
+def figures(table: pd.DataFrame, metric: str) -> dict:
+    """name -> figure of `metric` over the swept parameters of a table of
+    sweeps.cells(..., as_written=True) (none for more than two parameters: a search draws its
+    history instead)."""
+    keys = list(table.columns[: table.columns.get_loc("n")])
+    params = table[keys].to_dict("records")
+    cells = [
+        Cell(p, stats.aggregate(v))
+        for p, v in zip(params, table.attrs["values"][metric], strict=True)
+    ]
+    scored = [c for c in cells if c.agg.mean is not None]
     if not scored or not 1 <= len(keys) <= 2:
         return {}
     numeric = [k for k in keys if all(_float(c.params[k]) is not None for c in scored)]
@@ -35,13 +48,13 @@ def figures(found: list[Cell], metric: str) -> dict:
         series: dict[str, list] = {}
         for c in scored:
             label = f"{hue}={c.params[hue]}" if hue else ""
-            series.setdefault(label, []).append(_point(c, metric, float(c.params[x])))
+            series.setdefault(label, []).append(_point(c, float(c.params[x])))
         series = {k: series[k] for k in sorted(series, key=_natural_label)}
         return {name: plots.lines(series, x, metric, title, _log_axis(x, scored))}
     if len(keys) == 1:
         (key,) = keys
         labels = [c.params[key] for c in scored]
-        points = [_point(c, metric, i) for i, c in enumerate(scored)]
+        points = [_point(c, i) for i, c in enumerate(scored)]
         return {name: plots.bars(labels, points, key, metric, title)}
     rows_v = ordered({c.params[keys[0]] for c in scored})
     cols_v = ordered({c.params[keys[1]] for c in scored})
@@ -49,7 +62,7 @@ def figures(found: list[Cell], metric: str) -> dict:
     halves = np.full_like(means, np.nan)
     for c in scored:
         i, j = rows_v.index(c.params[keys[0]]), cols_v.index(c.params[keys[1]])
-        a = c.agg(metric)
+        a = c.agg
         means[i, j] = a.mean
         halves[i, j] = np.nan if a.half_width is None else a.half_width
     return {name: plots.heatmap(rows_v, cols_v, means, halves, keys[0], keys[1], title)}
@@ -78,9 +91,8 @@ def save(sweep_dir: Path, figs: dict) -> list[Path]:
     return paths
 
 
-def _point(c: Cell, metric: str, x: float) -> plots.Point:
-    a = c.agg(metric)
-    return (x, a.mean, a.low, a.high)
+def _point(c: Cell, x: float) -> plots.Point:
+    return (x, c.agg.mean, c.agg.low, c.agg.high)
 
 
 def _log_axis(key: str, found: list[Cell]) -> bool:

@@ -1,19 +1,18 @@
-"""A sweep as a pandas DataFrame: one row per job, and one row per cell over the seeds.
+"""A sweep as a pandas DataFrame: one row per job, one row per cell over the seeds, and the
+tables summarize.py and the report print of them (per job, per cell, two-way, in words).
 
     from ucl import sweeps
     frame = sweeps.load("runs/multirun/2026-12-04/10-00-00")   # one row per job
     table = sweeps.cells(frame, metric="test/accuracy")        # mean, 95% interval, marks
 
-load() reads the same jobs, in the same order, as ucl.summary.find_jobs; cells() groups them
-as ucl.aggregate.cells does (the resolved config minus seed and runtime keys, never across
-data) and gives the numbers and marks aggregate gives: the statistics come from ucl.stats
-(Student-t interval, Welch's test) on each cell's values, so both agree to the last bit.
+load() reads the jobs of ucl.summary.find_jobs, in its order; cells() groups them by the
+resolved config minus seed and runtime keys (never across data), and the numbers come from
+ucl.stats (Student-t interval, Welch's test) on each cell's values.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,21 +20,24 @@ import numpy as np
 import pandas as pd
 
 from ucl import stats
-from ucl.aggregate import BEST, NEAR, higher_is_better
 from ucl.errors import CorruptFileError
+from ucl.keys import RUNTIME_KEYS
 from ucl.rundir import read_config_record
 from ucl.summary import (
-    CELL_IGNORES,
-    CHOOSE_BY,
     CLASSIFY_COLUMNS,
     DATA_COLUMN,
     MAX_DEFAULT_METRICS,
     Job,
     find_jobs,
+    ordered,
     swept_keys,
 )
 
 STATS = ("mean", "std", "ci95 low", "ci95 high", "ci95 ±")  # per metric, in cells()
+# two jobs that differ only in these (where and how they ran) or in their seed are one cell
+CELL_IGNORES = RUNTIME_KEYS | {"seed"}
+CHOOSE_BY = ("val/accuracy", "test/accuracy")  # the first a sweep's jobs report picks the best
+BEST, NEAR = "best", "≈ best"  # the marks of the best cell and of those within noise of it
 
 
 def load(sweep_dir: str | Path) -> pd.DataFrame:
@@ -100,7 +102,8 @@ def cells(
     and 95% Student-t interval over the seeds (`<metric> ci95 low`, `... high`, `... ±`, the
     half-width), `seconds/train mean`, `status` (which seeds did not complete), `mark` (best
     by `choose`'s mean, ≈ best where Welch's t-test at 5% cannot tell a cell from it),
-    `seeds` and `jobs` (the frame's index labels of its rows).
+    `seeds` and `jobs` (the frame's index labels of its rows). table.attrs["values"] holds
+    each metric's values per cell (the completed jobs' numbers, NaN included).
 
     `metric`: one name or several (default: as summarize.py picks them); `choose`: the metric
     the best cell is chosen by (default val/accuracy when reported, else test/accuracy); it
@@ -115,37 +118,37 @@ def cells(
     written = _written(frame)
     keys = cell_keys(frame)
     done = frame["status"].eq("completed")
-    table = pd.DataFrame(index=pd.RangeIndex(int(ids.nunique())))
+    columns: dict[str, object] = {}
     for key in keys:
         source = key in frame and (not as_written or "overrides" not in frame)
         labels = frame[key] if source else written.get(key, pd.Series("", index=frame.index))
-        table[key] = _column(list(labels[firsts].fillna("") if not source else labels[firsts]))
-    table["n"] = done.groupby(ids).sum().astype(int).to_numpy()
+        columns[key] = _column(list(labels[firsts].fillna("") if not source else labels[firsts]))
+    columns["n"] = done.groupby(ids).sum().astype(int).to_numpy()
     values = {}
     for m in shown:
-        column = names.get(m, m)
-        data = frame[column] if column in frame else _nothing(frame)
+        data = frame[names[m]] if m in names else _nothing(frame)
         values[m] = data.astype(object).where(done, None).groupby(ids).agg(_numbers).to_numpy()
         aggs = [stats.aggregate(v) for v in values[m]]
         for stat, field in zip(STATS, ("mean", "std", "low", "high", "half_width"), strict=True):
-            table[f"{m} {stat}"] = _column([getattr(a, field) for a in aggs])
+            columns[f"{m} {stat}"] = _column([getattr(a, field) for a in aggs])
     if "seconds/train" in frame:
         train = frame["seconds/train"].astype(object).where(done, None).groupby(ids).agg(_numbers)
-        table["seconds/train mean"] = _column([stats.aggregate(v).mean for v in train])
+        columns["seconds/train mean"] = _column([stats.aggregate(v).mean for v in train])
     seeds = _seeds(frame, written)
     statuses = pd.DataFrame({"status": frame["status"], "seed": seeds}).groupby(ids)
-    table["status"] = [_status(g["status"].tolist(), g["seed"].tolist()) for _, g in statuses]
-    table["mark"] = _marks(values.get(choose), choose) if choose else ""
+    columns["status"] = [_status(g["status"].tolist(), g["seed"].tolist()) for _, g in statuses]
+    columns["mark"] = marks(values[choose], choose) if choose else [""] * len(columns["n"])
     shown_seeds = seeds if as_written or "seed" not in frame else frame["seed"].astype(object)
     present = shown_seeds.groupby(ids).agg(lambda s: [v for v in s if _present(v)])
-    table["seeds"] = present.to_numpy()
-    table["jobs"] = frame.index.to_series(index=frame.index).groupby(ids).agg(list).to_numpy()
+    columns["seeds"] = present.to_numpy()
+    columns["jobs"] = frame.index.to_series(index=frame.index).groupby(ids).agg(list).to_numpy()
+    table = pd.DataFrame(columns)
+    table.attrs = {"values": values}
     return table
 
 
 def choose_metric(frame: pd.DataFrame, wanted: str | None = None) -> str | None:
-    """`wanted`, else val/accuracy when a job reports it, else test/accuracy, else None
-    (aggregate.choose_metric)."""
+    """`wanted`, else val/accuracy when a job reports it, else test/accuracy, else None."""
     return wanted or next((m for m in CHOOSE_BY if m in _metrics_of(frame)), None)
 
 
@@ -153,7 +156,7 @@ def default_metrics(frame: pd.DataFrame) -> list[str]:
     """The metrics summarize.py shows by default (summary.metric_columns): a classifier's
     accuracies, else the first few numeric ones."""
     names = _metrics_of(frame)
-    present = [m for m, c in names.items() if c in frame and frame[c].map(_number).any()]
+    present = [m for m, c in names.items() if frame[c].map(stats.is_number).any()]
     if "test/accuracy" in present:
         return [c for c in CLASSIFY_COLUMNS if c in present]
     return present[:MAX_DEFAULT_METRICS]
@@ -164,15 +167,170 @@ def cell_keys(frame: pd.DataFrame) -> list[str]:
     runtime keys): those that vary across the jobs' overrides, else all of them."""
     if "overrides" not in frame:  # a frame of some columns only: its swept ones
         return [k for k in frame.attrs.get("swept", []) if k in frame and k not in CELL_IGNORES]
-    written = _written(frame)
-    keys = [k for k in written.columns if k not in CELL_IGNORES]
-    varying = [k for k in keys if written[k].nunique(dropna=False) > 1]
-    return varying or keys
+    return _varying(_written(frame), CELL_IGNORES)
 
 
 def seeds_per_cell(frame: pd.DataFrame) -> int:
-    """The most jobs in one cell (aggregate.seeds_per_cell)."""
+    """The most jobs in one cell."""
     return int(_cell_ids(frame).value_counts().max()) if len(frame) else 0
+
+
+# -- the tables summarize.py and the report print ---------------------------------------------
+def job_table(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per job: its dir name, the swept parameters as written, status, each metric
+    (default_metrics) and the train seconds."""
+    written, names = _written(frame), _metrics_of(frame)
+    shown = [_plain(frame, names.get(m)).rename(m) for m in metrics or default_metrics(frame)]
+    keys = [written[k].fillna("") for k in _varying(written)]
+    train = _plain(frame, "seconds/train").rename("train s")
+    return pd.concat([frame["job"], *keys, frame["status"], *shown, train], axis=1)
+
+
+def cell_table(table: pd.DataFrame, metric: str, choose: str | None = None) -> pd.DataFrame:
+    """A table of cells(..., as_written=True) as printed: the swept parameters, n, the mean ±
+    the 95% interval's half-width of `choose` and `metric`, `metric`'s std and interval, the
+    mean train seconds, status and mark."""
+    aggs = {m: [stats.aggregate(v) for v in table.attrs["values"][m]] for m in (choose, metric)
+            if m}  # fmt: skip
+    shown = {m: [mean_pm(a) for a in aggs[m]] for m in aggs}
+    shown[f"{metric} std"] = [a.std for a in aggs[metric]]
+    shown[f"{metric} 95% CI"] = [interval(a) for a in aggs[metric]]
+    seconds = _plain(table, "seconds/train mean")
+    shown["train s"] = [None if v is None else f"{v:.1f}" for v in seconds]
+    columns = [pd.Series(v, table.index, object, k) for k, v in shown.items()]
+    keys = table.iloc[:, : table.columns.get_loc("n") + 1]  # a key may share a metric's name
+    return pd.concat([keys, *columns, table["status"], table["mark"]], axis=1)
+
+
+def pivot(frame: pd.DataFrame, row_key: str, col_key: str, metric: str, over_seeds=True):
+    """A two-way table of `metric`: one row per value of row_key, one column per value of
+    col_key (as written; numbers in numeric order). Each square holds a cell's mean ± the
+    half-width (the mean alone with one seed), or with over_seeds=False a job's value; the
+    status where nothing completed."""
+    if over_seeds:
+        table = cells(frame, metric, as_written=True)
+        labels = have = table.iloc[:, : table.columns.get_loc("n")]
+        values = [
+            mean_pm(stats.aggregate(v)) if n else status
+            for v, n, status in zip(
+                table.attrs["values"][metric], table["n"], table["status"], strict=True
+            )
+        ]
+    else:
+        labels, names = _written(frame), _metrics_of(frame)
+        have = _varying(labels)
+        done = frame["status"].eq("completed")
+        values = _plain(frame, names.get(metric)).where(done, frame["status"])
+    for key in (row_key, col_key):
+        if key not in labels:
+            raise KeyError(
+                f"--pivot: no job sets {key!r}; the swept parameters are: "
+                f"{', '.join(have) or 'none'}"
+            )
+    rows, cols = (labels[key].fillna("") for key in (row_key, col_key))
+    square = dict(zip(zip(rows, cols, strict=True), values, strict=True))
+    cols_v = ordered(set(cols))
+    body = [[r, *(square.get((r, c)) for c in cols_v)] for r in ordered(set(rows))]
+    return pd.DataFrame(body, columns=[f"{row_key} \\ {col_key}", *cols_v], dtype=object)
+
+
+def conclusions(frame: pd.DataFrame, choose: str, report: str) -> list[str]:
+    """What the seeds support, in words: the best cell by `choose` and its `report` result,
+    the cells within noise of it, how many are significantly worse, and the neighbours in the
+    ranking the seeds do not separate."""
+    table = cells(frame, report, choose, as_written=True)
+    if BEST not in set(table["mark"]):
+        return []
+    keys = table.columns[: table.columns.get_loc("n")]
+    names = [describe(dict(zip(keys, row, strict=True))) for row in table[keys].itertuples(False)]
+    marked, values = list(table["mark"]), table.attrs["values"][choose]
+    best = marked.index(BEST)
+    a = stats.aggregate(table.attrs["values"][report][best])
+    lines = [
+        f"Best by {choose}: {names[best]}, {report} {mean_pm(a, pct=True)} "
+        f"(mean over {a.n} seed{'s' if a.n != 1 else ''}"
+        + (", ± the 95% interval's half-width)" if a.half_width is not None else ")")
+    ]
+    if seeds_per_cell(frame) < 2 or len(values[best]) < 2:
+        lines.append(
+            "One seed per cell: no confidence interval or significance test can be given "
+            "(run the sweep with seed=0,1,2)."
+        )
+        return lines
+    near = [name for name, mark in zip(names, marked, strict=True) if mark == NEAR]
+    worse = sum(1 for v, mark in zip(values, marked, strict=True) if len(v) and not mark)
+    if near:
+        lines.append(
+            f"Within noise of the best (Welch's t-test on {choose}, p >= 0.05): "
+            f"{', '.join(near)}; the seeds do not rank these."
+        )
+    else:
+        lines.append(f"Every other cell is significantly worse on {choose} (Welch, p < 0.05).")
+    if worse and near:
+        lines.append(f"Significantly worse than the best (p < 0.05): {worse} cell(s).")
+    sign = 1 if higher_is_better(choose) else -1
+    ranked = sorted((i for i, v in enumerate(values) if len(v) >= 2),
+                    key=lambda i: -sign * stats.aggregate(values[i]).mean)  # fmt: skip
+    ties = [f"{names[i]} and {names[j]}" for i, j in zip(ranked, ranked[1:], strict=False)
+            if best not in (i, j) and stats.within_noise(values[i], values[j])]  # fmt: skip
+    if ties:
+        lines.append(
+            f"Neighbours in the ranking the seeds do not separate (p >= 0.05): {'; '.join(ties)}."
+        )
+    return lines
+
+
+def describe(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "the only cell"
+
+
+def mean_pm(a: stats.Aggregate, pct: bool = False) -> str | float | None:
+    if a.mean is None:
+        return None
+    if pct:
+        text = f"{100 * a.mean:.2f}%"
+        return text if a.half_width is None else f"{text} ± {100 * a.half_width:.2f}"
+    if a.half_width is None:
+        return a.mean
+    return f"{a.mean:.4f} ± {a.half_width:.4f}"
+
+
+def interval(a: stats.Aggregate) -> str | None:
+    return None if a.low is None else f"[{a.low:.4f}, {a.high:.4f}]"
+
+
+def markdown(table: pd.DataFrame, cell=None) -> str:
+    """The one Markdown table writer: each value as `cell` shows it (default: 4 decimals,
+    big numbers whole, a missing value as a dash), in tabulate's pipe format unpadded."""
+    text = table.map(cell or _cell).to_markdown(
+        index=False, tablefmt="pipe", stralign=None, numalign=None, disable_numparse=True
+    )
+    return text + "\n"
+
+
+def to_csv(table: pd.DataFrame) -> str:
+    """CSV of a table: a missing value empty, a NaN as nan (a value the job recorded)."""
+    return (
+        table.astype(object)
+        .map(lambda v: "nan" if _nan(v) else v)
+        .to_csv(index=False, lineterminator="\n")
+    )
+
+
+def _cell(v) -> str:
+    if v is None or v is pd.NA:
+        return "–"
+    if isinstance(v, float) and math.isfinite(v):
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def _plain(frame: pd.DataFrame, column: str | None) -> pd.Series:
+    """A column as Python objects, pandas' missing value as None (a NaN stays NaN)."""
+    if column not in frame:
+        return _nothing(frame)
+    values = [None if v is pd.NA else v for v in frame[column].astype(object)]
+    return pd.Series(values, frame.index, object, column)
 
 
 # -- the pieces ------------------------------------------------------------------------------
@@ -256,7 +414,7 @@ def _seeds(frame: pd.DataFrame, written: pd.DataFrame) -> pd.Series:
 
 
 def _status(statuses: list[str], seeds: list) -> str:
-    """completed, or which seeds did not complete and how they ended (aggregate.Cell)."""
+    """completed, or which seeds did not complete and how they ended."""
     bad = [(s, seed) for s, seed in zip(statuses, seeds, strict=True) if s != "completed"]
     if not bad:
         return "completed"
@@ -266,30 +424,37 @@ def _status(statuses: list[str], seeds: list) -> str:
     return f"{len(statuses) - len(bad)} of {len(statuses)} completed ({said})"
 
 
-def _marks(values, metric: str) -> list[str]:
-    """BEST for the cell of the highest mean (the lowest for a loss; the first of equal
-    ones), NEAR for each cell Welch's t-test cannot tell from it (aggregate.marks)."""
+def higher_is_better(metric: str) -> bool:
+    return any(word in metric for word in ("accuracy", "score", "confidence"))
+
+
+def marks(values: list[list[float]], metric: str) -> list[str]:
+    """Given each cell's values of `metric`: BEST for the cell of the highest mean (the lowest
+    for a loss; the first of equal ones), NEAR for each cell Welch's t-test cannot tell from
+    it (needs 2 seeds on both sides), "" for the others."""
     sign = 1 if higher_is_better(metric) else -1
     means = [stats.aggregate(v).mean for v in values]
-    marks = [""] * len(values)
+    out = [""] * len(values)
     scored = [i for i, mean in enumerate(means) if mean is not None]
     if not scored:
-        return marks
+        return out
     best = max(scored, key=lambda i: sign * means[i])
-    marks[best] = BEST
+    out[best] = BEST
     for i, other in enumerate(values):
         if i != best and stats.within_noise(values[best], other):
-            marks[i] = NEAR
-    return marks
+            out[i] = NEAR
+    return out
 
 
 def _numbers(series: pd.Series) -> list[float]:
-    """The numbers among a cell's values, NaN included (aggregate counts it too)."""
-    return [float(v) for v in series if _number(v)]
+    """The numbers among a cell's values, NaN included (a run that ended in NaN counts)."""
+    return [float(v) for v in series if stats.is_number(v)]
 
 
-def _number(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+def _varying(written: pd.DataFrame, skip=frozenset()) -> list[str]:
+    """The override keys that vary across the jobs (summary.swept_keys), all if none does."""
+    keys = [k for k in written.columns if k not in skip]
+    return [k for k in keys if written[k].nunique(dropna=False) > 1] or keys
 
 
 def _nothing(frame: pd.DataFrame) -> pd.Series:

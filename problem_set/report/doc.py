@@ -13,6 +13,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
+from ucl.sweeps import markdown
+
 FLOAT_DIGITS = 4  # digits after the point for numbers in tables and text
 
 
@@ -108,10 +112,8 @@ def figure_id(b: Figure) -> str:
 
 
 def _md_table(t: Table) -> str:
-    def row(values):
-        return "| " + " | ".join(cell(v).replace("|", "\\|") for v in values) + " |"
-
-    return "\n".join([row(t.header), "|" + "---|" * len(t.header), *map(row, t.rows)])
+    frame = pd.DataFrame(t.rows, columns=t.header, dtype=object)
+    return markdown(frame, lambda v: cell(v).replace("|", "\\|")).rstrip("\n")
 
 
 def _figure_name(path: Path) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from problem_set.report.sources import Run, Source
-from ucl import aggregate, class_names
+from ucl import aggregate, class_names, sweeps
 
 # What the answers call "enough": the problem set asks for > 95% test accuracy; "close to
 # the best" is within half a percentage point of the run's best test accuracy.
@@ -98,11 +98,11 @@ def sweep_answer(src: Source, stage: str, keys: list[str], label: str) -> str:
     test = best.agg("test/accuracy")
     seeds = f"mean of {test.n} seeds, " if test.n > 1 else ""
     text = (
-        f"{label}: {chosen or 'the only cell'} ({aggregate.mean_pm(test, pct=True)} test "
+        f"{label}: {chosen or 'the only cell'} ({sweeps.mean_pm(test, pct=True)} test "
         f"accuracy, {seeds}chosen by {choose} among {len(cells)})"
     )
     marked = aggregate.marks(cells, choose)
-    near = [c for c in cells if marked.get(id(c)) == aggregate.NEAR]
+    near = [c for c in cells if marked.get(id(c)) == sweeps.NEAR]
     if near:
         names = ", ".join(", ".join(f"{k}={c.params[k]}" for k in keys) for c in near)
         text += f", within noise of {names}"

@@ -10,7 +10,7 @@ from problem_set.report.doc import Block, Bullets, Heading, Text
 from problem_set.report.questions import T_DIV_GAN
 from problem_set.report.sources import Source
 from problem_set.report.words import figure_anchor, link, measure, pct, sig, slug
-from ucl import aggregate
+from ucl import aggregate, sweeps
 
 SECTION = "Interesting insights and extra experiments"
 SWEEPS = {
@@ -59,7 +59,7 @@ def seeds(src: Source) -> str:
         if a.half_width is None:
             parts.append(f"the {label} table ran one seed per setting")
             continue
-        near = sum(v == aggregate.NEAR for v in aggregate.marks(cells, choose).values())
+        near = sum(v == sweeps.NEAR for v in aggregate.marks(cells, choose).values())
         parts.append(
             f"the {label} table's best setting is known to ±{100 * a.half_width:.2f} points "
             f"over {n} seeds, and {near} of its other {len(cells) - 1} settings are within "

@@ -20,7 +20,8 @@ from ucl import aggregate
 from ucl.earlier_runs import run_identity
 from ucl.errors import CorruptFileError, MissingFileError
 from ucl.pipeline.choices import table_identity
-from ucl.summary import CELL_IGNORES, Job, swept_keys
+from ucl.summary import Job, swept_keys
+from ucl.sweeps import CELL_IGNORES
 
 # The report's headings of the classification tables (sections.py writes them)
 TABLES = {

@@ -34,7 +34,7 @@ from problem_set.report.words import (
     sig,
     slug,
 )
-from ucl import aggregate
+from ucl import aggregate, sweeps
 
 SECTION = "Questions and measured answers"
 
@@ -129,7 +129,7 @@ def _sweep(src: Source, stage: str, keys: list[str], title: str, what: str) -> t
         )
     else:
         marked = aggregate.marks(cells, choose)
-        near = [c for c in cells if marked.get(id(c)) == aggregate.NEAR]
+        near = [c for c in cells if marked.get(id(c)) == sweeps.NEAR]
         if near:
             names = "; ".join(setting(c.params, keys) for c in near)
             rest += (

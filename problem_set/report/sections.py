@@ -12,7 +12,7 @@ from problem_set.report.facts import pct
 from problem_set.report.insights import insights
 from problem_set.report.questions import questions
 from problem_set.report.sources import Run, Source
-from ucl import aggregate, summary, sweep_figures
+from ucl import summary, sweep_figures, sweeps
 
 GAN_EPOCH_GRIDS = 4  # per-epoch sample grids shown: the first, the last, evenly between
 
@@ -90,20 +90,20 @@ def sweep_table(src: Source, stage: str, title: str, pivot=None) -> list[Block]:
     settings = " ".join(t for t in (origins.fixed(src, stage), origins.sentences(src, stage)) if t)
     if settings:
         blocks.append(Text(settings))
-    cells = aggregate.cells(jobs)
-    choose = aggregate.choose_metric(jobs)
-    over_seeds = aggregate.seeds_per_cell(cells) >= 2
+    frame = sweeps.from_jobs(jobs)  # the tables summarize.py prints
+    choose = sweeps.choose_metric(frame)
+    cells = sweeps.cells(frame, "test/accuracy", choose, as_written=True)
+    over_seeds = sweeps.seeds_per_cell(frame) >= 2
     if over_seeds:
-        header, rows = aggregate.table(cells, ["test/accuracy"], choose)
+        table = sweeps.cell_table(cells, "test/accuracy", choose)
     else:
-        header, rows = summary.table(jobs)
+        table = sweeps.job_table(frame)
     if pivot:
-        make = aggregate.pivot if over_seeds else summary.pivot
-        p_header, p_rows = make(cells if over_seeds else jobs, *pivot, "test/accuracy")
-        blocks += [Text(f"Test accuracy, {pivot[0]} by {pivot[1]}:"), Table(p_header, p_rows)]
-    blocks.append(Table(header, rows))
+        two_way = sweeps.pivot(frame, *pivot, "test/accuracy", over_seeds)
+        blocks += [Text(f"Test accuracy, {pivot[0]} by {pivot[1]}:"), _table(two_way)]
+    blocks.append(_table(table))
     if choose:
-        blocks.append(Bullets(aggregate.conclusions(cells, choose, "test/accuracy")))
+        blocks.append(Bullets(sweeps.conclusions(frame, choose, "test/accuracy")))
     if problems := summary.failures(jobs):
         blocks.append(Bullets([f"not completed: {p}" for p in problems]))
     figs = sweep_figures.figures(cells, "test/accuracy")
@@ -118,6 +118,10 @@ def sweep_table(src: Source, stage: str, title: str, pivot=None) -> list[Block]:
             run, [("error_curves", f"error curves of the best cell ({best.path.name})")]
         )
     return blocks
+
+
+def _table(frame) -> Table:
+    return Table(list(frame.columns), frame.astype(object).values.tolist())
 
 
 # -- autoencoders -------------------------------------------------------------------------
