@@ -5,7 +5,7 @@ import math
 import torch
 from omegaconf import OmegaConf
 
-from ucl.optimizers import build_optimizer
+from ucl.context import build_optimizer
 
 
 def test_the_cosine_schedule_falls_from_lr_to_zero_over_the_run():

@@ -8,8 +8,8 @@ import torch
 
 from tests.conftest import compose
 from ucl.config import run_config
+from ucl.context import autocast, native_bf16, resolve_precision
 from ucl.errors import ConfigError
-from ucl.precision import autocast, native_bf16, resolve_precision
 from ucl.schema import validate
 
 CPU = torch.device("cpu")

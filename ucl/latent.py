@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ucl import class_names
-from ucl.chunked import map_chunks
+from ucl.loop import map_chunks
 
 
 def codes_of(encode: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk: int):

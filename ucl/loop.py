@@ -1,6 +1,10 @@
 """The training loop every task shares: iterations, evaluation, checkpoints, NaN guard,
 interruption and resume. A task supplies what happens in one step and in one evaluation.
 
+Evaluations run a model over a whole split a chunk of rows at a time, without gradients
+(`chunks`, `map_chunks`, `mse_per_element`): their memory is bounded by `eval_batch_size`,
+not by the split.
+
 Resume is exact on the CPU: a checkpoint holds the model and optimizer states, the batch
 order (generator state at the start of the epoch and the position in it), every RNG the
 run draws from, the running averages and the history, so a run stopped and resumed ends
@@ -9,22 +13,24 @@ with the same metrics as the same run left alone.
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from ucl import checkpoint
 from ucl.checkpoint import read_checkpoint
 from ucl.data.splits import Batcher
 from ucl.lifecycle import TRAIN_STEP, RunInterrupted, hold, trapped
-from ucl.progress import Progress
 from ucl.tracking import Tracker
 
 
@@ -218,3 +224,88 @@ def total_steps(cfg, batches_per_epoch: int) -> int:
     if cfg.get("steps") is not None:
         return int(cfg.steps)
     return int(cfg.epochs) * batches_per_epoch
+
+
+# -- progress ------------------------------------------------------------------------------
+log = logging.getLogger("ucl.progress")  # the name its lines carry in train.log
+LOG_EVERY_SECONDS = 30.0
+
+
+class Progress:
+    """Progress of a training loop: a tqdm bar on a terminal; elsewhere (a log file, a batch
+    job, a pipe) a log line at every epoch's end and at least every LOG_EVERY_SECONDS, with
+    the iteration, the epochs done, the latest losses and the time left."""
+
+    def __init__(self, total: int, initial: int, per_epoch: int, desc: str, show: bool | None):
+        self.total, self.per_epoch, self.desc = total, max(per_epoch, 1), desc
+        self.show_bar = sys.stderr.isatty() if show is None else bool(show)
+        self.bar = tqdm(
+            total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False,
+            disable=not self.show_bar,
+        )  # fmt: skip
+        self.start_step, self.started = initial, time.perf_counter()
+        self.last_line = self.started
+        self.latest: dict[str, float] = {}
+
+    def update(self, step: int, epoch_ended: bool) -> None:
+        self.bar.update(1)
+        if self.show_bar:
+            return
+        now = time.perf_counter()
+        if epoch_ended or now - self.last_line >= LOG_EVERY_SECONDS or step == self.total:
+            self.last_line = now
+            log.info("%s", self.line(step, now))
+
+    def metrics(self, metrics: dict[str, float]) -> None:
+        """The latest evaluation, shown beside the bar or in the next line."""
+        self.latest = {k: float(v) for k, v in metrics.items() if k.endswith("loss")}
+        self.bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in list(metrics.items())[-3:]})
+
+    def line(self, step: int, now: float) -> str:
+        elapsed = now - self.started
+        done = step - self.start_step
+        left = elapsed / done * (self.total - step) if done > 0 else float("nan")
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in self.latest.items())
+        return (
+            f"{self.desc}: iteration {step}/{self.total} "
+            f"(epoch {step / self.per_epoch:.1f}/{self.total / self.per_epoch:.1f})"
+            + (f", {losses}" if losses else "")
+            + f", {_duration(elapsed)} elapsed, {_duration(left)} left"
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # nan: not known yet
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+# -- evaluation in chunks ------------------------------------------------------------------
+def chunks(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
+    for i in range(0, len(x), size):
+        yield x[i : i + size]
+
+
+def map_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int):
+    """fn over x's rows, chunk by chunk, concatenated."""
+    with torch.no_grad():
+        return torch.cat([fn(xb) for xb in chunks(x, size)])
+
+
+def mse_per_element(model_out: Callable, x: torch.Tensor, size: int) -> float:
+    """Mean squared error per pixel/feature of model_out(x) against x."""
+    total = 0.0
+    with torch.no_grad():
+        for xb in chunks(x, size):
+            total += torch.sum((model_out(xb) - xb.flatten(1)) ** 2).item()
+    return total / x[0].numel() / len(x)

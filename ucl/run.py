@@ -12,14 +12,15 @@ import torch
 from omegaconf import DictConfig
 
 from ucl import checkpoint, lifecycle, provenance, rundir
-from ucl.context import Context
+from ucl.context import Context, resolve_precision
 from ucl.earlier_runs import check_links, consumed
 from ucl.errors import ConfigError
 from ucl.files import remove_stale_temps
+from ucl.keys import split_override
 from ucl.lifecycle import read_metrics
-from ucl.precision import resolve_precision
 from ucl.registry import DATASETS, TASKS
 from ucl.schema import load_all, validate
+from ucl.stats import is_number
 from ucl.threads import Threads
 from ucl.tracking import Tracker
 
@@ -141,7 +142,7 @@ def _train(cfg, ctx: Context, run_dir: Path, again: bool):
         ctx.tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
 
     def report(metrics: dict) -> None:
-        log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if _scalar(v)))
+        log.info("%s", ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if is_number(v)))
         log.info("run dir: %s", run_dir)
 
     metrics = lifecycle.run_task(
@@ -220,8 +221,8 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
         if cfg.get(key) is not None:
             flat[key] = cfg[key]
     for override in info["overrides"]:
-        key, _, value = override.partition("=")
-        flat.setdefault(key.lstrip("+~"), value)
+        key, value = split_override(override)
+        flat.setdefault(key, value)
     return flat
 
 
@@ -231,10 +232,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device=cuda but no CUDA device is available; use device=auto or cpu")
     return torch.device(name)
-
-
-def _scalar(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _fmt(v) -> str:

@@ -172,11 +172,10 @@ def _made_dir(path: str) -> str:
 def load_all() -> None:
     """Import the modules that register components (every registry filled). Kept out of
     `ucl.registry`, which any layer imports, and out of import time."""
-    import ucl.activations  # noqa: F401
+    import ucl.context  # noqa: F401  (the optimizers)
     import ucl.data  # noqa: F401
     import ucl.divergence.measures  # noqa: F401
     import ucl.models  # noqa: F401
-    import ucl.optimizers  # noqa: F401
     import ucl.tasks  # noqa: F401
 
 
@@ -204,7 +203,7 @@ def validate(cfg) -> None:
         _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
     if cfg.device not in DEVICES:
         raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
-    from ucl.precision import PRECISIONS  # torch: not imported before Hydra composes
+    from ucl.context import PRECISIONS  # torch: not imported before Hydra composes
 
     precision = cfg.get("precision", "fp32")
     if precision not in PRECISIONS:
@@ -355,7 +354,7 @@ def _model_numbers_and_optimizer(cfg) -> None:
         _positive(cfg.optimizer, "lr", node="optimizer")  # torch takes lr=0
         import torch
 
-        from ucl.optimizers import build_optimizer
+        from ucl.context import build_optimizer
 
         build_optimizer(cfg.optimizer, [torch.zeros(1, requires_grad=True)], total_steps=1)
 

@@ -25,8 +25,8 @@ import torch
 from omegaconf import OmegaConf
 
 from ucl.config import CONF_DIR, run_config
+from ucl.context import build_optimizer
 from ucl.models.gan import averaged, build_gan, train_discriminator, train_generator
-from ucl.optimizers import build_optimizer
 
 STEPS = 60  # steps per timing
 TRAIN_DIGITS = 60_000  # the GAN trains on the whole MNIST training split

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ucl.activations import activation
 from ucl.models.layers import dense_stack
+from ucl.models.mlp import activation
 from ucl.registry import MODELS
 
 

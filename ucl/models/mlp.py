@@ -1,4 +1,5 @@
-"""Classifiers with hidden layers: the explicit one-hidden-layer network and a deeper MLP."""
+"""Classifiers with hidden layers: the explicit one-hidden-layer network and a deeper MLP;
+and the activation functions by name that they (and the autoencoder) put between layers."""
 
 from __future__ import annotations
 
@@ -7,10 +8,26 @@ import math
 import torch
 from torch import nn
 
-from ucl.activations import activation
 from ucl.models.dropout import Dropout
 from ucl.models.layers import dense_stack
-from ucl.registry import MODELS
+from ucl.registry import ACTIVATIONS, MODELS
+
+for _name, _module in {  # `linear` is the identity (no non-linearity)
+    "linear": nn.Identity,
+    "sigmoid": nn.Sigmoid,
+    "relu": nn.ReLU,
+    "softplus": nn.Softplus,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+}.items():
+    ACTIVATIONS.register(_name)(_module)
+
+
+def activation(name: str | None) -> nn.Module:
+    """A fresh activation module; None means the identity."""
+    return nn.Identity() if name is None else ACTIVATIONS.create(name)
 
 
 class MLP(nn.Module):

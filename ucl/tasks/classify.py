@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from ucl.checkpoint import save_model
-from ucl.chunked import chunks, map_chunks
 from ucl.context import Context
 from ucl.errors import ConfigError
+from ucl.loop import chunks, map_chunks
 from ucl.plots.training import confusion_figure, curves
 from ucl.registry import TASKS
 
