@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.files import atomic_write
-from ucl.keys import RUNTIME_KEYS
+from ucl.keys import RUNTIME_KEYS, changes_result, split_override
 
 CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
 PRE_RELEASE = (
@@ -116,7 +116,7 @@ def identity(config: DictConfig | dict) -> dict[str, Any]:
     flat = _flatten(config)
     if not flat.get("consumed", True):
         del flat["consumed"]
-    return {k: v for k, v in flat.items() if k not in RUNTIME_KEYS and not k.startswith("hydra.")}
+    return {k: v for k, v in flat.items() if changes_result(k)}
 
 
 def identity_hash(config: DictConfig | dict) -> str:
@@ -215,7 +215,7 @@ def resumed_config(cfg: DictConfig, run_dir: Path, given: list[str], previous: d
             OmegaConf.update(saved, key, _plain(OmegaConf.select(cfg, key)), force_add=True)
             continue
         if key in saved_choices:  # a config group (model=mlp): compare the choices
-            now, before = item.partition("=")[2], saved_choices[key]
+            now, before = split_override(item)[1], saved_choices[key]
         else:
             now = _plain(OmegaConf.select(cfg, key, default=None))
             before = _plain(OmegaConf.select(saved, key, default=None))
@@ -245,7 +245,7 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 def _key(item: str) -> str | None:
     """The config key an override sets; None for Hydra's own keys."""
-    key = item.partition("=")[0].lstrip("+~")
+    key = split_override(item)[0]
     return None if key == "hydra" or key.startswith(("hydra.", "hydra/")) else key
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import torch
 
 from ucl.files import atomic_write
+from ucl.stats import is_number
 
 HPARAMS = "hparams"  # tag prefix of the final metrics the HParams tab shows
 
@@ -106,7 +106,9 @@ class Tracker:
         from ucl.keys import swept_keys
 
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
-        scalars = {f"{HPARAMS}/{k}": float(v) for k, v in metrics.items() if _is_number(v)}
+        scalars = {
+            f"{HPARAMS}/{k}": float(v) for k, v in metrics.items() if is_number(v, finite=True)
+        }
         experiment, start, end = hparams_summary(clean, scalars)
         # the HParams tab shows five hparams at first, those that differ first: a sweep job
         # marks its swept keys, which TensorBoard does not work out from one run's summary
@@ -119,10 +121,6 @@ class Tracker:
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _mark_differs(experiment, keys: set[str]) -> None:
