@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ucl.config import REPO
+from ucl.keys import split_override
 
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"  # the committed 2000/500-digit subset
 # In an override, "{best_mlp}" is that stage's run dir and "{activation_sweep.activation}"
@@ -386,8 +387,8 @@ def launcher(args: Iterable[str]) -> str | None:
     basic one, which runs the jobs in train.py's own process."""
     chosen = None
     for arg in args:
-        key, _, value = arg.partition("=")
-        if key.lstrip("+~") == "hydra/launcher":
+        key, value = split_override(arg)
+        if key == "hydra/launcher":
             chosen = value.strip() or None
     return None if chosen in (None, "basic") else chosen
 
