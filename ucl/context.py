@@ -128,7 +128,11 @@ class Context:
         params = sum(p.numel() for m in modules.values() for p in m.parameters())
         self.threads.for_step(float(batcher.batch_size) * params)  # multiply-adds per step
         loop = Loop(
-            self.cfg, self.tracker, batcher, total_steps, record_seconds=self.record.seconds,
+            self.cfg,
+            self.tracker,
+            batcher,
+            total_steps,
+            record_seconds=self.record.seconds,
             **components,
         )
         if loop.resume_if_possible():

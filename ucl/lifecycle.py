@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ucl.errors import CorruptFileError, RunDirBusy, RunFailed, UclError
 from ucl.files import atomic_write
@@ -116,8 +116,13 @@ class Claim:
         return False
 
 
-def run_task(task: Callable[[], dict], record: Record, finish: Callable[[dict], None],
-             close: Callable[[], None], report: Callable[[dict], None]) -> dict:
+def run_task(
+    task: Callable[[], dict],
+    record: Record,
+    finish: Callable[[dict], None],
+    close: Callable[[], None],
+    report: Callable[[dict], None],
+) -> dict:
     """Run `task` and record how it ended. Interrupted (Ctrl-C, SIGTERM, SIGHUP, or the
     scheduler's warning that the job is about to end): "interrupted", then the process
     ends or the scheduler requeues it. An error: "failed" with the reason, re-raised.
@@ -134,7 +139,6 @@ def run_task(task: Callable[[], dict], record: Record, finish: Callable[[dict], 
         if isinstance(e, SystemExit):
             raise
         requeue_or_exit(getattr(e, "signum", signal.SIGINT), record)
-        raise  # unreachable: requeue_or_exit always raises
     except BaseException as e:
         reason = f"{type(e).__name__}: {e}"
         record.end("failed", reason=reason)
@@ -278,7 +282,7 @@ def slurm_info() -> dict[str, Any] | None:
 
 
 # -- the end of the job --------------------------------------------------------------------
-def requeue_or_exit(signum: int, record: Record | None) -> None:
+def requeue_or_exit(signum: int, record: Record | None) -> NoReturn:
     """End the process for signal `signum`: 128 + signum, or for a scheduler's warning, the
     scheduler's own handler (submitit requeues the job and exits). A job it does not requeue
     (its requeues used up) fails in one line naming the job and its log; its record (when
@@ -460,7 +464,7 @@ def _handlers(handler) -> Iterator[None]:
 LOCK = ".lock"  # in the run dir; holds "<pid> on <host>[ job <SLURM job>]" of its holder
 _RECORD = re.compile(r"^(?P<pid>\d+) on (?P<host>\S+)(?: job (?P<job>\S+))?$")
 LIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING",
-               "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT"}
+               "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT"}  # fmt: skip
 
 
 @dataclass(frozen=True)
