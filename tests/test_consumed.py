@@ -13,8 +13,8 @@ from tests.conftest import compose
 from tests.test_gan import SMALL as SMALL_GAN
 from tests.train_process import data_args, metrics, output, train
 from ucl import rundir
-from ucl.earlier_runs import consumed, run_identity
 from ucl.errors import ConfigError, MissingFileError
+from ucl.rundir import consumed, run_identity
 
 # a classifier small enough to train in seconds; the runs below differ from it by one key
 CLASSIFY = ["model=mlp", "hidden=32", "activation=elu", "steps=20", "eval_every=10", "threads=1"]

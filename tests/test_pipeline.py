@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ucl.earlier_runs import run_identity
+from ucl.rundir import run_identity
 
 REPO = Path(__file__).resolve().parents[1]
 

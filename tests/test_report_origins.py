@@ -19,7 +19,7 @@ from problem_set.report.build import build_report
 from problem_set.report.questions import q232, q233
 from problem_set.report.sources import Source
 from ucl import aggregate
-from ucl.earlier_runs import run_identity
+from ucl.rundir import run_identity
 
 RUNS = Path(__file__).parent / "fixtures" / "report_runs"
 T1 = "[Table 1](#table-1-activation-of-the-hidden-layer)"

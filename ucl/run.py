@@ -13,7 +13,6 @@ from omegaconf import DictConfig
 
 from ucl import checkpoint, lifecycle, provenance, rundir
 from ucl.context import Context, resolve_precision
-from ucl.earlier_runs import check_links, consumed
 from ucl.errors import ConfigError
 from ucl.files import remove_stale_temps
 from ucl.keys import split_override
@@ -80,8 +79,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
             f"resume={run_dir}: the run's own {rundir.CONFIG_RECORD} fails today's checks "
             f"({e}); it cannot be continued by this version of ucl: start it again in a new dir"
         ) from e
-    check_links(cfg.get("task_settings"))  # a wrong classifier= path: refused, nothing written
-    taken = consumed(cfg, info.get("choices"))  # a malformed consumed.KEY: refused here too
+    rundir.check_links(cfg.get("task_settings"))  # a wrong classifier= path: refused here
+    taken = rundir.consumed(cfg, info.get("choices"))  # a malformed consumed.KEY: refused here too
     device = resolve_device(cfg.device)
     if not again:
         checkpoint.check(run_dir)  # a corrupt checkpoint stops here, naming the file

@@ -3,6 +3,10 @@ identity, and the checks that decide what a job does in a dir that already holds
 something: skip it (completed), continue it (a checkpoint is there), start it again
 (skip_completed=false), or refuse (another experiment, a corrupt file, not a run dir).
 
+It also checks the earlier runs a run links to (`classifier=`, `autoencoder=`,
+`generator=`) and records what the run takes from earlier runs and tables (`consumed`, by
+`run_identity`), so that a pipeline sees when a need changed.
+
 Every check here runs before the job writes anything, so a refused job leaves its run dir
 exactly as it found it.
 """
@@ -17,9 +21,11 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from ucl.checkpoint import MODEL
 from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.files import atomic_write
-from ucl.keys import RUNTIME_KEYS, changes_result, split_override
+from ucl.keys import LINKS, RUNTIME_KEYS, changes_result, split_override
+from ucl.lifecycle import LOCK, is_ucl_lock, read_metrics
 
 CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
 PRE_RELEASE = (
@@ -74,7 +80,6 @@ def check_ours(run_dir: Path) -> None:
     (a typo, `hydra.run.dir=.`, a folder of the user's own) is refused before anything in
     it is touched."""
     from ucl.files import is_temp_name
-    from ucl.lifecycle import LOCK, is_ucl_lock
 
     run_dir = Path(run_dir)
     if not run_dir.exists():
@@ -251,3 +256,82 @@ def _key(item: str) -> str | None:
 
 def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+# -- what a run takes from earlier runs --------------------------------------------------
+def check_links(settings) -> None:
+    """Each earlier run a task's settings link to (classifier=, autoencoder=, generator=) is
+    a run dir with a saved model, so that a wrong path is refused before the new run writes
+    anything; loading it, and checking it against the data, stay with the task."""
+    for key in LINKS:
+        path = (settings or {}).get(key)
+        if path:
+            try:
+                saved_model(Path(path))
+            except MissingFileError as e:
+                raise ConfigError(f"{key}={path}: {e}") from e
+
+
+def run_identity(run_dir: Path) -> str:
+    """What a later run reads from `run_dir`, as 16 hex digits: the run's config identity,
+    the identities of what it read itself (a GAN's judge reaches a divergence study through
+    the GAN) and the bytes of its model.pt. Another config, a re-run that saved other
+    weights or read other runs gives another hash; the same files give the same one."""
+    run_dir = Path(run_dir)
+    model = saved_model(run_dir)
+    record = read_metrics(run_dir)
+    if record is None:
+        raise MissingFileError(f"{run_dir / 'metrics.json'} does not exist; check the run dir.")
+    if "identity" not in record:
+        raise CorruptFileError(f"{run_dir / 'metrics.json'} records no identity; train it again.")
+    read = {k: v.get("identity") for k, v in (record.get("consumed") or {}).items()}
+    digest = hashlib.sha256(f"{record['identity']}\n{json.dumps(read, sort_keys=True)}\n".encode())
+    with open(model, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def consumed(cfg, choices: dict | None = None) -> dict:
+    """What this run takes from earlier work, for its metrics.json: each linked run
+    (classifier=, autoencoder=, generator=) with its run_identity, and each value a
+    pipeline chose from an earlier sweep's table (`consumed.KEY=<table>@<identity>`) with
+    the value this run has for KEY (its group choice, e.g. relu, for a component group)."""
+    out: dict = {}
+    settings = cfg.get("task_settings") or {}  # where the task reads its links, as check_links
+    for key in LINKS:
+        if path := settings.get(key):
+            out[key] = {"run": str(path), "identity": run_identity(Path(path))}
+    for key, given in (cfg.get("consumed") or {}).items():
+        table, at, identity = str(given).rpartition("@")
+        if not (at and table and identity):
+            raise ConfigError(
+                f"consumed.{key}={given!r}: give the table and its identity as "
+                f"<table>@<identity>, e.g. +consumed.{key}=runs/x/{key}_sweep@0123456789abcdef"
+            )
+        if key not in cfg:
+            raise ConfigError(f"consumed.{key}: the config has no key {key!r} to record")
+        out[key] = {"table": table, "identity": identity, "value": _value(cfg, key, choices)}
+    return out
+
+
+def _value(cfg, key: str, choices: dict | None):
+    """The value of top-level `key` as a sweep's table names it: a group's choice (relu),
+    else a component's name, else the plain value."""
+    if choices and choices.get(key) is not None:
+        return choices[key]
+    value = cfg.get(key)
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+        return value.get("name", value) if isinstance(value, dict) else value
+    return value
+
+
+def saved_model(run_dir: Path) -> Path:
+    """The model.pt of a run dir, which must be there."""
+    if not run_dir.is_dir():
+        raise MissingFileError(f"run dir {run_dir} does not exist; give the dir of a finished run")
+    path = run_dir / MODEL
+    if not path.is_file():
+        raise MissingFileError(f"{path} does not exist; check the run dir you gave.")
+    return path

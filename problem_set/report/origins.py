@@ -17,9 +17,9 @@ from pathlib import Path
 from problem_set.report.sources import Run, Source
 from problem_set.report.words import link, pct, sig, slug
 from ucl import aggregate
-from ucl.earlier_runs import run_identity
 from ucl.errors import CorruptFileError, MissingFileError
 from ucl.pipeline.choices import table_identity
+from ucl.rundir import run_identity
 from ucl.summary import Job, swept_keys
 from ucl.sweeps import CELL_IGNORES
 

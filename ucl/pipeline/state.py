@@ -204,8 +204,8 @@ _IDENTITIES: dict[tuple, str | None] = {}  # a running stage is looked at every 
 
 
 def _run_identity(run_dir: Path) -> str | None:
-    from ucl.earlier_runs import run_identity
     from ucl.errors import UclError
+    from ucl.rundir import run_identity
 
     try:
         stats = [(run_dir / f).stat() for f in ("metrics.json", "model.pt")]
