@@ -36,7 +36,7 @@ RUNTIME_KEYS = frozenset(
 )
 # A job's name also leaves out the evaluation's chunk size: it changes memory and speed,
 # and a metric only in its last bits (sums in another order), so it stays in the identity
-UNNAMED_KEYS = RUNTIME_KEYS | {"eval_batch_size"}
+UNNAMED_KEY = "eval_batch_size"
 # the links to earlier runs (run dirs): a task takes those its settings have a field for
 LINKS = ("classifier", "autoencoder", "generator")
 
@@ -82,7 +82,7 @@ def name_for(overrides, swept: set[str], num) -> str:
     items = [str(o) for o in overrides]
     chosen = [o for o in items if _key(o) in swept]
     if not chosen:
-        chosen = [o for o in items if _key(o) not in UNNAMED_KEYS and changes_result(_key(o))]
+        chosen = [o for o in items if (k := _key(o)) != UNNAMED_KEY and changes_result(k)]
     return safe(",".join(sorted(chosen, key=_key))) or str(num)
 
 

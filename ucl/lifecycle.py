@@ -204,13 +204,13 @@ class Record:
     top-level keys by item (`ctx.record["judge"] = ...`); `seconds` holds the time by part
     (data, train, eval, total) and `env` how the run ran (device, precision, threads)."""
 
-    def __init__(self, run_dir: Path, header: dict[str, Any]):
+    def __init__(self, run_dir: Path, header: dict[str, Any], env: dict[str, Any], threads: Any):
         self.path = Path(run_dir) / METRICS
         self.header = header
+        self.env = env
+        self.threads = threads  # the run's Threads (ucl/threads.py): its reason at the end
         self.extra: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}
-        self.env: dict[str, Any] = {}
-        self.threads: Any = None  # the run's Threads (ucl/threads.py): its reason at the end
         self._started: float | None = None
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -233,7 +233,7 @@ class Record:
         if reason:
             record["reason"] = reason
         env = dict(self.env)
-        if self.threads is not None and self.threads.reason:
+        if self.threads.reason:
             env["threads_reason"] = self.threads.reason
         self._write(record, env)
 

@@ -110,12 +110,11 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
                 "test": len(data.y_test),
                 "fingerprint": data.fingerprint,
             }
-        record = lifecycle.Record(run_dir, header)
+        precision = resolve_precision(cfg.get("precision", "fp32"), device)
+        env = {"device": str(device), "precision": precision}
+        record = lifecycle.Record(run_dir, header, env, threads)
         if data_seconds is not None:
             record.seconds["data"] = data_seconds
-        precision = resolve_precision(cfg.get("precision", "fp32"), device)
-        record.env = {"device": str(device), "precision": precision}
-        record.threads = threads
         tracker = Tracker(run_dir)
         ctx = Context(cfg, data, device, tracker, record, threads, precision=precision)
         return _train(cfg, ctx, run_dir, again)
