@@ -148,7 +148,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     def power_cut(src, dst):
         raise OSError("power cut between write and rename")
 
-    monkeypatch.setattr("ucl.files.os.replace", power_cut)
+    monkeypatch.setattr("ucl.lifecycle.os.replace", power_cut)
     with pytest.raises(OSError, match="power cut"):
         checkpoint.save(path, {"step": 2})
     assert checkpoint.load(path) == {"step": 1}  # the old checkpoint, whole

@@ -20,8 +20,7 @@ from train_process import REPO, data_args, metrics, output, snapshot, start, tra
 
 from ucl import checkpoint, rundir
 from ucl.errors import CorruptFileError, RunDirBusy, UnreadableFileError
-from ucl.files import atomic_write, remove_stale_temps
-from ucl.lifecycle import RunLock
+from ucl.lifecycle import RunLock, atomic_write, remove_stale_temps
 from ucl.loop import NonFiniteLoss, RunInterrupted
 
 MLP = ["model=mlp", "hidden=8", "threads=1", "eval_every=10", "checkpoint_every=10"]
@@ -276,7 +275,7 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
     def full_disk(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("ucl.files.os.replace", full_disk)
+    monkeypatch.setattr("ucl.lifecycle.os.replace", full_disk)
     with pytest.raises(OSError, match="No space"):
         atomic_write(tmp_path / "metrics.json", "new")
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

@@ -11,8 +11,7 @@ from typing import Any
 import torch
 
 from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
-from ucl.files import atomic_write
-from ucl.lifecycle import hold
+from ucl.lifecycle import atomic_write, hold
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"

@@ -20,7 +20,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 
 from ucl.errors import RunFailed
-from ucl.files import atomic_write
+from ucl.lifecycle import atomic_write
 
 log = logging.getLogger(__name__)
 LEDGER = "cluster.json"  # in the sweep dir: each job's scheduler id, state and log

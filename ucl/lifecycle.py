@@ -6,7 +6,10 @@ record, what may happen and what is then on disk.
   and a scheduler's time-limit warning, handled by phase.
 - **The record** (`Record`): metrics.json, written by this module alone: "running" at the
   first write, then "completed", "interrupted" (with a checkpoint to continue from) or
-  "failed", with the reason.
+  "failed", with the reason. `read_metrics` reads it back; `is_number` says which of its
+  values are metrics.
+- **Writing files** (`atomic_write`): every file of a run dir is written beside its target
+  and renamed over it, so that a kill at any moment leaves the old file or the new one.
 - **The end of the job** (`requeue_or_exit`): 128 + the signal, or the scheduler's requeue.
 - **Phases** (`hold`): named moments where the cluster tests hold a job so that a signal
   lands exactly there.
@@ -49,6 +52,8 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
+import numbers
 import os
 import platform
 import re
@@ -63,7 +68,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ucl.errors import CorruptFileError, RunDirBusy, RunFailed, UclError
-from ucl.files import atomic_write
 
 METRICS = "metrics.json"
 STATUSES = ("completed", "failed", "interrupted", "running")
@@ -196,6 +200,15 @@ def read_metrics(run_dir: Path) -> dict | None:
             f"{path} has no valid 'status' (one of {STATUSES}); delete it to run the job again."
         )
     return data
+
+
+def is_number(v, finite: bool = False) -> bool:
+    """A metric in metrics.json: a real number (a bool is no measurement). NaN and inf count,
+    as a metric that became nan is still a value; finite=True leaves them out (where a
+    consumer cannot take them)."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):  # numpy.bool_ is no Real either
+        return False
+    return not finite or math.isfinite(v)
 
 
 class Record:
@@ -648,3 +661,63 @@ def hold(phase: str) -> None:
     deadline = time.monotonic() + HOLD_SECONDS
     while stopping() is None and marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+# Writing run-dir files so that a crash or a kill at any moment leaves either the old
+# file or the new one, never a half-written one, and no temporary file behind.
+
+TMP_MARK = ".tmp"  # temporary files are `.<name>.tmp<pid>` beside their target
+TEMP_NAME = re.compile(r"^\..+\.tmp\d+$")  # exactly the names atomic_write uses
+
+
+def is_temp_name(name: str) -> bool:
+    return TEMP_NAME.match(name) is not None
+
+
+def atomic_write(
+    path: Path, data: bytes | str, before_rename: Callable[[], None] | None = None
+) -> None:
+    """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the folder
+    (so that the rename itself survives a power cut). On failure the temporary file goes.
+    `before_rename` runs between the two (a test may hold the write there)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        if before_rename is not None:
+            before_rename()
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Temporary files a killed writer left in `folder` (call only while holding the run
+    dir's lock: then no live writer owns them). Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(f".*{TMP_MARK}*"):
+        if is_temp_name(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. a platform without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ucl.errors import UclError
-from ucl.files import atomic_write
+from ucl.lifecycle import atomic_write
 
 MARKER = ".ucl-output.json"
 

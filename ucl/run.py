@@ -14,12 +14,10 @@ from omegaconf import DictConfig
 from ucl import checkpoint, lifecycle, provenance, rundir
 from ucl.context import Context, resolve_precision
 from ucl.errors import ConfigError
-from ucl.files import remove_stale_temps
 from ucl.keys import split_override
-from ucl.lifecycle import read_metrics
+from ucl.lifecycle import is_number, read_metrics, remove_stale_temps
 from ucl.registry import DATASETS, TASKS
 from ucl.schema import load_all, validate
-from ucl.stats import is_number
 from ucl.threads import Threads
 from ucl.tracking import Tracker
 

@@ -1,4 +1,4 @@
-"""Statistics over seeds: what counts as a number, the mean, a Student-t confidence interval,
+"""Statistics over seeds: the mean, a Student-t confidence interval,
 and Welch's t-test.
 
 Plain functions on lists of floats; scipy.stats does the distributions. With fewer than two
@@ -8,20 +8,11 @@ values no spread and no interval exist: those come back as None, never as a made
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 LEVEL = 0.95  # confidence level of the intervals
 ALPHA = 0.05  # significance level of "worse than the best"
-
-
-def is_number(v, finite: bool = False) -> bool:
-    """A real number (a bool is no measurement): NaN and inf count, as a metric that became
-    nan is still a value; finite=True leaves them out (where a consumer cannot take them)."""
-    if not isinstance(v, numbers.Real) or isinstance(v, bool):  # numpy.bool_ is no Real either
-        return False
-    return not finite or math.isfinite(v)
 
 
 @dataclass(frozen=True)

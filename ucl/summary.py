@@ -14,9 +14,8 @@ from pathlib import Path
 import yaml
 
 from ucl.errors import CorruptFileError
-from ucl.lifecycle import read_metrics
+from ucl.lifecycle import is_number, read_metrics
 from ucl.rundir import PRE_RELEASE, identity, pre_release, read_config_record
-from ucl.stats import is_number
 
 # val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
 CLASSIFY_COLUMNS = [

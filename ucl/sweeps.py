@@ -22,6 +22,7 @@ import pandas as pd
 from ucl import stats
 from ucl.errors import CorruptFileError
 from ucl.keys import RUNTIME_KEYS
+from ucl.lifecycle import is_number
 from ucl.rundir import read_config_record
 from ucl.summary import (
     CLASSIFY_COLUMNS,
@@ -156,7 +157,7 @@ def default_metrics(frame: pd.DataFrame) -> list[str]:
     """The metrics summarize.py shows by default (summary.metric_columns): a classifier's
     accuracies, else the first few numeric ones."""
     names = _metrics_of(frame)
-    present = [m for m, c in names.items() if frame[c].map(stats.is_number).any()]
+    present = [m for m, c in names.items() if frame[c].map(is_number).any()]
     if "test/accuracy" in present:
         return [c for c in CLASSIFY_COLUMNS if c in present]
     return present[:MAX_DEFAULT_METRICS]
@@ -448,7 +449,7 @@ def marks(values: list[list[float]], metric: str) -> list[str]:
 
 def _numbers(series: pd.Series) -> list[float]:
     """The numbers among a cell's values, NaN included (a run that ended in NaN counts)."""
-    return [float(v) for v in series if stats.is_number(v)]
+    return [float(v) for v in series if is_number(v)]
 
 
 def _varying(written: pd.DataFrame, skip=frozenset()) -> list[str]:

@@ -11,8 +11,7 @@ from typing import Any
 
 import torch
 
-from ucl.files import atomic_write
-from ucl.stats import is_number
+from ucl.lifecycle import atomic_write, is_number
 
 HPARAMS = "hparams"  # tag prefix of the final metrics the HParams tab shows
 

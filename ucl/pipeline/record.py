@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ucl.files import atomic_write
-from ucl.lifecycle import read_metrics
+from ucl.lifecycle import atomic_write, read_metrics
 from ucl.pipeline.launch import log_path, train_command
 from ucl.pipeline.stages import Plan, Planned, shown
 

@@ -38,7 +38,7 @@ from ucl.divergence.measures import Sample, is_test, needs_features
 from ucl.divergence.separation import effect_size, rejection_rate
 from ucl.earlier_runs import load_classifier, load_generator
 from ucl.errors import ConfigError
-from ucl.files import atomic_write
+from ucl.lifecycle import atomic_write
 from ucl.plots.divergence import divergence_figure, separation_figure
 from ucl.registry import MEASURES, TASKS
 

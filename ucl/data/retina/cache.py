@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ucl.files import atomic_write
+from ucl.lifecycle import atomic_write
 
 # Bump when the preprocessing changes, so caches written by older code are not reused.
 CACHE_VERSION = 2
