@@ -14,7 +14,7 @@ import pytest
 from problem_set.report.doc import Table, Text
 from problem_set.report.environment import environment
 from problem_set.report.sources import Source
-from ucl import provenance
+from ucl import rundir
 from ucl.config import REPO
 from ucl.pipeline import command
 
@@ -38,67 +38,67 @@ def checkout(tmp_path):
 
 
 def test_a_clean_checkout_records_its_commit(checkout):
-    state = provenance.git_state(checkout)
+    state = rundir.git_state(checkout)
     assert state == {"commit": git(checkout, "rev-parse", "HEAD").strip(), "dirty": False}
 
 
 def test_uncommitted_changes_flip_the_flag_and_the_hash_follows_the_diff(checkout):
     (checkout / "train.py").write_text("print('changed')\n")
-    first = provenance.git_state(checkout)
+    first = rundir.git_state(checkout)
     assert first["dirty"] is True and len(first["diff"]) == 12
     assert first["commit"] == git(checkout, "rev-parse", "HEAD").strip()
-    assert provenance.git_state(checkout) == first  # the same diff, the same hash
+    assert rundir.git_state(checkout) == first  # the same diff, the same hash
     (checkout / "train.py").write_text("print('changed again')\n")
-    second = provenance.git_state(checkout)
+    second = rundir.git_state(checkout)
     assert second["dirty"] is True and second["diff"] != first["diff"]
     (checkout / "train.py").write_text("print('hello')\n")  # back to the commit
-    assert provenance.git_state(checkout)["dirty"] is False
+    assert rundir.git_state(checkout)["dirty"] is False
 
 
 def test_a_staged_change_counts_too(checkout):
     (checkout / "new.py").write_text("x = 1\n")
     git(checkout, "add", "new.py")
-    assert provenance.git_state(checkout)["dirty"] is True
+    assert rundir.git_state(checkout)["dirty"] is True
 
 
 def test_an_untracked_file_counts_and_its_content_enters_the_hash(checkout):
     (checkout / "module.py").write_text("x = 1\n")
-    first = provenance.git_state(checkout)
+    first = rundir.git_state(checkout)
     assert first["dirty"] is True
     (checkout / "module.py").write_text("x = 2\n")
-    assert provenance.git_state(checkout)["diff"] != first["diff"]
+    assert rundir.git_state(checkout)["diff"] != first["diff"]
     (checkout / ".gitignore").write_text("module.py\n.gitignore\n")  # ignored: not a change
-    assert provenance.git_state(checkout)["dirty"] is False
+    assert rundir.git_state(checkout)["dirty"] is False
 
 
 def test_outside_a_checkout_it_says_so(tmp_path):
-    assert provenance.git_state(tmp_path) == {"git": "not a git checkout"}
+    assert rundir.git_state(tmp_path) == {"git": "not a git checkout"}
 
 
 def test_no_git_binary_or_a_timeout_is_a_plain_value(checkout, monkeypatch):
     def missing(*args, **kwargs):
         raise FileNotFoundError("git")
 
-    monkeypatch.setattr(provenance.subprocess, "run", missing)
-    assert provenance.git_state(checkout) == {"git": "git is not installed"}
+    monkeypatch.setattr(rundir.subprocess, "run", missing)
+    assert rundir.git_state(checkout) == {"git": "git is not installed"}
 
     def slow(command, **kwargs):
         raise subprocess.TimeoutExpired(command, kwargs.get("timeout"))
 
-    monkeypatch.setattr(provenance.subprocess, "run", slow)
-    assert provenance.git_state(checkout)["git"].startswith("git did not answer within")
+    monkeypatch.setattr(rundir.subprocess, "run", slow)
+    assert rundir.git_state(checkout)["git"].startswith("git did not answer within")
 
 
 def test_code_version_is_cached_and_names_the_packages():
-    first = provenance.code_version()
-    assert provenance.code_version() is first  # computed once per process
+    first = rundir.code_version()
+    assert rundir.code_version() is first  # computed once per process
     assert first["packages"]["torch"] == metadata.version("torch")
     assert first["packages"]["numpy"] == metadata.version("numpy")
-    assert set(first["packages"]) <= set(provenance.PACKAGES)
+    assert set(first["packages"]) <= set(rundir.PACKAGES)
 
 
 def test_this_checkout_is_the_repo_the_code_lives_in():
-    assert provenance.REPO == REPO
+    assert rundir.REPO == REPO
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -148,7 +148,7 @@ def reproduce(tmp_path, monkeypatch, capsys, code) -> str:
             return True
 
     monkeypatch.setattr(command, "Runner", NoRunner)
-    monkeypatch.setattr(provenance, "code_version", lambda: code)
+    monkeypatch.setattr(rundir, "code_version", lambda: code)
     args = ["--only", "best_mlp", "--no-report", "--jobs", "1", "--root", str(tmp_path)]
     assert script.run(args) == 0
     return capsys.readouterr().out

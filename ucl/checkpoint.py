@@ -12,9 +12,9 @@ import torch
 
 from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
 from ucl.lifecycle import atomic_write, hold
+from ucl.rundir import MODEL
 
 CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
 SAMPLES = "samples.pt"  # a generative run's final samples: {"samples": (N, D), "image_shape"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # torch's weights_only message carries terminal colours
 

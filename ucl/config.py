@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]  # the checkout: train.py, conf/, scripts/, tests/
+from ucl.rundir import REPO  # the checkout: train.py, conf/, scripts/, tests/
+
 CONF_DIR = REPO / "conf"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from ucl import checkpoint, lifecycle, provenance, rundir
+from ucl import checkpoint, lifecycle, rundir
 from ucl.context import Context, resolve_precision
 from ucl.errors import ConfigError
 from ucl.keys import split_override
@@ -97,7 +97,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         header: dict[str, Any] = {"task": cfg.task, **info, "identity": rundir.identity_hash(cfg)}
         if (slurm := lifecycle.slurm_info()) is not None:
             header["slurm"] = slurm
-        header["code"] = provenance.code_version()  # not the identity: a new commit resumes
+        header["code"] = rundir.code_version()  # not the identity: a new commit resumes
         if taken:  # what the run read from earlier runs and tables, so a pipeline sees a change
             header["consumed"] = taken
         if data is not None:

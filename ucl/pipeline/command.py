@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ucl import outdir, provenance
+from ucl import outdir, rundir
 from ucl.outdir import OutputDirError
 from ucl.pipeline.choices import ChoiceError, check_choices, resolve
 from ucl.pipeline.launch import train_command
@@ -110,7 +110,7 @@ def main(
         except OutputDirError as e:
             print(f"{name}: {e}", file=sys.stderr)
             return 2
-    if warning := provenance.dirty_warning():  # the runs record it too; said once, up front
+    if warning := rundir.dirty_warning():  # the runs record it too; said once, up front
         print(f"{name}: warning: {warning}")
     if args.jobs > 1 and (problem := prepare_mnist(todo)):
         print(f"{name}: MNIST could not be loaded, so its stages will fail: {problem}")
