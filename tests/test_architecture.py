@@ -47,7 +47,7 @@ def copy_of_ucl(tmp_path_factory) -> Path:
     "module, line, contract",
     [
         ("models/logreg.py", "import ucl.run", "ucl's layers"),  # a building block imports the run
-        ("registry.py", "import ucl.models", "the registry holds only"),
+        ("keys.py", "import ucl.models", "the registry holds only"),
         ("loop.py", "import problem_set.report.build", "the framework never imports"),
         ("run.py", "import ucl.pipeline.runner", "the core never imports the pipelines"),
         ("tasks/gan.py", "import ucl.schema", "every component is loaded in one place"),

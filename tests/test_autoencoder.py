@@ -15,9 +15,9 @@ from torch import nn
 
 from ucl.config import run_config
 from ucl.earlier_runs import load_model
+from ucl.keys import MODELS
 from ucl.models.autoencoder import Autoencoder
 from ucl.plots.latent import title_of
-from ucl.registry import MODELS
 from ucl.schema import load_all
 
 # small widths and few steps: these runs test the pipeline, not the architecture

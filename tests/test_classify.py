@@ -94,7 +94,7 @@ def test_saved_model_loads_safely_and_scores_the_same(short_run, tmp_path):
     state = torch.load(run_dir / "model.pt", weights_only=True)
     assert set(state["state_dict"]) == {"W1", "b1", "W2", "b2"}
     model, saved = load_model(run_dir)
-    from ucl.registry import DATASETS
+    from ucl.keys import DATASETS
 
     load_all()  # the dataset builders register on import (run alone, nothing has imported them)
     cfg = compose([f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path}"])
@@ -199,7 +199,7 @@ def test_analytic_grad_on_a_model_without_one_is_a_clear_error(tmp_path, fixture
 def test_train_curves_use_a_seeded_subset_and_the_final_train_error_the_whole_split(
     tmp_path, fixture_overrides
 ):
-    from ucl.registry import DATASETS
+    from ucl.keys import DATASETS
 
     overrides = [*fixture_overrides, *SHORT, "epochs=1", "task_settings.train_eval_size=500"]
     record = run_in_process(tmp_path, overrides, "subset")

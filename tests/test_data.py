@@ -12,7 +12,7 @@ import torch
 from conftest import FIXTURE_MNIST, compose, full_mnist_dir
 
 from ucl.data.mnist import IDX_FILES, DataFileError
-from ucl.registry import DATASETS
+from ucl.keys import DATASETS
 from ucl.schema import load_all
 
 

@@ -12,7 +12,7 @@ from train_process import output, train
 
 from ucl.data.mnist import IDX_FILES, DataFileError
 from ucl.data.retina import RetinaDataError, load_retina
-from ucl.registry import DATASETS
+from ucl.keys import DATASETS
 from ucl.schema import load_all
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import compose
 
-from ucl.registry import ACTIVATIONS, MODELS, OPTIMIZERS, TASKS, Registry, RegistryError
+from ucl.keys import ACTIVATIONS, MODELS, OPTIMIZERS, TASKS, Registry, RegistryError
 from ucl.schema import load_all
 
 
@@ -90,7 +90,7 @@ def test_every_divergence_measure_gives_a_finite_value():
 
     from ucl.config import CONF_DIR
     from ucl.divergence.measures import Sample
-    from ucl.registry import MEASURES
+    from ucl.keys import MEASURES
 
     load_all()
     settings = OmegaConf.load(CONF_DIR / "divergence" / "base.yaml")

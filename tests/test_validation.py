@@ -10,7 +10,7 @@ import torch
 from conftest import FIXTURE_MNIST, compose, train
 
 from ucl.errors import ConfigError
-from ucl.registry import DATASETS
+from ucl.keys import DATASETS
 from ucl.schema import load_all
 
 

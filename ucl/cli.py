@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ucl.config import CONF_DIR
-from ucl.keys import split_override
-from ucl.registry import closest
+from ucl.keys import closest, split_override
 from ucl.schema import UclConfig
 
 GROUPS = ("model", "optimizer", "activation", "dataset", "experiment", "hydra")

@@ -24,9 +24,9 @@ import torch
 
 from ucl.data.splits import Batcher, DataLoaderBatcher, Splits
 from ucl.errors import ConfigError
+from ucl.keys import MODELS, OPTIMIZERS
 from ucl.lifecycle import Record
 from ucl.loop import Loop, total_steps
-from ucl.registry import MODELS, OPTIMIZERS
 from ucl.threads import Threads
 from ucl.tracking import Tracker
 

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from ucl.checkpoint import MODEL, CheckpointMismatch, load
 from ucl.errors import ConfigError, MissingFileError
-from ucl.registry import MODELS
+from ucl.keys import MODELS
 from ucl.rundir import saved_model
 
 log = logging.getLogger(__name__)

@@ -1,18 +1,28 @@
-"""Config keys by what they say about a run: the key an override sets, the keys that do
-not change what a run computes, the links to earlier runs, and the sweep job dir names
-made of the swept keys (`hidden=64`, `activation=elu,hidden=128`).
+"""The config's names: the builders a config can pick by name (the registries), and config
+keys by what they say about a run: the key an override sets, the keys that do not change
+what a run computes, the links to earlier runs, and the sweep job dir names made of the
+swept keys (`hidden=64`, `activation=elu,hidden=128`).
+
+A registry maps a name (the value a config gives, e.g. ``model.name: mlp``) to a builder.
+``register`` adds one, ``create`` builds one, ``names`` lists them. An unknown name lists
+the valid ones and suggests the closest; a name registered twice is an error, so two
+modules cannot silently shadow each other.
 
 Imported by train.py before Hydra starts (conf/config.yaml's `hydra.sweep.subdir` calls
-the `ucl.job_name` resolver registered here), so it imports nothing of ucl's. A job's name
-depends only on its own overrides and on which keys the sweep varies, so re-running a
-sweep into the same dir finds the same jobs.
+the `ucl.job_name` resolver registered here), and by every component that registers
+itself, so it imports nothing of ucl's. A job's name depends only on its own overrides and
+on which keys the sweep varies, so re-running a sweep into the same dir finds the same
+jobs.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Knobs that say how or where a run executes, not what it computes: they may differ
 # between a run and its continuation (resume=, a re-run sweep), they are not part of a
@@ -63,7 +73,7 @@ UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]")
 MAX_LENGTH = 100  # longer names are cut and end in a hash of the whole name
 
 
-def register() -> None:
+def register_resolver() -> None:
     """Make `${ucl.job_name:...}` known to OmegaConf (Hydra resolves it per job)."""
     from omegaconf import OmegaConf
 
@@ -133,3 +143,81 @@ def safe(name: str) -> str:
 
 def _key(override: str) -> str:
     return split_override(override)[0]
+
+
+# The registries: named builders for every component a config can pick.
+
+
+class RegistryError(KeyError):
+    """A name that is not registered, or registered twice."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._builders: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str | None = None) -> Callable[[Callable], Callable]:
+        """Decorator: ``@MODELS.register("mlp")`` (defaults to the builder's own name)."""
+
+        def add(builder: Callable) -> Callable:
+            key = name or builder.__name__
+            if key in self._builders:
+                raise RegistryError(
+                    f"{self.kind} {key!r} is registered twice "
+                    f"(by {_where(self._builders[key])} and {_where(builder)}); "
+                    f"rename one of them."
+                )
+            self._builders[key] = builder
+            return builder
+
+        return add
+
+    def get(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._builders[name]
+        except KeyError:
+            raise RegistryError(self._unknown(name)) from None
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.get(name)(*args, **kwargs)
+
+    def names(self) -> list[str]:
+        return sorted(self._builders)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._builders
+
+    def _unknown(self, name: str) -> str:
+        valid = ", ".join(self.names()) or "(none registered)"
+        close = closest(name, self.names())
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"Unknown {self.kind} {name!r}.{hint} Valid {self.kind} names: {valid}."
+
+
+def closest(
+    name: object, names, n: int = 1, cutoff: float = 0.6, prefixes: bool = False
+) -> list[str]:
+    """The valid names most like `name` (a typo's fixes), at most `n`, best first; empty
+    when none is close. Every "did you mean" of ucl asks here. `prefixes`: a name that
+    begins `name`, or that `name` begins, comes first (`lr_rate` -> `lr`)."""
+    name, names = str(name), sorted(map(str, names))
+    close = difflib.get_close_matches(name, names, n=n, cutoff=cutoff)
+    if prefixes:
+        close = [k for k in names if name.startswith(k) or k.startswith(name)] + close
+    return list(dict.fromkeys(close))[:n]
+
+
+def _where(builder: Callable) -> str:
+    return f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', builder)}"
+
+
+MODELS = Registry("model")
+OPTIMIZERS = Registry("optimizer")
+ACTIVATIONS = Registry("activation")
+DATASETS = Registry("dataset")
+TASKS = Registry("task")
+MEASURES = Registry("divergence measure")

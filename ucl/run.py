@@ -14,9 +14,8 @@ from omegaconf import DictConfig
 from ucl import checkpoint, lifecycle, rundir
 from ucl.context import Context, resolve_precision
 from ucl.errors import ConfigError
-from ucl.keys import split_override
+from ucl.keys import DATASETS, TASKS, split_override
 from ucl.lifecycle import is_number, read_metrics, remove_stale_temps
-from ucl.registry import DATASETS, TASKS
 from ucl.schema import load_all, validate
 from ucl.threads import Threads
 from ucl.tracking import Tracker

@@ -18,7 +18,7 @@ from omegaconf import MISSING
 
 from ucl import keys
 from ucl.errors import ConfigError
-from ucl.registry import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
+from ucl.keys import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
 
 
 @dataclass
@@ -149,7 +149,7 @@ def register_schema() -> None:
     store.store(name="base_config", node=UclConfig)
     for task, settings in TASK_SETTINGS.items():
         store.store(group="task", name=f"{task}_schema", node=settings)
-    keys.register()
+    keys.register_resolver()
     # conf/hydra/launcher/submitit_*.yaml give every key of the submitit plugin's config of
     # the same name; Hydra 1.3 checks them against it and warns that it does (harmless)
     warnings.filterwarnings(
@@ -171,7 +171,7 @@ def _made_dir(path: str) -> str:
 
 def load_all() -> None:
     """Import the modules that register components (every registry filled). Kept out of
-    `ucl.registry`, which any layer imports, and out of import time."""
+    `ucl.keys`, which any layer imports, and out of import time."""
     import ucl.context  # noqa: F401  (the optimizers)
     import ucl.data  # noqa: F401
     import ucl.divergence.measures  # noqa: F401

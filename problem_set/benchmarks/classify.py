@@ -76,7 +76,7 @@ def data_path_seconds(root: Path, repeats: int) -> tuple[float, float]:
     whole-tensor batcher and through the problem set's DataLoader + ToTensor."""
     from ucl.config import compose
     from ucl.data.splits import Batcher, DataLoaderBatcher
-    from ucl.registry import DATASETS
+    from ucl.keys import DATASETS
     from ucl.schema import load_all
 
     load_all()

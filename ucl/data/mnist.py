@@ -29,7 +29,7 @@ from ucl.data.splits import (
     hold_out_from_config,
 )
 from ucl.errors import UclError
-from ucl.registry import DATASETS
+from ucl.keys import DATASETS
 
 FASHION_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ucl import divergence as dv
-from ucl.registry import MEASURES
+from ucl.keys import MEASURES
 
 
 class Sample:

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ucl.keys import MODELS
 from ucl.models.layers import dense_stack
 from ucl.models.mlp import activation
-from ucl.registry import MODELS
 
 
 def activation_stack(widths: Sequence[int], act: str, last_act: str | None) -> nn.Sequential:

@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from ucl.keys import MODELS
 from ucl.models.dropout import Dropout
 from ucl.models.layers import dense_stack
-from ucl.registry import MODELS
 
 
 def _mlp(

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ucl.registry import MODELS
+from ucl.keys import MODELS
 
 
 class LogisticRegression(nn.Module):

@@ -8,9 +8,9 @@ import math
 import torch
 from torch import nn
 
+from ucl.keys import ACTIVATIONS, MODELS
 from ucl.models.dropout import Dropout
 from ucl.models.layers import dense_stack
-from ucl.registry import ACTIVATIONS, MODELS
 
 for _name, _module in {  # `linear` is the identity (no non-linearity)
     "linear": nn.Identity,

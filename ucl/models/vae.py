@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ucl.keys import MODELS
 from ucl.models.autoencoder import activation_stack, check_widths, coder_args
-from ucl.registry import MODELS
 
 RECONSTRUCTIONS = ("mse", "bce")
 

@@ -14,7 +14,7 @@ def prepare_mnist(plan: Plan) -> str | None:
     if first is None:
         return None
     from ucl.config import compose
-    from ucl.registry import DATASETS
+    from ucl.keys import DATASETS
     from ucl.schema import load_all
 
     load_all()

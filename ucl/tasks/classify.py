@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from ucl.checkpoint import save_model
 from ucl.context import Context
 from ucl.errors import ConfigError
+from ucl.keys import TASKS
 from ucl.loop import chunks, map_chunks
 from ucl.plots.training import confusion_figure, curves
-from ucl.registry import TASKS
 
 log = logging.getLogger(__name__)
 

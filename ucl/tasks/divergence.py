@@ -38,9 +38,9 @@ from ucl.divergence.measures import Sample, is_test, needs_features
 from ucl.divergence.separation import effect_size, rejection_rate
 from ucl.earlier_runs import load_classifier, load_generator
 from ucl.errors import ConfigError
+from ucl.keys import MEASURES, TASKS
 from ucl.lifecycle import atomic_write
 from ucl.plots.divergence import divergence_figure, separation_figure
-from ucl.registry import MEASURES, TASKS
 
 log = logging.getLogger(__name__)
 FEATURES = "features"  # the seconds row of the classifier's forward pass

@@ -27,9 +27,9 @@ from ucl.checkpoint import save_model
 from ucl.context import Context
 from ucl.earlier_runs import load_classifier
 from ucl.errors import ConfigError
+from ucl.keys import TASKS
 from ucl.models.gan import GAN, averaged, train_discriminator, train_generator
 from ucl.plots.training import class_histogram, class_shares_over_epochs, curves
-from ucl.registry import TASKS
 from ucl.sample_quality import class_frequencies, classifier_features, judge_with_real
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from ucl.data.splits import (
     file_digest,
     hold_out_from_config,
 )
-from ucl.registry import DATASETS
+from ucl.keys import DATASETS
 
 
 @DATASETS.register("retinal_bipolar")

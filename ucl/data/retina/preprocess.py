@@ -16,7 +16,7 @@ from scipy import sparse
 from ucl import class_names
 from ucl.data.retina import files
 from ucl.data.retina.files import DOUBLET_LABEL, RetinaDataError
-from ucl.registry import closest
+from ucl.keys import closest
 
 # classes="bipolar": short names (before " (") of the 14 bipolar types and Mueller glia
 BIPOLAR_AND_GLIA = re.compile(r"(RBC|BC\d.*|MG)")  # matched in full, case-sensitive
