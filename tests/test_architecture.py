@@ -81,9 +81,31 @@ def test_loading_every_component_leaves_the_slow_imports_for_when_they_are_used(
         "        'matplotlib.pyplot')\n"
         "print(sorted({m for m in sys.modules if m.startswith(slow)}))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=300,
+    proc = _python(probe)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    """`python -c code` in a fresh process on this checkout."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_refused_command_line_is_refused_before_torch_loads():
+    """A typo in `python train.py ...` is answered in about a second: the command line is
+    checked before anything imports torch (which alone takes over a second to load)."""
+    probe = (
+        "import atexit, runpy, sys\n"
+        "loaded = lambda: sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\n"
+        "atexit.register(lambda: print(loaded()))\n"
+        "sys.argv = ['train.py', 'hiden=64']\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
+    proc = _python(probe)
+    assert proc.returncode == 2, proc.stderr
+    assert "Unknown config key 'hiden'" in proc.stderr
+    assert "Did you mean hidden" in proc.stderr
     assert proc.stdout.strip() == "[]"
