@@ -1,21 +1,32 @@
-"""Train anything ucl knows: `python train.py model=mlp activation=elu -m hidden=64,128,256`."""
+"""Train anything ucl knows: `python train.py model=mlp activation=elu -m hidden=64,128,256`.
+
+The command line is checked here before Hydra parses it, and before anything loads torch:
+a key the config does not have, or a group option with no YAML file, is one line naming
+the closest valid ones. Hydra then composes the config and calls `main` once per job;
+`ucl.run.run` runs it.
+"""
 
 import signal
 import sys
 
-# until ucl's own handlers are in place (ucl.cli.main), Ctrl-C ends the process as SIGTERM
-# and SIGHUP do, with 128 + the signal and no traceback: nothing has been written yet
+# until ucl's own handlers are in place (command), Ctrl-C ends the process as SIGTERM and
+# SIGHUP do, with 128 + the signal and no traceback: nothing has been written yet
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-from ucl.threads import sleeping_threads  # noqa: E402
+import dataclasses  # noqa: E402
+import os  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/performance.md, "Threads")
+# before torch loads OpenMP: idle threads sleep unless the user set a policy
+# (docs/performance.md, "Threads")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import hydra  # noqa: E402
 
-from ucl.cli import job  # noqa: E402
-from ucl.cli import main as cli_main  # noqa: E402
-from ucl.schema import register_schema  # noqa: E402
+from ucl.config import CONF_DIR  # noqa: E402
+from ucl.keys import closest, split_override  # noqa: E402
+from ucl.schema import UclConfig, register_schema  # noqa: E402
 
 register_schema()
 
@@ -25,5 +36,133 @@ def main(cfg):
     return job(cfg)  # the metric `objective` names: what a sweeper (Optuna) optimises
 
 
+GROUPS = ("model", "optimizer", "activation", "dataset", "experiment", "hydra")
+
+
+USAGE_ERROR = 2  # exit status of a refused invocation (bad input), as argparse uses
+DEBUG = False  # --debug: command sets it; a single run's job is in its process
+
+
+def command(argv: list[str]) -> int:
+    """The command: bad input is one line on stderr and exit status 2; a failed run one line
+    and status 1 (its metrics.json says why); anything else, a bug, its traceback.
+    `--debug` (or HYDRA_FULL_ERROR=1) shows the traceback of every error."""
+    global DEBUG
+    debug = DEBUG = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    if message := bad_override_message(argv):
+        print(f"train.py: {message}", file=sys.stderr)
+        return USAGE_ERROR
+    sys.argv = multirun_flag_first(argv)
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing; we print here
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ucl.errors import RunFailed, UclError
+    from ucl.lifecycle import RunInterrupted, describe, interrupting
+    from ucl.loop import NonFiniteLoss
+
+    try:
+        with interrupting():  # from the first moment: a signal ends the command, not a job
+            main()
+    except (RunInterrupted, KeyboardInterrupt) as e:  # before any run had written a record
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"train.py: stopped by {describe(signum)}; nothing was recorded", file=sys.stderr)
+        return 128 + signum
+    except Exception as e:
+        if debug:
+            raise
+        if isinstance(e, (UclError, HydraException, OmegaConfBaseException)):
+            print(f"train.py: {one_line(e)}", file=sys.stderr)
+            return USAGE_ERROR
+        if isinstance(e, (NonFiniteLoss, RunFailed)):
+            print(f"train.py: run failed: {one_line(e)}", file=sys.stderr)
+            return 1
+        traceback.print_exc()
+        print("train.py: an unexpected error (above); --debug shows it in full", file=sys.stderr)
+        return 1
+    return 0
+
+
+def job(cfg) -> float | None:
+    """One job of train.py. In a single run an error ends the process here with its one
+    line (Hydra would first print a line of its own); in a sweep it is raised, so that
+    the other jobs still run and Hydra names the job that failed."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from ucl.errors import RunFailed, UclError
+    from ucl.loop import NonFiniteLoss
+    from ucl.run import run
+
+    try:
+        return run(cfg)
+    except (UclError, NonFiniteLoss, RunFailed) as e:
+        sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if sweep or DEBUG:  # the traceback shows
+            raise
+        failed = "" if isinstance(e, UclError) else "run failed: "
+        print(f"train.py: {failed}{one_line(e)}", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR if isinstance(e, UclError) else 1) from None
+
+
+def one_line(e: BaseException) -> str:
+    """An error's message, and its cause's for a config error, folded into one line."""
+    cause = e.__cause__
+    key, value = getattr(cause, "full_key", None), getattr(cause, "value", None)
+    if key and value is not None and getattr(cause, "msg", None):
+        from ucl.schema import EXAMPLES
+
+        example = EXAMPLES.get(key)
+        hint = f" (e.g. {key}={example})" if example is not None else ""
+        return f"{key}={value!r}: {cause.msg.splitlines()[0].strip()}{hint}"
+    parts = [str(e)]
+    cause = e.__cause__
+    if cause is not None and type(e).__module__.startswith(("hydra", "omegaconf")):
+        parts.append(str(cause))
+    return " ".join(" ".join(part.split()) for part in parts if part)
+
+
+def multirun_flag_first(argv: list[str]) -> list[str]:
+    """Hydra's parser wants `-m` before the overrides; accept it anywhere among them."""
+    flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
+    return [argv[0], *flags, *(a for a in argv[1:] if a not in flags)]
+
+
+def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | None:
+    """A message for an override Hydra would reject, naming the closest valid choices:
+    a top-level key the config does not have, or a group option with no YAML file
+    (Hydra's own messages name neither the closest key nor the closest option)."""
+    known = {f.name for f in dataclasses.fields(UclConfig)} | set(GROUPS)
+    for arg in argv[1:]:
+        if arg.startswith(("-", "+", "~")) or "=" not in arg:
+            continue
+        key, value = split_override(arg)
+        top = key.split(".", 1)[0].split("/", 1)[0]
+        if key in GROUPS and key != "hydra":
+            message = _unknown_option(key, value, conf_dir)
+            if message:
+                return message
+        if top not in known:
+            close = closest(top, known, n=3, cutoff=0.4, prefixes=True)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            return (
+                f"Unknown config key {top!r} in override {arg!r}.{hint} "
+                f"Valid top-level keys: {', '.join(sorted(known))}."
+            )
+    return None
+
+
+def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:
+    options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+    for choice in value.split(","):  # a sweep lists several
+        if choice in ("null", "") or choice in options:
+            continue
+        close = closest(choice, options, cutoff=0.4)
+        hint = f" Did you mean {group}={close[0]}?" if close else ""
+        return f"Unknown {group} {choice!r}.{hint} Valid {group} options: {', '.join(options)}."
+    return None
+
+
 if __name__ == "__main__":
-    sys.exit(cli_main(sys.argv, main))
+    sys.exit(command(sys.argv))
