@@ -18,9 +18,9 @@ import os  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-# before torch loads OpenMP: idle threads sleep unless the user set a policy
-# (docs/performance.md, "Threads")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from ucl.lifecycle import sleeping_threads  # noqa: E402
+
+sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/performance.md, "Threads")
 
 import hydra  # noqa: E402
 

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from ucl import outdir
+from ucl.lifecycle import sleeping_threads
 from ucl.outdir import OutputDirError
-from ucl.threads import sleeping_threads
 
 sleeping_threads()  # as train.py: before torch loads OpenMP, so the figures are a run's
 

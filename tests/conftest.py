@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ucl.threads import sleeping_threads
+from ucl.lifecycle import sleeping_threads
 
 sleeping_threads()  # runs made in this process wait as train.py's do (before torch loads)
 

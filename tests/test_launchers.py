@@ -9,7 +9,7 @@ import re
 import pytest
 from train_process import FIXTURE_MNIST, REPO, data_args, metrics, output, start, train
 
-from ucl.threads import available_cores, concurrent_jobs, threads_per_job
+from ucl.lifecycle import available_cores, concurrent_jobs, threads_per_job
 
 JOBLIB = {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"}
 SHORT = ["steps=20", "eval_every=10", "lr=0.1,0.5"]
@@ -37,7 +37,7 @@ def test_threads_per_job(threads, launcher, cores, expected):
 
 
 def test_threads_for_work_is_a_rule_of_the_work_per_step():
-    from ucl.threads import WORK_PER_THREAD, threads_for_work
+    from ucl.lifecycle import WORK_PER_THREAD, threads_for_work
 
     assert threads_for_work(128 * 7850, 2)[0] == 1  # logistic regression: one thread
     assert threads_for_work(WORK_PER_THREAD * 2, 2)[0] == 2
@@ -98,7 +98,7 @@ WIDE_WORK = 2000 * (784 * 512 + 512 + 512 * 10 + 10)  # batch x parameters
 
 @pytest.mark.slow
 def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
-    from ucl.threads import threads_for_work
+    from ucl.lifecycle import threads_for_work
 
     cores = available_cores()
     if cores < 2:

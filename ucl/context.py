@@ -25,9 +25,8 @@ import torch
 from ucl.data.splits import Batcher, DataLoaderBatcher, Splits
 from ucl.errors import ConfigError
 from ucl.keys import MODELS, OPTIMIZERS
-from ucl.lifecycle import Record
+from ucl.lifecycle import Record, Threads
 from ucl.loop import Loop, total_steps
-from ucl.threads import Threads
 from ucl.tracking import Tracker
 
 

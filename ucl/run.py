@@ -15,9 +15,8 @@ from ucl import checkpoint, lifecycle, rundir
 from ucl.context import Context, resolve_precision
 from ucl.errors import ConfigError
 from ucl.keys import DATASETS, TASKS, split_override
-from ucl.lifecycle import is_number, read_metrics, remove_stale_temps
+from ucl.lifecycle import Threads, is_number, read_metrics, remove_stale_temps
 from ucl.schema import load_all, validate
-from ucl.threads import Threads
 from ucl.tracking import Tracker
 
 log = logging.getLogger(__name__)

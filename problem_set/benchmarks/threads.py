@@ -1,7 +1,7 @@
 """Thread counts: each training preset's steps timed at every explicit thread count and at
 `threads=auto` (the default), in one process, alternated so that drift hits every count.
-The rule behind auto (ucl/threads.py) is calibrated from these rows; each `auto` row says
-how far the default is from the fastest explicit count (target: within 10%).
+The rule behind auto (`ucl.lifecycle.Threads`) is calibrated from these rows; each `auto`
+row says how far the default is from the fastest explicit count (target: within 10%).
 
     python scripts/bench.py --only threads
 """
@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ucl.config import run_config
-from ucl.threads import available_cores
+from ucl.lifecycle import available_cores
 
 # A few hundred training steps of each preset: its steps, not its evaluations or figures
 PRESETS = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ucl import outdir, rundir
+from ucl.lifecycle import available_cores
 from ucl.outdir import OutputDirError
 from ucl.pipeline.choices import ChoiceError, check_choices, resolve
 from ucl.pipeline.launch import train_command
@@ -24,7 +25,6 @@ from ucl.pipeline.runner import Runner, done_stages
 from ucl.pipeline.schedule import critical_path, schedule_seconds
 from ucl.pipeline.stages import PIPELINES, Plan, load_pipeline, plan, select, shown
 from ucl.pipeline.state import set_aside_all, stage_state
-from ucl.threads import available_cores
 
 DEFAULT_JOBS = 2  # independent stages side by side: small models use a second core poorly
 
