@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import compose
-from ucl.checkpoint import CheckpointMismatch, save_model
 from ucl.earlier_runs import load_model
+from ucl.loop import CheckpointMismatch, save_model
 from ucl.models import MLP, LogisticRegression
 from ucl.models.dropout import Dropout
 

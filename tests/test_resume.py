@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from train_process import REPO, data_args, metrics, output, snapshot, start, train, wait_for
 
-from ucl import checkpoint
+from ucl import loop
 from ucl.data.splits import Batcher
 from ucl.errors import CorruptFileError
 from ucl.loop import Loop, NonFiniteLoss, RunInterrupted, read_checkpoint
@@ -125,7 +125,7 @@ def test_checkpoint_holds_the_whole_state(tmp_path):
     toy = Toy(tmp_path / "run", stop_at=9)
     with pytest.raises(RunInterrupted):
         toy.run()
-    state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")  # weights_only=True
+    state = loop.load_pt(tmp_path / "run" / "checkpoint.pt")  # weights_only=True
     assert state["step"] == 9 and [row["step"] for row in state["history"]] == [5]
     assert set(state["modules"]) == {"model"} and state["optimizers"]["opt"]["state"]
     assert state["torch_rng"].dtype == torch.uint8 and "noise" in state["generators"]
@@ -137,21 +137,21 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     with pytest.raises(RunInterrupted):
         Toy(tmp_path / "run", stop_at=3).run()
     wider = Toy(tmp_path / "run", hidden=9)
-    with pytest.raises(checkpoint.CheckpointMismatch, match="checkpoint.pt does not fit"):
+    with pytest.raises(loop.CheckpointMismatch, match="checkpoint.pt does not fit"):
         wider.loop.resume_if_possible()
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
-    checkpoint.save(path, {"step": 1})
+    loop.save_pt(path, {"step": 1})
 
     def power_cut(src, dst):
         raise OSError("power cut between write and rename")
 
     monkeypatch.setattr("ucl.lifecycle.os.replace", power_cut)
     with pytest.raises(OSError, match="power cut"):
-        checkpoint.save(path, {"step": 2})
-    assert checkpoint.load(path) == {"step": 1}  # the old checkpoint, whole
+        loop.save_pt(path, {"step": 2})
+    assert loop.load_pt(path) == {"step": 1}  # the old checkpoint, whole
 
 
 def test_nonfinite_loss_names_the_iteration(tmp_path):
@@ -196,13 +196,13 @@ def test_damaged_checkpoint_is_an_error_naming_it(tmp_path, monkeypatch, damage)
     path = tmp_path / "checkpoint.pt"
     path.write_bytes(damage(good_checkpoint_bytes()))
     with pytest.raises(CorruptFileError, match=f"{path} cannot be read"):
-        checkpoint.load(path)
+        loop.load_pt(path)
     assert not (tmp_path / "PWNED").exists()
 
 
 def test_model_file_is_not_a_training_checkpoint(tmp_path):
     path = tmp_path / "model.pt"
-    checkpoint.save(path, {"state_dict": {}})
+    loop.save_pt(path, {"state_dict": {}})
     with pytest.raises(CorruptFileError, match="model.pt is not a training checkpoint"):
         read_checkpoint(path)
 

@@ -18,7 +18,7 @@ import yaml
 from omegaconf import OmegaConf
 from train_process import REPO, data_args, metrics, output, snapshot, start, train, wait_for
 
-from ucl import checkpoint, rundir
+from ucl import loop, rundir
 from ucl.errors import CorruptFileError, RunDirBusy, UnreadableFileError
 from ucl.lifecycle import RunLock, atomic_write, remove_stale_temps
 from ucl.loop import NonFiniteLoss, RunInterrupted
@@ -131,7 +131,7 @@ def test_a_killed_run_says_running_and_is_resumed_to_the_same_result(tmp_path):
     proc.kill()
     proc.wait()
     assert metrics(run_dir)["status"] == "running"  # killed during training, not after
-    stopped_at = checkpoint.read_checkpoint(run_dir / "checkpoint.pt")["step"]
+    stopped_at = loop.read_checkpoint(run_dir / "checkpoint.pt")["step"]
     assert 20 <= stopped_at < 400, stopped_at
     again = train([*args, f"hydra.run.dir={run_dir}"])
     assert again.returncode == 0, output(again)
@@ -209,7 +209,7 @@ def test_a_signal_during_the_final_evaluation_interrupts_with_a_final_checkpoint
     toy.evaluate = late_evaluate
     with pytest.raises(RunInterrupted, match=f"SIGTERM at iteration {STEPS}"):
         toy.run()
-    assert checkpoint.read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == STEPS
+    assert loop.read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == STEPS
 
 
 def test_a_signal_in_the_last_epoch_end_hook_is_not_dropped(tmp_path):
@@ -224,7 +224,7 @@ def test_a_signal_in_the_last_epoch_end_hook_is_not_dropped(tmp_path):
 
     with pytest.raises(RunInterrupted, match=f"SIGTERM at iteration {steps}"):
         toy.loop.run(toy.train_step, toy.evaluate, hook)
-    assert checkpoint.read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == steps
+    assert loop.read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == steps
 
 
 def test_a_signal_while_the_final_record_is_written_waits_for_it(tmp_path, monkeypatch):
@@ -264,8 +264,8 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
     toy.train_step = poisoning
     with pytest.raises(NonFiniteLoss, match="model.0.weight became non-finite at iteration 20"):
         toy.run()
-    kept = checkpoint.read_checkpoint(tmp_path / "run" / "checkpoint.pt")
-    assert kept["step"] == 10 and checkpoint.non_finite(kept["modules"]) is None
+    kept = loop.read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert kept["step"] == 10 and loop.non_finite(kept["modules"]) is None
 
 
 # -- atomic files ---------------------------------------------------------------------------
@@ -291,25 +291,25 @@ def test_temp_files_of_a_killed_writer_are_removed(tmp_path):
 
 def test_unreadable_is_not_called_corrupt(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
-    checkpoint.save(path, {"step": 1})
+    loop.save_pt(path, {"step": 1})
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("ucl.checkpoint.zipfile.ZipFile", denied)
+    monkeypatch.setattr("ucl.loop.zipfile.ZipFile", denied)
     with pytest.raises(UnreadableFileError, match="permission denied.*may be fine"):
-        checkpoint.load(path)
+        loop.load_pt(path)
 
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr("ucl.checkpoint.zipfile.ZipFile", no_memory)
+    monkeypatch.setattr("ucl.loop.zipfile.ZipFile", no_memory)
     with pytest.raises(MemoryError, match="out of memory"):
-        checkpoint.load(path)
+        loop.load_pt(path)
     monkeypatch.undo()
     path.write_bytes(b"garbage")
     with pytest.raises(CorruptFileError, match="truncated, corrupt"):
-        checkpoint.load(path)
+        loop.load_pt(path)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import pytest
 from train_process import REPO, data_args, metrics, output, snapshot, start, train, wait_for
 
 from ucl import rundir
-from ucl.checkpoint import read_checkpoint
 from ucl.errors import ConfigError
+from ucl.loop import read_checkpoint
 
 # the middle job's learning rate makes the loss NaN at iteration 2
 LRS = "0.1,1e30,0.5"

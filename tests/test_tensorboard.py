@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from train_process import data_args, metrics, output, start, train, wait_for
 
-from ucl.checkpoint import read_checkpoint
+from ucl.loop import read_checkpoint
 
 SHORT = ["model=mlp", "steps=200", "eval_every=50", "checkpoint_every=20", "threads=1"]
 CURVES = ["train/loss", "train/error", "test/loss", "test/error", "test/accuracy"]

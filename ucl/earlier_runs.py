@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import torch
 from omegaconf import OmegaConf
 
-from ucl.checkpoint import MODEL, CheckpointMismatch, load
 from ucl.errors import ConfigError, MissingFileError
 from ucl.keys import MODELS
-from ucl.rundir import saved_model
+from ucl.loop import CheckpointMismatch, load_pt
+from ucl.rundir import MODEL, saved_model
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[torch
     import ucl.models  # noqa: F401  (registers the model families a model.pt names)
 
     run_dir = Path(run_dir)
-    saved = load(saved_model(run_dir), map_location=device)
+    saved = load_pt(saved_model(run_dir), map_location=device)
     cfg = OmegaConf.create(saved["config"])
     model = MODELS.create(cfg.model.name, cfg, SimpleNamespace(**saved["data"]))
     try:

@@ -11,11 +11,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from ucl import checkpoint, lifecycle, rundir
+from ucl import lifecycle, rundir
 from ucl.context import Context, resolve_precision
 from ucl.errors import ConfigError
 from ucl.keys import DATASETS, TASKS, split_override
 from ucl.lifecycle import Threads, is_number, read_metrics, remove_stale_temps
+from ucl.loop import check_checkpoint, forget_checkpoint
 from ucl.schema import load_all, validate
 from ucl.tracking import Tracker
 
@@ -79,7 +80,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     taken = rundir.consumed(cfg, info.get("choices"))  # a malformed consumed.KEY: refused here too
     device = resolve_device(cfg.device)
     if not again:
-        checkpoint.check(run_dir)  # a corrupt checkpoint stops here, naming the file
+        check_checkpoint(run_dir)  # a corrupt checkpoint stops here, naming the file
     threads = Threads(cfg.get("threads"), device)  # given or the launcher's: set from here
     lifecycle.at_run(run_dir)
     lifecycle.hold("data")
@@ -132,7 +133,7 @@ def _train(cfg, ctx: Context, run_dir: Path, again: bool):
     if again:  # skip_completed=false: from iteration 0, not from the final checkpoint. The
         # record says running first: a kill from here on leaves a run to continue, never
         # a "completed" one without its checkpoint and history
-        checkpoint.forget(run_dir)
+        forget_checkpoint(run_dir)
         ctx.tracker.restart_at(0, [])  # TensorBoard hides the curves of the last time
 
     def report(metrics: dict) -> None:

@@ -9,11 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ucl.checkpoint import save_model
 from ucl.context import Context
 from ucl.errors import ConfigError
 from ucl.keys import TASKS
-from ucl.loop import chunks, map_chunks
+from ucl.loop import chunks, map_chunks, save_model
 from ucl.plots.training import confusion_figure, curves
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ucl import checkpoint
 from ucl.context import Context
 from ucl.divergence.measures import Sample, is_test, needs_features
 from ucl.divergence.separation import effect_size, rejection_rate
@@ -40,6 +39,7 @@ from ucl.earlier_runs import load_classifier, load_generator
 from ucl.errors import ConfigError
 from ucl.keys import MEASURES, TASKS
 from ucl.lifecycle import atomic_write
+from ucl.loop import SAMPLES, load_pt
 from ucl.plots.divergence import divergence_figure, separation_figure
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ def generator_samples(ctx: Context, n: int, rng: np.random.Generator) -> np.ndar
         with torch.no_grad():
             x = model.sample(n, generator=g)
     else:
-        x = checkpoint.load(run_dir / checkpoint.SAMPLES)["samples"]  # (N, 784)
+        x = load_pt(run_dir / SAMPLES)["samples"]  # (N, 784)
         x = x[torch.as_tensor(rng.permutation(len(x))[:n])]
     return x.reshape(len(x), -1).double().clamp(0, 1).numpy()
 

@@ -22,12 +22,11 @@ import zlib
 import numpy as np
 import torch
 
-from ucl import checkpoint
-from ucl.checkpoint import save_model
 from ucl.context import Context
 from ucl.earlier_runs import load_classifier
 from ucl.errors import ConfigError
 from ucl.keys import TASKS
+from ucl.loop import SAMPLES, save_model, save_pt
 from ucl.models.gan import GAN, averaged, train_discriminator, train_generator
 from ucl.plots.training import class_histogram, class_shares_over_epochs, curves
 from ucl.sample_quality import class_frequencies, classifier_features, judge_with_real
@@ -124,8 +123,8 @@ def gan(ctx: Context) -> dict:
     G.eval()
     with torch.no_grad():
         samples = G.sample(int(t.num_samples), stream(seed, "samples")).cpu()  # (N, 784)
-    checkpoint.save(
-        ctx.run_dir / checkpoint.SAMPLES,
+    save_pt(
+        ctx.run_dir / SAMPLES,
         {"samples": samples, "image_shape": list(data.image_shape)},
     )
     tracker.image("samples", image_grid(samples, data.image_shape, int(t.samples_nrow)), loop.step)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from ucl.checkpoint import save_model
 from ucl.context import Context
 from ucl.earlier_runs import load_classifier
 from ucl.keys import TASKS
 from ucl.latent import Coder, latent_metrics
-from ucl.loop import mse_per_element
+from ucl.loop import mse_per_element, save_model
 from ucl.plots.latent import latent_figures, title_of
 from ucl.plots.training import curves
 

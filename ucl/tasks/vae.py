@@ -9,12 +9,11 @@ import logging
 
 import torch
 
-from ucl.checkpoint import save_model
 from ucl.context import Context
 from ucl.earlier_runs import load_autoencoder, load_classifier
 from ucl.keys import TASKS
 from ucl.latent import Coder, latent_metrics
-from ucl.loop import chunks, mse_per_element
+from ucl.loop import chunks, mse_per_element, save_model
 from ucl.models.vae import vae_loss_terms
 from ucl.plots.latent import latent_figures, title_of
 from ucl.plots.training import curves, rows_grid
