@@ -18,7 +18,7 @@ from ucl import loop
 from ucl.data.splits import Batcher
 from ucl.errors import CorruptFileError
 from ucl.loop import Loop, NonFiniteLoss, RunInterrupted, read_checkpoint
-from ucl.tracking import Tracker
+from ucl.plots.training import Tracker
 
 # -- the Loop itself, in this process: stop at chosen iterations, resume, compare ----------
 N, BATCH, STEPS = 100, 16, 40  # 7 batches per epoch: epochs end at iterations 7, 14, ...

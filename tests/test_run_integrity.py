@@ -229,7 +229,7 @@ def test_a_signal_in_the_last_epoch_end_hook_is_not_dropped(tmp_path):
 
 def test_a_signal_while_the_final_record_is_written_waits_for_it(tmp_path, monkeypatch):
     from ucl.config import compose
-    from ucl.tracking import Tracker
+    from ucl.plots.training import Tracker
 
     cfg = compose([*MLP, *data_args(tmp_path), "steps=5", "progress=false"])
     hparams = Tracker.hparams

@@ -27,7 +27,7 @@ from ucl.errors import ConfigError
 from ucl.keys import MODELS, OPTIMIZERS
 from ucl.lifecycle import Record, Threads
 from ucl.loop import Loop, total_steps
-from ucl.tracking import Tracker
+from ucl.plots.training import Tracker
 
 
 @dataclass

@@ -38,7 +38,6 @@ from ucl.data.splits import Batcher
 from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
 from ucl.lifecycle import TRAIN_STEP, RunInterrupted, atomic_write, hold, trapped
 from ucl.rundir import MODEL
-from ucl.tracking import Tracker
 
 
 class NonFiniteLoss(RuntimeError):
@@ -54,7 +53,7 @@ EvalFn = Callable[[int], dict[str, float]]
 @dataclass
 class Loop:
     cfg: Any
-    tracker: Tracker
+    tracker: Any  # the run's Tracker (ucl.plots.training), which the loop logs to
     batcher: Batcher
     total_steps: int
     modules: dict[str, torch.nn.Module]

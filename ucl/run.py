@@ -17,8 +17,8 @@ from ucl.errors import ConfigError
 from ucl.keys import DATASETS, TASKS, split_override
 from ucl.lifecycle import Threads, is_number, read_metrics, remove_stale_temps
 from ucl.loop import check_checkpoint, forget_checkpoint
+from ucl.plots.training import Tracker
 from ucl.schema import load_all, validate
-from ucl.tracking import Tracker
 
 log = logging.getLogger(__name__)
 TASK_SETTINGS_CHOICE = "task@task_settings"  # Hydra's name for the choice of conf/task/
