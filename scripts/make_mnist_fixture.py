@@ -13,7 +13,7 @@ import gzip
 import struct
 from pathlib import Path
 
-from ucl.data.mnist import IDX_FILES, find_idx, open_idx, read_header
+from ucl.data import IDX_FILES, find_idx, open_idx, read_header
 
 
 def main() -> None:

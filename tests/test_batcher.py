@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ucl.data.splits import Batcher
+from ucl.data import Batcher
 
 
 def make(n=1000, batch_size=128, seed=0):

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import FIXTURE_MNIST, compose, full_mnist_dir
 
-from ucl.data.mnist import IDX_FILES, DataFileError
+from ucl.data import IDX_FILES, DataFileError
 from ucl.keys import DATASETS
 from ucl.schema import load_all
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURE_MNIST, compose
 from train_process import output, train
 
-from ucl.data.mnist import IDX_FILES, DataFileError
+from ucl.data import IDX_FILES, DataFileError
 from ucl.data.retina import RetinaDataError, load_retina
 from ucl.keys import DATASETS
 from ucl.schema import load_all

@@ -9,7 +9,7 @@ import json
 import pytest
 from train_process import FIXTURE_MNIST, metrics, output, snapshot, train
 
-from ucl.data.mnist import IDX_FILES
+from ucl.data import IDX_FILES
 
 
 def other_mnist(tmp_path):

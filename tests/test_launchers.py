@@ -141,7 +141,7 @@ def test_parallel_jobs_import_the_data_at_once(tmp_path, monkeypatch):
     import shutil
     import threading
 
-    from ucl.data import mnist as idx
+    import ucl.data as idx
 
     barrier = threading.Barrier(2, timeout=10)
     copy = shutil.copyfileobj

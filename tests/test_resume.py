@@ -15,7 +15,7 @@ from torch import nn
 from train_process import REPO, data_args, metrics, output, snapshot, start, train, wait_for
 
 from ucl import loop
-from ucl.data.splits import Batcher
+from ucl.data import Batcher
 from ucl.errors import CorruptFileError
 from ucl.loop import Loop, NonFiniteLoss, RunInterrupted, read_checkpoint
 from ucl.plots.training import Tracker

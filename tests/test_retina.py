@@ -19,7 +19,7 @@ from scipy import sparse
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from ucl.data import retina
+from ucl.data import Splits, retina
 from ucl.data.retina import (
     CLUSTERS_FILENAME,
     COUNTS_FILENAME,
@@ -31,7 +31,6 @@ from ucl.data.retina import (
     stratified_split,
 )
 from ucl.data.retina.synthetic import CELL_TYPES, main, synthetic_counts, write_synthetic_retina
-from ucl.data.splits import Splits
 
 BIPOLAR_AND_MG = {label for label, _, programs in CELL_TYPES if "bipolar" in programs} | {
     "MG (Mueller Glia)"

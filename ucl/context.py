@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ucl.data.splits import Batcher, DataLoaderBatcher, Splits
+from ucl.data import Batcher, DataLoaderBatcher, Splits
 from ucl.errors import ConfigError
 from ucl.keys import MODELS, OPTIMIZERS
 from ucl.lifecycle import Record, Threads

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ucl.data.splits import Batcher
+from ucl.data import Batcher
 from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
 from ucl.lifecycle import TRAIN_STEP, RunInterrupted, atomic_write, hold, trapped
 from ucl.rundir import MODEL

@@ -61,7 +61,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         rundir.check_same_job(run_dir, cfg, info["overrides"], previous)
     again = previous is not None and previous["status"] == "completed"
     if again and cfg.skip_completed:
-        from ucl.data.splits import fingerprint_of_config  # skipped only on the data it ran on
+        from ucl.data import fingerprint_of_config  # skipped only on the data it ran on
 
         rundir.check_same_data(run_dir, previous, fingerprint_of_config(cfg))
         log.info("%s already completed; skipped (skip_completed=false runs it again)", run_dir)

@@ -173,7 +173,8 @@ def load_all() -> None:
     """Import the modules that register components (every registry filled). Kept out of
     `ucl.keys`, which any layer imports, and out of import time."""
     import ucl.context  # noqa: F401  (the optimizers)
-    import ucl.data  # noqa: F401
+    import ucl.data  # noqa: F401  (mnist, fashion_mnist)
+    import ucl.data.retina.datasets  # noqa: F401  (retinal_bipolar, retina_synthetic)
     import ucl.divergence.measures  # noqa: F401
     import ucl.models  # noqa: F401
     import ucl.tasks  # noqa: F401

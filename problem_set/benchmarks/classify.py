@@ -75,7 +75,7 @@ def data_path_seconds(root: Path, repeats: int) -> tuple[float, float]:
     """Median seconds to draw one epoch of MNIST batches of 128 (no model step), through the
     whole-tensor batcher and through the problem set's DataLoader + ToTensor."""
     from ucl.config import compose
-    from ucl.data.splits import Batcher, DataLoaderBatcher
+    from ucl.data import Batcher, DataLoaderBatcher
     from ucl.keys import DATASETS
     from ucl.schema import load_all
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ucl.data import Splits, combined_fingerprint, file_digest
 from ucl.data.retina.cache import CACHE_VERSION, cache_path, read_cache, write_cache
 from ucl.data.retina.files import (
     CLUSTERS_FILENAME,
@@ -58,7 +59,6 @@ from ucl.data.retina.preprocess import (
     preprocess,
     resolve_classes,
 )
-from ucl.data.splits import Splits, combined_fingerprint, file_digest
 
 __all__ = [
     "CACHE_VERSION",

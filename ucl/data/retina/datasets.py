@@ -8,14 +8,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
-from ucl.data.splits import (
+from ucl.data import (
     FINGERPRINT_OF_CONFIG,
     Splits,
     combined_fingerprint,
     file_digest,
     hold_out_from_config,
 )
+from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
 from ucl.keys import DATASETS
 
 
