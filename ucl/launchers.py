@@ -163,14 +163,18 @@ def refresh(sweep_dir: Path) -> dict[str, dict]:
     return ledger
 
 
-def _until_done(jobs, poll_s: float = 5.0) -> None:
-    """Wait for every job. submitit asks the scheduler less and less often as a job ages
-    (up to every 10 minutes), so a job that died without a result was noticed minutes late;
-    here one sacct call for the whole sweep every `poll_s` seconds."""
+def _until_done(jobs, poll_s: float = 5.0, look_s: float = 0.5) -> None:
+    """Wait for every job. A job's result file is looked for every `look_s` seconds (a file
+    on disk: nothing is asked of the scheduler), so the sweep ends as soon as its last job
+    does; SLURM is asked about the jobs that may have died without a result, one sacct call
+    for the whole sweep every `poll_s` seconds (submitit alone asks less and less often as a
+    job ages, up to every 10 minutes, and would notice such a job minutes late)."""
     watcher = getattr(type(jobs[0]), "watcher", None) if jobs else None
+    asked = time.monotonic()
     while not all(job.done() for job in jobs):
-        time.sleep(poll_s)
-        if watcher is not None:
+        time.sleep(look_s)
+        if watcher is not None and time.monotonic() - asked >= poll_s:
+            asked = time.monotonic()
             try:
                 watcher.update()
             except NotImplementedError:  # local jobs: done() asks the process itself
