@@ -17,6 +17,8 @@ record, what may happen and what is then on disk.
   module imports no torch).
 - **Phases** (`hold`): named moments where the cluster tests hold a job so that a signal
   lands exactly there.
+- **Where and how long** (`environment`, `slurm_info`, `duration`): what the record says
+  of the machine and the scheduler, and how long, as a run's progress and a pipeline say it.
 
 Signal regimes, one at a time:
 
@@ -280,6 +282,21 @@ def _json(v):
     if hasattr(v, "item"):
         return v.item()
     raise TypeError(f"not JSON serialisable: {type(v)}")
+
+
+def duration(seconds: float) -> str:
+    """How long, as ucl says it in a run's progress and a pipeline's: `45 s`, `1 min 05 s`,
+    `2 h 03 min` (`?` while not known)."""
+    if seconds != seconds:  # nan: not known yet
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
 
 
 def slurm_info() -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from ucl.data import Batcher
 from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
-from ucl.lifecycle import TRAIN_STEP, RunInterrupted, atomic_write, hold, trapped
+from ucl.lifecycle import TRAIN_STEP, RunInterrupted, atomic_write, duration, hold, trapped
 from ucl.rundir import MODEL
 
 
@@ -276,24 +276,11 @@ class Progress:
             f"{self.desc}: iteration {step}/{self.total} "
             f"(epoch {step / self.per_epoch:.1f}/{self.total / self.per_epoch:.1f})"
             + (f", {losses}" if losses else "")
-            + f", {_duration(elapsed)} elapsed, {_duration(left)} left"
+            + f", {duration(elapsed)} elapsed, {duration(left)} left"
         )
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _duration(seconds: float) -> str:
-    if seconds != seconds:  # nan: not known yet
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min"
 
 
 # -- evaluation in chunks ------------------------------------------------------------------

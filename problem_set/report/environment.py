@@ -13,8 +13,7 @@ from problem_set.report.doc import Block, Heading, Table, Text
 from problem_set.report.sources import Source
 from ucl.config import REPO
 from ucl.errors import CorruptFileError
-from ucl.lifecycle import read_metrics
-from ucl.pipeline.progress import clock
+from ucl.lifecycle import duration, read_metrics
 
 BUDGET_MINUTES = 30  # the full reproduction's target on a 2-core CPU
 PIN = re.compile(r"^\s*([A-Za-z0-9_.\-\[\],]+)\s*==\s*([^\s;#]+)")
@@ -102,8 +101,8 @@ def _stage_times(src: Source) -> list[Block]:
         total += seconds
         estimate += est
         status = e["status"] + (" (earlier run)" if e.get("reused") else "")
-        rows.append([name, status, clock(seconds), clock(est)])
-    rows.append(["**sum**", "", clock(total), clock(estimate)])
+        rows.append([name, status, duration(seconds), duration(est)])
+    rows.append(["**sum**", "", duration(total), duration(estimate)])
     runs = src.stages.get("invocations", [])
     jobs = sorted({r.get("jobs", 1) for r in runs}) or [src.stages.get("jobs", 1)]
     text = (
@@ -113,7 +112,7 @@ def _stage_times(src: Source) -> list[Block]:
     if runs:
         wall = sum(r.get("seconds", 0.0) for r in runs)
         text += (
-            f" In all: {clock(wall)} of wall time over {len(runs)} invocation(s) of "
+            f" In all: {duration(wall)} of wall time over {len(runs)} invocation(s) of "
             f"`scripts/reproduce.py` that ran stages."
         )
     if not src.smoke:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Collection, Mapping
 from typing import IO
 
+from ucl.lifecycle import duration
 from ucl.pipeline.schedule import schedule_seconds
 from ucl.pipeline.stages import Plan, Planned
 
@@ -25,7 +26,7 @@ class Progress:
         return time.perf_counter() - self.started
 
     def tag(self, planned: Planned) -> str:
-        return f"[{clock(self.elapsed())}] {planned.name}"
+        return f"[{duration(self.elapsed())}] {planned.name}"
 
     def finished(self, planned: Planned, seconds: float) -> None:
         """A stage this runner ran ended after `seconds`: the pace of the estimates."""
@@ -46,11 +47,4 @@ class Progress:
         left = schedule_seconds(self.plan, self.jobs, remaining, set(running))
         pace = self.spent / self.estimated if self.estimated else 1.0
         scaled = f" at {pace:.2f}x the estimates" if self.estimated else ""
-        return f"about {clock(left * pace)} left{scaled}"
-
-
-def clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
+        return f"about {duration(left * pace)} left{scaled}"

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
+from ucl.lifecycle import duration
 from ucl.pipeline.choices import Choice, ChoiceError, resolve
 from ucl.pipeline.launch import Launch, last_error, launch_train, log_tail, open_log
-from ucl.pipeline.progress import Progress, clock
+from ucl.pipeline.progress import Progress
 from ucl.pipeline.record import Outcome, StagesRecord
 from ucl.pipeline.schedule import start_order
 from ucl.pipeline.stages import Plan, Planned, shown
@@ -91,7 +92,7 @@ class Runner:
             for n, o in self.outcomes.items()
             if o.status != "completed"
         )
-        elapsed = clock(self.progress.elapsed())
+        elapsed = duration(self.progress.elapsed())
         self.say(f"{done}/{total} stages completed in {elapsed}{problems}")
         return done == total
 
@@ -157,7 +158,7 @@ class Runner:
                 self.say(f"{tag}: {len(state.missing)} job(s) to run: {', '.join(state.missing)}")
         if state.done:
             seconds = self.record.seconds(planned)
-            self.say(f"{tag}: already completed ({state.describe()}, took {clock(seconds)})")
+            self.say(f"{tag}: already completed ({state.describe()}, took {duration(seconds)})")
             return self._finish(planned, Outcome("completed", seconds, reused=True))
         log = open_log(self.plan.root, planned)  # closed when the stage ends (_poll, _interrupt)
         now = time.perf_counter()
@@ -167,7 +168,7 @@ class Runner:
         )
         self.say(
             f"{tag}: started ({planned.stage.title}; est. "
-            f"{clock(planned.minutes * 60)}); {self._left()}"
+            f"{duration(planned.minutes * 60)}); {self._left()}"
         )
 
     def _poll(self) -> bool:
@@ -187,16 +188,15 @@ class Runner:
                 if state.completed != r.seen:
                     r.seen, r.last_line = state.completed, now
                     tag = self.progress.tag(r.planned)
-                    self.say(
-                        f"{tag}: {state.describe()} after {clock(now - r.started)}; {self._left()}"
-                    )
+                    after = duration(now - r.started)
+                    self.say(f"{tag}: {state.describe()} after {after}; {self._left()}")
                     continue
             if now - r.last_line >= HEARTBEAT_SECONDS:
                 r.last_line = now
                 tag = self.progress.tag(r.planned)
                 self.say(
-                    f"{tag}: running for {clock(now - r.started)} (est. "
-                    f"{clock(r.planned.minutes * 60)}); {self._left()}"
+                    f"{tag}: running for {duration(now - r.started)} (est. "
+                    f"{duration(r.planned.minutes * 60)}); {self._left()}"
                 )
         return ended
 
@@ -207,7 +207,7 @@ class Runner:
         uncounted = state.expected is None and state.completed and not state.problems
         if code == 0 and (state.done or uncounted):
             self._finish(planned, Outcome("completed", seconds))
-            self.say(f"{tag}: done in {clock(seconds)} ({state.describe()}); {self._left()}")
+            self.say(f"{tag}: done in {duration(seconds)} ({state.describe()}); {self._left()}")
             return
         # train.py's own line first when no run's record says it (a SLURM job cancelled or
         # killed, a refused override), then the runs' records
@@ -216,7 +216,7 @@ class Runner:
         reason = "; ".join([*said, *state.problems]) or f"train.py exited with code {code}"
         self._finish(planned, Outcome("failed", seconds, reason=reason))
         self.say(
-            f"{tag}: FAILED after {clock(seconds)} ({state.describe()}): {reason}; "
+            f"{tag}: FAILED after {duration(seconds)} ({state.describe()}): {reason}; "
             f"{self._left()}\n{log_tail(self.plan.root, planned)}"
         )
 
@@ -238,7 +238,7 @@ class Runner:
                 r.proc.wait()
             r.log.close()
             seconds = time.perf_counter() - r.started
-            self.say(f"{self.progress.tag(r.planned)}: interrupted after {clock(seconds)}")
+            self.say(f"{self.progress.tag(r.planned)}: interrupted after {duration(seconds)}")
             self._finish(r.planned, Outcome("interrupted", seconds, "interrupted by the user"))
         self.running.clear()
         self.say("interrupted: run the same command again to continue from the checkpoints")
