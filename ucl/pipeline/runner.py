@@ -33,7 +33,8 @@ from ucl.pipeline.schedule import start_order
 from ucl.pipeline.stages import Plan, Planned, shown
 from ucl.pipeline.state import set_aside, stage_state
 
-POLL_SECONDS = 2.0  # how often running stages are looked at
+POLL_SECONDS = 2.0  # how often running stages' progress is looked at (their job dirs)
+END_SECONDS = 0.2  # how soon a stage's ending process is noticed (a process poll, no file)
 HEARTBEAT_SECONDS = 60.0  # a "still running" line per stage at least this often
 STOP_GRACE_SECONDS = 60.0  # after Ctrl-C, time for train.py to write its checkpoint
 
@@ -112,9 +113,18 @@ class Runner:
                 pending.remove(planned)
                 self._start(planned)
             if not self._poll() and self.running:
-                time.sleep(POLL_SECONDS)
+                self._until_one_ends(POLL_SECONDS)
             if pending and not self.running and not self._startable(pending):
                 raise RuntimeError(f"stages wait for stages never run: {pending}")
+
+    def _until_one_ends(self, seconds: float) -> None:
+        """Wait `seconds`, or less: until a running stage's process ends, so that the stages
+        that need it start at once."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if any(r.proc.poll() is not None for r in self.running.values()):
+                return
+            time.sleep(min(END_SECONDS, left))
 
     def _startable(self, pending: list[Planned]) -> bool:
         return any(all(n in self.outcomes for n in p.stage.needs) for p in pending)
