@@ -157,7 +157,7 @@ def objective(cfg: DictConfig, metrics: dict) -> float | None:
     if name == DEFAULT_OBJECTIVE:
         return metrics.get(name)
     if metrics.get(name) is None:
-        have = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, int | float)))
+        have = ", ".join(sorted(k for k, v in metrics.items() if is_number(v)))
         hint = " (val/... needs dataset.validation=N, e.g. 5000)" if name.startswith("val/") else ""
         raise ConfigError(
             f"objective={name!r}: the run reported no such metric{hint}; it reports: "
