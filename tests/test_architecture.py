@@ -1,7 +1,10 @@
-"""The layers of pyproject.toml's import-linter contracts hold, and they catch a break."""
+"""The architecture holds: the import-linter contracts of pyproject.toml (and they catch a
+break), the slow imports left for when they are used, a command line refused before torch
+loads, and one run in at most twelve files."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -86,10 +89,10 @@ def test_loading_every_component_leaves_the_slow_imports_for_when_they_are_used(
     assert proc.stdout.strip() == "[]"
 
 
-def _python(code: str) -> subprocess.CompletedProcess:
-    """`python -c code` in a fresh process on this checkout."""
+def _python(code: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -c code args...` in a fresh process on this checkout."""
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
 
@@ -109,3 +112,53 @@ def test_a_refused_command_line_is_refused_before_torch_loads():
     assert "Unknown config key 'hiden'" in proc.stderr
     assert "Did you mean hidden" in proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# `python -c PATH_PROBE OUT REPO train.py ARGS...`: runs train.py in this process under
+# cProfile and writes to OUT the repository's Python files whose functions were called
+PATH_PROBE = """
+import atexit, cProfile, json, linecache, os, pstats, runpy, sys
+
+
+def is_class_body(path, line):
+    text = linecache.getline(path, line).lstrip()
+    while text.startswith("@") or text and not text.startswith(("def ", "async def ", "class ")):
+        line += 1  # past the decorators above a def or a class
+        text = linecache.getline(path, line).lstrip()
+    return text.startswith("class ")
+
+
+def called(out, repo):
+    profile.disable()
+    files = set()
+    for where, line, name in pstats.Stats(profile).stats:
+        path = os.path.abspath(where)
+        if not (where.endswith(".py") and path.startswith(repo + os.sep)) or name == "<module>":
+            continue  # another package's code, or a module's own lines (imports, constants)
+        if name.startswith("<") or not is_class_body(where, line):  # <lambda>, <listcomp>
+            files.add(os.path.relpath(path, repo))
+    with open(out, "w") as f:
+        json.dump(sorted(files), f)
+
+
+out, repo, sys.argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+profile = cProfile.Profile()
+atexit.register(called, out, repo)
+profile.enable()
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+@pytest.mark.slow  # trains five steps on the fixture
+def test_one_run_reads_in_at_most_twelve_files(tmp_path, fixture_overrides):
+    """`python train.py model=mlp`, followed from train.py to the files on disk, runs code
+    in at most twelve of the repository's Python files (docs/development.md lists them in
+    reading order): the files whose functions it calls, not those it only imports."""
+    out = tmp_path / "files.json"
+    argv = ["train.py", "model=mlp", "steps=5", "eval_every=5", "progress=false",
+            *fixture_overrides, f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    proc = _python(PATH_PROBE, str(out), str(REPO), *argv)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = json.loads(out.read_text())
+    assert "train.py" in files and "ucl/tasks/classify.py" in files, files
+    assert len(files) <= 12, files
