@@ -18,7 +18,7 @@ import os  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from ucl.lifecycle import sleeping_threads  # noqa: E402
+from ucl.lifecycle import RunInterrupted, describe, interrupting, sleeping_threads  # noqa: E402
 
 sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/performance.md, "Threads")
 
@@ -26,7 +26,7 @@ import hydra  # noqa: E402
 
 from ucl.config import CONF_DIR  # noqa: E402
 from ucl.keys import closest, split_override  # noqa: E402
-from ucl.schema import UclConfig, register_schema  # noqa: E402
+from ucl.schema import EXAMPLES, UclConfig, register_schema  # noqa: E402
 
 register_schema()
 
@@ -59,7 +59,6 @@ def command(argv: list[str]) -> int:
     from omegaconf.errors import OmegaConfBaseException
 
     from ucl.errors import RunFailed, UclError
-    from ucl.lifecycle import RunInterrupted, describe, interrupting
     from ucl.loop import NonFiniteLoss
 
     try:
@@ -111,8 +110,6 @@ def one_line(e: BaseException) -> str:
     cause = e.__cause__
     key, value = getattr(cause, "full_key", None), getattr(cause, "value", None)
     if key and value is not None and getattr(cause, "msg", None):
-        from ucl.schema import EXAMPLES
-
         example = EXAMPLES.get(key)
         hint = f" (e.g. {key}={example})" if example is not None else ""
         return f"{key}={value!r}: {cause.msg.splitlines()[0].strip()}{hint}"

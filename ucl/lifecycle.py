@@ -223,7 +223,7 @@ class Record:
     top-level keys by item (`ctx.record["judge"] = ...`); `seconds` holds the time by part
     (data, train, eval, total) and `env` how the run ran (device, precision, threads)."""
 
-    def __init__(self, run_dir: Path, header: dict[str, Any], env: dict[str, Any], threads: Any):
+    def __init__(self, run_dir: Path, header: dict, env: dict, threads: Threads):
         self.path = Path(run_dir) / METRICS
         self.header = header
         self.env = env

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ucl.errors import ConfigError, CorruptFileError, MissingFileError
 from ucl.keys import LINKS, RUNTIME_KEYS, changes_result, split_override
-from ucl.lifecycle import LOCK, atomic_write, is_ucl_lock, read_metrics
+from ucl.lifecycle import LOCK, atomic_write, is_temp_name, is_ucl_lock, read_metrics
 
 CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
 MODEL = "model.pt"  # the trained weights a later run links to
@@ -86,8 +86,6 @@ def check_ours(run_dir: Path) -> None:
     """A run starts in a missing or empty dir, or continues a ucl run dir; any other folder
     (a typo, `hydra.run.dir=.`, a folder of the user's own) is refused before anything in
     it is touched."""
-    from ucl.lifecycle import is_temp_name
-
     run_dir = Path(run_dir)
     if not run_dir.exists():
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from ucl.errors import CorruptFileError
-from ucl.lifecycle import is_number, read_metrics
+from ucl.lifecycle import LOCK, is_number, parse, read_metrics
 from ucl.rundir import PRE_RELEASE, identity, pre_release, read_config_record
 
 # val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
@@ -199,8 +199,6 @@ def _live_holder(job_dir: Path) -> str | None:
     another host counts as live (this host cannot tell)."""
     import os
     import socket
-
-    from ucl.lifecycle import LOCK, parse
 
     try:
         holder = parse((job_dir / LOCK).read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ucl import rundir
 from ucl.errors import CorruptFileError
-from ucl.keys import changes_result, split_override
+from ucl.keys import changes_result, split_override, sweep_jobs
 from ucl.lifecycle import read_metrics
 from ucl.pipeline.stages import Planned, shown
 
@@ -293,12 +293,6 @@ def _is_sweep(arg: str) -> bool:
 _JOBS: dict[tuple[str, ...], dict[str, list[str]] | None] = {}  # looked at every few seconds
 
 
-def expected_jobs(args: tuple[str, ...]) -> int | None:
-    """How many jobs `train.py -m ARGS` launches (stage_jobs); None when not known."""
-    jobs = stage_jobs(args)
-    return None if jobs is None else len(jobs)
-
-
 def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
     """The jobs `train.py -m ARGS` launches, by dir name, with their overrides: the preset's
     hydra.sweeper.params with the command line's sweeps replacing them by key, multiplied
@@ -310,7 +304,6 @@ def stage_jobs(args: tuple[str, ...]) -> dict[str, list[str]] | None:
     from hydra.errors import HydraException
 
     from ucl.config import CONF_DIR
-    from ucl.keys import sweep_jobs
     from ucl.schema import register_schema
 
     if args in _JOBS:
