@@ -114,6 +114,26 @@ def test_a_refused_command_line_is_refused_before_torch_loads():
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # trains two steps on the fixture
+def test_a_run_on_mnist_files_at_hand_does_not_load_torchvision(tmp_path, fixture_overrides):
+    """Importing torchvision adds a third of a second to every run's start (its models
+    import more of torch); ucl reads the IDX files itself and imports torchvision only to
+    download them, or for the DataLoader path (dataset.loader=dataloader)."""
+    probe = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('torchvision' in sys.modules))\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
+    run_dir = tmp_path / "run"
+    argv = ["train.py", "model=mlp", "steps=2", "eval_every=2", "progress=false",
+            *fixture_overrides, f"hydra.run.dir={run_dir}"]  # fmt: skip
+    proc = _python(probe, *argv)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (run_dir / "figures" / "confusion_matrix.png").is_file()
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
 # `python -c PATH_PROBE OUT REPO train.py ARGS...`: runs train.py in this process under
 # cProfile and writes to OUT the repository's Python files whose functions were called
 PATH_PROBE = """

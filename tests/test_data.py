@@ -56,6 +56,10 @@ def test_matches_torchvision_to_tensor(tmp_path):
     image, label = data.torch_datasets["train"][7]
     assert torch.equal(transforms.ToTensor()(image).flatten(), data.x_train[7])
     assert label == data.y_train[7]
+    for split in ("train", "test"):  # ucl reads the IDX files as torchvision does, whole
+        read = data.torch_datasets[split]
+        assert torch.equal(read.data.flatten(1).float() / 255, getattr(data, f"x_{split}"))
+        assert torch.equal(read.targets, getattr(data, f"y_{split}"))
 
 
 def test_subsets(tmp_path):

@@ -5,17 +5,19 @@ Splits are whole tensors on the device, with the validation split held out of th
 examples for choosing between runs; the content fingerprint of the files they came from
 names the data a run trained on; a `Batcher` draws the minibatches.
 
-MNIST and Fashion-MNIST come as whole-split tensors, online (torchvision) or from IDX files,
-which are checked and imported here, compressed or not. An IDX file starts with two zero
-bytes, a type code (0x08: unsigned byte), the number of dimensions, then each dimension as
-a big-endian int32, then the data. The header is checked against the dataset's shape (28x28
-images), against a bound on the size, and against the data that follows, read in chunks and
-never past what the header promises (a gzip bomb stops there); label files are checked to
-hold class numbers only. The same pass gives a digest of the file's content.
+MNIST and Fashion-MNIST come as whole-split tensors read from their IDX files, downloaded
+by torchvision or imported from a folder (compressed or not), and checked here. An IDX
+file starts with two zero bytes, a type code (0x08: unsigned byte), the number of
+dimensions, then each dimension as a big-endian int32, then the data. The header is
+checked against the dataset's shape (28x28 images), against a bound on the size, and
+against the data that follows, read in chunks and never past what the header promises (a
+gzip bomb stops there); label files are checked to hold class numbers only. The same pass
+gives a digest of the file's content.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -47,8 +49,9 @@ class Splits:
     name: str
     image_shape: tuple[int, ...] | None = None  # (C, H, W) for images, None for feature vectors
     synthetic: bool = False  # True when the data is a generated stand-in for the real thing
-    # the torchvision datasets, for the problem set's own DataLoader path (loader=dataloader)
-    torch_datasets: dict[str, Any] = field(default_factory=dict, repr=False)
+    # makes a split's torchvision dataset ("train", "test") for the problem set's own
+    # DataLoader path (loader=dataloader); None for data that has none
+    make_torch_dataset: Callable[[str], Any] | None = field(default=None, repr=False)
     # held out of the training examples (dataset.validation=N); None when N is 0
     x_val: torch.Tensor | None = None
     y_val: torch.Tensor | None = None
@@ -56,6 +59,19 @@ class Splits:
     # the content of the files the splits came from: {digest, files: name -> digest, folder};
     # metrics.json records it, and a run continues only on the same data
     fingerprint: dict | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def torch_datasets(self) -> dict[str, Any]:
+        """The splits' torchvision datasets, made on first use: importing torchvision costs
+        over a second (its models import torch._dynamo), which training on the tensors never
+        needs. The training split keeps the rows the tensors kept."""
+        if self.make_torch_dataset is None:
+            return {}
+        made = {split: self.make_torch_dataset(split) for split in ("train", "test")}
+        if self.val_index is not None:
+            keep = np.setdiff1d(np.arange(len(made["train"].targets)), self.val_index)
+            made["train"] = _rows_of(made["train"], torch.from_numpy(keep))
+        return made
 
     @property
     def in_features(self) -> int:
@@ -108,8 +124,7 @@ class Splits:
         self.x_val, self.y_val = self.x_train[held], self.y_train[held]
         self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
         self.val_index = val
-        if "train" in self.torch_datasets:  # the DataLoader path trains on the same rows
-            self.torch_datasets["train"] = _rows_of(self.torch_datasets["train"], keep)
+        self.__dict__.pop("torch_datasets", None)  # made again, without the held-out rows
         return self
 
 
@@ -269,18 +284,12 @@ FASHION_CLASSES = [
 
 @DATASETS.register("mnist")
 def mnist(cfg) -> Splits:
-    import torchvision  # here, not at import time: it costs seconds (torch._dynamo)
-
-    return load_torchvision(cfg.dataset, torchvision.datasets.MNIST, "UCL_MNIST_DIR")
+    return load_mnist_format(cfg.dataset, "MNIST", "UCL_MNIST_DIR")
 
 
 @DATASETS.register("fashion_mnist")
 def fashion_mnist(cfg) -> Splits:
-    import torchvision
-
-    splits = load_torchvision(
-        cfg.dataset, torchvision.datasets.FashionMNIST, "UCL_FASHION_MNIST_DIR"
-    )
+    splits = load_mnist_format(cfg.dataset, "FashionMNIST", "UCL_FASHION_MNIST_DIR")
     splits.class_names = list(FASHION_CLASSES)
     return splits
 
@@ -308,14 +317,17 @@ FINGERPRINT_OF_CONFIG["mnist"] = lambda ds: files_fingerprint(ds, "MNIST")
 FINGERPRINT_OF_CONFIG["fashion_mnist"] = lambda ds: files_fingerprint(ds, "FashionMNIST")
 
 
-def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
-    """Whole splits of an MNIST-format torchvision dataset, converted once to float tensors.
+def load_mnist_format(cfg_ds, class_name: str, env_var: str) -> Splits:
+    """Whole splits of an MNIST-format dataset (`class_name` is torchvision's dataset
+    class), read from its four IDX files and converted once to float tensors.
 
     Offline, `cfg_ds.idx_dir` names a folder of the four IDX files, imported into the
-    folder torchvision reads (`<root>/<Class>/raw/`); online, torchvision downloads.
+    folder torchvision keeps them in (`<root>/<class_name>/raw/`); online, torchvision
+    downloads them there. The files are read here, as torchvision reads them, so a run
+    whose files are present never imports torchvision (over a second of start-up).
     """
     root = Path(cfg_ds.root).expanduser().resolve()
-    raw = root / dataset_class.__name__ / "raw"
+    raw = root / class_name / "raw"
     idx_dir = cfg_ds.get("idx_dir")
     if idx_dir and Path(idx_dir).expanduser().is_dir():
         import_idx_dir(Path(idx_dir), raw)
@@ -328,20 +340,27 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
         + (f" (idx_dir={idx_dir!r} is not a folder)." if idx_dir else ".")
     )
     if not have_files and not cfg_ds.download:
-        raise DataFileError(
-            f"{dataset_class.__name__} is not in {raw} and download=false. " + offline_hint
+        raise DataFileError(f"{class_name} is not in {raw} and download=false. " + offline_hint)
+
+    def torch_dataset(split: str, download: bool = False):
+        import torchvision
+
+        dataset = getattr(torchvision.datasets, class_name)(
+            str(root), train=split == "train", download=download
         )
-    datasets = {}
-    for split, train in (("train", True), ("test", False)):
+        subset = cfg_ds.get(f"{split}_subset")
+        return dataset if subset is None else _rows_of(dataset, torch.arange(subset))
+
+    if not have_files:
         try:
-            datasets[split] = dataset_class(str(root), train=train, download=not have_files)
-        except (RuntimeError, OSError) as e:  # no files and no network
+            torch_dataset("train", download=True)  # fetches all four files
+        except (RuntimeError, OSError) as e:  # no network
             raise DataFileError(
-                f"{dataset_class.__name__} is not in {raw} and could not be downloaded ({e}). "
-                + offline_hint
+                f"{class_name} is not in {raw} and could not be downloaded ({e}). " + offline_hint
             ) from e
-    x_train, y_train = _as_tensors(datasets["train"], cfg_ds.get("train_subset"))
-    x_test, y_test = _as_tensors(datasets["test"], cfg_ds.get("test_subset"))
+        check_raw_dir(raw)
+    x_train, y_train = _as_tensors(*read_pair(raw, "train"), cfg_ds.get("train_subset"))
+    x_test, y_test = _as_tensors(*read_pair(raw, "t10k"), cfg_ds.get("test_subset"))
     splits = Splits(
         x_train,
         y_train,
@@ -350,14 +369,15 @@ def load_torchvision(cfg_ds, dataset_class, env_var: str) -> Splits:
         class_names=[str(c) for c in range(10)],
         name=cfg_ds.name,
         image_shape=(1, 28, 28),
-        torch_datasets=datasets,
-        fingerprint=fingerprint(raw),  # the files torchvision read, imported or downloaded
+        make_torch_dataset=torch_dataset,
+        fingerprint=fingerprint(raw),  # the files read, imported or downloaded
     )
     return hold_out_from_config(splits, cfg_ds)
 
 
-def _as_tensors(ds, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = ds.data, ds.targets  # uint8 (N, 28, 28), int64 (N,)
+def _as_tensors(
+    images: torch.Tensor, labels: torch.Tensor, subset: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     if subset is not None:
         if subset < 1:
             raise ValueError(f"dataset subset must be >= 1 or null, got {subset}")
@@ -366,7 +386,7 @@ def _as_tensors(ds, subset: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     return images.reshape(len(images), -1).float().div_(255), labels.long()
 
 
-# -- IDX files: checked, imported into the folder torchvision reads, fingerprinted
+# -- IDX files: checked, imported where torchvision downloads them, read, fingerprinted
 
 # torchvision's names for the four files, with the dimensions each must have
 IDX_FILES = {
@@ -519,6 +539,22 @@ def import_idx_dir(src: Path, raw_dir: Path) -> None:
                 f"{src}: {split} has {labels[split, 'images']} images but "
                 f"{labels[split, 'labels']} labels; the files do not belong together. {_FIX}"
             )
+
+
+def read_pair(raw_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels of `split` ("train" or "t10k") in `raw_dir`."""
+    return read_idx(raw_dir / f"{split}-images-idx3-ubyte", 3), read_idx(
+        raw_dir / f"{split}-labels-idx1-ubyte", 1
+    )
+
+
+def read_idx(path: Path, ndim: int) -> torch.Tensor:
+    """A checked IDX file's data as a uint8 tensor of the shape its header gives."""
+    dims = read_header(path, ndim)
+    with open_idx(path) as f:
+        f.seek(4 + 4 * ndim)
+        data = bytearray(f.read())
+    return torch.frombuffer(data, dtype=torch.uint8).reshape(dims)
 
 
 def check_raw_dir(raw_dir: Path) -> bool:
