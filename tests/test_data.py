@@ -120,6 +120,35 @@ def test_not_a_folder_and_no_download(tmp_path):
         load(tmp_path, tmp_path / "nowhere", "dataset.download=false")
 
 
+def test_missing_files_are_downloaded_then_read_as_imported_ones(tmp_path, monkeypatch):
+    # torchvision's MNIST mirrors stand in here as a local HTTP server with the fixture's
+    # files (whose checksums are not the originals', so none is given)
+    import functools
+    import http.server
+    import threading
+
+    import torchvision
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=FIXTURE_MNIST)
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        mnist = torchvision.datasets.MNIST
+        monkeypatch.setattr(mnist, "mirrors", [f"http://127.0.0.1:{server.server_port}/"])
+        monkeypatch.setattr(mnist, "resources", [(f"{name}.gz", None) for name in IDX_FILES])
+        downloaded = load(tmp_path / "a", "null")
+    finally:
+        server.shutdown()
+    imported = load(tmp_path / "b", FIXTURE_MNIST)
+    assert sorted(p.name for p in (tmp_path / "a" / "root" / "MNIST" / "raw").glob("*-ubyte")) == (
+        sorted(IDX_FILES)
+    )
+    assert torch.equal(downloaded.x_train, imported.x_train)
+    assert torch.equal(downloaded.y_test, imported.y_test)
+    assert downloaded.fingerprint["digest"] == imported.fingerprint["digest"]
+
+
 def test_a_broken_file_already_imported_is_caught(tmp_path):
     load(tmp_path, FIXTURE_MNIST)  # imports into root/MNIST/raw
     raw = tmp_path / "root" / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
