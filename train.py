@@ -58,8 +58,7 @@ def command(argv: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ucl.errors import RunFailed, UclError
-    from ucl.loop import NonFiniteLoss
+    from ucl.errors import NonFiniteLoss, RunFailed, UclError
 
     try:
         with interrupting():  # from the first moment: a signal ends the command, not a job
@@ -90,8 +89,7 @@ def job(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from ucl.errors import RunFailed, UclError
-    from ucl.loop import NonFiniteLoss
+    from ucl.errors import NonFiniteLoss, RunFailed, UclError
     from ucl.run import run
 
     try:

@@ -134,6 +134,28 @@ def test_a_run_on_mnist_files_at_hand_does_not_load_torchvision(tmp_path, fixtur
     assert proc.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.slow  # one job of two steps on the fixture
+def test_a_sweep_sent_to_a_launcher_is_sent_without_loading_torch(tmp_path, fixture_overrides):
+    """The process that sends a sweep's jobs to submitit (SLURM, or local processes) trains
+    nothing, so it does not load torch: on a cluster's login node that is over a second of
+    CPU and some hundreds of MB per sweep, and the first job is sent that much sooner."""
+    probe = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('torch' in sys.modules))\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
+    sweep = tmp_path / "sweep"
+    argv = ["train.py", "-m", "hydra/launcher=submitit_local", "model=logreg", "steps=2",
+            "eval_every=2", "progress=false", *fixture_overrides, f"hydra.sweep.dir={sweep}",
+            "seed=0"]  # fmt: skip
+    proc = _python(probe, *argv)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [record] = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    assert record["status"] == "completed"
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
 # `python -c PATH_PROBE OUT REPO train.py ARGS...`: runs train.py in this process under
 # cProfile and writes to OUT the repository's Python files whose functions were called
 PATH_PROBE = """

@@ -30,3 +30,7 @@ class UnreadableFileError(UclError, OSError):
 
 class RunFailed(Exception):
     """A run that started and could not finish (its record says why): exit status 1."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept: exit status 1."""

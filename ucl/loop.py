@@ -35,14 +35,15 @@ import torch
 from tqdm import tqdm
 
 from ucl.data import Batcher
-from ucl.errors import CorruptFileError, MissingFileError, UclError, UnreadableFileError
+from ucl.errors import (
+    CorruptFileError,
+    MissingFileError,
+    NonFiniteLoss,
+    UclError,
+    UnreadableFileError,
+)
 from ucl.lifecycle import TRAIN_STEP, RunInterrupted, atomic_write, duration, hold, trapped
 from ucl.rundir import MODEL
-
-
-class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
-
 
 EVAL_EACH_EPOCH = "epoch"  # eval_every=epoch: evaluate at the end of every epoch
 
