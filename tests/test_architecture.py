@@ -73,15 +73,16 @@ def test_an_upward_import_breaks_a_contract(copy_of_ucl, module, line, contract)
 
 
 def test_loading_every_component_leaves_the_slow_imports_for_when_they_are_used():
-    """torchvision (with torch._dynamo), scikit-learn, scipy.stats and pyplot cost seconds at every
-    `python train.py` start, a refused one included; they are imported where they are used."""
+    """torchvision (with torch._dynamo), scikit-learn, scipy.stats, scipy.sparse and pyplot
+    cost seconds at every `python train.py` start, a refused one included; they are
+    imported where they are used."""
     probe = (
         "import sys\n"
         "from ucl.schema import load_all\n"
         "load_all()\n"
         "import ucl.run\n"
-        "slow = ('torchvision', 'sklearn', 'scipy.stats', 'torch._dynamo', 'tensorboard',\n"
-        "        'matplotlib.pyplot')\n"
+        "slow = ('torchvision', 'sklearn', 'scipy.stats', 'scipy.sparse', 'torch._dynamo',\n"
+        "        'tensorboard', 'matplotlib.pyplot')\n"
         "print(sorted({m for m in sys.modules if m.startswith(slow)}))\n"
     )
     proc = _python(probe)

@@ -23,10 +23,12 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 from ucl.errors import UclError
 
@@ -194,6 +196,8 @@ def read_counts(
     indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows_idx])])
     data, indices = np.concatenate(rows_val), np.concatenate(rows_idx)
     del rows_val, rows_idx
+    from scipy import sparse  # here: scipy.sparse takes 0.1 s to import
+
     x = sparse.csc_matrix((data, indices, indptr), shape=(len(columns), len(genes)))
     return x, genes, totals, all_synthetic
 
