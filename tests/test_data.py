@@ -120,6 +120,16 @@ def test_not_a_folder_and_no_download(tmp_path):
         load(tmp_path, tmp_path / "nowhere", "dataset.download=false")
 
 
+@pytest.mark.parametrize("validation,rows", [(0, 300), (30, 270)])
+def test_the_dataloader_path_trains_on_the_rows_the_tensors_hold(tmp_path, validation, rows):
+    subset = ["dataset.train_subset=300", f"dataset.validation={validation}"]
+    data = load(tmp_path, FIXTURE_MNIST, *subset)
+    read = data.torch_datasets["train"]  # loader=dataloader's dataset
+    assert len(read) == len(data.y_train) == rows
+    assert torch.equal(read.data.flatten(1).float() / 255, data.x_train)
+    assert torch.equal(read.targets, data.y_train)
+
+
 def test_missing_files_are_downloaded_then_read_as_imported_ones(tmp_path, monkeypatch):
     # torchvision's MNIST mirrors stand in here as a local HTTP server with the fixture's
     # files (whose checksums are not the originals', so none is given)

@@ -135,7 +135,7 @@ def hold_out_from_config(splits: Splits, cfg_ds) -> Splits:
     )
 
 
-def _rows_of(dataset, rows: torch.Tensor):
+def _rows_of(dataset, rows: torch.Tensor | slice):
     """A shallow copy of a torchvision MNIST-style dataset keeping only `rows`."""
     import copy
 
@@ -349,7 +349,7 @@ def load_mnist_format(cfg_ds, class_name: str, env_var: str) -> Splits:
             str(root), train=split == "train", download=download
         )
         subset = cfg_ds.get(f"{split}_subset")
-        return dataset if subset is None else _rows_of(dataset, torch.arange(subset))
+        return dataset if subset is None else _rows_of(dataset, slice(subset))
 
     if not have_files:
         try:
