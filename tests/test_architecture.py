@@ -115,21 +115,25 @@ def test_a_refused_command_line_is_refused_before_torch_loads():
     assert proc.stdout.strip() == "[]"
 
 
+# `python -c LOADED_PROBE MODULE train.py ARGS...`: runs train.py in this process and prints,
+# as the process exits, whether MODULE was imported
+LOADED_PROBE = """
+import atexit, runpy, sys
+module, sys.argv = sys.argv[1], sys.argv[2:]
+atexit.register(lambda: print(module in sys.modules))
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
 @pytest.mark.slow  # trains two steps on the fixture
 def test_a_run_on_mnist_files_at_hand_does_not_load_torchvision(tmp_path, fixture_overrides):
     """Importing torchvision adds a third of a second to every run's start (its models
     import more of torch); ucl reads the IDX files itself and imports torchvision only to
     download them, or for the DataLoader path (dataset.loader=dataloader)."""
-    probe = (
-        "import atexit, runpy, sys\n"
-        "atexit.register(lambda: print('torchvision' in sys.modules))\n"
-        "sys.argv = sys.argv[1:]\n"
-        "runpy.run_path('train.py', run_name='__main__')\n"
-    )
     run_dir = tmp_path / "run"
     argv = ["train.py", "model=mlp", "steps=2", "eval_every=2", "progress=false",
             *fixture_overrides, f"hydra.run.dir={run_dir}"]  # fmt: skip
-    proc = _python(probe, *argv)
+    proc = _python(LOADED_PROBE, "torchvision", *argv)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (run_dir / "figures" / "confusion_matrix.png").is_file()
     assert proc.stdout.strip().splitlines()[-1] == "False"
@@ -140,17 +144,11 @@ def test_a_sweep_sent_to_a_launcher_is_sent_without_loading_torch(tmp_path, fixt
     """The process that sends a sweep's jobs to submitit (SLURM, or local processes) trains
     nothing, so it does not load torch: on a cluster's login node that is over a second of
     CPU and some hundreds of MB per sweep, and the first job is sent that much sooner."""
-    probe = (
-        "import atexit, runpy, sys\n"
-        "atexit.register(lambda: print('torch' in sys.modules))\n"
-        "sys.argv = sys.argv[1:]\n"
-        "runpy.run_path('train.py', run_name='__main__')\n"
-    )
     sweep = tmp_path / "sweep"
     argv = ["train.py", "-m", "hydra/launcher=submitit_local", "model=logreg", "steps=2",
             "eval_every=2", "progress=false", *fixture_overrides, f"hydra.sweep.dir={sweep}",
             "seed=0"]  # fmt: skip
-    proc = _python(probe, *argv)
+    proc = _python(LOADED_PROBE, "torch", *argv)
     assert proc.returncode == 0, proc.stderr[-2000:]
     [record] = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
     assert record["status"] == "completed"

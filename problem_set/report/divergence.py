@@ -201,8 +201,9 @@ def recommendation(
             "verdict carries its own error rate, which an effect size over repeats does not."
         )
     if estimates:
-        by_separation = lambda e: (-abs(e.d), e.measure)  # noqa: E731
-        fastest = _quickest(estimates, lambda e: 1 / e.per_second, then=by_separation)
+        fastest = _quickest(
+            estimates, lambda e: 1 / e.per_second, then=lambda e: (-abs(e.d), e.measure)
+        )
         return (
             f"No test reaches {GOOD_POWER:.0%} power at a false-positive rate of at most "
             f"{MAX_FALSE_POSITIVES:.0%} here; recommended as a score: {name(fastest.measure)}, "
