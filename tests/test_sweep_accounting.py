@@ -126,7 +126,7 @@ def test_a_job_refused_before_it_started_says_why(tmp_path):
     sweep.mkdir()
     task = ["model=mlp", "model.dropout=0.2,1.5,0.3", "seed=0,1,2"]
     (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": task}}}))
-    names = summary.planned_jobs(sweep)
+    names = list(summary.planned_overrides(sweep))
     assert names[0] == "model.dropout=0.2,seed=0" and len(names) == 9
     from ucl.config import refusal
 

@@ -14,14 +14,8 @@ from pathlib import Path
 import yaml
 
 from ucl.errors import CorruptFileError
-from ucl.lifecycle import LOCK, is_number, parse, read_metrics
+from ucl.lifecycle import LOCK, parse, read_metrics
 from ucl.rundir import PRE_RELEASE, identity, pre_release, read_config_record
-
-# val/accuracy only shows when the jobs held out a validation split (dataset.validation=N)
-CLASSIFY_COLUMNS = [
-    "val/accuracy", "test/accuracy", "test/error", "test/best_accuracy", "test/best_step"
-]  # fmt: skip
-MAX_DEFAULT_METRICS = 6
 
 
 @dataclass
@@ -92,15 +86,10 @@ NEVER_STARTED = (
 )
 
 
-def planned_jobs(sweep_dir: Path) -> list[str] | None:
-    """The dir names of the jobs the sweep's multirun.yaml asks for, in launch order; None
-    when it cannot say (no multirun.yaml, or a sweeper that chooses its trials itself)."""
-    plan = planned_overrides(sweep_dir)
-    return None if plan is None else list(plan)
-
-
 def planned_overrides(sweep_dir: Path) -> dict[str, list[str]] | None:
-    """planned_jobs' names, each with the job's overrides."""
+    """The dir names of the jobs the sweep's multirun.yaml asks for, in launch order, each
+    with the job's overrides; None when it cannot say (no multirun.yaml, or a sweeper that
+    chooses its trials itself)."""
     from ucl.keys import sweep_jobs
 
     path = Path(sweep_dir) / "multirun.yaml"
@@ -245,15 +234,6 @@ def swept_keys(jobs: list[Job], skip: frozenset = frozenset()) -> list[str]:
     keys = list(dict.fromkeys(k for j in jobs for k in j.params if k not in skip))
     varying = [k for k in keys if len({j.params.get(k) for j in jobs}) > 1]
     return varying or keys
-
-
-def metric_columns(jobs: list[Job], wanted: list[str] | None = None) -> list[str]:
-    if wanted:
-        return wanted
-    present = list(dict.fromkeys(k for j in jobs for k, v in j.metrics.items() if is_number(v)))
-    if "test/accuracy" in present:
-        return [c for c in CLASSIFY_COLUMNS if c in present]
-    return present[:MAX_DEFAULT_METRICS]
 
 
 def failures(jobs: list[Job]) -> list[str]:

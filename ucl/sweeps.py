@@ -24,21 +24,18 @@ from ucl.errors import CorruptFileError
 from ucl.keys import RUNTIME_KEYS
 from ucl.lifecycle import is_number
 from ucl.rundir import read_config_record
-from ucl.summary import (
-    CLASSIFY_COLUMNS,
-    DATA_COLUMN,
-    MAX_DEFAULT_METRICS,
-    Job,
-    find_jobs,
-    ordered,
-    swept_keys,
-)
+from ucl.summary import DATA_COLUMN, Job, find_jobs, ordered, swept_keys
 
 STATS = ("mean", "std", "ci95 low", "ci95 high", "ci95 ±")  # per metric, in cells()
 # two jobs that differ only in these (where and how they ran) or in their seed are one cell
 CELL_IGNORES = RUNTIME_KEYS | {"seed"}
 CHOOSE_BY = ("val/accuracy", "test/accuracy")  # the first a sweep's jobs report picks the best
 BEST, NEAR = "best", "≈ best"  # the marks of the best cell and of those within noise of it
+# a classifier's default columns; val/accuracy shows when the jobs held out a validation split
+CLASSIFY_COLUMNS = [
+    "val/accuracy", "test/accuracy", "test/error", "test/best_accuracy", "test/best_step"
+]  # fmt: skip
+MAX_DEFAULT_METRICS = 6  # any other task's default: its first numeric metrics
 
 
 def load(sweep_dir: str | Path) -> pd.DataFrame:
@@ -154,8 +151,8 @@ def choose_metric(frame: pd.DataFrame, wanted: str | None = None) -> str | None:
 
 
 def default_metrics(frame: pd.DataFrame) -> list[str]:
-    """The metrics summarize.py shows by default (summary.metric_columns): a classifier's
-    accuracies, else the first few numeric ones."""
+    """The metrics summarize.py shows by default: a classifier's accuracies, else the first
+    few numeric ones."""
     names = _metrics_of(frame)
     present = [m for m, c in names.items() if frame[c].map(is_number).any()]
     if "test/accuracy" in present:
