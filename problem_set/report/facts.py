@@ -200,23 +200,6 @@ def ae_vae_answer(src: Source) -> str:
 # -- GAN ---------------------------------------------------------------------------------
 
 
-def gan_vae_answer(src: Source) -> str:
-    gan, vae = src.run("gan"), src.run("vae")
-    if not gan.ok:
-        return f"GAN: {gan.why_missing()}"
-    parts = []
-    for key, name in (
-        ("samples/score", "classifier score"),
-        ("samples/frechet", "Fréchet distance"),
-    ):
-        vae_value = vae.metrics.get(key) if vae.ok else None
-        parts.append(
-            f"{name}: GAN {num(gan.metrics.get(key))}, VAE {num(vae_value)}, real test digits "
-            f"{num(gan.metrics.get(key.replace('samples/', 'real/')))}"
-        )
-    return "; ".join(parts) + " (score: higher is better, at most 10; Fréchet: lower is better)"
-
-
 def histogram_answer(src: Source) -> str:
     gan = src.run("gan")
     if not gan.ok:

@@ -45,7 +45,6 @@ T_WIDTH = origins.TABLES["width_sweep"]
 T_LR = origins.TABLES["lr_sweep"]
 T_OPT = origins.TABLES["optimizer_sweep"]
 T_BEST = "The best one-hidden-layer network"
-T_AE = "MNIST"
 T_VAE = "Variational autoencoder"
 T_GAN = "Generative adversarial network"
 T_SIMPLE = "Uniform box against normals of growing variance (3-D)"
