@@ -54,6 +54,14 @@ def test_dataloader_path_trains_on_the_same_rows(tmp_path):
     assert torch.equal(data.torch_datasets["train"].targets, data.y_train)
 
 
+@pytest.mark.parametrize("n", [1995, 1999])  # fewer training examples left than classes
+def test_a_validation_split_of_all_but_a_few_examples_leaves_those_to_train_on(tmp_path, n):
+    full, data = load(tmp_path), load(tmp_path, f"dataset.validation={n}")
+    assert (len(data.y_train), len(data.y_val)) == (2000 - n, n)
+    assert not rows(data.x_val) & rows(data.x_train)
+    assert rows(data.x_val) | rows(data.x_train) == rows(full.x_train)
+
+
 @pytest.mark.parametrize("n", [2000, -1])
 def test_bad_validation_size_is_named(tmp_path, n):
     expected = rf"validation={n} must be between 0 and 1999 .* e.g. dataset.validation=200,"

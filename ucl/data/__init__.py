@@ -114,8 +114,11 @@ class Splits:
 
         labels = self.y_train.cpu().numpy()
         counts = np.bincount(labels)
-        # stratify when every class can give one example to each side (tiny subsets cannot)
-        stratify = labels if counts[counts > 0].min() >= 2 and n >= len(counts) else None
+        # stratify when every class can give one example to each side (tiny subsets, or a
+        # side smaller than the number of classes, cannot)
+        classes = np.count_nonzero(counts)
+        fits = counts[counts > 0].min() >= 2 and classes <= n <= total - classes
+        stratify = labels if fits else None
         train, val = train_test_split(
             np.arange(total), test_size=n, random_state=int(seed), stratify=stratify
         )
