@@ -451,6 +451,22 @@ def test_bad_parameters(tmp_path):
             load_small(counts, clusters, **kw)
 
 
+@pytest.mark.parametrize("key", ["cells", "genes"])
+def test_a_synthetic_dataset_too_small_for_every_cell_type_is_refused(tmp_path, key):
+    from conftest import compose
+
+    from ucl.errors import ConfigError
+    from ucl.keys import DATASETS
+    from ucl.schema import load_all
+
+    load_all()
+    cfg = compose(["model=autoencoder", "dataset=retina_synthetic", f"dataset.{key}=50",
+                   f"dataset.root={tmp_path}"])  # fmt: skip
+    with pytest.raises(ConfigError, match=rf"dataset.{key}=50 must be at least 100 .* e\.g\."):
+        DATASETS.create("retina_synthetic", cfg)
+    assert not any(tmp_path.rglob("*.gz"))  # nothing generated
+
+
 def test_read_only_data_folder_still_loads(tmp_path):
     if os.geteuid() == 0:
         pytest.skip("root can write into read-only folders")

@@ -16,6 +16,7 @@ from ucl.data import (
     hold_out_from_config,
 )
 from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME, load_retina
+from ucl.errors import ConfigError
 from ucl.keys import DATASETS
 
 
@@ -29,7 +30,16 @@ def retinal_bipolar(cfg) -> Splits:
 def retina_synthetic(cfg) -> Splits:
     """Generates the two files on first use (deterministic in dataset.cells, .genes and
     .data_seed) into <root>/retina_synthetic/<those>/, then loads them like the real ones."""
+    from ucl.data.retina.synthetic import MIN_SIZE
+
     ds = cfg.dataset
+    for key, example in (("cells", 5000), ("genes", 2000)):
+        value = ds[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_SIZE:
+            raise ConfigError(
+                f"dataset.{key}={value!r} must be at least {MIN_SIZE} (an integer), so that "
+                f"every cell type gets cells and marker genes; e.g. dataset.{key}={example}"
+            )
     folder = _synthetic_folder(ds)
     if not folder.is_dir():
         _generate(folder, int(ds.cells), int(ds.genes), int(ds.data_seed))

@@ -121,15 +121,18 @@ def synthetic_counts(n_cells: int, n_genes: int, seed: int = 0) -> sparse.csc_ma
     return sparse.hstack([sparse.csc_matrix(block) for _, block in blocks], format="csc")
 
 
+MIN_SIZE = 100  # cells and genes, at the least: every cell type gets cells and markers
+
+
 def _simulate(
     n_cells: int, n_genes: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, list[str], Iterator[tuple[int, np.ndarray]]]:
     """The cells (kind and type pair, see _cell_types; names) and a generator of their
     counts, (first gene, (cells, GENE_CHUNK) block), drawing from rng as it goes."""
-    if n_cells < 100 or n_genes < 100:
+    if n_cells < MIN_SIZE or n_genes < MIN_SIZE:
         raise ValueError(
-            f"n_cells={n_cells}, n_genes={n_genes}: give at least 100 of each, so that every "
-            f"cell type gets cells and markers."
+            f"n_cells={n_cells}, n_genes={n_genes}: give at least {MIN_SIZE} of each, so that "
+            f"every cell type gets cells and markers."
         )
     kind, pair = _cell_types(n_cells, rng)
     profiles = _type_profiles(n_genes, rng)  # (types, genes), rows sum to 1
