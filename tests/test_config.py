@@ -78,6 +78,22 @@ def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, messa
     assert "optimizer." in str(refused.value) or "model." in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("dataset.train_subset=0", "dataset.train_subset=0 must be an integer >= 1"),
+        ("dataset.test_subset=-5", "dataset.test_subset=-5 must be an integer >= 1"),
+        ("dataset.loader=foo", "dataset.loader='foo' is not one of tensor, dataloader"),
+        ("dataset.validation_seed=abc", "dataset.validation_seed='abc' must be an integer >= 0"),
+        ("dataset.validation_seed=-1", "dataset.validation_seed=-1 must be an integer >= 0"),
+    ],
+)
+def test_a_data_value_that_cannot_work_is_refused(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        validate(compose([override]))
+    assert "\n" not in str(refused.value)
+
+
 def test_a_preset_without_the_run_it_needs_is_refused():
     with pytest.raises(ConfigError, match="divergence.source=gan needs generator="):
         validate(compose(["experiment=divergence_gan"]))
@@ -136,6 +152,23 @@ def test_bad_overrides_fail_before_training(tmp_path, override, expected):
     for text in expected:
         assert text in out, out
     assert not (run_dir / "history.csv").exists()  # nothing was trained
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("dataset.loader=foo", "dataset.loader='foo' is not one of tensor, dataloader"),
+    ],
+)
+def test_a_bad_model_or_data_value_is_one_line_and_leaves_no_run_dir(tmp_path, override, expected):
+    run_dir = tmp_path / "run"
+    proc = train(["model=autoencoder", override, f"hydra.run.dir={run_dir}"], check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out
+    said = [line for line in out.splitlines() if line.startswith("train.py: ")]
+    assert len(said) == 1 and expected in said[0], out
+    assert not run_dir.exists()  # refused before the run's first write
 
 
 # -- the task's settings, the links to earlier runs, hidden ------------------------------

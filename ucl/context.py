@@ -74,8 +74,6 @@ class Context:
             return DataLoaderBatcher(
                 self.data.torch_datasets["train"], int(cfg.batch_size), self.device, int(cfg.seed)
             )
-        if loader not in ("tensor", "dataloader"):
-            raise ValueError(f"dataset.loader={loader!r} is unknown; use tensor or dataloader")
         x = self.data.x_train if x is None else x
         y = self.data.y_train if y is None else y
         return Batcher(x, y, int(cfg.batch_size), seed=int(cfg.seed))

@@ -184,7 +184,10 @@ DEVICES = ("auto", "cpu", "cuda")
 EXAMPLES = {"lr": 0.1, "hidden": 128, "batch_size": 128, "epochs": 10, "steps": 1000, "threads": 1,
             "eval_batch_size": 10000, "checkpoint_every": 5000, "divergence.n": 1000,
             "divergence.repeats": 5, "divergence.permutations": 1000, "divergence.bins": 10,
-            "divergence.knn_k": 5, "divergence.hist_max_dim": 3, "divergence.dim": 3}  # fmt: skip
+            "divergence.knn_k": 5, "divergence.hist_max_dim": 3, "divergence.dim": 3,
+            "dataset.train_subset": 10000, "dataset.test_subset": 1000,
+            "dataset.validation_seed": 0}  # fmt: skip
+LOADERS = ("tensor", "dataloader")  # dataset.loader: whole-split tensors, or torch's DataLoader
 
 
 def validate(cfg) -> None:
@@ -220,6 +223,8 @@ def validate(cfg) -> None:
             if name is not None:
                 ACTIVATIONS.get(name)
     TASKS.get(cfg.task)
+    if cfg.get("dataset") is not None:
+        _dataset(cfg.dataset)
     _task_settings(cfg)
     _model_numbers_and_optimizer(cfg)
     if cfg.task == "divergence":
@@ -238,6 +243,22 @@ def _hidden(cfg) -> None:
         raise ConfigError(
             f"hidden={value}: {what} has no hidden width; hidden= sets the width of a model "
             f"that has one (model=mlp); drop hidden= (deep_mlp: model.widths=[512,256])"
+        )
+
+
+def _dataset(ds) -> None:
+    """The subsets, the validation split's seed and the loader (the validation split's size
+    is checked against the data when it loads)."""
+    for key in ("train_subset", "test_subset"):
+        if ds.get(key) is not None:
+            _at_least(ds, key, 1, node="dataset")
+    if "validation_seed" in ds:
+        _at_least(ds, "validation_seed", 0, node="dataset")
+    loader = ds.get("loader")
+    if loader is not None and loader not in LOADERS:
+        raise ConfigError(
+            f"dataset.loader={loader!r} is not one of {', '.join(LOADERS)}; e.g. "
+            f"dataset.loader=tensor"
         )
 
 
