@@ -69,6 +69,17 @@ def test_a_divergence_setting_that_cannot_work_is_refused(override, message):
         (["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer adam: Invalid beta"),
         (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer sgd: Invalid momentum value: -1"),
         (["optimizer=sgd", "optimizer.nesterov=true"], "optimizer sgd: Nesterov momentum requires"),
+        # the models' own checks, run on the config before the run starts
+        (["model=autoencoder", "model.widths=[0]"], "got widths=[0], latent_dim=2"),
+        (["model=vae", "model.latent_dim=0"], "got widths=[512, 256], latent_dim=0"),
+        (["model=gan", "model.generator_widths=[0]"], "got latent_dim=64, widths=[0]"),
+        (["model=gan", "model.latent_dim=0"], "Generator needs latent_dim >= 1"),
+        (["model=deep_mlp", "model.widths=[0]"], "model.widths=[0] must list integers >= 1"),
+        (["model=mlp", "model.init=foo"], "model.init='foo' is unknown"),
+        (["model=logreg", "model.init=foo"], "model.init='foo' is unknown for logreg"),
+        (["model=autoencoder", "model.latent_act=foo"], "Unknown activation 'foo'"),
+        (["model=vae", "model.reconstruction=foo"], "model.reconstruction='foo' is unknown"),
+        (["model=vae", "model.kl_weight=-1"], "model.kl_weight=-1 must be >= 0"),
     ],
 )
 def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, message):
@@ -157,6 +168,7 @@ def test_bad_overrides_fail_before_training(tmp_path, override, expected):
 @pytest.mark.parametrize(
     "override,expected",
     [
+        ("model.latent_dim=0", "got widths=[1000, 500, 250], latent_dim=0"),
         ("dataset.loader=foo", "dataset.loader='foo' is not one of tensor, dataloader"),
     ],
 )

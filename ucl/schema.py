@@ -359,9 +359,10 @@ def _divergence(study, normal_var, links) -> None:
 
 
 def _model_numbers_and_optimizer(cfg) -> None:
-    """A model's dropout and its weight average's decay are in [0, 1), and the optimizer
-    takes its settings: built here on one stand-in parameter, so torch's own checks run
-    before the run does."""
+    """A model's dropout and its weight average's decay are in [0, 1), its VAE loss is one
+    there is; the model and the optimizer take their settings: built here (the model on
+    torch's meta device, so no memory and no random numbers; the optimizer on one stand-in
+    parameter), so that their own checks run before the run does."""
     model = cfg.get("model") or {}
     for key, meaning, example in (
         ("average_decay", "or null", 0.999),
@@ -372,10 +373,34 @@ def _model_numbers_and_optimizer(cfg) -> None:
             raise ConfigError(
                 f"model.{key}={value!r} must be in [0, 1) {meaning}; e.g. model.{key}={example}"
             )
+    weight = model.get("kl_weight")
+    if weight is not None and not (isinstance(weight, (int, float)) and weight >= 0):
+        raise ConfigError(
+            f"model.kl_weight={weight!r} must be >= 0 (1: the VAE's ELBO); e.g. model.kl_weight=1"
+        )
+    import torch
+
+    if model.get("name") is not None:
+        from types import SimpleNamespace
+
+        from ucl.models.vae import RECONSTRUCTIONS
+
+        loss = model.get("reconstruction")
+        if loss is not None and loss not in RECONSTRUCTIONS:
+            raise ConfigError(
+                f"model.reconstruction={loss!r} is unknown; use one of "
+                f"{', '.join(RECONSTRUCTIONS)}; e.g. model.reconstruction=mse"
+            )
+        try:
+            with torch.device("meta"):  # the data's shape does not matter to the checks
+                MODELS.create(model.name, cfg, SimpleNamespace(in_features=2, num_classes=2))
+        except (TypeError, ValueError, keys.RegistryError) as e:
+            raise ConfigError(
+                f"model {model.name}: {str(e).rstrip('.')}. Check the model.* keys (their values "
+                f"and comments: conf/model/{model.name}.yaml)"
+            ) from e
     if cfg.get("optimizer") is not None and cfg.get("lr") is not None:
         _positive(cfg.optimizer, "lr", node="optimizer")  # torch takes lr=0
-        import torch
-
         from ucl.context import build_optimizer
 
         build_optimizer(cfg.optimizer, [torch.zeros(1, requires_grad=True)], total_steps=1)

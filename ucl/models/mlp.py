@@ -85,6 +85,13 @@ class DeepMLP(nn.Sequential):
     """Linear -> act (-> dropout) for each hidden width, then a linear output layer."""
 
     def __init__(self, in_features, widths, num_classes, act="relu", dropout=0.0):
+        widths = [int(w) for w in widths]
+        if any(w < 1 for w in widths):
+            raise ValueError(
+                f"model.widths={widths} must list integers >= 1, the hidden widths; e.g. "
+                f"model.widths=[512,256]"
+            )
+
         def after_hidden(width: int) -> list[nn.Module]:
             return [activation(act), *([Dropout(dropout)] if dropout > 0 else [])]
 
