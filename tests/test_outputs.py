@@ -41,6 +41,15 @@ def test_report_refuses_a_foreign_out(tmp_path):
                    "--no-pdf"), folder, before)  # fmt: skip
 
 
+def test_a_mistyped_runs_folder_makes_no_folder_there(tmp_path):
+    typo = tmp_path / "runs" / "reproduc"  # the report would go into <runs>/report
+    proc = script("report.py", "--runs", str(typo), "--no-pdf")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in text, text
+    assert len(proc.stderr.strip().splitlines()) == 1 and f"--runs {typo}" in text, text
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.slow  # two report builds
 def test_a_report_rebuilt_keeps_what_it_did_not_write(tmp_path):
     out = tmp_path / "report"
