@@ -162,3 +162,9 @@ def test_a_pipeline_is_named_or_refused(tmp_path):
     assert proc.returncode == 2
     assert "no conf/pipeline/no_such_pipeline.yaml; the pipelines are: problem_set" in proc.stderr
     assert pipeline(timeout=120).stderr.strip().endswith("or pipeline=path/to/file.yaml")
+    bare = pipeline("my_study.yaml", timeout=120)  # the pipeline given without pipeline=
+    assert bare.returncode == 2
+    assert bare.stderr.strip() == (
+        "pipeline: my_study.yaml is not key=value: name the pipeline as "
+        "pipeline=my_study.yaml; the other arguments are train.py overrides (e.g. seed=1)"
+    )

@@ -98,8 +98,8 @@ def main(
                     threads=threads, extra=extra)  # fmt: skip
         check_choices(full)
         todo = select(full, args.only) if args.only else full
-    except (KeyError, ValueError) as e:
-        print(f"{name}: {str(e).strip(chr(39))}", file=sys.stderr)
+    except (KeyError, ValueError) as e:  # a KeyError's str() is its message quoted
+        print(f"{name}: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     if args.list:
         _show(todo, args.jobs)
@@ -139,7 +139,10 @@ def _pipeline_arg(given: list[str], fixed: str | None) -> tuple[str, list[str]]:
     named = [g for g in given if g.startswith("pipeline=")]
     extra = [g for g in given if not g.startswith("pipeline=")]
     if bad := [g for g in extra if "=" not in g]:
-        raise ValueError(f"{bad[0]!r}: give train.py overrides as key=value, e.g. seed=1")
+        raise ValueError(
+            f"{bad[0]} is not key=value: name the pipeline as pipeline={bad[0]}; the other "
+            f"arguments are train.py overrides (e.g. seed=1)"
+        )
     if fixed is not None:
         return fixed, extra
     if len(named) != 1:
