@@ -19,14 +19,15 @@ from pathlib import Path
 
 from ucl import search_summary, summary, sweeps
 from ucl.config import refusal
-from ucl.errors import UclError
+from ucl.errors import ConfigError, UclError, message
+from ucl.keys import closest
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun dir (holds one dir per job)")
     parser.add_argument("--pivot", nargs=2, metavar=("ROW", "COL"), help="two-way table")
-    parser.add_argument("--metric", default="test/accuracy", help="the metric --pivot shows")
+    parser.add_argument("--metric", help="the metric --pivot shows (default: test/accuracy)")
     parser.add_argument("--metrics", help="comma-separated metric columns (default: by task)")
     parser.add_argument(
         "--choose", help="the metric the best cell is chosen by (default: val/accuracy when "
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             paths = save(args.sweep_dir, figs)
             text += "".join(f"\nfigure: {p}" for p in paths) + ("\n" if paths else "")
     except (FileNotFoundError, KeyError, UclError) as e:
-        print(f"summarize: {str(e).strip(chr(39))}", file=sys.stderr)
+        print(f"summarize: {message(e)}", file=sys.stderr)
         return 2
     if any(summary.DATA_COLUMN in j.params for j in jobs):
         text += (
@@ -76,8 +77,11 @@ def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:
     --per-seed or one seed per cell; figures with --plot."""
     frame = sweeps.from_jobs(jobs)
     wanted = args.metrics.split(",") if args.metrics else None
+    _check_metrics(frame, [*(("--metrics", m) for m in wanted or []),
+                           ("--metric", args.metric), ("--choose", args.choose)])  # fmt: skip
     columns = wanted or sweeps.default_metrics(frame)
     choose = sweeps.choose_metric(frame, args.choose)
+    drawn = args.metric or "test/accuracy"  # by --pivot and --plot
     # no metric to average (every job failed or unreadable): one row per job, with its status
     per_job = args.per_seed or sweeps.seeds_per_cell(frame) < 2 or not columns
     if per_job:
@@ -100,19 +104,35 @@ def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:
         csv = sweeps.to_csv(table[[*sweeps.cell_keys(frame), "n", "seeds", "status", "mark",
                                    *numbers, "train s mean"]])  # fmt: skip
     if args.pivot:
-        two_way = sweeps.pivot(frame, *args.pivot, args.metric, over_seeds=not per_job)
-        text += f"\n{args.metric}:\n\n" + sweeps.markdown(two_way)
+        two_way = sweeps.pivot(frame, *args.pivot, drawn, over_seeds=not per_job)
+        text += f"\n{drawn}:\n\n" + sweeps.markdown(two_way)
     if choose and columns:
         report = "test/accuracy" if "test/accuracy" in columns else columns[0]
         lines = sweeps.conclusions(frame, choose, report)
         text += "\n" + "".join(f"{line}\n" for line in lines) if lines else ""
     figs = {}
-    metric = args.metric if args.metric in frame.attrs["metrics"] else choose
+    metric = drawn if drawn in frame.attrs["metrics"] else choose
     if args.plot and metric:
         from ucl import sweep_figures
 
         figs = sweep_figures.figures(sweeps.cells(frame, metric, as_written=True), metric)
     return text, csv, figs
+
+
+def _check_metrics(frame, given: list[tuple[str, str | None]]) -> None:
+    """A metric named on the command line is one a job reports (a typo would show as a
+    column of dashes); not checked before any job has completed, as in a sweep still running."""
+    known = list(frame.attrs["metrics"])
+    if not (frame["status"] == "completed").any():
+        return
+    for flag, name in given:
+        if name is not None and name not in known:
+            close = closest(name, known)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(
+                f"{flag} {name}: no job reports this metric{hint}; the jobs report "
+                f"{', '.join(known)}"
+            )
 
 
 if __name__ == "__main__":

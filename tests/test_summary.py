@@ -167,6 +167,30 @@ def test_pivot_shows_mean_and_half_width(tmp_path):
     assert list((sweep / "summary").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.parametrize(
+    "args,said",
+    [
+        (["--metrics", "test/accuracy,test/acuracy"], "--metrics test/acuracy"),
+        (["--metric", "val/acc"], "--metric val/acc"),
+        (["--choose", "val_accuracy"], "--choose val_accuracy"),
+        (["--plot", "--metric", "test/loss"], "--metric test/loss"),
+    ],
+)
+def test_a_metric_no_job_reports_is_refused_naming_those_they_do(tmp_path, capsys, args, said):
+    sweep = fabricate(tmp_path / "sweep")
+    assert summarize.main([str(sweep), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"summarize: {said}: no job reports this metric") and "\n" not in err
+    assert err.endswith("the jobs report val/accuracy, test/accuracy")
+    assert not (sweep / "summary.md").exists()
+
+
+def test_a_pivot_key_no_job_sets_is_refused_without_quotes(tmp_path, capsys):
+    assert summarize.main([str(fabricate(tmp_path / "sweep")), "--pivot", "activation", "lr"]) == 2
+    said = "summarize: --pivot: no job sets 'lr'; the swept parameters are: activation"
+    assert capsys.readouterr().err.strip() == said
+
+
 def test_neighbours_the_seeds_do_not_separate_are_named(tmp_path):
     cells = {
         "relu": ([0.980, 0.981, 0.982], [0.98, 0.98, 0.98]),

@@ -34,3 +34,9 @@ class RunFailed(Exception):
 
 class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite; the last good checkpoint is kept: exit status 1."""
+
+
+def message(e: BaseException) -> str:
+    """An error's message for a one-line refusal: a KeyError's str() quotes its message (a
+    message holding a quote comes out in the other kind of quotes); its argument does not."""
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)

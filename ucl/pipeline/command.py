@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ucl import outdir, rundir
+from ucl.errors import message
 from ucl.lifecycle import available_cores
 from ucl.outdir import OutputDirError
 from ucl.pipeline.choices import ChoiceError, check_choices, resolve
@@ -98,8 +99,8 @@ def main(
                     threads=threads, extra=extra)  # fmt: skip
         check_choices(full)
         todo = select(full, args.only) if args.only else full
-    except (KeyError, ValueError) as e:  # a KeyError's str() is its message quoted
-        print(f"{name}: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+    except (KeyError, ValueError) as e:
+        print(f"{name}: {message(e)}", file=sys.stderr)
         return 2
     if args.list:
         _show(todo, args.jobs)
