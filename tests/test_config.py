@@ -53,9 +53,16 @@ def test_every_experiment_preset_composes(experiment):
     ],
 )
 def test_a_divergence_setting_that_cannot_work_is_refused(override, message):
+    refused_in_one_line(["experiment=divergence_simple", override], message)
+
+
+def refused_in_one_line(overrides: list[str], message: str) -> str:
+    """validate's refusal of the composed overrides: a ConfigError of one line, holding
+    `message`."""
     with pytest.raises(ConfigError, match=re.escape(message)) as refused:
-        validate(compose(["experiment=divergence_simple", override]))
+        validate(compose(overrides))
     assert "\n" not in str(refused.value)
+    return str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -83,10 +90,8 @@ def test_a_divergence_setting_that_cannot_work_is_refused(override, message):
     ],
 )
 def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, message):
-    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
-        validate(compose(overrides))
-    assert "\n" not in str(refused.value)
-    assert "optimizer." in str(refused.value) or "model." in str(refused.value)
+    said = refused_in_one_line(overrides, message)
+    assert "optimizer." in said or "model." in said
 
 
 @pytest.mark.parametrize(
@@ -100,9 +105,7 @@ def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, messa
     ],
 )
 def test_a_data_value_that_cannot_work_is_refused(override, message):
-    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
-        validate(compose([override]))
-    assert "\n" not in str(refused.value)
+    refused_in_one_line([override], message)
 
 
 def test_a_preset_without_the_run_it_needs_is_refused():
