@@ -140,12 +140,18 @@ def test_defaults_are_the_problem_sets_logistic_regression():
         ("batch_size=0", "batch_size=0 must be an integer >= 1"),
         ("hidden=0", "hidden=0 must be an integer >= 1"),
         ("device=tpu", "device='tpu' is not one of auto, cpu, cuda"),
+        ("epochs=0", "epochs=0 must be an integer >= 1 (e.g. epochs=10)"),
     ],
 )
 def test_out_of_range_values_are_config_errors(override, message):
     load_all()
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         validate(compose([override]))
+
+
+def test_epochs_may_be_0_where_nothing_counts_them():
+    validate(compose(["epochs=0", "steps=5"]))  # steps= decides the length
+    validate(compose(["experiment=divergence_simple", "epochs=0"]))  # the task trains nothing
 
 
 # model=mlpx, lr_rate=0.1, lr=abc and lr=0 are README's examples, run through train.py by

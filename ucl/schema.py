@@ -195,7 +195,8 @@ def validate(cfg) -> None:
     load_all()
     _positive(cfg, "lr")
     _at_least(cfg, "batch_size", 1)
-    _at_least(cfg, "epochs", 0)
+    counted = cfg.get("steps") is None and cfg.task != "divergence"  # else nothing reads it
+    _at_least(cfg, "epochs", 1 if counted else 0)
     if cfg.get("eval_every") != "epoch":
         _at_least(cfg, "eval_every", 1, example="eval_every=500 or eval_every=epoch")
     _at_least(cfg, "eval_batch_size", 1)
