@@ -108,6 +108,25 @@ def test_a_data_value_that_cannot_work_is_refused(override, message):
     refused_in_one_line([override], message)
 
 
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["experiment=gan", "task_settings.num_samples=0"], "num_samples=0 must be an integer"),
+        (["experiment=gan", "task_settings.judge_real=-3"], "judge_real=-3 must be an integer"),
+        (["experiment=vae", "task_settings.manifold_size=0"], "manifold_size=0 must be an integer"),
+        (["experiment=vae", "task_settings.samples=99"], "samples=99 must be an integer >= 100"),
+        (["experiment=vae", "task_settings.train_eval_size=0"], ">= 1 or null (the whole training"),
+        (["experiment=autoencoder_mnist", "task_settings.latent.silhouette_size=0"],
+         "task_settings.latent.silhouette_size=0 must be an integer >= 1 or null (all)"),
+        (["experiment=autoencoder_mnist", "task_settings.latent.interpolation.steps=1"],
+         "task_settings.latent.interpolation.steps=1 must be an integer >= 2"),
+    ],
+)  # fmt: skip
+def test_a_count_in_the_tasks_settings_that_cannot_work_is_refused(overrides, message):
+    said = refused_in_one_line(overrides, message)
+    assert said.startswith("task_settings.") and "; e.g. task_settings." in said
+
+
 def test_a_preset_without_the_run_it_needs_is_refused():
     with pytest.raises(ConfigError, match="divergence.source=gan needs generator="):
         validate(compose(["experiment=divergence_gan"]))

@@ -276,12 +276,8 @@ def _task_settings(cfg) -> None:
             f"a config with them under model (model.num_samples, model.latent, ...) is from an "
             f"older ucl: start that run again"
         )
-    size = (settings or {}).get("train_eval_size")
-    if size is not None and not (isinstance(size, int) and size >= 1):
-        raise ConfigError(
-            f"task_settings.train_eval_size={size!r} must be an integer >= 1 or null (the "
-            f"whole training split); e.g. task_settings.train_eval_size=10000"
-        )
+    if settings is not None:
+        _counts(settings, "task_settings")
     for key in keys.LINKS:
         value = cfg.get(key)
         if value and (settings is None or key not in settings):
@@ -290,6 +286,30 @@ def _task_settings(cfg) -> None:
             raise ConfigError(
                 f"{key}={value}: task {cfg.task} does not read it; {key}= is for {tasks}; "
                 f"drop {key}="
+            )
+
+
+# A task's settings are counts (of points, samples, pairs, ...): each at least 1, but these
+SETTING_LEAST = {"steps": 2, "samples": 100}  # a line's two ends; the 10 x 10 grid of samples
+SETTING_NULL = {"train_eval_size": "the whole training split", "silhouette_size": "all"}
+SETTING_EXAMPLES = {"train_eval_size": 10000, "samples": 1000}
+
+
+def _counts(node, name: str) -> None:
+    """Every integer below `node` (a task's settings; the schema types them) is a count of
+    at least its least."""
+    for key, value in node.items():
+        if hasattr(value, "items"):
+            _counts(value, f"{name}.{key}")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            low = SETTING_LEAST.get(key, 1)
+            if value >= low:
+                continue
+            null = f" or null ({SETTING_NULL[key]})" if key in SETTING_NULL else ""
+            example = SETTING_EXAMPLES.get(key, max(low, 10))
+            raise ConfigError(
+                f"{name}.{key}={value!r} must be an integer >= {low}{null}; e.g. "
+                f"{name}.{key}={example}"
             )
 
 
