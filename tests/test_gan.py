@@ -142,6 +142,28 @@ def test_an_averaged_generator_is_what_the_run_saves(tmp_path, monkeypatch, fixt
     assert not torch.equal(trained, average["net.0.weight"])
 
 
+@pytest.mark.slow  # trains on the fixture
+@pytest.mark.parametrize("loader", ["tensor", "dataloader"])
+def test_a_single_example_left_over_by_the_batches_is_skipped_by_batch_norm(
+    tmp_path, monkeypatch, fixture_overrides, loader
+):
+    """65 training digits in batches of 64 leave one: batch norm cannot train on it."""
+    run_dir = tmp_path / loader
+    overrides = ["dataset.train_subset=65", "epochs=2", "classifier=null",
+                 "task_settings.num_samples=100", f"dataset.loader={loader}"]  # fmt: skip
+    _run_in_process(monkeypatch, run_dir, [*fixture_overrides, *overrides])
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "completed"
+    assert record["metrics"]["steps"] == 2  # one batch of 64 per epoch
+
+
+def test_batch_norm_with_batches_of_one_is_refused(monkeypatch, tmp_path, fixture_overrides):
+    with pytest.raises(ConfigError, match=r"batch_size=1: .*batch norm .* e\.g\. batch_size=64"):
+        _run_in_process(monkeypatch, tmp_path / "one", [*fixture_overrides, "batch_size=1"])
+    _run_in_process(monkeypatch, tmp_path / "off", [*fixture_overrides, "batch_size=1", "steps=2",
+                    "model.generator_batchnorm=false", "classifier=null"])  # fmt: skip
+
+
 def test_a_decay_outside_zero_to_one_is_a_config_error(monkeypatch, tmp_path, fixture_overrides):
     with pytest.raises(ConfigError, match="average_decay=1.5"):
         _run_in_process(

@@ -65,18 +65,20 @@ class Context:
             return "train"
         return f"train ({seen['rows']} of {seen['of']})"
 
-    def batcher(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> Batcher:
+    def batcher(
+        self, x: torch.Tensor | None = None, y: torch.Tensor | None = None, least: int = 1
+    ) -> Batcher:
         """Training batches: the whole-tensor batcher, or the problem set's DataLoader
-        path when `dataset.loader=dataloader`."""
+        path when `dataset.loader=dataloader`; a last batch under `least` is left out."""
         cfg = self.cfg
         loader = cfg.dataset.get("loader", "tensor")
+        size, seed = int(cfg.batch_size), int(cfg.seed)
         if loader == "dataloader" and x is None:
-            return DataLoaderBatcher(
-                self.data.torch_datasets["train"], int(cfg.batch_size), self.device, int(cfg.seed)
-            )
+            train = self.data.torch_datasets["train"]
+            return DataLoaderBatcher(train, size, self.device, seed, least=least)
         x = self.data.x_train if x is None else x
         y = self.data.y_train if y is None else y
-        return Batcher(x, y, int(cfg.batch_size), seed=int(cfg.seed))
+        return Batcher(x, y, size, seed=seed, least=least)
 
     def build_model(self) -> torch.nn.Module:
         """The config's model from the registry, seeded (parameter init and dropout), on
@@ -94,7 +96,7 @@ class Context:
         per entry of `optimize` ({name: module whose parameters it updates}), and a Loop over
         the training split that checkpoints `modules`, the optimizers, their schedules and
         `generators`. Returns ({name: optimizer}, loop)."""
-        batcher = self.batcher()
+        batcher = self.batcher(least=2 if any(map(has_batch_norm, modules.values())) else 1)
         steps = total_steps(self.cfg, len(batcher))
         optimizers, schedulers = {}, {}
         for name, module in optimize.items():
@@ -137,6 +139,11 @@ class Context:
                 "resumed from %s at iteration %d", loop.checkpoint_path, loop.step
             )
         return loop
+
+
+def has_batch_norm(module: torch.nn.Module) -> bool:
+    """Whether `module` holds batch norm, which cannot train on a batch of one example."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 # -- optimizers and schedules ---------------------------------------------------------------

@@ -414,12 +414,21 @@ def _model_numbers_and_optimizer(cfg) -> None:
             )
         try:
             with torch.device("meta"):  # the data's shape does not matter to the checks
-                MODELS.create(model.name, cfg, SimpleNamespace(in_features=2, num_classes=2))
+                built = MODELS.create(
+                    model.name, cfg, SimpleNamespace(in_features=2, num_classes=2)
+                )
         except (TypeError, ValueError, keys.RegistryError) as e:
             raise ConfigError(
                 f"model {model.name}: {str(e).rstrip('.')}. Check the model.* keys (their values "
                 f"and comments: conf/model/{model.name}.yaml)"
             ) from e
+        from ucl.context import has_batch_norm
+
+        if has_batch_norm(built) and cfg.get("batch_size") == 1:
+            raise ConfigError(
+                f"batch_size=1: model {model.name} has batch norm layers, which cannot train on "
+                f"a batch of one example; e.g. batch_size=64"
+            )
     if cfg.get("optimizer") is not None and cfg.get("lr") is not None:
         _positive(cfg.optimizer, "lr", node="optimizer")  # torch takes lr=0
         from ucl.context import build_optimizer

@@ -207,22 +207,23 @@ class Batcher:
         batch_size: int,
         seed: int = 0,
         shuffle: bool = True,
-        drop_last: bool = False,
+        least: int = 1,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
         self.x, self.y = x, y
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        # a last batch of fewer examples is left out (batch norm cannot train on one)
+        self.batch_size, self.shuffle, self.least = batch_size, shuffle, least
         self.generator = torch.Generator().manual_seed(seed)  # CPU: same order on any device
         self.epoch = 0
         self.position = 0  # batches already taken from the current epoch
         self._epoch_start_state = self.generator.get_state()
 
     def __len__(self) -> int:
-        n = len(self.x)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        full, rest = divmod(len(self.x), self.batch_size)
+        return full + (rest >= self.least)
 
     def epoch_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The remaining batches of the current epoch; the next call starts a new epoch."""
@@ -255,11 +256,13 @@ class DataLoaderBatcher(Batcher):
     """The problem set's own data path, for comparison: a torchvision dataset with
     `transforms.ToTensor()` per sample through `torch.utils.data.DataLoader`."""
 
-    def __init__(self, dataset, batch_size: int, device: torch.device, seed: int = 0):
+    def __init__(
+        self, dataset, batch_size: int, device: torch.device, seed: int = 0, least: int = 1
+    ):
         from torchvision import transforms
 
         dataset.transform = transforms.ToTensor()
-        super().__init__(dataset.targets, dataset.targets, batch_size, seed)
+        super().__init__(dataset.targets, dataset.targets, batch_size, seed, least=least)
         self.dataset, self.device = dataset, device
 
     def epoch_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -268,6 +271,8 @@ class DataLoaderBatcher(Batcher):
             self.dataset, batch_size=self.batch_size, shuffle=True, generator=self.generator
         )
         for i, (x, y) in enumerate(loader):
+            if i >= len(self):  # a last batch smaller than `least`
+                break
             if i < self.position:  # resuming mid-epoch: same order, skip what was done
                 continue
             self.position = i + 1
