@@ -79,6 +79,7 @@ def refused_in_one_line(overrides: list[str], message: str) -> str:
         # the models' own checks, run on the config before the run starts
         (["model=autoencoder", "model.widths=[0]"], "got widths=[0], latent_dim=2"),
         (["model=vae", "model.latent_dim=0"], "got widths=[512, 256], latent_dim=0"),
+        (["model=vae", "model.widths=[]"], "model.widths=[]: the VAE's encoder needs at least one"),
         (["model=gan", "model.generator_widths=[0]"], "got latent_dim=64, widths=[0]"),
         (["model=gan", "model.latent_dim=0"], "Generator needs latent_dim >= 1"),
         (["model=deep_mlp", "model.widths=[0]"], "model.widths=[0] must list integers >= 1"),

@@ -38,6 +38,11 @@ class VAE(nn.Module):
     ):
         super().__init__()
         widths = check_widths(widths, latent_dim)
+        if not widths:  # mu and logvar are read off the last hidden layer
+            raise ValueError(
+                "model.widths=[]: the VAE's encoder needs at least one hidden width; e.g. "
+                "model.widths=[512,256]"
+            )
         self.latent_dim = latent_dim
         self.body = activation_stack([in_features, *widths], act, act)  # (B, D) -> (B, widths[-1])
         self.mu = nn.Linear(widths[-1], latent_dim)  # mean of q(z|x)
