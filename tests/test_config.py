@@ -194,16 +194,11 @@ def test_bad_overrides_fail_before_training(tmp_path, override, expected):
     assert not (run_dir / "history.csv").exists()  # nothing was trained
 
 
-@pytest.mark.parametrize(
-    "override,expected",
-    [
-        ("model.latent_dim=0", "got widths=[1000, 500, 250], latent_dim=0"),
-        ("dataset.loader=foo", "dataset.loader='foo' is not one of tensor, dataloader"),
-    ],
-)
-def test_a_bad_model_or_data_value_is_one_line_and_leaves_no_run_dir(tmp_path, override, expected):
-    run_dir = tmp_path / "run"
-    proc = train(["model=autoencoder", override, f"hydra.run.dir={run_dir}"], check=False)
+def test_a_bad_model_value_is_one_line_and_leaves_no_run_dir(tmp_path):
+    """Refused by the model's own check, which ucl.schema runs before the run's first write."""
+    run_dir, expected = tmp_path / "run", "got widths=[1000, 500, 250], latent_dim=0"
+    proc = train(["model=autoencoder", "model.latent_dim=0", f"hydra.run.dir={run_dir}"],
+                 check=False)  # fmt: skip
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert "Traceback" not in out
