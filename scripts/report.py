@@ -33,14 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.runs or (SMOKE_ROOT if args.smoke else FULL_ROOT)
     out = args.out or (root / "report" if args.smoke or args.runs else FULL_REPORT)
-    if not root.is_dir() and args.runs and not args.out:  # the report would make the folder
+    missing = not root.is_dir()  # before the report's own folder, which may be inside it
+    if missing and args.runs and not args.out:  # the report would make the folder
         print(
             f"report: --runs {root} is not a folder; give the reproduction root (its stage "
             f"dirs), or add --out DIR for a report in which every stage shows as not run",
             file=sys.stderr,
         )
         return 2
-    missing = not root.is_dir()  # before the report's own folder, which may be inside it
     try:  # a folder that is not the report's is refused before anything is read
         outdir.claim(out, "the report", "--out", OUTPUTS)
     except OutputDirError as e:

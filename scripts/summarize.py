@@ -122,9 +122,9 @@ def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:
 def _check_metrics(frame, given: list[tuple[str, str | None]]) -> None:
     """A metric named on the command line is one a job reports (a typo would show as a
     column of dashes); not checked before any job has completed, as in a sweep still running."""
-    known = list(frame.attrs["metrics"])
     if not (frame["status"] == "completed").any():
         return
+    known = list(frame.attrs["metrics"])
     for flag, name in given:
         if name is not None and name not in known:
             close = closest(name, known)

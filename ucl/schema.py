@@ -301,10 +301,7 @@ def _counts(node, name: str) -> None:
     for key, value in node.items():
         if hasattr(value, "items"):
             _counts(value, f"{name}.{key}")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            low = SETTING_LEAST.get(key, 1)
-            if value >= low:
-                continue
+        elif type(value) is int and value < (low := SETTING_LEAST.get(key, 1)):  # not a bool
             null = f" or null ({SETTING_NULL[key]})" if key in SETTING_NULL else ""
             example = SETTING_EXAMPLES.get(key, max(low, 10))
             raise ConfigError(
