@@ -76,6 +76,11 @@ def refused_in_one_line(overrides: list[str], message: str) -> str:
         (["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer adam: Invalid beta"),
         (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer sgd: Invalid momentum value: -1"),
         (["optimizer=sgd", "optimizer.nesterov=true"], "optimizer sgd: Nesterov momentum requires"),
+        # averages whose weights do not decay, which torch takes: the run ends in NaN or drifts
+        (["optimizer=rmsprop", "optimizer.alpha=2"], "optimizer.alpha=2 must be in [0, 1)"),
+        (["optimizer=rmsprop", "optimizer.alpha=1"], "optimizer.alpha=1 must be in [0, 1)"),
+        (["optimizer=momentum", "optimizer.momentum=1.5"], "optimizer.momentum=1.5 must be in"),
+        (["optimizer=rmsprop", "optimizer.momentum=1"], "optimizer.momentum=1 must be in [0, 1)"),
         # the models' own checks, run on the config before the run starts
         (["model=autoencoder", "model.widths=[0]"], "got widths=[0], latent_dim=2"),
         (["model=vae", "model.latent_dim=0"], "got widths=[512, 256], latent_dim=0"),

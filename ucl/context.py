@@ -147,8 +147,20 @@ def has_batch_norm(module: torch.nn.Module) -> bool:
 
 
 # -- optimizers and schedules ---------------------------------------------------------------
+def _decays(**values: float) -> None:
+    """A running average's weight on its past is below 1: at 1 or above (which torch takes)
+    the past never fades, and the run drifts or ends in NaN."""
+    for key, value in values.items():
+        if not value < 1:
+            raise ValueError(
+                f"optimizer.{key}={value} must be in [0, 1), the weight on the past of its "
+                f"running average; e.g. optimizer.{key}=0.9"
+            )
+
+
 @OPTIMIZERS.register("sgd")
 def sgd(params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    _decays(momentum=momentum)
     return torch.optim.SGD(
         params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
     )
@@ -170,6 +182,7 @@ def adam(params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, fused=False
 
 @OPTIMIZERS.register("rmsprop")
 def rmsprop(params, lr, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    _decays(alpha=alpha, momentum=momentum)
     return torch.optim.RMSprop(
         params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay
     )
