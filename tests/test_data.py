@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from conftest import FIXTURE_MNIST, compose, full_mnist_dir
 
 from ucl.data import IDX_FILES, DataFileError
+from ucl.errors import ConfigError
 from ucl.keys import DATASETS
 from ucl.schema import load_all
 
@@ -65,6 +67,22 @@ def test_matches_torchvision_to_tensor(tmp_path):
 def test_subsets(tmp_path):
     data = load(tmp_path, FIXTURE_MNIST, "dataset.train_subset=100", "dataset.test_subset=50")
     assert len(data.x_train) == 100 and len(data.y_test) == 50
+    whole = load(tmp_path, FIXTURE_MNIST, "dataset.train_subset=2000", "dataset.test_subset=500")
+    assert len(whole.x_train) == 2000 and len(whole.y_test) == 500
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("dataset.train_subset=2001", "dataset.train_subset=2001 is more than the 2000 mnist "
+         "training examples there are; e.g. dataset.train_subset=2000, or null for all of them"),
+        ("dataset.test_subset=5000", "dataset.test_subset=5000 is more than the 500 mnist test"),
+    ],
+)  # fmt: skip
+def test_a_subset_larger_than_its_split_is_refused_not_cut_short(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        load(tmp_path, FIXTURE_MNIST, override)
+    assert "\n" not in str(refused.value)
 
 
 def test_missing_file_is_named(tmp_path):

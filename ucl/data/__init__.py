@@ -367,8 +367,8 @@ def load_mnist_format(cfg_ds, class_name: str, env_var: str) -> Splits:
                 f"{class_name} is not in {raw} and could not be downloaded ({e}). " + offline_hint
             ) from e
         check_raw_dir(raw)
-    x_train, y_train = _as_tensors(*read_pair(raw, "train"), cfg_ds.get("train_subset"))
-    x_test, y_test = _as_tensors(*read_pair(raw, "t10k"), cfg_ds.get("test_subset"))
+    x_train, y_train = _as_tensors(*read_pair(raw, "train"), cfg_ds, "train")
+    x_test, y_test = _as_tensors(*read_pair(raw, "t10k"), cfg_ds, "test")
     splits = Splits(
         x_train,
         y_train,
@@ -384,9 +384,17 @@ def load_mnist_format(cfg_ds, class_name: str, env_var: str) -> Splits:
 
 
 def _as_tensors(
-    images: torch.Tensor, labels: torch.Tensor, subset: int | None
+    images: torch.Tensor, labels: torch.Tensor, cfg_ds, split: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    if subset is not None:  # at least 1: checked with the config (ucl.schema)
+    """The split's first `<split>_subset` rows (at least 1: checked with the config), or all."""
+    subset = cfg_ds.get(f"{split}_subset")
+    if subset is not None and subset > len(labels):
+        key, word = f"dataset.{split}_subset", "training" if split == "train" else split
+        raise ConfigError(
+            f"{key}={subset} is more than the {len(labels)} {cfg_ds.name} {word} examples "
+            f"there are; e.g. {key}={len(labels)}, or null for all of them"
+        )
+    if subset is not None:
         images, labels = images[:subset], labels[:subset]
     # what transforms.ToTensor() does per sample, done once for the whole split
     return images.reshape(len(images), -1).float().div_(255), labels.long()
