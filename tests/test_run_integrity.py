@@ -163,6 +163,21 @@ def test_resume_of_a_sweep_dir_lists_its_jobs(tmp_path):
         rundir.check_resume_dir(str(tmp_path / "sweep"))
 
 
+def test_resume_of_a_file_names_the_run_dir_that_holds_it(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "interrupted"}))
+    (run_dir / "checkpoint.pt").write_bytes(b"weights")
+    given = str(run_dir / "checkpoint.pt")
+    with pytest.raises(rundir.ConfigError) as refused:
+        rundir.check_resume_dir(given)
+    assert str(refused.value).startswith(f"resume={given!r} is a file, not a run dir; ")
+    assert f"resume={run_dir}, the run dir that holds it" in str(refused.value)
+    (tmp_path / "notes.txt").write_text("keep me")  # a file in no run dir: the usual example
+    with pytest.raises(rundir.ConfigError, match="is a file, not a run dir; give the dir of a"):
+        rundir.check_resume_dir(str(tmp_path / "notes.txt"))
+
+
 # -- bad input: one line, exit 2, no run dir left behind -----------------------------------
 # (lr=0, the same range check as hidden=-3, runs as README's example: tests/test_readme_errors.py)
 @pytest.mark.parametrize(

@@ -184,6 +184,13 @@ def check_same_data(run_dir: Path, previous: dict | None, fingerprint: dict | No
 def check_resume_dir(value: str) -> Path:
     """`resume=` takes the dir of one ucl run; anything else is refused, untouched."""
     path = Path(value)
+    if path.is_file():  # often a run's checkpoint.pt or metrics.json
+        fix = (
+            f"resume={path.parent}, the run dir that holds it"
+            if is_run_dir(path.parent)
+            else "give the dir of a run, e.g. resume=runs/2026-11-24/10-00-00_mlp"
+        )
+        raise ConfigError(f"resume={value!r} is a file, not a run dir; {fix}")
     if not path.is_dir():
         raise MissingFileError(
             f"resume={value!r}: no such dir. Give the dir of a run (one holding "
