@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         jobs = summary.find_jobs(args.sweep_dir)
         problems, covered = summary.accounting(args.sweep_dir, jobs, refusal)
         if not jobs:
-            print(f"{args.sweep_dir}: no job dirs (none holds metrics.json or .hydra/)",
-                  file=sys.stderr)  # fmt: skip
+            print(f"{args.sweep_dir}: no job dirs: no folder below it holds a metrics.json, "
+                  f"which each job writes when it starts", file=sys.stderr)  # fmt: skip
             print("".join(f"- {line}\n" for line in problems), end="", file=sys.stderr)
             return 1
         if search_summary.is_search(args.sweep_dir):  # trials, not cells: ranked instead

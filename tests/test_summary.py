@@ -191,6 +191,14 @@ def test_a_pivot_key_no_job_sets_is_refused_without_quotes(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == said
 
 
+def test_a_folder_with_no_job_says_what_a_job_dir_holds(tmp_path, capsys):
+    (tmp_path / "sweep" / ".hydra").mkdir(parents=True)  # Hydra's files, no job yet
+    assert summarize.main([str(tmp_path / "sweep")]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith(f"{tmp_path / 'sweep'}: no job dirs: no folder below it holds a ")
+    assert "metrics.json" in said and ".hydra" not in said
+
+
 def test_neighbours_the_seeds_do_not_separate_are_named(tmp_path):
     cells = {
         "relu": ([0.980, 0.981, 0.982], [0.98, 0.98, 0.98]),
