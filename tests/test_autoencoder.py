@@ -5,6 +5,7 @@ TensorBoard images and projector, saved model)."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from ucl.config import run_config
 from ucl.earlier_runs import load_model
+from ucl.errors import ConfigError
 from ucl.keys import MODELS
 from ucl.models.autoencoder import Autoencoder
 from ucl.plots.latent import title_of
@@ -135,6 +137,59 @@ def test_mnist_run_writes_every_figure_and_the_projector(mnist_run):
         str(d) for d in range(10)
     }  # the fixture's test set
     assert len(record["interpolation_rows"]) == 6
+
+
+@pytest.mark.slow  # trains on the fixture
+def test_a_pairs_class_missing_from_the_points_shown_is_drawn_from_the_whole_test_set(tmp_path):
+    # the fixture's first 20 test digits hold one 2: the pair [2, 2] needs two
+    data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
+    shown = ["task_settings.latent.points=20", "steps=2", "threads=1", "progress=false"]
+    record = run_config(["experiment=autoencoder_mnist", *shown, *data], tmp_path / "run")
+    assert record["status"] == "completed", record.get("reason")
+    assert record["interpolation_rows"] == ["4-9", "3-5", "1-7", "0-6", "7-7", "2-2"]
+    assert (tmp_path / "run" / "figures" / "interpolations.png").is_file()
+
+
+@pytest.mark.slow  # trains on the fixture
+def test_no_pairs_draws_no_strip_and_completes(tmp_path):
+    data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
+    none = ["task_settings.latent.interpolation.pairs=[]", "steps=2", "threads=1"]
+    record = run_config(["experiment=autoencoder_mnist", *none, *data], tmp_path / "run")
+    assert record["status"] == "completed", record.get("reason")
+    assert record["interpolation_rows"] == []
+    figures = {p.stem for p in (tmp_path / "run" / "figures").glob("*.png")}
+    assert figures == {"loss_curves", "embedding", "reconstructions"}
+
+
+def test_a_pair_the_test_split_cannot_draw_is_refused_before_the_first_write(tmp_path):
+    data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
+    one = ["dataset.test_subset=1", "steps=2", "threads=1"]  # MNIST's first test digit: a 7
+    with pytest.raises(ConfigError) as refused:
+        run_config(["experiment=autoencoder_mnist", *one, *data], tmp_path / "run")
+    said = str(refused.value)
+    assert said.startswith("task_settings.latent.interpolation.pairs: the pair [4, 9] needs a ")
+    assert "dataset.test_subset=null" in said and "\n" not in said
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+@pytest.mark.parametrize(
+    "override,said",
+    [
+        ("task_settings.latent.points=10", "task_settings.latent.points=10: the 10 test codes "
+         "shown are too few for"),
+        ("dataset.test_subset=8", "task_settings.latent.points=1000: the 8 test codes shown "
+         "are too few for"),
+    ],
+)  # fmt: skip
+def test_too_few_codes_for_the_neighbourhood_measures_are_refused_first(tmp_path, override, said):
+    data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={tmp_path / 'data'}"]
+    few = [override, "task_settings.latent.interpolation.pairs=[]", "steps=2", "threads=1"]
+    with pytest.raises(ConfigError, match=re.escape(said)) as refused:
+        run_config(["experiment=autoencoder_mnist", *few, *data], tmp_path / "run")
+    assert "knn_k=5" in str(refused.value) and "; e.g. task_settings.latent.points=" in str(
+        refused.value
+    )
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
 @pytest.mark.slow  # trains on the fixture

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ucl import class_names
+from ucl.errors import ConfigError
 from ucl.loop import map_chunks
 
 
@@ -129,6 +130,46 @@ def resolve_class(spec, names: Sequence[str]) -> int:
     raise ValueError(
         f"interpolation pair names class {spec!r}, which this data does not have; "
         f"valid classes: {', '.join(map(repr, names))} (or an index 0..{len(names) - 1})"
+    )
+
+
+def interpolation_pairs(lcfg, data) -> list[tuple[int, int]]:
+    """The configured class pairs as class indices, each with both its ends among the test
+    samples (two members for a pair within one class). The tasks call it before training."""
+    names, y = list(data.class_names), data.y_test.cpu().numpy()
+    key = "task_settings.latent.interpolation.pairs"
+    try:
+        pairs = [tuple(resolve_class(c, names) for c in pair) for pair in lcfg.interpolation.pairs]
+    except ValueError as e:
+        raise ConfigError(f"{key}: {e}") from e
+    for a, b in pairs:
+        if not has_ends(y, [(a, b)]):
+            need = "two test samples" if a == b else "a test sample of each class"
+            raise ConfigError(
+                f"{key}: the pair [{names[a]}, {names[b]}] needs {need}, and the "
+                f"{len(y)} test samples do not hold them; drop the pair, or give more test "
+                f"samples (dataset.test_subset=null for all)"
+            )
+    return pairs
+
+
+def check_against_data(lcfg, data) -> None:
+    """What the latent settings need of the data, checked before the run's first write: the
+    pairs' ends among the test samples, and codes enough for the neighbourhood measures."""
+    interpolation_pairs(lcfg, data)
+    n, k = min(int(lcfg.points), len(data.y_test)), int(lcfg.knn_k)
+    if not n > 2 * k:  # trustworthiness needs k < n / 2
+        raise ConfigError(
+            f"task_settings.latent.points={lcfg.points}: the {n} test codes shown are too few "
+            f"for the neighbourhood measures, which compare each code's knn_k={k} nearest and "
+            f"need more than {2 * k}; e.g. task_settings.latent.points=1000"
+        )
+
+
+def has_ends(y: np.ndarray, pairs: Sequence[tuple[int, int]]) -> bool:
+    """Whether labels y hold both ends of every pair (two members for a pair within a class)."""
+    return all(
+        np.count_nonzero(y == a) >= 1 + (a == b) and np.count_nonzero(y == b) >= 1 for a, b in pairs
     )
 
 

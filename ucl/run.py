@@ -87,6 +87,10 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
     data, data_seconds = _load_data(cfg, device)
     if not again and data is not None:  # a continuation trains on the data it started with
         rundir.check_same_data(run_dir, previous, data.fingerprint)
+    if data is not None and "latent" in (cfg.get("task_settings") or {}):
+        from ucl.latent import check_against_data
+
+        check_against_data(cfg.task_settings.latent, data)
 
     # -- the first write ------------------------------------------------------------------
     remove_stale_temps(run_dir)  # left by a killed writer; we hold the lock, so no live one

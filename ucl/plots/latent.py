@@ -102,6 +102,19 @@ def title_of(cfg, data, what: str) -> str:
     return f"{cfg.model.name} on {data.name}{synthetic}: {what}"
 
 
+def _interpolations(coder, data, pairs, z, y, steps: int, chunk: int, seed: int):
+    """The paths (pairs, steps, d) between typical members of each pair's classes, and their
+    decodings (pairs, steps, D); the ends are among the codes shown when those hold them."""
+    if not pairs:  # none asked for
+        return torch.empty(0, steps, z.shape[1]), None
+    if not latent.has_ends(y, pairs):  # the points shown miss a class: ends from every test code
+        z, y = latent.codes_of(coder.encode, data.x_test, chunk), data.y_test.cpu().numpy()
+    ends = latent.pair_endpoints(z.numpy(), y, pairs, seed=seed)
+    paths = torch.stack([latent.interpolate(z[i], z[j], steps) for i, j in ends])
+    decoded = latent.decode_all(coder.decode, paths.flatten(0, 1).to(data.x_test.device), chunk)
+    return paths, decoded.reshape(len(pairs), steps, -1).cpu()
+
+
 def latent_figures(ctx, coder: latent.Coder, step: int) -> None:
     """Every latent-space figure of the module docstring, into figures/ and TensorBoard."""
     cfg, data, tracker = ctx.cfg, ctx.data, ctx.tracker
@@ -116,12 +129,9 @@ def latent_figures(ctx, coder: latent.Coder, step: int) -> None:
     dims = f"{z.shape[1]}-D code" + (", top 2 principal components" if pca else "")
 
     # -- interpolation paths between typical members of the configured class pairs
-    icfg = lcfg.interpolation
-    pairs = [tuple(latent.resolve_class(c, names) for c in pair) for pair in icfg.pairs]
-    ends = latent.pair_endpoints(z.numpy(), y, pairs, seed=int(cfg.seed))
-    paths = torch.stack([latent.interpolate(z[i], z[j], int(icfg.steps)) for i, j in ends])
-    decoded = latent.decode_all(coder.decode, paths.flatten(0, 1).to(x.device), chunk)
-    decoded = decoded.reshape(len(pairs), int(icfg.steps), -1).cpu()
+    pairs = latent.interpolation_pairs(lcfg, data)
+    steps = int(lcfg.interpolation.steps)
+    paths, decoded = _interpolations(coder, data, pairs, z, y, steps, chunk, int(cfg.seed))
     drawn = [
         {
             "points": latent.to_2d(p.numpy(), basis)[0],
@@ -141,7 +151,8 @@ def latent_figures(ctx, coder: latent.Coder, step: int) -> None:
     recon = latent.decode_all(coder.decode, z[firsts].to(x.device), chunk).cpu()
     if data.image_shape:
         tracker.image("reconstructions", pairs_grid(x[firsts], recon, data.image_shape), step)
-        tracker.image("interpolations", rows_grid(decoded, data.image_shape), step)
+        if pairs:
+            tracker.image("interpolations", rows_grid(decoded, data.image_shape), step)
     else:  # feature vectors: no images to show, so draw profiles and the decoded paths
         fig = feature_reconstructions_figure(
             x[firsts].cpu().numpy(),
@@ -150,6 +161,7 @@ def latent_figures(ctx, coder: latent.Coder, step: int) -> None:
             title_of(cfg, data, "test samples and reconstructions"),
         )
         tracker.figure("reconstructions", fig, step)
+    if pairs and not data.image_shape:
         decoded_paths = [
             {**path, "points": d[:, :2].numpy()} for d, path in zip(decoded, drawn, strict=True)
         ]
