@@ -106,6 +106,16 @@ def test_random_pairs_follow_the_labels_and_the_seed():
     np.testing.assert_array_equal(same, latent.random_pairs(y, 50, same_class=True, seed=3))
 
 
+def test_a_class_of_one_sample_is_never_the_start_of_a_pair_within_a_class():
+    y = np.array([0, 0, 0, 1, 2, 2])  # class 1: a single test sample, with no partner
+    same = latent.random_pairs(y, 200, same_class=True, seed=0)
+    assert 3 not in same and (y[same[:, 0]] == y[same[:, 1]]).all()
+    full = np.array([0, 0, 0, 1, 1, 2, 2, 2])  # every class has two: the draws are as before
+    np.testing.assert_array_equal(
+        latent.random_pairs(full, 50, same_class=True, seed=3)[:3], [[6, 5], [1, 0], [1, 2]]
+    )
+
+
 def test_mean_confidence_of_known_logits():
     class Fixed(torch.nn.Module):
         def forward(self, x):  # row 0: softmax (0.5, 0.5); row 1: ~(1, 0)

@@ -206,13 +206,15 @@ def random_pairs(y: np.ndarray, n: int, same_class: bool, seed: int) -> np.ndarr
     different classes."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, 2), dtype=np.int64)
+    _, index, counts = np.unique(y, return_inverse=True, return_counts=True)
+    partners = counts[index] - 1 if same_class else len(y) - counts[index]
+    starts = np.flatnonzero(partners > 0)  # a class of one sample has none within it
+    if len(starts) == 0:
+        raise ValueError("no partner for an interpolation pair: too few test samples")
     for k in range(n):
-        i = int(rng.integers(len(y)))
+        i = int(starts[rng.integers(len(starts))])  # starts[j] == j when all have partners
         pool = np.flatnonzero((y == y[i]) if same_class else (y != y[i]))
-        pool = pool[pool != i]
-        if len(pool) == 0:
-            raise ValueError("no partner for an interpolation pair: too few test samples")
-        out[k] = (i, int(rng.choice(pool)))
+        out[k] = (i, int(rng.choice(pool[pool != i])))
     return out
 
 
