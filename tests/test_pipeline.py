@@ -157,6 +157,43 @@ def test_a_bad_pipeline_is_refused_in_one_line_before_anything_runs(tmp_path, st
     assert not (tmp_path / "runs").exists()  # nothing ran, nothing was written
 
 
+WRITTEN_WRONG = [
+    ("stages:\n  a: [\n", "bad.yaml: not YAML: expected the node content, but found '<stream "
+     "end>' (line 4, column 1)"),
+    ("stages:\n  a:\n    overrides: [model=mlp]\n    minutes: soon\n",
+     "stage a: minutes='soon' must be a number of minutes, e.g. minutes: 5"),
+    ("stages:\n  a:\n    overrides: [model=mlp]\n    sweep: yes please\n",
+     "stage a: sweep='yes please' must be true or false"),
+    ("stages:\n  a:\n    overrides: [model=mlp, hiden=3]\n",
+     "stage a: hiden=3: Key 'hiden' not in 'UclConfig'"),
+    ("stages:\n  a:\n    overrides: [model=mlpx]\n",
+     "stage a: model=mlpx: In 'config': Could not find 'model/mlpx'; the options: autoencoder, "),
+    ("stages:\n  a:\n    overrides: [model=mlp, 'hidden=8,16']\n",
+     "stage a: hidden=8,16 lists several values, but a is not a sweep; add sweep: true to the "
+     "stage, or give one value"),
+    ("stages:\n  a:\n    overrides: [model=mlp, 'hidden={w.hidden']\n",
+     "stage a: hidden={w.hidden: no viable alternative at input '{w.hidden'"),
+    ("stages:\n  a:\n    overrides: [model=mlp, hydra.run.dir=/tmp/elsewhere]\n",
+     "stage a: hydra.run.dir=/tmp/elsewhere: the pipeline gives each stage its dir (root/a); "
+     "drop it"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text,message", WRITTEN_WRONG, ids=[m[:40] for _, m in WRITTEN_WRONG])
+def test_a_pipeline_written_wrong_is_refused_in_one_line_naming_the_stage(
+    tmp_path, capsys, text, message
+):
+    from ucl.pipeline.command import main
+
+    mine = tmp_path / "bad.yaml"
+    mine.write_text(f"root: {tmp_path / 'runs'}\n{text}")
+    assert main([f"pipeline={mine}", "--list"], prog="pipeline.py", doc="pipeline") == 2
+    said = capsys.readouterr().err
+    assert message in said, said
+    assert len(said.strip().splitlines()) == 1 and "Traceback" not in said
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_pipeline_is_named_or_refused(tmp_path):
     proc = pipeline("pipeline=no_such_pipeline", timeout=120)
     assert proc.returncode == 2

@@ -24,7 +24,15 @@ from ucl.pipeline.launch import train_command
 from ucl.pipeline.prepare import prepare_mnist
 from ucl.pipeline.runner import Runner, done_stages
 from ucl.pipeline.schedule import critical_path, schedule_seconds
-from ucl.pipeline.stages import PIPELINES, Plan, load_pipeline, plan, select, shown
+from ucl.pipeline.stages import (
+    PIPELINES,
+    Plan,
+    check_overrides,
+    load_pipeline,
+    plan,
+    select,
+    shown,
+)
 from ucl.pipeline.state import set_aside_all, stage_state
 
 DEFAULT_JOBS = 2  # independent stages side by side: small models use a second core poorly
@@ -98,6 +106,7 @@ def main(
         full = plan(root, smoke=smoke, stages=spec.stages, estimates=_estimates(args.estimate),
                     threads=threads, extra=extra)  # fmt: skip
         check_choices(full)
+        check_overrides(full)
         todo = select(full, args.only) if args.only else full
     except (KeyError, ValueError) as e:
         print(f"{name}: {message(e)}", file=sys.stderr)

@@ -150,6 +150,7 @@ def load_pipeline(name: str | Path, overrides: Iterable[str] = ()) -> Pipeline:
     """conf/pipeline/<name>.yaml, or the YAML file `name` names, composed by Hydra (a
     pipeline file may extend another through its defaults list; `overrides` such as
     stages.gan.minutes=20 apply on top), its stages checked (check_stages)."""
+    import yaml
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
@@ -175,6 +176,10 @@ def load_pipeline(name: str | Path, overrides: Iterable[str] = ()) -> Pipeline:
             cfg = OmegaConf.to_container(compose(config, overrides=list(overrides)), resolve=True)
     except HydraException as e:
         raise PipelineError(f"pipeline={name}: {str(e).splitlines()[0]}") from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise PipelineError(f"pipeline={name}: not YAML: {e.problem}{at}") from None
     where = f"pipeline={name}"
     if unknown := sorted(set(cfg) - {"root", "report", "smoke", "stages"}):
         raise PipelineError(
@@ -223,13 +228,21 @@ def _stage(where: str, name: str, entry) -> Stage:
                 f"{where}: {key} must be a list of strings, e.g. [experiment=gan, seed=0]"
             )
         lists[key] = tuple(str(v) for v in value)
+    for key in ("minutes", "smoke_minutes"):
+        value = entry.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise PipelineError(
+                f"{where}: {key}={value!r} must be a number of minutes, e.g. {key}: 5"
+            )
+    if not isinstance(entry.get("sweep", False), bool):
+        raise PipelineError(f"{where}: sweep={entry['sweep']!r} must be true or false")
     return Stage(
         name,
         lists["overrides"],
         minutes=float(entry.get("minutes", 1.0)),
         smoke=lists["smoke"],
         smoke_minutes=float(entry.get("smoke_minutes", 0.3)),
-        sweep=bool(entry.get("sweep", False)),
+        sweep=entry.get("sweep", False),
         data=DATA_SOURCES[data],
         title=str(entry.get("title") or name),
         after=lists["needs"],
@@ -320,6 +333,60 @@ def plan(
         args += extra
         result.stages.append(Planned(stage, root / stage.name, merged(args), minutes))
     return result
+
+
+OWN_DIRS = ("hydra.run.dir", "hydra.sweep.dir")  # each stage's: the runner gives them
+
+
+def check_overrides(plan: Plan) -> None:
+    """Each stage's train.py overrides compose as train.py would compose them: a key the
+    config lacks, an option with no file, a value of the wrong type, several values in a
+    stage that is not a sweep, or a dir of its own are refused before anything runs
+    (PipelineError). A sweep is checked at its first values; a value taken from a table,
+    and the launcher's hydra settings, are left to the run."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ucl.config import compose
+
+    parser = OverridesParser.create()
+    for planned in plan.stages:
+        where, fixed = f"stage {planned.name}", {}
+        for arg in planned.args:
+            key = split_override(arg)[0]
+            if key in OWN_DIRS:
+                raise PipelineError(
+                    f"{where}: {arg}: the pipeline gives each stage its dir "
+                    f"(root/{planned.name}); drop it"
+                )
+            if REFERENCE.search(arg) or key.startswith(("hydra.", "hydra/")):
+                continue
+            try:
+                override = parser.parse_override(arg)
+            except HydraException as e:
+                raise PipelineError(f"{where}: {arg}: {str(e).splitlines()[0]}") from None
+            if override.is_sweep_override() and not planned.stage.sweep:
+                raise PipelineError(
+                    f"{where}: {arg} lists several values, but {planned.name} is not a sweep; "
+                    f"add sweep: true to the stage, or give one value"
+                )
+            if override.is_sweep_override():
+                first = next(iter(override.sweep_string_iterator()), None)
+                arg = None if first is None else f"{key}={first}"
+            if arg is not None:
+                fixed[key] = arg
+        try:
+            compose(list(fixed.values()))
+        except (HydraException, OmegaConfBaseException) as e:
+            cause = e.__cause__
+            key = getattr(cause, "full_key", None) or (
+                e.missing_cfg_file.split("/")[0] if isinstance(e, MissingConfigException) else None
+            )
+            said = str(cause or e).splitlines()[0]
+            if isinstance(e, MissingConfigException) and e.options:
+                said += f"; the options: {', '.join(e.options)}"
+            raise PipelineError(f"{where}: {fixed.get(key, '')}: {said}") from None
 
 
 def ordered_stages(stages: Iterable[Stage]) -> list[Stage]:
