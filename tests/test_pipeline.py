@@ -194,6 +194,16 @@ def test_a_pipeline_written_wrong_is_refused_in_one_line_naming_the_stage(
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_search_space_in_a_sweep_stage_is_left_to_its_sweeper(tmp_path, capsys):
+    from ucl.pipeline.command import main
+
+    mine = tmp_path / "search.yaml"
+    search = ["model=mlp", "hidden=16,32", "lr=tag(log,interval(0.001,1))", "seed=range(0,2)"]
+    write(mine, {"root": str(tmp_path / "runs"), "stages": {"s": stage(search, sweep=True)}})
+    assert main([f"pipeline={mine}", "--list"], prog="pipeline.py", doc="pipeline") == 0
+    assert "1 of 1 stages to run" in capsys.readouterr().out
+
+
 def test_a_pipeline_is_named_or_refused(tmp_path):
     proc = pipeline("pipeline=no_such_pipeline", timeout=120)
     assert proc.returncode == 2

@@ -372,10 +372,11 @@ def check_overrides(plan: Plan) -> None:
                     f"add sweep: true to the stage, or give one value"
                 )
             if override.is_sweep_override():
-                first = next(iter(override.sweep_string_iterator()), None)
-                arg = None if first is None else f"{key}={first}"
-            if arg is not None:
-                fixed[key] = arg
+                try:  # an interval (a sweeper's search space) or a glob has no first value
+                    arg = f"{key}={next(iter(override.sweep_string_iterator()))}"
+                except (HydraException, StopIteration):
+                    continue
+            fixed[key] = arg
         try:
             compose(list(fixed.values()))
         except (HydraException, OmegaConfBaseException) as e:
@@ -386,7 +387,8 @@ def check_overrides(plan: Plan) -> None:
             said = str(cause or e).splitlines()[0]
             if isinstance(e, MissingConfigException) and e.options:
                 said += f"; the options: {', '.join(e.options)}"
-            raise PipelineError(f"{where}: {fixed.get(key, '')}: {said}") from None
+            given = f"{fixed[key]}: " if key in fixed else ""
+            raise PipelineError(f"{where}: {given}{said}") from None
 
 
 def ordered_stages(stages: Iterable[Stage]) -> list[Stage]:
