@@ -15,6 +15,7 @@ from noise_baseline import noise_judged
 
 import ucl.models.gan as gan_module
 from tests.conftest import compose, train
+from ucl.config import run_config
 from ucl.earlier_runs import load_model
 from ucl.errors import ConfigError
 from ucl.loop import NonFiniteLoss
@@ -240,16 +241,9 @@ def classifier_dir(tmp_path_factory):
     from tests.conftest import FIXTURE_MNIST
 
     root = tmp_path_factory.mktemp("clf")
-    train(
-        [
-            "experiment=logreg",
-            "steps=60",
-            "progress=false",
-            "threads=1",
-            f"dataset.idx_dir={FIXTURE_MNIST}",
-            f"dataset.root={root / 'data'}",
-            f"hydra.run.dir={root / 'run'}",
-        ]
+    data = [f"dataset.idx_dir={FIXTURE_MNIST}", f"dataset.root={root / 'data'}"]
+    run_config(
+        ["experiment=logreg", "steps=60", "progress=false", "threads=1", *data], root / "run"
     )
     return root / "run"
 
@@ -257,16 +251,10 @@ def classifier_dir(tmp_path_factory):
 @pytest.mark.slow  # trains on the fixture
 def test_a_short_run_writes_every_file(tmp_path, fixture_overrides, classifier_dir):
     run_dir = tmp_path / "gan"
-    train(
-        [
-            *SMALL,
-            *fixture_overrides,
-            "steps=192",  # 6 epochs of 32 batches: the run ends on an epoch's last step
-            f"classifier={classifier_dir}",
-            f"hydra.run.dir={run_dir}",
-        ]
+    steps = "steps=192"  # 6 epochs of 32 batches: the run ends on an epoch's last step
+    record = run_config(
+        [*SMALL, *fixture_overrides, steps, f"classifier={classifier_dir}"], run_dir
     )
-    record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "completed" and record["task"] == "gan"
     m = record["metrics"]
     assert m["steps"] == 192

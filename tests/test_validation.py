@@ -3,12 +3,11 @@ the same on every load, and runs that log val/... beside train/ and test/."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from conftest import FIXTURE_MNIST, compose, train
+from conftest import FIXTURE_MNIST, compose
 
+from ucl.config import run_config
 from ucl.errors import ConfigError
 from ucl.keys import DATASETS
 from ucl.schema import load_all
@@ -69,15 +68,14 @@ def test_bad_validation_size_is_named(tmp_path, n):
         load(tmp_path, f"dataset.validation={n}")
 
 
-@pytest.mark.slow  # train.py in a subprocess
+@pytest.mark.slow  # trains on the fixture
 def test_a_run_logs_val_beside_train_and_test(tmp_path):
     run_dir = tmp_path / "run"
-    train(
+    record = run_config(
         ["model=mlp", "hidden=16", "steps=20", "eval_every=10", "threads=1", "progress=false",
          "dataset.validation=400", f"dataset.idx_dir={FIXTURE_MNIST}",
-         f"dataset.root={tmp_path / 'data'}", f"hydra.run.dir={run_dir}"]
+         f"dataset.root={tmp_path / 'data'}"], run_dir,
     )  # fmt: skip
-    record = json.loads((run_dir / "metrics.json").read_text())
     m = record["metrics"]
     assert 0 < m["val/accuracy"] <= 1 and m["val/accuracy"] == pytest.approx(1 - m["val/error"])
     assert record["data"]["train"] == 1600
