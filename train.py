@@ -18,7 +18,14 @@ import os  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from ucl.lifecycle import RunInterrupted, describe, interrupting, sleeping_threads  # noqa: E402
+from ucl.lifecycle import (  # noqa: E402
+    Claim,
+    RunInterrupted,
+    describe,
+    hydra_dir,
+    interrupting,
+    sleeping_threads,
+)
 
 sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/performance.md, "Threads")
 
@@ -90,9 +97,13 @@ def job(cfg) -> float | None:
     from hydra.types import RunMode
 
     from ucl.errors import NonFiniteLoss, RunFailed, UclError
-    from ucl.run import run
+    from ucl.schema import check_numbers
 
     try:
+        with Claim(made=hydra_dir()):  # a refused job leaves no dir behind
+            check_numbers(cfg)  # before torch loads: a bad number is answered at once
+        from ucl.run import run
+
         return run(cfg)
     except (UclError, NonFiniteLoss, RunFailed) as e:
         sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

@@ -169,6 +169,16 @@ def run_task(
     return metrics
 
 
+def hydra_dir() -> Path | None:
+    """The output dir Hydra made for this job; None when composed without @hydra.main."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir)
+    except ValueError:
+        return None
+
+
 def _is_empty(folder: Path) -> bool:
     return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
 

@@ -36,18 +36,10 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     (ucl/lifecycle.py).
     """
     load_all()
-    with lifecycle.Claim(made=_hydra_dir()) as claim:  # Hydra makes its dir even for resume=
+    made = lifecycle.hydra_dir()  # Hydra makes its dir even for resume=
+    with lifecycle.Claim(made=made) as claim:
         run_dir = claim.take(output_dir(cfg, run_dir), check=rundir.check_ours)
         return _run_locked(cfg, run_dir)
-
-
-def _hydra_dir() -> Path | None:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return Path(HydraConfig.get().runtime.output_dir)
-    except ValueError:  # composed without @hydra.main
-        return None
 
 
 def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
@@ -189,7 +181,7 @@ def output_dir(cfg: DictConfig, given: Path | None = None) -> Path:
         return rundir.check_resume_dir(str(cfg.resume))
     if given is not None:
         return Path(given)
-    return _hydra_dir() or Path("runs/adhoc")
+    return lifecycle.hydra_dir() or Path("runs/adhoc")
 
 
 def hydra_info(cfg: DictConfig) -> dict[str, Any]:

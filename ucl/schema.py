@@ -192,23 +192,9 @@ LOADERS = ("tensor", "dataloader")  # dataset.loader: whole-split tensors, or to
 
 def validate(cfg) -> None:
     """What types cannot express (above): a ConfigError naming the key, value and a fix."""
-    load_all()
-    _positive(cfg, "lr")
-    _at_least(cfg, "batch_size", 1)
-    counted = cfg.get("steps") is None and cfg.task != "divergence"  # else nothing reads it
-    _at_least(cfg, "epochs", 1 if counted else 0)
-    if cfg.get("eval_every") != "epoch":
-        _at_least(cfg, "eval_every", 1, example="eval_every=500 or eval_every=epoch")
-    _at_least(cfg, "eval_batch_size", 1)
-    _at_least(cfg, "checkpoint_every", 0)
-    _hidden(cfg)
-    if cfg.get("steps") is not None:
-        _at_least(cfg, "steps", 1)
-    if cfg.get("threads") not in (None, "auto"):
-        _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
-    if cfg.device not in DEVICES:
-        raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
-    from ucl.context import PRECISIONS  # torch: not imported before Hydra composes
+    check_numbers(cfg)
+    load_all()  # the registries: their modules load torch
+    from ucl.context import PRECISIONS
 
     precision = cfg.get("precision", "fp32")
     if precision not in PRECISIONS:
@@ -230,6 +216,26 @@ def validate(cfg) -> None:
     _model_numbers_and_optimizer(cfg)
     if cfg.task == "divergence":
         _divergence(cfg.divergence, cfg.get("normal_var"), cfg.task_settings)
+
+
+def check_numbers(cfg) -> None:
+    """validate's checks that need no torch, which train.py runs before torch loads, so a
+    bad value is answered at once."""
+    _positive(cfg, "lr")
+    _at_least(cfg, "batch_size", 1)
+    counted = cfg.get("steps") is None and cfg.task != "divergence"  # else nothing reads it
+    _at_least(cfg, "epochs", 1 if counted else 0)
+    if cfg.get("eval_every") != "epoch":
+        _at_least(cfg, "eval_every", 1, example="eval_every=500 or eval_every=epoch")
+    _at_least(cfg, "eval_batch_size", 1)
+    _at_least(cfg, "checkpoint_every", 0)
+    _hidden(cfg)
+    if cfg.get("steps") is not None:
+        _at_least(cfg, "steps", 1)
+    if cfg.get("threads") not in (None, "auto"):
+        _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
+    if cfg.device not in DEVICES:
+        raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
 
 
 def _hidden(cfg) -> None:
