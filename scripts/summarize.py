@@ -93,9 +93,10 @@ def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:
         shown = next((c for c in columns if c != choose), columns[0])
         table = sweeps.cells(frame, columns, choose, as_written=True)
         text = sweeps.markdown(sweeps.cell_table(table, shown, choose))
+        end = "highest" if sweeps.higher_is_better(choose) else "lowest"
         text += (
             f"\nmean ± half-width of the 95% Student-t interval over the seeds; {sweeps.BEST}: "
-            f"highest mean {choose}; {sweeps.NEAR}: not significantly worse than the best "
+            f"{end} mean {choose}; {sweeps.NEAR}: not significantly worse than the best "
             f"(Welch's t-test, p >= 0.05).\n"
         )
         numbers = [f"{m} {s}" for m in columns for s in ("mean", "std", "ci95 low", "ci95 high")]

@@ -191,6 +191,17 @@ def test_a_pivot_key_no_job_sets_is_refused_without_quotes(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == said
 
 
+def test_a_loss_chosen_by_is_best_lowest_and_the_caption_says_so(tmp_path):
+    losses = {"relu": [0.10, 0.11, 0.12], "tanh": [0.30, 0.31, 0.29]}
+    for n, (activation, seed) in enumerate((a, s) for a in losses for s in range(3)):
+        metrics = {"val/loss": losses[activation][seed], "test/accuracy": 0.9}
+        overrides = [f"activation={activation}", f"seed={seed}"]
+        write_job(tmp_path / str(n), overrides, config(activation, seed), "completed", metrics)
+    text = run(tmp_path, "--choose", "val/loss")
+    assert row(text, "relu").endswith("| best |") and "best: lowest mean val/loss;" in text
+    assert "highest" not in text
+
+
 def test_a_folder_with_no_job_says_what_a_job_dir_holds(tmp_path, capsys):
     (tmp_path / "sweep" / ".hydra").mkdir(parents=True)  # Hydra's files, no job yet
     assert summarize.main([str(tmp_path / "sweep")]) == 1
