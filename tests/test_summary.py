@@ -210,6 +210,19 @@ def test_a_folder_with_no_job_says_what_a_job_dir_holds(tmp_path, capsys):
     assert "metrics.json" in said and ".hydra" not in said
 
 
+@pytest.mark.parametrize(
+    "pivot,said",
+    [
+        (["activation", "activation"], "--pivot activation activation: give two different keys"),
+        (["activation", "seed"], "--pivot: the cells are means over seed; pivot two swept "
+         "parameters (activation), or add --per-seed for a square per job"),
+    ],
+)  # fmt: skip
+def test_a_pivot_on_one_key_or_on_the_seed_is_refused(tmp_path, capsys, pivot, said):
+    assert summarize.main([str(fabricate(tmp_path / "sweep")), "--pivot", *pivot]) == 2
+    assert said in capsys.readouterr().err
+
+
 def test_neighbours_the_seeds_do_not_separate_are_named(tmp_path):
     cells = {
         "relu": ([0.980, 0.981, 0.982], [0.98, 0.98, 0.98]),

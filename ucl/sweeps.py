@@ -219,12 +219,20 @@ def pivot(frame: pd.DataFrame, row_key: str, col_key: str, metric: str, over_see
         have = _varying(labels)
         done = frame["status"].eq("completed")
         values = _plain(frame, names.get(metric)).where(done, frame["status"])
+    swept = ", ".join(have) or "none"
+    if row_key == col_key:
+        raise KeyError(
+            f"--pivot {row_key} {col_key}: give two different keys (the swept parameters are: "
+            f"{swept})"
+        )
     for key in (row_key, col_key):
-        if key not in labels:
+        if key == "seed" and over_seeds:
             raise KeyError(
-                f"--pivot: no job sets {key!r}; the swept parameters are: "
-                f"{', '.join(have) or 'none'}"
+                f"--pivot: the cells are means over seed; pivot two swept parameters ({swept}), "
+                f"or add --per-seed for a square per job"
             )
+        if key not in labels:
+            raise KeyError(f"--pivot: no job sets {key!r}; the swept parameters are: {swept}")
     rows, cols = (labels[key].fillna("") for key in (row_key, col_key))
     square = dict(zip(zip(rows, cols, strict=True), values, strict=True))
     cols_v = ordered(set(cols))
