@@ -194,6 +194,22 @@ def test_a_pipeline_written_wrong_is_refused_in_one_line_naming_the_stage(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "given,said",
+    [
+        (["--estimate", "a=-5"], "--estimate 'a=-5': give STAGE=MINUTES, minutes above 0, e.g."),
+        (["--estimate", "a=nan"], "--estimate 'a=nan': give STAGE=MINUTES, minutes above 0"),
+        (["stages.a.minutes=3"], "stage a: stages.a.minutes=3: Key 'stages' not in 'UclConfig'"),
+    ],
+)
+def test_a_command_line_a_pipeline_cannot_take_is_refused(tmp_path, capsys, given, said):
+    from ucl.pipeline.command import main
+
+    mine = write(tmp_path / "p.yaml", {"root": str(tmp_path / "runs"), "stages": {"a": stage([])}})
+    assert main([f"pipeline={mine}", "--list", *given], prog="pipeline.py", doc="pipeline") == 2
+    assert said in capsys.readouterr().err
+
+
 def test_a_search_space_in_a_sweep_stage_is_left_to_its_sweeper(tmp_path, capsys):
     from ucl.pipeline.command import main
 

@@ -10,6 +10,7 @@ when every stage completed, 1 otherwise, 2 when the pipeline or an option is ref
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,9 +177,11 @@ def _estimates(items: list[str]) -> dict[str, float]:
         try:
             out[name] = float(minutes)
         except ValueError:
+            out[name] = math.nan
+        if not out[name] > 0:
             raise ValueError(
-                f"--estimate {item!r}: give STAGE=MINUTES, e.g. --estimate gan=9.5"
-            ) from None
+                f"--estimate {item!r}: give STAGE=MINUTES, minutes above 0, e.g. --estimate gan=9.5"
+            )
     return out
 
 

@@ -387,7 +387,8 @@ def check_overrides(plan: Plan) -> None:
             said = str(cause or e).splitlines()[0]
             if isinstance(e, MissingConfigException) and e.options:
                 said += f"; the options: {', '.join(e.options)}"
-            given = f"{fixed[key]}: " if key in fixed else ""
+            named = [a for k, a in fixed.items() if key and (k == key or k.startswith(f"{key}."))]
+            given = f"{named[0]}: " if named else ""
             raise PipelineError(f"{where}: {given}{said}") from None
 
 
