@@ -210,6 +210,19 @@ def test_a_command_line_a_pipeline_cannot_take_is_refused(tmp_path, capsys, give
     assert said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("below", ["", "study"])
+def test_a_root_that_is_or_lies_in_a_file_is_refused_before_anything_runs(tmp_path, capsys, below):
+    from ucl.pipeline.command import main
+
+    (tmp_path / "notes.txt").write_text("keep me")
+    root = tmp_path / "notes.txt" / below if below else tmp_path / "notes.txt"
+    mine = write(tmp_path / "p.yaml", {"stages": {"a": stage(["model=logreg"])}})
+    assert main([f"pipeline={mine}", "--root", str(root)], prog="pipeline.py", doc="p") == 2
+    said = capsys.readouterr().err
+    assert f"--root {root}: {tmp_path / 'notes.txt'} is a file, not a folder" in said, said
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
 def test_a_search_space_in_a_sweep_stage_is_left_to_its_sweeper(tmp_path, capsys):
     from ucl.pipeline.command import main
 

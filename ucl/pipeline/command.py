@@ -103,6 +103,10 @@ def main(
         )  # fmt: skip
         if args.jobs < 1:
             raise ValueError(f"--jobs {args.jobs}: give 1 or more stages at a time")
+        if file := next((p for p in (root, *root.parents) if p.is_file()), None):
+            raise ValueError(
+                f"--root {root}: {file} is a file, not a folder; give a folder for the stage dirs"
+            )
         threads = max(1, available_cores() // args.jobs) if args.jobs > 1 else None
         full = plan(root, smoke=smoke, stages=spec.stages, estimates=_estimates(args.estimate),
                     threads=threads, extra=extra)  # fmt: skip
