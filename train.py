@@ -22,6 +22,7 @@ from ucl.lifecycle import (  # noqa: E402
     Claim,
     RunInterrupted,
     describe,
+    file_in_the_way,
     hydra_dir,
     interrupting,
     sleeping_threads,
@@ -145,6 +146,8 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
             continue
         key, value = split_override(arg)
         top = key.split(".", 1)[0].split("/", 1)[0]
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and (file := file_in_the_way(value)):
+            return f"{arg}: {file} is a file, not a folder; give {key} a folder's path"
         if key in GROUPS and key != "hydra":
             message = _unknown_option(key, value, conf_dir)
             if message:

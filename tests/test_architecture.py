@@ -106,6 +106,8 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess:
         (["hidden=-3"], "hidden=-3 must be an integer >= 1"),
         (["model=logreg", "hidden=64"], "model=logreg has no hidden width"),
         (["eval_every=0"], "eval_every=0 must be an integer >= 1"),
+        (["hydra.run.dir=README.md/run"], "hydra.run.dir=README.md/run: README.md is a file, not"),
+        (["-m", "hydra.sweep.dir=README.md"], "hydra.sweep.dir=README.md: README.md is a file"),
     ],
 )
 def test_a_refused_command_line_is_refused_before_torch_loads(argv, said):

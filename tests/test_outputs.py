@@ -96,3 +96,15 @@ def test_a_folder_an_older_version_wrote_is_taken_by_its_names(tmp_path):
     (old / "notes.txt").write_text("the user's, written after")
     outdir.remove_written(old)
     assert sorted(p.name for p in old.iterdir()) == sorted([outdir.MARKER, "notes.txt"])
+
+
+@pytest.mark.parametrize("below", ["", "report"])
+def test_an_out_that_is_or_lies_in_a_file_is_refused_untouched(tmp_path, below):
+    from ucl import outdir
+
+    (tmp_path / "notes.txt").write_text("keep me")
+    out = tmp_path / "notes.txt" / below if below else tmp_path / "notes.txt"
+    with pytest.raises(outdir.OutputDirError) as refused:
+        outdir.claim(out, "report.py", "--out")
+    assert str(refused.value).startswith(f"--out {out}: {tmp_path / 'notes.txt'} is a file, ")
+    assert (tmp_path / "notes.txt").read_text() == "keep me"

@@ -169,6 +169,12 @@ def run_task(
     return metrics
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The file at `path` or above it, which keeps a folder from being made there."""
+    path = Path(path)
+    return next((p for p in (path, *path.parents) if p.is_file()), None)
+
+
 def hydra_dir() -> Path | None:
     """The output dir Hydra made for this job; None when composed without @hydra.main."""
     try:

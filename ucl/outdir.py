@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ucl.errors import UclError
-from ucl.lifecycle import atomic_write
+from ucl.lifecycle import atomic_write, file_in_the_way
 
 MARKER = ".ucl-output.json"
 
@@ -29,10 +29,10 @@ def claim(folder: Path, by: str, option: str, names: Iterable[str] = ()) -> Path
     """`folder`, made if missing, once it is known to be `by`'s: it holds the marker, or is
     empty, or holds only entries matching `names` (shell patterns). Refused otherwise."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
+    if file := file_in_the_way(folder):
         raise OutputDirError(
-            f"{option} {folder}: is a file, not a folder. Give a new or empty folder for "
-            f"{by}'s outputs."
+            f"{option} {folder}: {file} is a file, not a folder. Give a new or empty folder "
+            f"for {by}'s outputs."
         )
     marker = _read(folder)
     adopted: list[str] = []

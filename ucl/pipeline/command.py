@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ucl import outdir, rundir
 from ucl.errors import message
-from ucl.lifecycle import available_cores
+from ucl.lifecycle import available_cores, file_in_the_way
 from ucl.outdir import OutputDirError
 from ucl.pipeline.choices import ChoiceError, check_choices, resolve
 from ucl.pipeline.launch import train_command
@@ -103,7 +103,7 @@ def main(
         )  # fmt: skip
         if args.jobs < 1:
             raise ValueError(f"--jobs {args.jobs}: give 1 or more stages at a time")
-        if file := next((p for p in (root, *root.parents) if p.is_file()), None):
+        if file := file_in_the_way(root):
             raise ValueError(
                 f"--root {root}: {file} is a file, not a folder; give a folder for the stage dirs"
             )
