@@ -12,6 +12,7 @@ names the key, the value given and a valid example. The values themselves live i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING
@@ -19,6 +20,7 @@ from omegaconf import MISSING
 from ucl import keys
 from ucl.errors import ConfigError
 from ucl.keys import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
+from ucl.lifecycle import file_in_the_way
 
 
 @dataclass
@@ -261,6 +263,12 @@ def _dataset(ds) -> None:
             _at_least(ds, key, 1, node="dataset")
     if "validation_seed" in ds:
         _at_least(ds, "validation_seed", 0, node="dataset")
+    root = ds.get("root")
+    if root and (file := file_in_the_way(Path(root).expanduser())):
+        raise ConfigError(
+            f"dataset.root={root}: {file} is a file, not a folder; give dataset.root a "
+            f"folder's path, e.g. dataset.root=data"
+        )
     loader = ds.get("loader")
     if loader is not None and loader not in LOADERS:
         raise ConfigError(
