@@ -350,3 +350,11 @@ def test_a_link_to_a_run_that_is_not_there_is_refused_before_anything_is_written
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and said in lines[0], proc.stderr
     assert not run_dir.exists()
+
+
+def test_a_link_to_a_file_says_it_is_a_file(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"weights")  # the model file itself, not its run dir
+    with pytest.raises(rundir.MissingFileError) as refused:
+        rundir.saved_model(tmp_path / "model.pt")
+    said = str(refused.value)
+    assert said == f"{tmp_path / 'model.pt'} is a file, not a run dir; give the dir that holds it"

@@ -341,6 +341,8 @@ def _value(cfg, key: str, choices: dict | None):
 
 def saved_model(run_dir: Path) -> Path:
     """The model.pt of a run dir, which must be there."""
+    if run_dir.is_file():
+        raise MissingFileError(f"{run_dir} is a file, not a run dir; give the dir that holds it")
     if not run_dir.is_dir():
         raise MissingFileError(f"run dir {run_dir} does not exist; give the dir of a finished run")
     path = run_dir / MODEL
