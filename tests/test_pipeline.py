@@ -223,6 +223,25 @@ def test_a_root_that_is_or_lies_in_a_file_is_refused_before_anything_runs(tmp_pa
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 
+def test_a_root_holding_the_users_files_is_refused_and_left_as_it_was(tmp_path, capsys):
+    from ucl.pipeline.command import main
+
+    root = tmp_path / "thesis"
+    root.mkdir()
+    (root / "draft.tex").write_text("keep me")
+    mine = write(tmp_path / "p.yaml", {"stages": {"a": stage(["model=logreg"])}})
+    assert main([f"pipeline={mine}", "--root", str(root)], prog="pipeline.py", doc="p") == 2
+    said = capsys.readouterr().err
+    assert f"--root {root}: holds files the pipeline did not write (draft.tex)" in said, said
+    assert [p.name for p in root.iterdir()] == ["draft.tex"]
+    (root / "draft.tex").rename(root / "stages.json")  # a file by the record's name alone
+    assert main([f"pipeline={mine}", "--root", str(root)], prog="pipeline.py", doc="p") == 2
+    said = capsys.readouterr().err
+    assert f"{root / 'stages.json'} is not a pipeline's record (stages.json)" in said, said
+    assert [p.name for p in root.iterdir()] == ["stages.json"]
+    assert (root / "stages.json").read_text() == "keep me"
+
+
 def test_a_search_space_in_a_sweep_stage_is_left_to_its_sweeper(tmp_path, capsys):
     from ucl.pipeline.command import main
 

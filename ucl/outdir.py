@@ -29,6 +29,19 @@ def claim(folder: Path, by: str, option: str, names: Iterable[str] = ()) -> Path
     """`folder`, made if missing, once it is known to be `by`'s: it holds the marker, or is
     empty, or holds only entries matching `names` (shell patterns). Refused otherwise."""
     folder = Path(folder)
+    marker, adopted = check_claim(folder, by, option, names)
+    folder.mkdir(parents=True, exist_ok=True)
+    if marker is None or marker.get("by") != by:  # the named entries are `by`'s from now on
+        _write(folder, {"by": by, "wrote": [*(marker or {}).get("wrote", []), *adopted]})
+    return folder
+
+
+def check_claim(
+    folder: Path, by: str, option: str, names: Iterable[str] = ()
+) -> tuple[dict | None, list[str]]:
+    """claim's refusal, with nothing made or written: (the marker, the entries `names`
+    adopts), so that several folders can be checked before any is made."""
+    folder = Path(folder)
     if file := file_in_the_way(folder):
         raise OutputDirError(
             f"{option} {folder}: {file} is a file, not a folder. Give a new or empty folder "
@@ -47,10 +60,7 @@ def claim(folder: Path, by: str, option: str, names: Iterable[str] = ()) -> Path
                 f"{option} {folder}: holds files {by} did not write ({shown}); nothing was "
                 f"touched. Give a new or empty folder, or one {by} made."
             )
-    folder.mkdir(parents=True, exist_ok=True)
-    if marker is None or marker.get("by") != by:  # the named entries are `by`'s from now on
-        _write(folder, {"by": by, "wrote": [*(marker or {}).get("wrote", []), *adopted]})
-    return folder
+    return marker, adopted
 
 
 def check_free(folder: Path, names: Iterable[str], by: str, option: str) -> None:

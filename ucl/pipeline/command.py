@@ -23,6 +23,7 @@ from ucl.outdir import OutputDirError
 from ucl.pipeline.choices import ChoiceError, check_choices, resolve
 from ucl.pipeline.launch import train_command
 from ucl.pipeline.prepare import prepare_mnist
+from ucl.pipeline.record import STAGES_FILE, check_record
 from ucl.pipeline.runner import Runner, done_stages
 from ucl.pipeline.schedule import critical_path, schedule_seconds
 from ucl.pipeline.stages import (
@@ -119,12 +120,18 @@ def main(
     if args.list:
         _show(todo, args.jobs)
         return 0
-    if report_dir is not None:  # a folder that is not the report's: refused before the stages
-        try:
-            outdir.claim(report_dir, "the report", "--report-dir", report.outputs)
-        except OutputDirError as e:
-            print(f"{name}: {e}", file=sys.stderr)
-            return 2
+    try:  # a folder that is not the pipeline's or the report's: refused before the stages
+        check_record(root)
+        claims = [(root, "the pipeline", "--root", _root_names(full))]
+        if report_dir is not None:
+            claims.append((report_dir, "the report", "--report-dir", report.outputs))
+        for folder in claims:  # each checked before any is made
+            outdir.check_claim(*folder)
+        for folder in claims:
+            outdir.claim(*folder)
+    except (OutputDirError, ValueError) as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 2
     if warning := rundir.dirty_warning():  # the runs record it too; said once, up front
         print(f"{name}: warning: {warning}")
     if args.jobs > 1 and (problem := prepare_mnist(todo)):
@@ -172,6 +179,13 @@ def _pipeline_arg(given: list[str], fixed: str | None) -> tuple[str, list[str]]:
 def _smoke_variant(name: str) -> str:
     """NAME_smoke when conf/pipeline has it (the problem set's tiny variant), else NAME."""
     return f"{name}_smoke" if (PIPELINES / f"{name}_smoke.yaml").is_file() else name
+
+
+def _root_names(p: Plan) -> list[str]:
+    """What a pipeline writes in its root: the stage dirs (and those set aside), the logs
+    and the record, the smoke run's data and report, and the cluster launcher's folder."""
+    stages = [name for stage in p.names for name in (stage, f"{stage}.replaced-*")]
+    return [*stages, "logs", STAGES_FILE, f".{STAGES_FILE}.tmp*", "data", "report", ".cluster"]
 
 
 def _estimates(items: list[str]) -> dict[str, float]:

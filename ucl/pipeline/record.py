@@ -32,6 +32,17 @@ def read_stages(root: Path) -> dict:
         return {}
 
 
+def check_record(root: Path) -> None:
+    """A stages.json that is not a pipeline's record (a file of the user's by that name) is
+    refused, not written over (ValueError)."""
+    path, data = Path(root) / STAGES_FILE, read_stages(root)
+    if path.exists() and not (isinstance(data, dict) and isinstance(data.get("stages"), dict)):
+        raise ValueError(
+            f"{path} is not a pipeline's record ({STAGES_FILE}); nothing was touched. Move it "
+            f"away, or give another --root"
+        )
+
+
 class StagesRecord:
     """stages.json as one invocation updates it: what earlier invocations recorded, each
     stage's entry replaced as it finishes, and this invocation added once it starts a
