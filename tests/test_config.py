@@ -108,8 +108,10 @@ def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, messa
         ("dataset.loader=foo", "dataset.loader='foo' is not one of tensor, dataloader"),
         ("dataset.validation_seed=abc", "dataset.validation_seed='abc' must be an integer >= 0"),
         ("dataset.validation_seed=-1", "dataset.validation_seed=-1 must be an integer >= 0"),
-        (f"dataset.root={REPO}/README.md/data", f"dataset.root={REPO}/README.md/data: {REPO}/"
-         "README.md is a file, not a folder"),
+        (
+            f"dataset.root={REPO}/README.md/data",
+            f"dataset.root={REPO}/README.md/data: {REPO}/README.md is a file, not a folder",
+        ),
     ],
 )
 def test_a_data_value_that_cannot_work_is_refused(override, message):
