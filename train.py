@@ -19,12 +19,12 @@ import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from ucl.lifecycle import (  # noqa: E402
-    Claim,
     RunInterrupted,
     describe,
     file_in_the_way,
     hydra_dir,
     interrupting,
+    remove_if_empty,
     sleeping_threads,
 )
 
@@ -101,8 +101,12 @@ def job(cfg) -> float | None:
     from ucl.schema import check_numbers
 
     try:
-        with Claim(made=hydra_dir()):  # a refused job leaves no dir behind
+        try:
             check_numbers(cfg)  # before torch loads: a bad number is answered at once
+        except UclError:
+            if (made := hydra_dir()) is not None:
+                remove_if_empty(made)  # as ucl.run's refusals, a refused job leaves no dir
+            raise
         from ucl.run import run
 
         return run(cfg)

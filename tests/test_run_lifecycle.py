@@ -34,6 +34,17 @@ def test_a_folder_ucl_did_not_make_is_refused_and_untouched(tmp_path):
     assert snapshot(folder) == before
 
 
+def test_an_empty_folder_given_as_the_run_dir_is_used_as_it_is(tmp_path):
+    # not removed and made again between train.py's first checks and the run: its mode,
+    # which a folder made again would not keep, shows it
+    folder = tmp_path / "empty"
+    folder.mkdir(mode=0o700)
+    proc = train(_run(tmp_path, folder))
+    assert proc.returncode == 0, output(proc)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert metrics(folder)["status"] == "completed"
+
+
 def test_a_folder_given_as_dot_is_refused(tmp_path):
     folder = tmp_path / "project"
     folder.mkdir()

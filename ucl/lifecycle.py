@@ -122,7 +122,7 @@ class Claim:
             if self.lock is not None:
                 self.lock.release()
             for folder in self.maybe_empty:
-                _remove_if_empty(folder)  # refused or stopped before its first write
+                remove_if_empty(folder)  # refused or stopped before its first write
         return False
 
 
@@ -189,7 +189,7 @@ def _is_empty(folder: Path) -> bool:
     return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
 
 
-def _remove_if_empty(folder: Path) -> None:
+def remove_if_empty(folder: Path) -> None:
     """An empty dir made for a job that never wrote, and the empty parents made with it
     (runs/<date>/), up to the working dir."""
     cwd = Path.cwd().resolve()
