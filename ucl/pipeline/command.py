@@ -193,13 +193,14 @@ def _estimates(items: list[str]) -> dict[str, float]:
     for item in items:
         name, _, minutes = item.partition("=")
         try:
-            out[name] = float(minutes)
+            value = float(minutes)
         except ValueError:
-            out[name] = math.nan
-        if not out[name] > 0:
+            value = math.nan  # refused below, with the same words
+        if not value > 0:
             raise ValueError(
                 f"--estimate {item!r}: give STAGE=MINUTES, minutes above 0, e.g. --estimate gan=9.5"
             )
+        out[name] = value
     return out
 
 
