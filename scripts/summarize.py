@@ -6,7 +6,8 @@ and n of the final metrics, the best cell by validation accuracy marked, as Mark
     python scripts/summarize.py SWEEP_DIR --plot          # figures: PNGs + TensorBoard
     python scripts/summarize.py SWEEP_DIR --per-seed      # one row per job
 
-Prints the table and writes summary.md and summary.csv into the sweep dir. With one seed per
+Prints the table and writes summary.md and summary.csv into the sweep dir (or --out DIR); a
+file of that name summarize.py did not write is refused, untouched. With one seed per
 cell the table is one row per job (no interval can be given). A search's sweep dir (Optuna's
 study.db) shows its trials ranked, the best parameters and, with --plot, the history.
 """
@@ -17,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ucl import search_summary, summary, sweeps
+from ucl import outdir, search_summary, summary, sweep_figures, sweeps
 from ucl.config import refusal
 from ucl.errors import ConfigError, UclError, message
 from ucl.keys import closest
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--per-seed", action="store_true", help="one row per job, no grouping")
     parser.add_argument("--plot", action="store_true", help="figures into the sweep dir and TB")
+    parser.add_argument("--out", type=Path, help="folder for the summary's files (default: the "
+                        "sweep dir)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         jobs = summary.find_jobs(args.sweep_dir)
@@ -49,10 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             csv = sweeps.to_csv(sweeps.job_table(sweeps.from_jobs(jobs)))
         else:
             text, csv, figs = tables(args, jobs)
+        folder = _output_folder(args.sweep_dir, args.out, figs)
         if args.plot:
             from ucl.sweep_figures import save
 
-            paths = save(args.sweep_dir, figs)
+            paths = save(folder, figs)
             text += "".join(f"\nfigure: {p}" for p in paths) + ("\n" if paths else "")
     except (FileNotFoundError, KeyError, UclError) as e:
         print(f"summarize: {message(e)}", file=sys.stderr)
@@ -67,9 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     if covered:
         text += f"\n{covered}\n"
     print(text, end="")
-    (args.sweep_dir / "summary.md").write_text(text)
-    (args.sweep_dir / "summary.csv").write_text(csv)
+    (folder / "summary.md").write_text(text)
+    (folder / "summary.csv").write_text(csv)
+    outdir.record(folder, _outputs(figs))
     return 0
+
+
+def _outputs(figs: dict) -> list[str]:
+    return ["summary.md", "summary.csv", *sweep_figures.outputs(figs)]
+
+
+def _output_folder(sweep_dir: Path, out: Path | None, figs: dict) -> Path:
+    """Where the summary's files go, once nothing of the user's there would be written
+    over: the sweep dir, which holds the jobs and may hold the user's own files, or --out."""
+    if out is None:
+        fix = "Move it away, or give --out DIR for the summary's files."
+        outdir.check_free(sweep_dir, _outputs(figs), "summarize.py", "", fix)
+        return sweep_dir
+    outdir.check_claim(out, "summarize.py", "--out")
+    outdir.check_free(out, _outputs(figs), "summarize.py", "--out")
+    return outdir.claim(out, "summarize.py", "--out")
 
 
 def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:

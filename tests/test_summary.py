@@ -235,3 +235,46 @@ def test_neighbours_the_seeds_do_not_separate_are_named(tmp_path):
         "Neighbours in the ranking the seeds do not separate (p >= 0.05): "
         "activation=sigmoid and activation=linear." in text
     )
+
+
+def test_a_summary_md_of_the_users_in_the_folder_is_refused_untouched(tmp_path, capsys):
+    folder = fabricate(tmp_path / "experiments")  # the user's own folder of runs and notes
+    (folder / "summary.md").write_text("my notes\n")
+    assert summarize.main([str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"summarize: {folder}: summary.md is there but summarize.py did not")
+    assert "--out" in err and "\n" not in err
+    assert (folder / "summary.md").read_text() == "my notes\n"
+    assert not (folder / "summary.csv").exists()
+
+
+def test_its_own_summary_is_rewritten_on_the_next_call(tmp_path):
+    sweep = fabricate(tmp_path / "sweep")
+    run(sweep)
+    assert "| 11 |" in run(sweep, "--per-seed")  # the second call's table, not the first's
+
+
+def test_out_puts_the_summary_files_in_a_folder_of_their_own(tmp_path):
+    sweep = fabricate(tmp_path / "sweep")
+    (sweep / "summary.md").write_text("my notes\n")
+    out = tmp_path / "tables"
+    assert summarize.main([str(sweep), "--out", str(out), "--pivot", "activation", "seed",
+                           "--per-seed", "--plot"]) == 0  # fmt: skip
+    assert row((out / "summary.md").read_text(), "relu")
+    assert (out / "summary.csv").exists() and list((out / "summary").glob("events.out.*"))
+    assert (sweep / "summary.md").read_text() == "my notes\n"
+    assert not (sweep / "summary.csv").exists()
+
+
+@pytest.mark.parametrize("mine", ["summary/notes.txt", "test_accuracy_by_optimizer_lr.png"])
+def test_a_figure_name_the_user_holds_is_refused_before_anything_is_written(tmp_path, mine):
+    sweep = tmp_path / "sweep"
+    for n, (opt, lr) in enumerate([("sgd", "0.1"), ("adam", "0.1"), ("sgd", "0.2")]):
+        cfg = {**config("relu", 0), "optimizer": {"name": opt}, "lr": float(lr)}
+        write_job(sweep / str(n), [f"optimizer={opt}", f"lr={lr}"], cfg, "completed",
+                  {"test/accuracy": 0.9 + n / 100})  # fmt: skip
+    (sweep / mine).parent.mkdir(exist_ok=True)
+    (sweep / mine).write_text("mine\n")
+    assert summarize.main([str(sweep), "--pivot", "optimizer", "lr", "--plot"]) == 2
+    assert (sweep / mine).read_text() == "mine\n"
+    assert not (sweep / "summary.md").exists()

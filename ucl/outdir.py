@@ -63,16 +63,20 @@ def check_claim(
     return marker, adopted
 
 
-def check_free(folder: Path, names: Iterable[str], by: str, option: str) -> None:
+def check_free(
+    folder: Path, names: Iterable[str], by: str, option: str,
+    fix: str = "Move it away, or give another folder.",
+) -> None:  # fmt: skip
     """Refuse when any of `names` is in `folder` but not listed as `by`'s: another program
-    or the user put it there, and `by` would write over it."""
+    or the user put it there, and `by` would write over it. `option` may be empty (a folder
+    the user did not name as an output)."""
     folder = Path(folder)
     listed = set((_read(folder) or {}).get("wrote", []))
     taken = [n for n in names if (folder / n).exists() and n not in listed]
     if taken:
         raise OutputDirError(
             f"{option} {folder}: {', '.join(taken)} is there but {by} did not write it; "
-            f"nothing was touched. Move it away, or give another folder."
+            f"nothing was touched. {fix}".lstrip()
         )
 
 

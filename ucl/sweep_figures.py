@@ -68,21 +68,26 @@ def figures(table: pd.DataFrame, metric: str) -> dict:
     return {name: plots.heatmap(rows_v, cols_v, means, halves, keys[0], keys[1], title)}
 
 
-def save(sweep_dir: Path, figs: dict) -> list[Path]:
-    """Each figure as <sweep dir>/<name>.png and under its name in TensorBoard (the sweep's
-    own run <sweep dir>/summary, rewritten on every call)."""
+def outputs(figs: dict) -> list[str]:
+    """The entries `save` writes into its folder for `figs`."""
+    return [*(f"{name}.png" for name in figs), *([TENSORBOARD_DIR] if figs else [])]
+
+
+def save(folder: Path, figs: dict) -> list[Path]:
+    """Each figure as <folder>/<name>.png and under its name in TensorBoard (the summary's
+    own run <folder>/summary, rewritten on every call)."""
     import matplotlib.pyplot as plt
     from torch.utils.tensorboard import SummaryWriter
 
     if not figs:
         return []
-    board = Path(sweep_dir) / TENSORBOARD_DIR
+    board = Path(folder) / TENSORBOARD_DIR
     for old in board.glob("events.out.tfevents.*"):  # the last summary's figures
         old.unlink()
     writer = SummaryWriter(log_dir=str(board))
     paths = []
     for name, fig in figs.items():
-        path = Path(sweep_dir) / f"{name}.png"
+        path = Path(folder) / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")
         writer.add_figure(name, fig, 0, close=False)
         plt.close(fig)
