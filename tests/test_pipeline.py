@@ -171,6 +171,10 @@ WRITTEN_WRONG = [
     ("stages:\n  a:\n    overrides: [model=mlp, 'hidden=8,16']\n",
      "stage a: hidden=8,16 lists several values, but a is not a sweep; add sweep: true to the "
      "stage, or give one value"),
+    ("stages:\n  a:\n    sweep: true\n    overrides: [model=mlp, 'hidden=16,abc', 'seed=0,1,2']\n",
+     "stage a: hidden=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+    ("stages:\n  a:\n    sweep: true\n    overrides: [model=mlp, 'activation=relu,tanhh']\n",
+     "stage a: activation=tanhh: In 'config': Could not find 'activation/tanhh'; the options: "),
     ("stages:\n  a:\n    overrides: [model=mlp, 'hidden={w.hidden']\n",
      "stage a: hidden={w.hidden: no viable alternative at input '{w.hidden'"),
     ("stages:\n  a:\n    overrides: [model=mlp, hydra.run.dir=/tmp/elsewhere]\n",
