@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from hydra.errors import HydraException
 
 from ucl.config import REPO, compose
 from ucl.pipeline import command
@@ -136,3 +137,35 @@ def test_the_report_tables_no_extra_job_of_a_stage_not_run(tmp_path, monkeypatch
     assert not other.exists()
     report = (tmp_path / "report" / "report.md").read_text()
     assert "hidden=3" not in report and "| 3 |" not in report
+
+
+JOBS = [  # as jobs' records list their overrides
+    ["threads=1", "experiment=activation_sweep", "seed=0", "activation=elu"],
+    ["threads=1", "experiment=lr_sweep", "seed=2", "lr=1", "activation=relu"],  # int -> float
+    ["optimizer=momentum", "lr=0.001", "experiment=optimizer_sweep", "seed=1", "activation=relu",
+     "+consumed.activation=runs/reproduce/activation_sweep@d15198bac30be6b9"],
+    ["experiment=autoencoder_mnist", "model.widths=[64,32]", "model.latent_dim=3"],  # then 2
+    ["experiment=divergence_simple", "normal_var=16", "divergence.n=200"],
+    ["model=mlp", "dataset.validation=null", "hidden=16", "lr=0.5", "lr=0.25"],  # twice: last
+    ["model=mlp", "dataset=fashion_mnist", "dataset.root=/tmp/fm"],
+    ["model=mlp", "~dataset.validation_seed"],
+    ["model=mlp", "hidden=abc"],  # refused both ways
+    ["model=mlp", "hiden=3"],
+    [],
+]  # fmt: skip
+
+
+def test_a_jobs_config_is_composed_as_hydra_composes_it():
+    from omegaconf import OmegaConf
+
+    from ucl.pipeline import state
+
+    state._COMPOSED.clear()
+    state._BASES.clear()
+    for overrides in [*JOBS, ["experiment=autoencoder_mnist", "model.latent_dim=2"]]:
+        try:
+            expected = OmegaConf.to_container(compose(overrides), resolve=True)
+        except (HydraException, ValueError):
+            expected = None
+        assert state._composed(tuple(overrides)) == expected, overrides
+    assert ("experiment=activation_sweep", "activation=elu") in state._BASES  # seed set after
