@@ -306,6 +306,15 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def refuse_below_one(parser: argparse.ArgumentParser, args, *flags: str) -> None:
+    """A count below 1 proves nothing (no kill, no job, no step): refused before anything
+    runs, naming the flag."""
+    for flag in flags:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value < 1:
+            parser.error(f"{flag} {value}: give 1 or more")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=25, help="SIGKILLs to deliver (25)")
@@ -318,6 +327,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="runs/chaos", help="working dir (runs/chaos)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
+    refuse_below_one(parser, args, "--kills", "--jobs", "--steps")
     args.tasks = [t for t in args.tasks.split(",") if t]
     unknown = [t for t in args.tasks if t not in TASKS]
     if unknown or not args.tasks:

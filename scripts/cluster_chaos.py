@@ -21,17 +21,20 @@ import importlib.util
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from ucl import outdir
+from ucl.outdir import OutputDirError
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "mnist"
 PHASES = ("data", "train", "eval", "checkpoint", "final")
 ACTIONS = ("requeue", "time-limit warning")
-MARKER = ".cluster_chaos"  # the --out folder this script made
+# what it writes into --out (and the marker file it wrote there before outdir's)
+OUTPUTS = ("data", "reference*", "round*", "hold*", "limit*", ".cluster_chaos")
 
 
 def _chaos():
@@ -117,14 +120,9 @@ def wait(proc, deadline_s: float = 900) -> int:
 
 
 def chaos(args) -> dict:
-    out = Path(args.out)
-    if out.exists() and not (out / MARKER).exists() and any(out.iterdir()):
-        raise SystemExit(
-            f"cluster_chaos: {out} holds files this script did not make; give --out a new dir"
-        )
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    (out / MARKER).write_text("made by scripts/cluster_chaos.py\n")
+    out = outdir.claim(Path(args.out).resolve(), "cluster_chaos.py", "--out", OUTPUTS)
+    outdir.remove_written(out)  # an earlier run's sweeps and logs; nothing else
+    outdir.record(out, ["data", "reference", "reference.log"])
     compare = _chaos().differing_jobs
     rng = random.Random(args.seed)
     lrs = [f"0.{i + 1}" for i in range(args.jobs)]
@@ -140,6 +138,7 @@ def chaos(args) -> dict:
         n = figures["rounds"]
         figures["rounds"] += 1
         sweep_dir, hold_dir = out / f"round{n}", out / f"hold{n}"
+        outdir.record(out, [sweep_dir.name, f"{sweep_dir.name}.log", hold_dir.name])
         hold_dir.mkdir()
         plan = {f"lr={lr}": (_deal(deck, rng), rng.choice(ACTIONS)) for lr in lrs}
         env = {"UCL_HOLD": json.dumps({k: v[0] for k, v in plan.items()}),
@@ -175,6 +174,7 @@ def time_limit_case(out: Path, steps: int) -> dict:
             f"dataset.idx_dir={FIXTURE}", f"dataset.root={out / 'data'}",
             "progress=false"]  # fmt: skip
     reference = out / "limit_reference"
+    outdir.record(out, ["limit_reference", "limit_reference.log", "limit", "limit.log"])
     wait(sweep(args, reference), 1800)
     limited = out / "limit"
     limit = [*slurm_args(timeout_min=1, signal_delay_s=25), "hydra.launcher.max_num_timeout=20"]
@@ -197,8 +197,14 @@ def main(argv=None) -> int:
     parser.add_argument("--limit-steps", type=int, default=12000, help="its iterations (12000)")
     parser.add_argument("--out", default="runs/cluster_chaos", help="working dir")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    figures = chaos(parser.parse_args(argv))
-    if parser.parse_args(argv).json:
+    args = parser.parse_args(argv)
+    _chaos().refuse_below_one(parser, args, "--signals", "--jobs", "--steps", "--limit-steps")
+    try:
+        figures = chaos(args)
+    except OutputDirError as e:
+        print(f"cluster_chaos: {e}", file=sys.stderr)
+        return 2
+    if args.json:
         print(json.dumps(figures))
     else:
         print(json.dumps(figures, indent=2))

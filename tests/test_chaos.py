@@ -68,3 +68,57 @@ class _Proc:
 
     def wait(self, timeout=None):
         return _fake(self.command, 0)
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "script,given",
+    [("chaos", ["--kills", "-1"]), ("chaos", ["--jobs", "0"]), ("chaos", ["--steps", "0"]),
+     ("cluster_chaos", ["--signals", "-1"]), ("cluster_chaos", ["--jobs", "0"]),
+     ("cluster_chaos", ["--steps", "0"]), ("cluster_chaos", ["--limit-steps", "0"])],
+)  # fmt: skip
+def test_a_count_below_one_is_refused_naming_it_before_anything_runs(tmp_path, capsys, script,
+                                                                     given):  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        _script(script).main([*given, "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2
+    assert f"{given[0]} {given[1]}: give 1 or more" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cluster_chaos_refuses_an_out_that_is_a_file_or_holds_the_users_files(tmp_path, capsys):
+    cluster_chaos = _script("cluster_chaos")
+    (tmp_path / "afile").write_text("mine\n")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine\n")
+    for out, said in [("afile", "is a file, not a folder"), ("mine", "holds files")]:
+        assert cluster_chaos.main(["--out", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"cluster_chaos: --out {tmp_path / out}: ") and said in err, err
+        assert "\n" not in err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine\n"
+
+
+def test_cluster_chaos_clears_only_what_it_wrote(tmp_path, monkeypatch):
+    cluster_chaos = _script("cluster_chaos")
+    out = tmp_path / "out"
+    monkeypatch.setattr(cluster_chaos, "sweep", lambda args, sweep_dir, env=None: sweep_dir)
+    monkeypatch.setattr(cluster_chaos, "wait", lambda proc, deadline_s=0: 1)  # reference fails
+    args = cluster_chaos.argparse.Namespace(out=str(out), seed=0, jobs=1, steps=10, signals=1,
+                                            time_limit=False)  # fmt: skip
+    with pytest.raises(SystemExit, match="the reference sweep failed"):
+        cluster_chaos.chaos(args)
+    (out / "reference").mkdir()  # as the sweep makes it
+    (out / "notes.txt").write_text("added after the run\n")
+    with pytest.raises(SystemExit, match="the reference sweep failed"):
+        cluster_chaos.chaos(args)
+    assert (out / "notes.txt").read_text() == "added after the run\n"
+    assert not (out / "reference").exists()  # the last run's: cleared
