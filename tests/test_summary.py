@@ -246,6 +246,11 @@ def test_a_summary_md_of_the_users_in_the_folder_is_refused_untouched(tmp_path, 
     assert "--out" in err and "\n" not in err
     assert (folder / "summary.md").read_text() == "my notes\n"
     assert not (folder / "summary.csv").exists()
+    (folder / "summary.csv").write_text("mine,too\n")
+    assert summarize.main([str(folder)]) == 2
+    assert "summary.md, summary.csv are there but summarize.py did not write them" in (
+        capsys.readouterr().err
+    )
 
 
 def test_its_own_summary_is_rewritten_on_the_next_call(tmp_path):

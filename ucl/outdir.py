@@ -74,9 +74,10 @@ def check_free(
     listed = set((_read(folder) or {}).get("wrote", []))
     taken = [n for n in names if (folder / n).exists() and n not in listed]
     if taken:
+        are, them = ("is", "it") if len(taken) == 1 else ("are", "them")
         raise OutputDirError(
-            f"{option} {folder}: {', '.join(taken)} is there but {by} did not write it; "
-            f"nothing was touched. {fix}".lstrip()
+            f"{option} {folder}: {', '.join(taken)} {are} there but {by} did not write "
+            f"{them}; nothing was touched. {fix}".lstrip()
         )
 
 
