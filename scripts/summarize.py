@@ -7,7 +7,7 @@ and n of the final metrics, the best cell by validation accuracy marked, as Mark
     python scripts/summarize.py SWEEP_DIR --per-seed      # one row per job
 
 Prints the table and writes summary.md and summary.csv into the sweep dir (or --out DIR); a
-file of that name summarize.py did not write is refused, untouched. With one seed per
+file of that name summarize.py has no record of writing is refused, untouched. With one seed per
 cell the table is one row per job (no interval can be given). A search's sweep dir (Optuna's
 study.db) shows its trials ranked, the best parameters and, with --plot, the history.
 """
@@ -85,7 +85,7 @@ def _output_folder(sweep_dir: Path, out: Path | None, figs: dict) -> Path:
     """Where the summary's files go, once nothing of the user's there would be written
     over: the sweep dir, which holds the jobs and may hold the user's own files, or --out."""
     if out is None:
-        fix = "Move it away, or give --out DIR for the summary's files."
+        fix = "Move {them} away, or give --out DIR for the summary's files."
         outdir.check_free(sweep_dir, _outputs(figs), "summarize.py", "", fix)
         return sweep_dir
     outdir.check_claim(out, "summarize.py", "--out")

@@ -242,13 +242,13 @@ def test_a_summary_md_of_the_users_in_the_folder_is_refused_untouched(tmp_path, 
     (folder / "summary.md").write_text("my notes\n")
     assert summarize.main([str(folder)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"summarize: {folder}: summary.md is there but summarize.py did not")
+    assert err.startswith(f"summarize: {folder}: summary.md is there, and summarize.py has no ")
     assert "--out" in err and "\n" not in err
     assert (folder / "summary.md").read_text() == "my notes\n"
     assert not (folder / "summary.csv").exists()
     (folder / "summary.csv").write_text("mine,too\n")
     assert summarize.main([str(folder)]) == 2
-    assert "summary.md, summary.csv are there but summarize.py did not write them" in (
+    assert "summary.md, summary.csv are there, and summarize.py has no record of writing them" in (
         capsys.readouterr().err
     )
 

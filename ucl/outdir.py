@@ -65,19 +65,19 @@ def check_claim(
 
 def check_free(
     folder: Path, names: Iterable[str], by: str, option: str,
-    fix: str = "Move it away, or give another folder.",
+    fix: str = "Move {them} away, or give another folder.",
 ) -> None:  # fmt: skip
     """Refuse when any of `names` is in `folder` but not listed as `by`'s: another program
-    or the user put it there, and `by` would write over it. `option` may be empty (a folder
-    the user did not name as an output)."""
+    or the user put it there (or a `by` from before the list), and `by` would write over it.
+    `option` may be empty (a folder the user did not name as an output)."""
     folder = Path(folder)
     listed = set((_read(folder) or {}).get("wrote", []))
     taken = [n for n in names if (folder / n).exists() and n not in listed]
     if taken:
         are, them = ("is", "it") if len(taken) == 1 else ("are", "them")
         raise OutputDirError(
-            f"{option} {folder}: {', '.join(taken)} {are} there but {by} did not write "
-            f"{them}; nothing was touched. {fix}".lstrip()
+            f"{option} {folder}: {', '.join(taken)} {are} there, and {by} has no record of "
+            f"writing {them}; nothing was touched. {fix.format(them=them)}".lstrip()
         )
 
 
