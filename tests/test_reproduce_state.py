@@ -169,3 +169,25 @@ def test_a_jobs_config_is_composed_as_hydra_composes_it():
             expected = None
         assert state._composed(tuple(overrides)) == expected, overrides
     assert ("experiment=activation_sweep", "activation=elu") in state._BASES  # seed set after
+
+
+def test_stale_jobs_with_one_reason_are_described_once():
+    from ucl.pipeline.state import StageState
+
+    why = "other overrides (consumed.activation: 'a' there, 'b' now)"
+    state = StageState(
+        expected=21,
+        stale=[
+            f"hidden={h},seed={s}: {why}"
+            for h in (16, 32, 64, 128, 256, 512, 1024)
+            for s in range(3)
+        ],
+    )
+    state.stale.append("hidden=8,seed=0: its resolved config changed (lr: 0.1 there, 0.2 now)")
+    said = state.describe_aside()
+    assert said.count(why) == 1 and len(said) < 400, said
+    assert said.startswith(
+        f"22 stale job(s): hidden=16,seed=0, hidden=16,seed=1, "
+        f"hidden=16,seed=2 ... hidden=1024,seed=2: {why}; hidden=8,seed=0: its "
+    ), said
+    assert state.aside[-1] == "hidden=8,seed=0" and len(state.aside) == 22

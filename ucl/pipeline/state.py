@@ -50,10 +50,22 @@ class StageState:
         parts = []
         if self.extra:
             parts.append(f"{len(self.extra)} job(s) its sweep no longer defines: "
-                         f"{', '.join(self.extra)}")  # fmt: skip
+                         f"{_some(self.extra)}")  # fmt: skip
         if self.stale:
-            parts.append(f"{len(self.stale)} stale job(s): {'; '.join(self.stale)}")
+            by_reason: dict[str, list[str]] = {}
+            for item in self.stale:
+                name, _, why = item.partition(": ")
+                by_reason.setdefault(why, []).append(name)
+            reasons = [f"{_some(names)}: {why}" for why, names in by_reason.items()]
+            parts.append(f"{len(self.stale)} stale job(s): {'; '.join(reasons)}")
         return "; ".join(parts)
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    """The first few names and the last (a sweep's jobs often share one reason)."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} ... {names[-1]}"
 
 
 def stage_state(planned: Planned) -> StageState:
