@@ -92,6 +92,11 @@ def test_the_readme_pipeline_runs_and_a_changed_need_reruns_what_is_downstream(t
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("reused: already completed") == 4, listed.stdout
     assert "0 of 4 stages to run" in listed.stdout
+    # the root moved elsewhere holds the same runs: still all reused
+    moved = root.rename(tmp_path / "moved")
+    listed = pipeline(f"pipeline={mine}", "--smoke", "--root", str(moved), "--list")
+    assert "0 of 4 stages to run" in listed.stdout, listed.stdout
+    moved.rename(root)
 
     # the classifier trains longer: it runs again, and so does every stage downstream
     spec["stages"]["classifier"]["smoke"] = [*SMOKE["classifier"], "steps=30"]

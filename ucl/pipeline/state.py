@@ -178,11 +178,24 @@ def _count(
 def _outdated(run_dir: Path, record: dict, have: dict, want: dict, links: dict | None) -> str:
     """Why a run (overrides `have`) is not the one its stage would run now (`want`), "" when
     it is: other overrides, a resolved config that changed since, or a need that changed."""
-    if have != want:
-        return f"other overrides ({_difference(have, want)})"
+    if differs := _difference(have, want, links):
+        return f"other overrides ({differs})"
     if changes := config_changes(run_dir, record):
         return f"its resolved config changed ({changes})"
     return consumed_changes(record, links or {})
+
+
+def _in_root(overrides: dict[str, str], links: dict | None) -> dict[str, str]:
+    """The overrides with each path to an earlier stage (a `key={stage}` link, a
+    `consumed.KEY=<table>@<identity>` choice) cut to the stage's name: a root moved or
+    copied elsewhere holds the same runs, and what each link reads is checked by identity
+    (consumed_changes; a choice carries its table's)."""
+    out = dict(overrides)
+    for key, value in overrides.items():
+        if key in (links or {}) or key.startswith("consumed."):
+            table, at, ident = value.rpartition("@") if "@" in value else (value, "", "")
+            out[key] = Path(table).name + at + ident
+    return out
 
 
 def _links(planned: Planned) -> dict[str, Path]:
@@ -334,8 +347,11 @@ def _as_launched(item: str, value: str) -> str:
     return value if override.is_sweep_override() else override.get_value_element_as_str()
 
 
-def _difference(have: dict, want: dict) -> str:
-    keys = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))
+def _difference(have: dict, want: dict, links: dict | None = None) -> str:
+    """The overrides that differ, "" when none does (a link to an earlier stage compares by
+    the stage's name: _in_root)."""
+    a, b = _in_root(have, links), _in_root(want, links)
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
     return ", ".join(f"{k}: {have.get(k)!r} there, {want.get(k)!r} now" for k in keys)
 
 
