@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -125,6 +126,29 @@ def test_gan_study_reports_power_false_positives_and_separation(gan_and_classifi
     text = (run_dir / "divergence.md").read_text()
     assert "classifier features (forward pass, per sample)" in text and "mnist_vs_gan: 100%" in text
     assert (run_dir / "figures" / "separation.png").stat().st_size > 1000
+
+
+@pytest.mark.slow  # a study, in this process
+def test_a_gan_moved_with_its_classifier_is_judged_by_it_there(gan_and_classifier, tmp_path):
+    import shutil
+
+    root, data = gan_and_classifier
+    moved = tmp_path / "moved"  # the two runs moved together, as a pipeline's root is
+    for name in ("clf", "gan"):
+        shutil.copytree(root / name, moved / name)
+    (root / "clf").rename(root / "clf.away")
+    try:
+        study = ["experiment=divergence_gan", f"generator={moved / 'gan'}", *data,
+                 "divergence.n=100", "divergence.repeats=2",
+                 "divergence.permutations=50"]  # fmt: skip
+        assert run_config(study, tmp_path / "study")["status"] == "completed"
+        shutil.rmtree(moved / "clf")
+        said = f"generator={moved / 'gan'}: the classifier that judged it, {root / 'clf'}, is gone"
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            run_config(study, tmp_path / "study2")
+        assert not (tmp_path / "study2").exists()
+    finally:
+        (root / "clf.away").rename(root / "clf")
 
 
 def test_feature_measures_need_a_classifier(tmp_path, fixture_overrides):

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import torch
 from omegaconf import OmegaConf
 
-from ucl.errors import ConfigError, MissingFileError
+from ucl.errors import ConfigError, MissingFileError, UclError
 from ucl.keys import MODELS
 from ucl.loop import CheckpointMismatch, load_pt
 from ucl.rundir import MODEL, saved_model
@@ -78,6 +78,31 @@ def load_autoencoder(path: str | None, data, device: str | torch.device = "cpu")
             f"{data.name}; give an autoencoder trained on {data.name}"
         )
     return model
+
+
+def judge(generator: str) -> str | None:
+    """The classifier that judged the GAN run `generator` (its config's `classifier=`), or
+    None. Where that dir is gone, the run of the same name beside the GAN run, when it has
+    the identity the GAN recorded for its classifier: the two were moved or copied
+    together, as a pipeline's root is. Gone from both: ConfigError."""
+    from ucl.lifecycle import read_metrics
+    from ucl.rundir import read_config_record, run_identity
+
+    path = (read_config_record(Path(generator)) or {}).get("classifier")
+    if not path or Path(path).is_dir():
+        return path
+    beside = Path(generator).parent / Path(path).name
+    recorded = (((read_metrics(Path(generator)) or {}).get("consumed") or {})
+                .get("classifier") or {}).get("identity")  # fmt: skip
+    try:
+        if recorded and run_identity(beside) == recorded:
+            return str(beside)
+    except (UclError, OSError):  # no run there, or not that one
+        pass
+    raise ConfigError(
+        f"generator={generator}: the classifier that judged it, {path}, is gone (and no run "
+        f"with its identity is beside the GAN run); give classifier=<its run dir>"
+    )
 
 
 def load_generator(path: str, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:

@@ -388,6 +388,12 @@ def _divergence(study, normal_var, links) -> None:
             "divergence.source=gan needs generator=<run dir of a GAN run>; e.g. "
             "generator=runs/gan after python train.py experiment=gan hydra.run.dir=runs/gan"
         )
+    if study.source == "gan" and not links.classifier and Path(links.generator).is_dir():
+        from ucl.divergence.measures import needs_features
+        from ucl.earlier_runs import judge
+
+        if any(needs_features(m) for m in given):
+            judge(links.generator)  # the GAN's judge, whose features these measures take
 
 
 def _model_numbers_and_optimizer(cfg) -> None:

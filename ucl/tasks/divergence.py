@@ -35,7 +35,7 @@ import torch
 from ucl.context import Context
 from ucl.divergence.measures import Sample, is_test, needs_features
 from ucl.divergence.separation import effect_size, rejection_rate
-from ucl.earlier_runs import load_classifier, load_generator
+from ucl.earlier_runs import judge, load_classifier, load_generator
 from ucl.errors import ConfigError
 from ucl.keys import MEASURES, TASKS
 from ucl.lifecycle import atomic_write
@@ -205,10 +205,7 @@ def feature_extractor(ctx: Context) -> Callable[[np.ndarray], np.ndarray]:
     from ucl.sample_quality import classifier_features
 
     links = ctx.cfg.task_settings
-    path = links.classifier
-    if not path and links.generator:
-        _, saved = load_generator(links.generator, "cpu")
-        path = saved["config"].get("classifier")  # top-level in every saved config
+    path = links.classifier or (judge(links.generator) if links.generator else None)
     if not path or ctx.data is None:
         wanted = [m for m in ctx.cfg.divergence.measures if needs_features(m)]
         raise ConfigError(
