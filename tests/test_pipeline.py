@@ -177,6 +177,8 @@ WRITTEN_WRONG = [
      "stage a: hidden=abc: Value 'abc' of type 'str' could not be converted to Integer"),
     ("stages:\n  a:\n    sweep: true\n    overrides: [model=mlp, 'activation=relu,tanhh']\n",
      "stage a: activation=tanhh: In 'config': Could not find 'activation/tanhh'; the options: "),
+    ("stages:\n  a:\n    sweep: true\n    overrides: [model=mlp, 'activation=relu,../config']\n",
+     "stage a: activation=../config: In 'activation/../config': Could not find"),
     ("stages:\n  a:\n    overrides: [model=mlp, 'hidden={w.hidden']\n",
      "stage a: hidden={w.hidden: no viable alternative at input '{w.hidden'"),
     ("stages:\n  a:\n    overrides: [model=mlp, hydra.run.dir=/tmp/elsewhere]\n",

@@ -420,8 +420,8 @@ def _takes(config, override, value) -> bool:
     if override.type != OverrideType.CHANGE or override.package is not None:
         return False
     group = CONF_DIR / override.key_or_group
-    if group.is_dir():
-        return (group / f"{value}.yaml").is_file()
+    if group.is_dir():  # an option is a file of the group's own folder (no path)
+        return "/" not in str(value) and (group / f"{value}.yaml").is_file()
     try:
         OmegaConf.update(config, override.key_or_group, value, merge=False)
     except OmegaConfBaseException:
