@@ -167,6 +167,21 @@ def test_a_sweep_sent_to_a_launcher_is_sent_without_loading_torch(tmp_path, fixt
     assert proc.stdout.strip().splitlines()[-1] == "False"
 
 
+def test_the_pipeline_command_plans_and_checks_without_loading_torch(tmp_path):
+    """The pipeline command trains nothing (its stages are train.py processes), so it does
+    not load torch: over a second of CPU at each `pipeline.py` or `reproduce.py`, --list
+    included, and the stages start that much sooner."""
+    probe = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('torch' in sys.modules))\n"
+        f"sys.argv = ['reproduce.py', '--list', '--root', {str(tmp_path / 'runs')!r}]\n"
+        "runpy.run_path('scripts/reproduce.py', run_name='__main__')\n"
+    )
+    proc = _python(probe)
+    assert "13 of 13 stages to run" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
 # `python -c PATH_PROBE OUT REPO train.py ARGS...`: runs train.py in this process under
 # cProfile and writes to OUT the repository's Python files whose functions were called
 PATH_PROBE = """

@@ -80,10 +80,15 @@ def retina_data(env: Mapping[str, str], smoke_root: Path | None) -> tuple[str, .
             f"(GSE81904_BipolarUMICounts_Cell2016.txt.gz and clust_retinal_bipolar.txt); "
             f"set {missing} too, or unset {given} to use the synthetic stand-in"
         )
-    from ucl.data.retina import CLUSTERS_FILENAME, COUNTS_FILENAME
+    from omegaconf import OmegaConf
 
+    from ucl.config import CONF_DIR
+
+    # the two files' names as the dataset config gives them (ucl.data would load torch)
+    dataset = OmegaConf.load(CONF_DIR / "dataset" / "retinal_bipolar.yaml")
+    names = [Path(dataset[key]).name for key in ("counts", "clusters")]
     folder = Path(env.get(RETINA_DIR_ENV) or REPO / "data" / "retina")  # as the dataset config
-    if (folder / COUNTS_FILENAME).is_file() and (folder / CLUSTERS_FILENAME).is_file():
+    if all((folder / name).is_file() for name in names):
         return ("dataset=retinal_bipolar", f"dataset.dir={shown(folder)}")
     return ("dataset=retina_synthetic",)
 
