@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ucl import outdir, search_summary, summary, sweep_figures, sweeps
+from ucl import outdir, search_summary, summary, sweeps
 from ucl.config import refusal
 from ucl.errors import ConfigError, UclError, message
 from ucl.keys import closest
@@ -78,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _outputs(figs: dict) -> list[str]:
-    return ["summary.md", "summary.csv", *sweep_figures.outputs(figs)]
+    if not figs:  # no --plot: matplotlib stays unloaded
+        return ["summary.md", "summary.csv"]
+    from ucl.sweep_figures import outputs
+
+    return ["summary.md", "summary.csv", *outputs(figs)]
 
 
 def _output_folder(sweep_dir: Path, out: Path | None, figs: dict) -> Path:

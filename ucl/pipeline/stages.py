@@ -383,13 +383,13 @@ def check_overrides(plan: Plan) -> None:
                 further += [(override, key, *value) for value in values[1:]]
                 arg = f"{key}={values[0][0]}"
             fixed[key] = arg
-        config = _composed(where, fixed)
+        config = _compose_or_refuse(where, fixed)
         for override, key, text, value in further:
             if not _takes(config, override, value):
-                _composed(where, {**fixed, key: f"{key}={text}"})
+                _compose_or_refuse(where, {**fixed, key: f"{key}={text}"})
 
 
-def _composed(where: str, fixed: dict[str, str]):
+def _compose_or_refuse(where: str, fixed: dict[str, str]):
     """The config these overrides compose to, or the composition's refusal as a
     PipelineError naming the override it is about."""
     from hydra.errors import HydraException, MissingConfigException

@@ -292,22 +292,7 @@ def _composed(overrides: tuple[str, ...]) -> dict | None:
 def _split(overrides: tuple[str, ...]) -> tuple[tuple[str, ...], list[tuple[str, object]]]:
     """(the overrides to compose, the (key, parsed value) of those to set after): a plain
     value of a key that is no config group and that no other override touches."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import OverrideType
-    from hydra.errors import HydraException
-
-    from ucl.config import CONF_DIR
-
-    parser, plain = OverridesParser.create(), {}
-    for item in overrides:
-        try:
-            o = parser.parse_override(item)
-        except HydraException:
-            continue  # composed, for Hydra's own verdict
-        key = o.key_or_group
-        if (o.type == OverrideType.CHANGE and o.package is None and not o.is_sweep_override()
-                and not key.startswith("hydra") and not (CONF_DIR / key).is_dir()):  # fmt: skip
-            plain[item] = (key, o.value())
+    plain = {item: value for item in overrides if (value := _plain_value(item)) is not None}
     keys = [split_override(item)[0].lstrip("+~") for item in overrides]
 
     def alone(key: str) -> bool:  # no other override sets it, a part of it or a node above it
@@ -317,6 +302,29 @@ def _split(overrides: tuple[str, ...]) -> tuple[tuple[str, ...], list[tuple[str,
 
     moved = [item for item in overrides if item in plain and alone(plain[item][0])]
     return tuple(i for i in overrides if i not in moved), [plain[i] for i in moved]
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_value(item: str) -> tuple[str, object] | None:
+    """(key, parsed value) of an override that sets a plain value, which Hydra applies after
+    composing the config groups; None for a group's option, an addition or deletion, or one
+    that does not parse (composed, for Hydra's own verdict). Cached: a root's jobs share
+    most of their overrides."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException
+
+    from ucl.config import CONF_DIR
+
+    try:
+        o = OverridesParser.create().parse_override(item)
+    except HydraException:
+        return None
+    key = o.key_or_group
+    if (o.type == OverrideType.CHANGE and o.package is None and not o.is_sweep_override()
+            and not key.startswith("hydra") and not (CONF_DIR / key).is_dir()):  # fmt: skip
+        return key, o.value()
+    return None
 
 
 def identity(overrides) -> dict[str, str]:
