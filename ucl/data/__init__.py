@@ -613,7 +613,8 @@ def _read_rest(f, expected: int, digest) -> tuple[int, int]:
     while n <= expected and (chunk := f.read(min(1 << 20, expected + 1 - n))):
         n += len(chunk)
         digest.update(chunk)
-        top = max(top, max(chunk))
+        # numpy's max: max() over bytes runs a Python loop, most of the check's time
+        top = max(top, int(np.frombuffer(chunk, dtype=np.uint8).max()))
     return n, top
 
 
