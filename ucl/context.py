@@ -147,20 +147,33 @@ def has_batch_norm(module: torch.nn.Module) -> bool:
 
 
 # -- optimizers and schedules ---------------------------------------------------------------
-def _decays(**values: float) -> None:
-    """A running average's weight on its past is below 1: at 1 or above (which torch takes)
-    the past never fades, and the run drifts or ends in NaN."""
-    for key, value in values.items():
-        if not value < 1:
+def _check_settings(kwargs: dict) -> None:
+    """The optimizers' settings are in range, said with the key and what it takes: torch
+    names no key ("Invalid momentum value: -1"), and takes a running average's weight of 1
+    or more, where the past never fades and the run drifts or ends in NaN."""
+    for key in ("momentum", "alpha"):
+        if key in kwargs and not 0 <= kwargs[key] < 1:
             raise ValueError(
-                f"optimizer.{key}={value} must be in [0, 1), the weight on the past of its "
-                f"running average; e.g. optimizer.{key}=0.9"
+                f"optimizer.{key}={kwargs[key]} must be in [0, 1), the weight on the past of "
+                f"its running average; e.g. optimizer.{key}=0.9"
             )
+    betas = kwargs.get("betas", (0.9, 0.999))
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ValueError(
+            f"optimizer.betas={list(betas)} must be two numbers in [0, 1), the decays of the "
+            f"first and second moments; e.g. optimizer.betas=[0.9,0.999]"
+        )
+    if not kwargs.get("weight_decay", 0) >= 0:
+        raise ValueError(
+            f"optimizer.weight_decay={kwargs['weight_decay']} must be >= 0 (0: none); "
+            f"e.g. optimizer.weight_decay=0.0001"
+        )
+    if not kwargs.get("eps", 1) > 0:
+        raise ValueError(f"optimizer.eps={kwargs['eps']} must be > 0; e.g. optimizer.eps=1e-8")
 
 
 @OPTIMIZERS.register("sgd")
 def sgd(params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    _decays(momentum=momentum)
     return torch.optim.SGD(
         params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
     )
@@ -168,11 +181,6 @@ def sgd(params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
 
 @OPTIMIZERS.register("adam")
 def adam(params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, fused=False):
-    if len(betas) != 2:  # torch would fail on an index, not say why
-        raise ValueError(
-            f"optimizer.betas={list(betas)} must be two numbers in [0, 1), the decays of the "
-            f"first and second moments; e.g. optimizer.betas=[0.9,0.999]"
-        )
     # fused: one kernel for the whole update instead of several per parameter (~3x faster
     # on the CPU for the autoencoder's 2.8M parameters)
     return torch.optim.Adam(
@@ -182,7 +190,6 @@ def adam(params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, fused=False
 
 @OPTIMIZERS.register("rmsprop")
 def rmsprop(params, lr, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
-    _decays(alpha=alpha, momentum=momentum)
     return torch.optim.RMSprop(
         params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, weight_decay=weight_decay
     )
@@ -204,6 +211,7 @@ def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: 
     kwargs = {k: v for k, v in dict(cfg_opt).items() if k not in ("name", "schedule")}
     kwargs.update(overrides)
     try:
+        _check_settings(kwargs)
         opt = OPTIMIZERS.create(cfg_opt.name, list(params), **kwargs)
     except (TypeError, ValueError) as e:  # an option it does not take, a value torch refuses
         raise ConfigError(
