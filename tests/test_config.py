@@ -79,6 +79,10 @@ def refused_in_one_line(overrides: list[str], message: str) -> str:
         (["optimizer=rmsprop", "optimizer.alpha=-0.5"], "optimizer.alpha=-0.5 must be in [0, 1)"),
         (["optimizer=adam", "optimizer.weight_decay=-1"], "optimizer.weight_decay=-1 must be >= 0"),
         (["optimizer=adagrad", "optimizer.eps=-1"], "optimizer.eps=-1 must be > 0"),
+        (["optimizer=adam", "optimizer.eps=abc"], "optimizer.eps=abc must be > 0"),
+        (["optimizer=sgd", "optimizer.momentum=null"], "optimizer.momentum=None must be in [0, 1)"),
+        (["optimizer=adam", "optimizer.betas=[0.9,null]"], "optimizer.betas=[0.9, None] must be"),
+        (["optimizer=adam", "optimizer.betas=abc"], "optimizer.betas=abc must be two numbers"),
         (["optimizer=sgd", "optimizer.nesterov=true"], "optimizer sgd: Nesterov momentum requires"),
         # averages whose weights do not decay, which torch takes: the run ends in NaN or drifts
         (["optimizer=rmsprop", "optimizer.alpha=2"], "optimizer.alpha=2 must be in [0, 1)"),

@@ -25,7 +25,7 @@ import torch
 from ucl.data import Batcher, DataLoaderBatcher, Splits
 from ucl.errors import ConfigError
 from ucl.keys import MODELS, OPTIMIZERS
-from ucl.lifecycle import Record, Threads
+from ucl.lifecycle import Record, Threads, is_number
 from ucl.loop import Loop, total_steps
 from ucl.plots.training import Tracker
 
@@ -148,28 +148,29 @@ def has_batch_norm(module: torch.nn.Module) -> bool:
 
 # -- optimizers and schedules ---------------------------------------------------------------
 def _check_settings(kwargs: dict) -> None:
-    """The optimizers' settings are in range, said with the key and what it takes: torch
-    names no key ("Invalid momentum value: -1"), and takes a running average's weight of 1
-    or more, where the past never fades and the run drifts or ends in NaN."""
-    for key in ("momentum", "alpha"):
-        if key in kwargs and not 0 <= kwargs[key] < 1:
+    """The optimizers' settings are numbers in range, said with the key and what it takes:
+    torch names no key ("Invalid momentum value: -1"), and takes a running average's weight
+    of 1 or more, where the past never fades and the run drifts or ends in NaN."""
+    decay = "in [0, 1), the weight on the past of its running average"
+    ranges = {  # key: (in range, what it takes, an example)
+        "momentum": (lambda v: 0 <= v < 1, decay, 0.9),
+        "alpha": (lambda v: 0 <= v < 1, decay, 0.99),
+        "weight_decay": (lambda v: v >= 0, ">= 0 (0: none)", 0.0001),
+        "eps": (lambda v: v > 0, "> 0", 1e-8),
+    }
+    for key, (fits, takes, example) in ranges.items():
+        if key in kwargs and not (is_number(kwargs[key], finite=True) and fits(kwargs[key])):
             raise ValueError(
-                f"optimizer.{key}={kwargs[key]} must be in [0, 1), the weight on the past of "
-                f"its running average; e.g. optimizer.{key}=0.9"
+                f"optimizer.{key}={kwargs[key]} must be {takes}; e.g. optimizer.{key}={example}"
             )
     betas = kwargs.get("betas", (0.9, 0.999))
-    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+    pair = not isinstance(betas, str) and len(betas) == 2
+    if not (pair and all(is_number(b, finite=True) and 0 <= b < 1 for b in betas)):
+        shown = betas if isinstance(betas, str) else list(betas)
         raise ValueError(
-            f"optimizer.betas={list(betas)} must be two numbers in [0, 1), the decays of the "
-            f"first and second moments; e.g. optimizer.betas=[0.9,0.999]"
+            f"optimizer.betas={shown} must be two numbers in [0, 1), the decays of the first "
+            f"and second moments; e.g. optimizer.betas=[0.9,0.999]"
         )
-    if not kwargs.get("weight_decay", 0) >= 0:
-        raise ValueError(
-            f"optimizer.weight_decay={kwargs['weight_decay']} must be >= 0 (0: none); "
-            f"e.g. optimizer.weight_decay=0.0001"
-        )
-    if not kwargs.get("eps", 1) > 0:
-        raise ValueError(f"optimizer.eps={kwargs['eps']} must be > 0; e.g. optimizer.eps=1e-8")
 
 
 @OPTIMIZERS.register("sgd")
