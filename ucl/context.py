@@ -221,7 +221,10 @@ def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: 
         ) from e
     schedule = cfg_opt.get("schedule", "constant")
     if schedule not in SCHEDULES:
-        raise ValueError(f"optimizer.schedule={schedule!r} is unknown; use one of {SCHEDULES}")
+        raise ConfigError(
+            f"optimizer.schedule={schedule!r} is unknown; use one of {', '.join(SCHEDULES)}; "
+            f"e.g. optimizer.schedule=cosine"
+        )
     if schedule == "constant":
         return opt, None
     # cosine: lr * (1 + cos(pi t / T)) / 2 down to 0 at the run's last step, stepped once
