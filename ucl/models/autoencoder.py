@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ucl.keys import MODELS
-from ucl.models.layers import dense_stack
+from ucl.models.layers import as_given, dense_stack, layer_widths
 from ucl.models.mlp import activation
 
 
@@ -29,13 +29,13 @@ def _act(name: str | None) -> list[nn.Module]:
 
 
 def check_widths(widths: Sequence[int], latent_dim: int) -> list[int]:
-    widths = [int(w) for w in widths]
-    if any(w < 1 for w in widths) or latent_dim < 1:
+    checked = layer_widths(widths)
+    if checked is None or latent_dim < 1:
         raise ValueError(
-            f"layer widths and latent_dim must be integers >= 1, got widths={widths}, "
+            f"layer widths and latent_dim must be integers >= 1, got widths={as_given(widths)}, "
             f"latent_dim={latent_dim}; e.g. model.widths=[1000,500,250] model.latent_dim=2"
         )
-    return widths
+    return checked
 
 
 class Autoencoder(nn.Module):
@@ -78,7 +78,7 @@ def coder_args(cfg, data) -> dict:
     m = cfg.model
     return {
         "in_features": data.in_features,
-        "widths": list(m.widths),
+        "widths": as_given(m.widths),
         "latent_dim": int(m.latent_dim),
         "act": m.hidden_act,
         "output_act": m.get("output_act"),

@@ -23,7 +23,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ucl.keys import MODELS
 from ucl.models.dropout import Dropout
-from ucl.models.layers import dense_stack
+from ucl.models.layers import as_given, dense_stack, layer_widths
 
 
 def _mlp(
@@ -63,10 +63,11 @@ class Generator(nn.Module):
         batchnorm: bool = False,
     ):
         super().__init__()
-        if latent_dim < 1 or any(w < 1 for w in widths):
+        if latent_dim < 1 or layer_widths(widths) is None:
             raise ValueError(
                 f"Generator needs latent_dim >= 1 and widths >= 1, got latent_dim={latent_dim}, "
-                f"widths={list(widths)}; e.g. model.latent_dim=64 model.generator_widths=[256,512]"
+                f"widths={as_given(widths)}; e.g. model.latent_dim=64 "
+                f"model.generator_widths=[256,512]"
             )
         self.latent_dim = latent_dim
         self.net = _mlp([latent_dim, *widths, out_features], slope, 0.0, batchnorm)
@@ -92,9 +93,9 @@ class Discriminator(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if any(w < 1 for w in widths):
+        if layer_widths(widths) is None:
             raise ValueError(
-                f"Discriminator needs widths >= 1, got widths={list(widths)}; e.g. "
+                f"Discriminator needs widths >= 1, got widths={as_given(widths)}; e.g. "
                 f"model.discriminator_widths=[512,256]"
             )
         self.net = _mlp([in_features, *widths, 1], slope, dropout)
@@ -126,14 +127,14 @@ def build_gan(cfg, data) -> GAN:
     return GAN(
         Generator(
             int(m.latent_dim),
-            list(m.generator_widths),
+            as_given(m.generator_widths),
             data.in_features,
             slope,
             bool(m.get("generator_batchnorm", False)),
         ),
         Discriminator(
             data.in_features,
-            list(m.discriminator_widths),
+            as_given(m.discriminator_widths),
             slope,
             float(m.dropout),
         ),

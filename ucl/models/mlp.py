@@ -10,7 +10,7 @@ from torch import nn
 
 from ucl.keys import ACTIVATIONS, MODELS
 from ucl.models.dropout import Dropout
-from ucl.models.layers import dense_stack
+from ucl.models.layers import as_given, dense_stack, layer_widths
 
 for _name, _module in {  # `linear` is the identity (no non-linearity)
     "linear": nn.Identity,
@@ -85,12 +85,12 @@ class DeepMLP(nn.Sequential):
     """Linear -> act (-> dropout) for each hidden width, then a linear output layer."""
 
     def __init__(self, in_features, widths, num_classes, act="relu", dropout=0.0):
-        widths = [int(w) for w in widths]
-        if any(w < 1 for w in widths):
+        if (checked := layer_widths(widths)) is None:
             raise ValueError(
-                f"model.widths={widths} must list integers >= 1, the hidden widths; e.g. "
-                f"model.widths=[512,256]"
+                f"model.widths={as_given(widths)} must list integers >= 1, the hidden widths; "
+                f"e.g. model.widths=[512,256]"
             )
+        widths = checked
 
         def after_hidden(width: int) -> list[nn.Module]:
             return [activation(act), *([Dropout(dropout)] if dropout > 0 else [])]
@@ -118,7 +118,7 @@ def build_mlp(cfg, data):
 def build_deep_mlp(cfg, data):
     return DeepMLP(
         data.in_features,
-        list(cfg.model.widths),
+        as_given(cfg.model.widths),
         data.num_classes,
         act=cfg.activation.name,
         dropout=float(cfg.model.get("dropout", 0.0)),
