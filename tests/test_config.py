@@ -117,6 +117,25 @@ def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, messa
 
 
 @pytest.mark.parametrize(
+    "overrides,message",
+    [
+        # a string where a number goes: was a TypeError, "an unexpected error" from train.py
+        (["experiment=divergence_simple", "divergence.uniform_low=abc"],
+         "divergence.uniform_low=abc must be below divergence.uniform_high=1.0, both numbers"),
+        (["experiment=divergence_simple", "divergence.uniform_high=abc"],
+         "divergence.uniform_low=0.0 must be below divergence.uniform_high=abc, both numbers"),
+        # a fraction where an integer goes: int() took 2.5 as 2, and the run trained
+        (["model=autoencoder", "model.latent_dim=2.5"], "model.latent_dim=2.5 must be an integer"),
+        (["model=gan", "model.latent_dim=2.5"], "model.latent_dim=2.5 must be an integer"),
+        (["model=vae", "model.latent_dim=abc"], "model.latent_dim='abc' must be an integer"),
+        (["experiment=gan", "model.leaky_slope=abc"], "model.leaky_slope='abc' must be a number"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_is_refused_in_one_line(overrides, message):
+    refused_in_one_line(overrides, message)
+
+
+@pytest.mark.parametrize(
     "override,message",
     [
         ("dataset.train_subset=0", "dataset.train_subset=0 must be an integer >= 1"),

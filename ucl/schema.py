@@ -20,7 +20,7 @@ from omegaconf import MISSING
 from ucl import keys
 from ucl.errors import ConfigError
 from ucl.keys import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
-from ucl.lifecycle import file_in_the_way
+from ucl.lifecycle import file_in_the_way, is_number
 
 
 @dataclass
@@ -416,6 +416,18 @@ def _model_numbers_and_optimizer(cfg) -> None:
         raise ConfigError(
             f"model.kl_weight={weight!r} must be >= 0 (1: the VAE's ELBO); e.g. model.kl_weight=1"
         )
+    # the models take these with int() and float(), which would take 2.5 as 2 (or fail on a
+    # string with Python's words); their ranges are the models' own checks
+    latent, slope = model.get("latent_dim"), model.get("leaky_slope")
+    if latent is not None and not (isinstance(latent, int) and not isinstance(latent, bool)):
+        raise ConfigError(
+            f"model.latent_dim={latent!r} must be an integer >= 1; e.g. model.latent_dim=2"
+        )
+    if slope is not None and not is_number(slope, finite=True):
+        raise ConfigError(
+            f"model.leaky_slope={slope!r} must be a number, the slope below zero; e.g. "
+            f"model.leaky_slope=0.2"
+        )
     import torch
 
     if model.get("name") is not None:
@@ -456,10 +468,11 @@ def _model_numbers_and_optimizer(cfg) -> None:
 def _simple(study, normal_var) -> None:
     """The uniform box and the normal of the simple study are distributions."""
     _at_least(study, "dim", 1, node="divergence")
-    if not study.uniform_low < study.uniform_high:
+    low, high = study.uniform_low, study.uniform_high
+    if not (is_number(low, finite=True) and is_number(high, finite=True) and low < high):
         raise ConfigError(
-            f"divergence.uniform_low={study.uniform_low} must be below divergence.uniform_high="
-            f"{study.uniform_high}; e.g. divergence.uniform_low=0 divergence.uniform_high=1"
+            f"divergence.uniform_low={low} must be below divergence.uniform_high={high}, both "
+            f"numbers; e.g. divergence.uniform_low=0 divergence.uniform_high=1"
         )
     if normal_var is None or not normal_var > 0:
         raise ConfigError(
