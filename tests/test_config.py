@@ -129,6 +129,23 @@ def test_a_model_or_optimizer_value_that_cannot_work_is_refused(overrides, messa
         (["model=gan", "model.latent_dim=2.5"], "model.latent_dim=2.5 must be an integer"),
         (["model=vae", "model.latent_dim=abc"], "model.latent_dim='abc' must be an integer"),
         (["experiment=gan", "model.leaky_slope=abc"], "model.leaky_slope='abc' must be a number"),
+        # the study's numbers and lists: were TypeErrors, "an unexpected error" from train.py
+        (["experiment=divergence_simple", "divergence.alpha=abc"],
+         "divergence.alpha='abc' must be in (0, 1)"),
+        (["experiment=divergence_simple", "divergence.sigma=abc"],
+         "divergence.sigma='abc' must be > 0, or null"),
+        (["experiment=divergence_simple", "divergence.smoothing=null"],
+         "divergence.smoothing=None must be >= 0"),
+        (["experiment=divergence_simple", "divergence.mixture_scales=abc"],
+         "divergence.mixture_scales=abc must list widths > 0"),
+        (["experiment=divergence_simple", "divergence.mixture_scales=2.5"],
+         "divergence.mixture_scales=2.5 must list widths > 0"),
+        (["experiment=divergence_simple", "divergence.measures=2.5"],
+         "divergence.measures=2.5 must list measure names"),
+        (["model=mlp", "optimizer.lr=abc"], "optimizer.lr='abc' must be > 0"),
+        (["model=mlp", "dataset.root=2.5"], "dataset.root=2.5 must be a folder's path"),
+        # a key set under model, past the top-level knob's check: torch's RuntimeError
+        (["model=mlp", "model.hidden=-1"], "model mlp: Trying to create tensor with negative"),
     ],
 )  # fmt: skip
 def test_a_value_of_the_wrong_type_is_refused_in_one_line(overrides, message):

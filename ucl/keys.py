@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ucl.errors import UclError
+
 # Knobs that say how or where a run executes, not what it computes: they may differ
 # between a run and its continuation (resume=, a re-run sweep), they are not part of a
 # run's identity, and a sweep job's name leaves them out unless the sweep varies them.
@@ -148,8 +150,9 @@ def _key(override: str) -> str:
 # The registries: named builders for every component a config can pick.
 
 
-class RegistryError(KeyError):
-    """A name that is not registered, or registered twice."""
+class RegistryError(UclError, KeyError):
+    """A name that is not registered (bad input: one line from the commands), or registered
+    twice."""
 
     def __str__(self) -> str:  # KeyError quotes its message; show it plainly
         return str(self.args[0])

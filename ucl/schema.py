@@ -11,6 +11,7 @@ names the key, the value given and a valid example. The values themselves live i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,11 @@ def _dataset(ds) -> None:
     if "validation_seed" in ds:
         _at_least(ds, "validation_seed", 0, node="dataset")
     root = ds.get("root")
+    if root is not None and not isinstance(root, str):  # a number, a list
+        raise ConfigError(
+            f"dataset.root={root} must be a folder's path; e.g. dataset.root=data (a name "
+            f"that reads as a number: dataset.root=./{root})"
+        )
     if root and (file := file_in_the_way(Path(root).expanduser())):
         raise ConfigError(
             f"dataset.root={root}: {file} is a file, not a folder; give dataset.root a "
@@ -334,6 +340,11 @@ def _divergence(study, normal_var, links) -> None:
     and numbers can work, and a study of the GAN has the GAN run."""
     from ucl.tasks.divergence import SOURCES
 
+    if isinstance(study.measures, str) or not isinstance(study.measures, Sequence):
+        raise ConfigError(
+            f"divergence.measures={study.measures} must list measure names; e.g. "
+            f"divergence.measures=[{','.join(MEASURES.names()[:2])}]"
+        )
     given = [str(m) for m in study.measures]
     for name in given:
         if name not in MEASURES:
@@ -358,22 +369,24 @@ def _divergence(study, normal_var, links) -> None:
             f"{study.knn_k} neighbours; e.g. divergence.n={max(1000, study.knn_k + 1)} or a "
             f"smaller divergence.knn_k"
         )
-    if not 0 < study.alpha < 1:
+    if not (is_number(study.alpha) and 0 < study.alpha < 1):
         raise ConfigError(
             f"divergence.alpha={study.alpha!r} must be in (0, 1); e.g. divergence.alpha=0.05"
         )
-    if study.sigma is not None and not study.sigma > 0:
+    if study.sigma is not None and not (is_number(study.sigma) and study.sigma > 0):
         raise ConfigError(
             f"divergence.sigma={study.sigma!r} must be > 0, or null for the median heuristic"
         )
-    if not study.smoothing >= 0:
+    if not (is_number(study.smoothing) and study.smoothing >= 0):
         raise ConfigError(
             f"divergence.smoothing={study.smoothing!r} must be >= 0; e.g. divergence.smoothing=0"
         )
-    scales = list(study.mixture_scales)
-    if not scales or not all(v > 0 for v in scales):
+    scales = study.mixture_scales
+    listed = not isinstance(scales, str) and isinstance(scales, Sequence) and len(scales) > 0
+    if not (listed and all(is_number(v) and v > 0 for v in scales)):
+        shown = list(scales) if listed else scales
         raise ConfigError(
-            f"divergence.mixture_scales={scales} must list widths > 0; e.g. "
+            f"divergence.mixture_scales={shown} must list widths > 0; e.g. "
             f"divergence.mixture_scales=[0.25,0.5,1.0,2.0,4.0]"
         )
     if study.source == "simple":
@@ -446,8 +459,8 @@ def _model_numbers_and_optimizer(cfg) -> None:
                 built = MODELS.create(
                     model.name, cfg, SimpleNamespace(in_features=2, num_classes=2)
                 )
-        except (TypeError, ValueError, keys.RegistryError) as e:
-            raise ConfigError(
+        except (TypeError, ValueError, RuntimeError, keys.RegistryError) as e:
+            raise ConfigError(  # RuntimeError: torch's, e.g. a negative width set as model.*
                 f"model {model.name}: {str(e).rstrip('.')}. Check the model.* keys (their values "
                 f"and comments: conf/model/{model.name}.yaml)"
             ) from e
@@ -482,7 +495,7 @@ def _simple(study, normal_var) -> None:
 
 def _positive(cfg, key: str, node: str = "") -> None:
     value, name = cfg.get(key), f"{node}.{key}" if node else key
-    if value is None or not value > 0:
+    if not (is_number(value) and value > 0):
         raise ConfigError(f"{name}={value!r} must be > 0 (e.g. {name}=0.1)")
 
 
