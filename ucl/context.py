@@ -25,7 +25,7 @@ import torch
 from ucl.data import Batcher, DataLoaderBatcher, Splits
 from ucl.errors import ConfigError
 from ucl.keys import MODELS, OPTIMIZERS
-from ucl.lifecycle import Record, Threads, is_number
+from ucl.lifecycle import Record, Threads, as_given, is_list, is_number
 from ucl.loop import Loop, total_steps
 from ucl.plots.training import Tracker
 
@@ -164,12 +164,11 @@ def _check_settings(kwargs: dict) -> None:
                 f"optimizer.{key}={kwargs[key]} must be {takes}; e.g. optimizer.{key}={example}"
             )
     betas = kwargs.get("betas", (0.9, 0.999))
-    pair = not isinstance(betas, str) and len(betas) == 2
+    pair = is_list(betas) and len(betas) == 2
     if not (pair and all(is_number(b, finite=True) and 0 <= b < 1 for b in betas)):
-        shown = betas if isinstance(betas, str) else list(betas)
         raise ValueError(
-            f"optimizer.betas={shown} must be two numbers in [0, 1), the decays of the first "
-            f"and second moments; e.g. optimizer.betas=[0.9,0.999]"
+            f"optimizer.betas={as_given(betas)} must be two numbers in [0, 1), the decays of "
+            f"the first and second moments; e.g. optimizer.betas=[0.9,0.999]"
         )
 
 

@@ -67,7 +67,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +231,16 @@ def is_number(v, finite: bool = False) -> bool:
     if not isinstance(v, numbers.Real) or isinstance(v, bool):  # numpy.bool_ is no Real either
         return False
     return not finite or math.isfinite(v)
+
+
+def is_list(v) -> bool:
+    """A list a config gives (a ListConfig, a list, a tuple), not a string."""
+    return isinstance(v, Sequence) and not isinstance(v, str)
+
+
+def as_given(v):
+    """A config's list as a list, any other value as given: for a check's message."""
+    return list(v) if is_list(v) else v
 
 
 class Record:

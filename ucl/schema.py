@@ -11,7 +11,6 @@ names the key, the value given and a valid example. The values themselves live i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from omegaconf import MISSING
 from ucl import keys
 from ucl.errors import ConfigError
 from ucl.keys import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
-from ucl.lifecycle import file_in_the_way, is_number
+from ucl.lifecycle import as_given, file_in_the_way, is_list, is_number
 
 
 @dataclass
@@ -340,7 +339,7 @@ def _divergence(study, normal_var, links) -> None:
     and numbers can work, and a study of the GAN has the GAN run."""
     from ucl.tasks.divergence import SOURCES
 
-    if isinstance(study.measures, str) or not isinstance(study.measures, Sequence):
+    if not is_list(study.measures):
         raise ConfigError(
             f"divergence.measures={study.measures} must list measure names; e.g. "
             f"divergence.measures=[{','.join(MEASURES.names()[:2])}]"
@@ -382,11 +381,9 @@ def _divergence(study, normal_var, links) -> None:
             f"divergence.smoothing={study.smoothing!r} must be >= 0; e.g. divergence.smoothing=0"
         )
     scales = study.mixture_scales
-    listed = not isinstance(scales, str) and isinstance(scales, Sequence) and len(scales) > 0
-    if not (listed and all(is_number(v) and v > 0 for v in scales)):
-        shown = list(scales) if listed else scales
+    if not (is_list(scales) and len(scales) > 0 and all(is_number(v) and v > 0 for v in scales)):
         raise ConfigError(
-            f"divergence.mixture_scales={shown} must list widths > 0; e.g. "
+            f"divergence.mixture_scales={as_given(scales)} must list widths > 0; e.g. "
             f"divergence.mixture_scales=[0.25,0.5,1.0,2.0,4.0]"
         )
     if study.source == "simple":

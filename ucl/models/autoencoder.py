@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ucl.keys import MODELS
-from ucl.models.layers import as_given, dense_stack, layer_widths
+from ucl.lifecycle import as_given
+from ucl.models.layers import dense_stack, layer_widths
 from ucl.models.mlp import activation
 
 

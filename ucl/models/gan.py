@@ -22,8 +22,9 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ucl.keys import MODELS
+from ucl.lifecycle import as_given
 from ucl.models.dropout import Dropout
-from ucl.models.layers import as_given, dense_stack, layer_widths
+from ucl.models.layers import dense_stack, layer_widths
 
 
 def _mlp(

@@ -6,20 +6,16 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from ucl.lifecycle import is_list
+
 
 def layer_widths(widths) -> list[int] | None:
     """`widths` as a list when it lists layer widths, integers >= 1, else None: int() would
     take 1.5 as 1, and a string letter by letter."""
-    if isinstance(widths, str) or not isinstance(widths, Sequence):
+    if not is_list(widths):
         return None
     ok = all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)
     return list(widths) if ok else None
-
-
-def as_given(widths):
-    """The widths as a list when they came as one (a config's list), else as given: for the
-    model to check and its message to name."""
-    return list(widths) if isinstance(widths, Sequence) and not isinstance(widths, str) else widths
 
 
 def dense_stack(

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from ucl.keys import ACTIVATIONS, MODELS
+from ucl.lifecycle import as_given
 from ucl.models.dropout import Dropout
-from ucl.models.layers import as_given, dense_stack, layer_widths
+from ucl.models.layers import dense_stack, layer_widths
 
 for _name, _module in {  # `linear` is the identity (no non-linearity)
     "linear": nn.Identity,
