@@ -108,6 +108,11 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess:
         (["eval_every=0"], "eval_every=0 must be an integer >= 1"),
         (["hydra.run.dir=README.md/run"], "hydra.run.dir=README.md/run: README.md is a file, not"),
         (["-m", "hydra.sweep.dir=README.md"], "hydra.sweep.dir=README.md: README.md is a file"),
+        (["model=null"], "model=null: the command line chooses a model, it cannot unset one; use"),
+        (["experiment=null"], "experiment=null: no experiment is the default already; drop"),
+        (["task=reconstruct"], "task=reconstruct: the model chooses the task; model=autoencoder"),
+        (["task_settings=gan"], "task_settings=gan: set the task's settings one by one"),
+        (["divergence=simpel"], "Unknown divergence 'simpel'. Did you mean divergence=simple?"),
     ],
 )
 def test_a_refused_command_line_is_refused_before_torch_loads(argv, said):

@@ -303,6 +303,11 @@ def test_the_links_are_typed_at_the_top_level_and_read_by_the_task():
         (["experiment=gan", "autoencoder=runs/x"], "autoencoder= is for task vae"),
         (["model=mlp", "classifier=runs/x"], "task classify does not read it"),
         (["experiment=vae", "generator=runs/x"], "generator= is for task divergence"),
+        (["model=mlp", "divergence=simple"], "divergence=simple: task classify does not read"),
+        (
+            ["model=logreg", "task@task_settings=reconstruct"],
+            "task_settings are task reconstruct's, and this run's task is classify",
+        ),
     ],
 )
 def test_a_knob_the_run_does_not_use_is_refused(overrides, message):

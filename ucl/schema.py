@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from ucl import keys
 from ucl.errors import ConfigError
@@ -159,8 +159,6 @@ def register_schema() -> None:
     )
     # ${ucl_dir:PATH} makes PATH and returns it: the Optuna sweeper opens its sqlite study in
     # the sweep dir before Hydra has created that dir (conf/hydra/sweeper/mlp_search.yaml)
-    from omegaconf import OmegaConf
-
     OmegaConf.register_new_resolver("ucl_dir", _made_dir, replace=True)
 
 
@@ -294,6 +292,21 @@ def _task_settings(cfg) -> None:
             f"(conf/task/{cfg.task}.yaml, selected by conf/model/*.yaml or the experiment); "
             f"a config with them under model (model.num_samples, model.latent, ...) is from an "
             f"older ucl: start that run again"
+        )
+    # the settings of another task's file (task@task_settings=X) would be read as the run's own
+    kind = None if settings is None else OmegaConf.get_type(settings)
+    theirs = [task for task, node in TASK_SETTINGS.items() if node is kind]
+    if theirs and theirs != [cfg.task]:
+        raise ConfigError(
+            f"task_settings are task {theirs[0]}'s, and this run's task is {cfg.task}: the model "
+            f"chooses its task's settings; drop task@task_settings={theirs[0]} and set them as "
+            f"task_settings.KEY=VALUE"
+        )
+    if cfg.get("divergence") is not None and cfg.task != "divergence":
+        chosen = cfg.divergence.get("source", "")
+        raise ConfigError(
+            f"divergence={chosen}: task {cfg.task} does not read a divergence study's settings; "
+            f"the study runs as experiment=divergence_{chosen}; drop divergence="
         )
     if settings is not None:
         _counts(settings, "task_settings")
