@@ -147,9 +147,11 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     (Hydra's own messages name neither the closest key nor the closest option)."""
     known = {f.name for f in dataclasses.fields(UclConfig)} | set(GROUPS)
     for arg in argv[1:]:
+        key, value = split_override(arg)
+        if arg.startswith("~") and key in GROUPS and key not in (*NONE_BY_DEFAULT, "hydra"):
+            return _unknown_option(key, "null", conf_dir, given=arg)  # the run would miss it
         if arg.startswith(("-", "+", "~")) or "=" not in arg:
             continue
-        key, value = split_override(arg)
         top = key.split(".", 1)[0].split("/", 1)[0]
         if key in ("hydra.run.dir", "hydra.sweep.dir") and (file := file_in_the_way(value)):
             return f"{arg}: {file} is a file, not a folder; give {key} a folder's path"
@@ -174,14 +176,15 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     return None
 
 
-def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:
+def _unknown_option(group: str, value: str, conf_dir: Path, given: str = "") -> str | None:
     options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
     for choice in value.split(","):  # a sweep lists several
         if choice == "null":  # Hydra's ValueError: a group's choice cannot be unset here
+            given = given or f"{group}=null"
             if group in NONE_BY_DEFAULT:
-                return f"{group}=null: no {group} is the default already; drop {group}=null"
+                return f"{given}: no {group} is the default already; drop {given}"
             return (
-                f"{group}=null: the command line chooses a {group}, it cannot unset one; use one "
+                f"{given}: the command line can choose another {group}, not unset it; use one "
                 f"of {', '.join(options)} (the experiments that train nothing unset it themselves)"
             )
         if choice == "" or choice in options:
