@@ -303,6 +303,7 @@ def test_the_links_are_typed_at_the_top_level_and_read_by_the_task():
         (["experiment=gan", "autoencoder=runs/x"], "autoencoder= is for task vae"),
         (["model=mlp", "classifier=runs/x"], "task classify does not read it"),
         (["experiment=vae", "generator=runs/x"], "generator= is for task divergence"),
+        (["model=mlp", "objective=val/accuracy"], "objective=val/accuracy: no validation split"),
         (["model=mlp", "divergence=simple"], "divergence=simple: task classify does not read"),
         (
             ["model=logreg", "task@task_settings=reconstruct"],

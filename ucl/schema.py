@@ -236,6 +236,12 @@ def check_numbers(cfg) -> None:
         _at_least(cfg, "threads", 1, example="threads=1 or threads=auto")
     if cfg.device not in DEVICES:
         raise ConfigError(f"device={cfg.device!r} is not one of {', '.join(DEVICES)}")
+    objective = cfg.get("objective") or ""
+    if objective.startswith("val/") and not (cfg.get("dataset") or {}).get("validation"):
+        raise ConfigError(  # else known only once the run has trained
+            f"objective={objective}: no validation split to measure it on; hold one out, e.g. "
+            f"dataset.validation=5000"
+        )
 
 
 def _hidden(cfg) -> None:
