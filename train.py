@@ -34,7 +34,7 @@ import hydra  # noqa: E402
 
 from ucl.config import CONF_DIR  # noqa: E402
 from ucl.keys import closest, split_override  # noqa: E402
-from ucl.schema import EXAMPLES, UclConfig, register_schema  # noqa: E402
+from ucl.schema import EXAMPLES, GROUPS, UclConfig, register_schema, unsettable  # noqa: E402
 
 register_schema()
 
@@ -42,10 +42,6 @@ register_schema()
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg):
     return job(cfg)  # the metric `objective` names: what a sweeper (Optuna) optimises
-
-
-GROUPS = ("model", "optimizer", "activation", "dataset", "divergence", "experiment", "hydra")
-NONE_BY_DEFAULT = ("divergence", "experiment")  # conf/config.yaml's `group: null` defaults
 
 
 USAGE_ERROR = 2  # exit status of a refused invocation (bad input), as argparse uses
@@ -145,27 +141,18 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     """A message for an override Hydra would reject, naming the closest valid choices:
     a top-level key the config does not have, or a group option with no YAML file
     (Hydra's own messages name neither the closest key nor the closest option)."""
-    known = {f.name for f in dataclasses.fields(UclConfig)} | set(GROUPS)
+    known = {f.name for f in dataclasses.fields(UclConfig)} | {*GROUPS, "hydra"}
     for arg in argv[1:]:
-        key, value = split_override(arg)
-        if arg.startswith("~") and key in GROUPS and key not in (*NONE_BY_DEFAULT, "hydra"):
-            return _unknown_option(key, "null", conf_dir, given=arg)  # the run would miss it
+        if message := unsettable(arg, conf_dir):
+            return message
         if arg.startswith(("-", "+", "~")) or "=" not in arg:
             continue
+        key, value = split_override(arg)
         top = key.split(".", 1)[0].split("/", 1)[0]
         if key in ("hydra.run.dir", "hydra.sweep.dir") and (file := file_in_the_way(value)):
             return f"{arg}: {file} is a file, not a folder; give {key} a folder's path"
-        if key in GROUPS and key != "hydra":
-            message = _unknown_option(key, value, conf_dir)
-            if message:
-                return message
-        if arg.partition("=")[0] == "task":  # Hydra's answer points at task@task_settings
-            return _task_chosen_by_the_model(value, conf_dir)
-        if key == "task_settings" and value not in ("null", "") and not value.startswith("{"):
-            return (
-                f"{arg}: set the task's settings one by one, task_settings.KEY=VALUE (e.g. "
-                f"task_settings.train_eval_size=1000); the model chooses which task's they are"
-            )
+        if key in GROUPS and (message := _unknown_option(key, value, conf_dir)):
+            return message
         if top not in known:
             close = closest(top, known, n=3, cutoff=0.4, prefixes=True)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
@@ -176,42 +163,15 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     return None
 
 
-def _unknown_option(group: str, value: str, conf_dir: Path, given: str = "") -> str | None:
+def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:
     options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
     for choice in value.split(","):  # a sweep lists several
-        if choice == "null":  # Hydra's ValueError: a group's choice cannot be unset here
-            given = given or f"{group}=null"
-            if group in NONE_BY_DEFAULT:
-                return f"{given}: no {group} is the default already; drop {given}"
-            return (
-                f"{given}: the command line can choose another {group}, not unset it; use one "
-                f"of {', '.join(options)} (the experiments that train nothing unset it themselves)"
-            )
-        if choice == "" or choice in options:
+        if choice in ("", "null") or choice in options:
             continue
         close = closest(choice, options, cutoff=0.4)
         hint = f" Did you mean {group}={close[0]}?" if close else ""
         return f"Unknown {group} {choice!r}.{hint} Valid {group} options: {', '.join(options)}."
     return None
-
-
-def _task_chosen_by_the_model(task: str, conf_dir: Path) -> str:
-    """`task=X`: the task follows from the model file (`task: ${model.task}`), or from the
-    experiment for a study that trains nothing; name what runs X."""
-    import yaml
-
-    runs: dict[str, list[str]] = {}
-    for group in ("model", "experiment"):
-        for path in sorted((conf_dir / group).glob("*.yaml")):
-            node = yaml.safe_load(path.read_text()) or {}
-            named = node.get("task", (node.get("model") or {}).get("task"))  # or @package _global_
-            if isinstance(named, str) and not named.startswith("$"):
-                runs.setdefault(named, []).append(f"{group}={path.stem}")
-    runs = {name: choices for name, choices in runs.items() if name == task} or runs
-    if task in runs:
-        return f"task={task}: the model chooses the task; {' or '.join(runs[task])} runs it"
-    tasks = "; ".join(f"{name}: {', '.join(choices)}" for name, choices in sorted(runs.items()))
-    return f"task={task}: the model chooses the task, so choose the model ({tasks})"
 
 
 if __name__ == "__main__":

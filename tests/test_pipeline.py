@@ -208,6 +208,9 @@ def test_a_pipeline_written_wrong_is_refused_in_one_line_naming_the_stage(
         (["--estimate", "a=-5"], "--estimate 'a=-5': give STAGE=MINUTES, minutes above 0, e.g."),
         (["--estimate", "a=nan"], "--estimate 'a=nan': give STAGE=MINUTES, minutes above 0"),
         (["stages.a.minutes=3"], "stage a: stages.a.minutes=3: Key 'stages' not in 'UclConfig'"),
+        (["~optimizer"], "stage a: ~optimizer: the command line can choose another optimizer"),
+        (["model=null"], "stage a: model=null: the command line can choose another model, not"),
+        (["task=gan"], "stage a: task=gan: the model chooses the task; model=gan runs it"),
     ],
 )
 def test_a_command_line_a_pipeline_cannot_take_is_refused(tmp_path, capsys, given, said):

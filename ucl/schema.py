@@ -19,7 +19,16 @@ from omegaconf import MISSING, OmegaConf
 
 from ucl import keys
 from ucl.errors import ConfigError
-from ucl.keys import ACTIVATIONS, DATASETS, MEASURES, MODELS, OPTIMIZERS, TASKS, closest
+from ucl.keys import (
+    ACTIVATIONS,
+    DATASETS,
+    MEASURES,
+    MODELS,
+    OPTIMIZERS,
+    TASKS,
+    closest,
+    split_override,
+)
 from ucl.lifecycle import as_given, file_in_the_way, is_list, is_number
 
 
@@ -139,6 +148,55 @@ TASK_SETTINGS = {
     "gan": GanSettings,
     "divergence": DivergenceSettings,
 }
+
+
+GROUPS = ("model", "optimizer", "activation", "dataset", "divergence", "experiment")
+NONE_BY_DEFAULT = ("divergence", "experiment")  # conf/config.yaml's `group: null` defaults
+
+
+def unsettable(arg: str, conf_dir: Path) -> str | None:
+    """The refusal of an override Hydra has no useful words for (train.py's and a pipeline
+    stage's): a config group unset (group=null is Hydra's ValueError; ~group leaves the run
+    without one), the task chosen (the model chooses it), the task's settings as one value."""
+    key, value = split_override(arg)
+    unset = arg.startswith("~")
+    if key in GROUPS and (unset or "null" in value.split(",")):
+        given = arg if unset else f"{key}=null"
+        if key in NONE_BY_DEFAULT:  # ~experiment leaves it as it is by default: none
+            return None if unset else f"{given}: no {key} is the default already; drop {given}"
+        options = ", ".join(sorted(p.stem for p in (conf_dir / key).glob("*.yaml")))
+        return (
+            f"{given}: the command line can choose another {key}, not unset it; use one of "
+            f"{options} (the experiments that train nothing unset it themselves)"
+        )
+    written = arg.partition("=")[0]  # no + or ~, no @package
+    if written == "task":  # Hydra's answer points at task@task_settings
+        return _task_chosen_by_the_model(value, conf_dir)
+    if written == "task_settings" and value not in ("null", "") and not value.startswith("{"):
+        return (
+            f"{arg}: set the task's settings one by one, task_settings.KEY=VALUE (e.g. "
+            f"task_settings.train_eval_size=1000); the model chooses which task's they are"
+        )
+    return None
+
+
+def _task_chosen_by_the_model(task: str, conf_dir: Path) -> str:
+    """`task=X`: the task follows from the model file (`task: ${model.task}`), or from the
+    experiment for a study that trains nothing; name what runs X."""
+    import yaml
+
+    runs: dict[str, list[str]] = {}
+    for group in ("model", "experiment"):
+        for path in sorted((conf_dir / group).glob("*.yaml")):
+            node = yaml.safe_load(path.read_text()) or {}
+            named = node.get("task", (node.get("model") or {}).get("task"))  # or @package _global_
+            if isinstance(named, str) and not named.startswith("$"):
+                runs.setdefault(named, []).append(f"{group}={path.stem}")
+    runs = {name: choices for name, choices in runs.items() if name == task} or runs
+    if task in runs:
+        return f"task={task}: the model chooses the task; {' or '.join(runs[task])} runs it"
+    tasks = "; ".join(f"{name}: {', '.join(choices)}" for name, choices in sorted(runs.items()))
+    return f"task={task}: the model chooses the task, so choose the model ({tasks})"
 
 
 def register_schema() -> None:

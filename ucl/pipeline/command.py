@@ -160,7 +160,7 @@ def _pipeline_arg(given: list[str], fixed: str | None) -> tuple[str, list[str]]:
     """(the pipeline's name or file, the overrides for every stage)."""
     named = [g for g in given if g.startswith("pipeline=")]
     extra = [g for g in given if not g.startswith("pipeline=")]
-    if bad := [g for g in extra if "=" not in g]:
+    if bad := [g for g in extra if "=" not in g and not g.startswith("~")]:  # ~key: a deletion
         raise ValueError(
             f"{bad[0]} is not key=value: name the pipeline as pipeline={bad[0]}; the other "
             f"arguments are train.py overrides (e.g. seed=1)"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ucl.config import REPO
+from ucl.config import CONF_DIR, REPO
 from ucl.keys import split_override
 
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"  # the committed 2000/500-digit subset
@@ -81,8 +81,6 @@ def retina_data(env: Mapping[str, str], smoke_root: Path | None) -> tuple[str, .
             f"set {missing} too, or unset {given} to use the synthetic stand-in"
         )
     from omegaconf import OmegaConf
-
-    from ucl.config import CONF_DIR
 
     # the two files' names as the dataset config gives them (ucl.data would load torch)
     dataset = OmegaConf.load(CONF_DIR / "dataset" / "retinal_bipolar.yaml")
@@ -353,11 +351,15 @@ def check_overrides(plan: Plan) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    from ucl.schema import unsettable
+
     parser = OverridesParser.create()
     for planned in plan.stages:
         where, fixed, further = f"stage {planned.name}", {}, []
         for arg in planned.args:
             key = split_override(arg)[0]
+            if message := unsettable(arg, CONF_DIR):
+                raise PipelineError(f"{where}: {message}")
             if key in OWN_DIRS:
                 raise PipelineError(
                     f"{where}: {arg}: the pipeline gives each stage its dir "
@@ -419,8 +421,6 @@ def _takes(config, override, value) -> bool:
     from hydra.core.override_parser.types import OverrideType
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
-
-    from ucl.config import CONF_DIR
 
     if override.type != OverrideType.CHANGE or override.package is not None:
         return False
