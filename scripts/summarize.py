@@ -101,7 +101,7 @@ def tables(args, jobs: list[summary.Job]) -> tuple[str, str, dict]:
     """(Markdown, CSV, figures) of the sweep's frame: per cell over seeds, or per job with
     --per-seed or one seed per cell; figures with --plot."""
     frame = sweeps.from_jobs(jobs)
-    wanted = args.metrics.split(",") if args.metrics else None
+    wanted = [m.strip() for m in (args.metrics or "").split(",") if m.strip()] or None
     _check_metrics(frame, [*(("--metrics", m) for m in wanted or []),
                            ("--metric", args.metric), ("--choose", args.choose)])  # fmt: skip
     columns = wanted or sweeps.default_metrics(frame)

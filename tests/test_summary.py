@@ -171,6 +171,7 @@ def test_pivot_shows_mean_and_half_width(tmp_path):
     "args,said",
     [
         (["--metrics", "test/accuracy,test/acuracy"], "--metrics test/acuracy"),
+        (["--metrics", "test/accuracy,, test/acuracy"], "--metrics test/acuracy"),  # as typed
         (["--metric", "val/acc"], "--metric val/acc"),
         (["--choose", "val_accuracy"], "--choose val_accuracy"),
         (["--plot", "--metric", "test/loss"], "--metric test/loss"),
