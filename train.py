@@ -33,7 +33,9 @@ sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/perfor
 import hydra  # noqa: E402
 
 from ucl.config import CONF_DIR  # noqa: E402
+from ucl.errors import ConfigError  # noqa: E402
 from ucl.keys import closest, split_override  # noqa: E402
+from ucl.rundir import check_sweep_ours  # noqa: E402
 from ucl.schema import EXAMPLES, GROUPS, UclConfig, register_schema, unsettable  # noqa: E402
 
 register_schema()
@@ -142,6 +144,7 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     a top-level key the config does not have, or a group option with no YAML file
     (Hydra's own messages name neither the closest key nor the closest option)."""
     known = {f.name for f in dataclasses.fields(UclConfig)} | {*GROUPS, "hydra"}
+    multirun = any(a in ("-m", "--multirun") for a in argv)
     for arg in argv[1:]:
         if message := unsettable(arg, conf_dir):
             return message
@@ -151,6 +154,11 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
         top = key.split(".", 1)[0].split("/", 1)[0]
         if key in ("hydra.run.dir", "hydra.sweep.dir") and (file := file_in_the_way(value)):
             return f"{arg}: {file} is a file, not a folder; give {key} a folder's path"
+        if key == "hydra.sweep.dir" and multirun and "${" not in value:
+            try:
+                check_sweep_ours(Path(value))
+            except ConfigError as e:
+                return f"{arg}: {e}"
         if key in GROUPS and (message := _unknown_option(key, value, conf_dir)):
             return message
         if top not in known:

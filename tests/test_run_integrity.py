@@ -197,6 +197,27 @@ def test_a_bad_value_is_one_line_and_leaves_no_run_dir(tmp_path, bad, says):
     assert not (tmp_path / "runs" / "day" / "run").exists()
 
 
+@pytest.mark.parametrize(
+    "mine",
+    [
+        {"multirun.yaml": "my own list of runs\n", "notes.txt": "keep me\n"},
+        {"notes.txt": "keep me\n"},  # hydra.sweep.dir=. in a folder of one's own
+    ],
+    ids=["a file named multirun.yaml", "a folder of ones own"],
+)
+def test_a_sweep_into_a_folder_of_the_users_is_refused_and_writes_over_nothing(tmp_path, mine):
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    for name, text in mine.items():
+        (folder / name).write_text(text)
+    proc = train(["-m", *MLP, *data_args(tmp_path), f"hydra.sweep.dir={folder}", "seed=0,1"])
+    assert proc.returncode == 2, output(proc)
+    said = f"hydra.sweep.dir={folder}: {folder} holds files ucl did not write ("
+    assert proc.stderr.startswith(f"train.py: {said}"), output(proc)
+    assert len(proc.stderr.strip().splitlines()) == 1, output(proc)
+    assert {p.name: p.read_text() for p in folder.iterdir()} == mine  # as it was, and no more
+
+
 def test_debug_shows_the_traceback(tmp_path):
     proc = train(["--debug", *run_args(tmp_path, tmp_path / "run", "lr=0")])
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "lr=0.0 must be" in proc.stderr

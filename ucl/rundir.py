@@ -102,13 +102,52 @@ def check_ours(run_dir: Path) -> None:
             continue
         foreign.append(entry.name)
     if foreign:
-        more = f" and {len(foreign) - 4} more" if len(foreign) > 4 else ""
-        shown = ", ".join(foreign[:4]) + more
         raise ConfigError(
-            f"{run_dir} holds files ucl did not write ({shown}); a run starts in an empty "
-            f"or new dir, or continues a ucl run dir. Give this run another dir "
+            f"{run_dir} holds files ucl did not write ({_listed(foreign)}); a run starts in an "
+            f"empty or new dir, or continues a ucl run dir. Give this run another dir "
             f"(hydra.run.dir=..., or hydra.sweep.dir=... for a sweep)."
         )
+
+
+def check_sweep_ours(sweep_dir: Path) -> None:
+    """A sweep starts in a missing or empty dir, or runs again in a sweep dir of ucl's.
+    Hydra's sweeper writes multirun.yaml before any job starts, over a file of that name, so
+    a folder of the user's own, or a multirun.yaml that is not Hydra's, is refused first."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        return
+    if (sweep_dir / SWEEP_RECORD).exists():
+        foreign = [] if _hydra_sweep_record(sweep_dir / SWEEP_RECORD) else [SWEEP_RECORD]
+    else:
+        entries = [e for e in sorted(sweep_dir.iterdir()) if not is_temp_name(e.name)]
+        ours = any(e.name in SWEEP_FILES or (e.is_dir() and is_run_dir(e)) for e in entries)
+        foreign = [] if ours else [e.name for e in entries]
+    if foreign:
+        raise ConfigError(
+            f"{sweep_dir} holds files ucl did not write ({_listed(foreign)}); a sweep starts "
+            f"in an empty or new dir, or runs again in a ucl sweep dir. Give this sweep "
+            f"another dir (hydra.sweep.dir=...)."
+        )
+
+
+SWEEP_RECORD = "multirun.yaml"  # Hydra's: the sweep's composed config
+# beside the jobs of a sweep of ucl's, with or without its multirun.yaml (a pipeline sets
+# that aside with jobs it no longer wants): the launchers' ledger, submitit's logs,
+# summarize.py's marker, a search's study
+SWEEP_FILES = ("cluster.json", ".submitit", ".ucl-output.json", "study.db")
+
+
+def _hydra_sweep_record(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("hydra"), dict)
+
+
+def _listed(names: list[str]) -> str:
+    more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+    return ", ".join(names[:4]) + more
 
 
 def is_run_dir(path: Path) -> bool:
