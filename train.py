@@ -161,6 +161,8 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
                 return f"{arg}: {e}"
         if key in GROUPS and (message := _unknown_option(key, value, conf_dir)):
             return message
+        if key == "pipeline":  # conf/pipeline is a folder of conf/, so --help lists it
+            return f"{arg}: a pipeline runs as python scripts/pipeline.py {arg}, not in train.py"
         if top not in known:
             close = closest(top, known, n=3, cutoff=0.4, prefixes=True)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""

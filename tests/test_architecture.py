@@ -110,6 +110,10 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess:
         (["-m", "hydra.sweep.dir=README.md"], "hydra.sweep.dir=README.md: README.md is a file"),
         (["model=null"], "model=null: the command line can choose another model, not unset it"),
         (["~optimizer"], "~optimizer: the command line can choose another optimizer, not unset it"),
+        (
+            ["pipeline=problem_set"],
+            "pipeline=problem_set: a pipeline runs as python scripts/pipeline.py pipeline=",
+        ),
         (["experiment=null"], "experiment=null: no experiment is the default already; drop"),
         (["task=reconstruct"], "task=reconstruct: the model chooses the task; model=autoencoder"),
         (["task_settings=gan"], "task_settings=gan: set the task's settings one by one"),

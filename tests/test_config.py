@@ -305,6 +305,8 @@ def test_the_links_are_typed_at_the_top_level_and_read_by_the_task():
         (["experiment=vae", "generator=runs/x"], "generator= is for task divergence"),
         (["model=mlp", "objective=val/accuracy"], "objective=val/accuracy: no validation split"),
         (["model=mlp", "divergence=simple"], "divergence=simple: task classify does not read"),
+        (["model=mlp", "divergence=base"], "divergence=base: task classify does not read a"),
+        (["experiment=divergence_simple", "divergence=base"], "divergence=base holds the settings"),
         (
             ["model=logreg", "task@task_settings=reconstruct"],
             "task_settings are task reconstruct's, and this run's task is classify",

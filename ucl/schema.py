@@ -367,10 +367,13 @@ def _task_settings(cfg) -> None:
             f"task_settings.KEY=VALUE"
         )
     if cfg.get("divergence") is not None and cfg.task != "divergence":
-        chosen = cfg.divergence.get("source", "")
+        from ucl.tasks.divergence import SOURCES
+
+        chosen = cfg.divergence.get("source", "base")  # base: the settings the studies share
+        studies = " or ".join(f"experiment=divergence_{source}" for source in SOURCES)
         raise ConfigError(
             f"divergence={chosen}: task {cfg.task} does not read a divergence study's settings; "
-            f"the study runs as experiment=divergence_{chosen}; drop divergence="
+            f"a study runs as {studies}; drop divergence="
         )
     if settings is not None:
         _counts(settings, "task_settings")
@@ -416,6 +419,11 @@ def _divergence(study, normal_var, links) -> None:
     and numbers can work, and a study of the GAN has the GAN run."""
     from ucl.tasks.divergence import SOURCES
 
+    if "source" not in study:
+        raise ConfigError(
+            f"divergence=base holds the settings every study shares, not a study; choose one: "
+            f"{', '.join(f'divergence={source}' for source in SOURCES)}"
+        )
     if not is_list(study.measures):
         raise ConfigError(
             f"divergence.measures={study.measures} must list measure names; e.g. "
