@@ -46,6 +46,9 @@ def main(cfg):
     return job(cfg)  # the metric `objective` names: what a sweeper (Optuna) optimises
 
 
+# Hydra's flags that each choose what the command does: one at a time
+MODES = {"-m": "multirun", "--multirun": "multirun", "-r": "run", "--run": "run", "-c": "cfg",
+         "--cfg": "cfg", "-i": "info", "--info": "info"}  # fmt: skip
 USAGE_ERROR = 2  # exit status of a refused invocation (bad input), as argparse uses
 DEBUG = False  # --debug: command sets it; a single run's job is in its process
 
@@ -145,6 +148,9 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     (Hydra's own messages name neither the closest key nor the closest option)."""
     known = {f.name for f in dataclasses.fields(UclConfig)} | {*GROUPS, "hydra"}
     multirun = any(a in ("-m", "--multirun") for a in argv)
+    modes = {MODES[a]: a for a in reversed(argv[1:]) if a in MODES}  # each mode's first flag
+    if len(modes) > 1:  # Hydra's ValueError
+        return f"{' and '.join(reversed(modes.values()))}: Hydra takes one of them; drop one"
     for arg in argv[1:]:
         if message := unsettable(arg, conf_dir):
             return message
@@ -154,6 +160,8 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
         top = key.split(".", 1)[0].split("/", 1)[0]
         if key in ("hydra.run.dir", "hydra.sweep.dir") and (file := file_in_the_way(value)):
             return f"{arg}: {file} is a file, not a folder; give {key} a folder's path"
+        if multirun and "," in value and (repeated := _repeated(arg)):
+            return repeated
         if key == "hydra.sweep.dir" and multirun and "${" not in value:
             try:
                 check_sweep_ours(Path(value))
@@ -171,6 +179,24 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
                 f"Valid top-level keys: {', '.join(sorted(known))}."
             )
     return None
+
+
+def _repeated(arg: str) -> str | None:
+    """A sweep's value listed twice: both jobs would be one job dir, run once (in parallel,
+    the second finds the first's lock)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        values = [str(v) for v in OverridesParser.create().parse_override(arg).sweep_iterator()]
+    except (HydraException, ValueError, TypeError):  # not a plain list: Hydra's word on it
+        return None
+    twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+    return (
+        None
+        if twice is None
+        else f"{arg} lists {twice} twice: one job dir, run once; drop the repeat"
+    )
 
 
 def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:
