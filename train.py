@@ -192,11 +192,9 @@ def _repeated(arg: str) -> str | None:
     except (HydraException, ValueError, TypeError):  # not a plain list: Hydra's word on it
         return None
     twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
-    return (
-        None
-        if twice is None
-        else f"{arg} lists {twice} twice: one job dir, run once; drop the repeat"
-    )
+    if twice is not None:
+        return f"{arg} lists {twice} twice: one job dir, run once; drop the repeat"
+    return None
 
 
 def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:

@@ -218,6 +218,12 @@ def test_a_sweep_into_a_folder_of_the_users_is_refused_and_writes_over_nothing(t
     assert {p.name: p.read_text() for p in folder.iterdir()} == mine  # as it was, and no more
 
 
+def test_the_files_that_mark_a_sweep_dir_as_ucls_are_the_ones_ucl_writes():
+    from ucl import launchers, outdir
+
+    assert {launchers.LEDGER, outdir.MARKER} <= set(rundir.SWEEP_FILES)
+
+
 def test_debug_shows_the_traceback(tmp_path):
     proc = train(["--debug", *run_args(tmp_path, tmp_path / "run", "lr=0")])
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "lr=0.0 must be" in proc.stderr

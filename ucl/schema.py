@@ -150,6 +150,7 @@ TASK_SETTINGS = {
 }
 
 
+# the config groups a command line chooses in (conf/<group>/*.yaml)
 GROUPS = ("model", "optimizer", "activation", "dataset", "divergence", "experiment")
 NONE_BY_DEFAULT = ("divergence", "experiment")  # conf/config.yaml's `group: null` defaults
 
@@ -345,8 +346,9 @@ def _dataset(ds) -> None:
 
 
 def _task_settings(cfg) -> None:
-    """The task's settings are there when it has some, and a link to an earlier run goes
-    to a task that reads it (its settings have the key) instead of being ignored."""
+    """The task's settings are there when it has some, and are its own; a link to an
+    earlier run goes to a task that reads it (its settings have the key), and a divergence
+    study's settings to a study, instead of being ignored."""
     settings = cfg.get("task_settings")
     # classify runs from before its settings existed evaluated the whole training split,
     # which is what no settings still means, so they resume as they were
