@@ -36,7 +36,14 @@ from ucl.config import CONF_DIR  # noqa: E402
 from ucl.errors import ConfigError  # noqa: E402
 from ucl.keys import closest, split_override  # noqa: E402
 from ucl.rundir import check_sweep_ours  # noqa: E402
-from ucl.schema import EXAMPLES, GROUPS, UclConfig, register_schema, unsettable  # noqa: E402
+from ucl.schema import (  # noqa: E402
+    EXAMPLES,
+    GROUPS,
+    UclConfig,
+    group_options,
+    register_schema,
+    unsettable,
+)
 
 register_schema()
 
@@ -147,10 +154,10 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     a top-level key the config does not have, or a group option with no YAML file
     (Hydra's own messages name neither the closest key nor the closest option)."""
     known = {f.name for f in dataclasses.fields(UclConfig)} | {*GROUPS, "hydra"}
-    multirun = any(a in ("-m", "--multirun") for a in argv)
     modes = {MODES[a]: a for a in reversed(argv[1:]) if a in MODES}  # each mode's first flag
     if len(modes) > 1:  # Hydra's ValueError
         return f"{' and '.join(reversed(modes.values()))}: Hydra takes one of them; drop one"
+    multirun = "multirun" in modes
     for arg in argv[1:]:
         if message := unsettable(arg, conf_dir):
             return message
@@ -198,9 +205,9 @@ def _repeated(arg: str) -> str | None:
 
 
 def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:
-    options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+    options = group_options(conf_dir, group)
     for choice in value.split(","):  # a sweep lists several
-        if choice in ("", "null") or choice in options:
+        if choice in ("null", "") or choice in options:
             continue
         close = closest(choice, options, cutoff=0.4)
         hint = f" Did you mean {group}={close[0]}?" if close else ""

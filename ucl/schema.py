@@ -155,6 +155,11 @@ GROUPS = ("model", "optimizer", "activation", "dataset", "divergence", "experime
 NONE_BY_DEFAULT = ("divergence", "experiment")  # conf/config.yaml's `group: null` defaults
 
 
+def group_options(conf_dir: Path, group: str) -> list[str]:
+    """The options of a config group: its folder's YAML files."""
+    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+
+
 def unsettable(arg: str, conf_dir: Path) -> str | None:
     """The refusal of an override Hydra has no useful words for (train.py's and a pipeline
     stage's): a config group unset (group=null is Hydra's ValueError; ~group leaves the run
@@ -165,10 +170,10 @@ def unsettable(arg: str, conf_dir: Path) -> str | None:
         given = arg if unset else f"{key}=null"
         if key in NONE_BY_DEFAULT:  # ~experiment leaves it as it is by default: none
             return None if unset else f"{given}: no {key} is the default already; drop {given}"
-        options = ", ".join(sorted(p.stem for p in (conf_dir / key).glob("*.yaml")))
         return (
             f"{given}: the command line can choose another {key}, not unset it; use one of "
-            f"{options} (the experiments that train nothing unset it themselves)"
+            f"{', '.join(group_options(conf_dir, key))} (the experiments that train nothing "
+            f"unset it themselves)"
         )
     written = arg.partition("=")[0]  # no + or ~, no @package
     if written == "task":  # Hydra's answer points at task@task_settings
