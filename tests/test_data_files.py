@@ -98,6 +98,27 @@ def test_an_imported_copy_with_the_same_header_but_other_content_is_replaced(tmp
     assert changed == ["train-images-idx3-ubyte"]
 
 
+def test_idx_dir_never_replaces_the_files_already_in_the_data_root(tmp_path):
+    # the root's MNIST/raw holds other files (torchvision's download, or a set imported
+    # before); a run on idx_dir's files trains on those, and leaves the root's as they were
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    raw.parent.mkdir(parents=True)
+    plain_copy(tmp_path, "root/MNIST/raw")
+    theirs = bytearray((raw / "train-images-idx3-ubyte").read_bytes())
+    theirs[16 : 16 + 784] = bytes(784)  # other content: same names, sizes and headers
+    (raw / "train-images-idx3-ubyte").write_bytes(bytes(theirs))
+    before = {p.name: p.read_bytes() for p in raw.iterdir()}
+    on_idx = load(tmp_path, FIXTURE_MNIST)
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before
+    fixture = load(tmp_path, FIXTURE_MNIST, root="b")  # an empty root: imported into its raw
+    assert on_idx.fingerprint["digest"] == fixture.fingerprint["digest"]
+    assert float(on_idx.x_train[0].abs().sum()) > 0.0
+    assert int(on_idx.torch_datasets["train"].data[0].sum()) > 0  # loader=dataloader's too
+    on_root = load(tmp_path, tmp_path / "nowhere")  # no idx_dir: the root's files
+    assert float(on_root.x_train[0].abs().sum()) == 0.0
+    assert on_root.fingerprint["digest"] != on_idx.fingerprint["digest"]
+
+
 def test_the_fingerprint_is_the_content_not_the_place(tmp_path):
     a = load(tmp_path, FIXTURE_MNIST, root="a")
     b = load(tmp_path, plain_copy(tmp_path), root="b")

@@ -330,7 +330,8 @@ def load_mnist_format(cfg_ds, class_name: str, env_var: str) -> Splits:
     class), read from its four IDX files and converted once to float tensors.
 
     Offline, `cfg_ds.idx_dir` names a folder of the four IDX files, imported into the
-    folder torchvision keeps them in (`<root>/<class_name>/raw/`); online, torchvision
+    folder torchvision keeps them in (`<root>/<class_name>/raw/`, or one of their own when
+    that holds other files: `import_idx_dir`); online, torchvision
     downloads them there. The files are read here, as torchvision reads them, so a run
     whose files are present never imports torchvision (over a second of start-up).
     """
@@ -338,7 +339,8 @@ def load_mnist_format(cfg_ds, class_name: str, env_var: str) -> Splits:
     raw = root / class_name / "raw"
     idx_dir = cfg_ds.get("idx_dir")
     if idx_dir and Path(idx_dir).expanduser().is_dir():
-        import_idx_dir(Path(idx_dir), raw)
+        raw = import_idx_dir(Path(idx_dir), raw)
+        root = raw.parents[1]  # where torchvision finds them (loader=dataloader)
     have_files = check_raw_dir(raw)
     offline_hint = (
         f"Offline, copy the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
@@ -520,12 +522,16 @@ def _check_dims(path: Path, dims: tuple[int, ...]) -> int:
     return expected
 
 
-def import_idx_dir(src: Path, raw_dir: Path) -> None:
-    """Check the four IDX files in `src` (.gz or not) and decompress them into `raw_dir`.
+def import_idx_dir(src: Path, raw_dir: Path) -> Path:
+    """Check the four IDX files in `src` (.gz or not), decompress them into `raw_dir`, and
+    return the folder that holds them.
 
-    A file already in `raw_dir` with the same content (by digest) is left alone, so a
-    second run copies nothing. Each file is written to a temporary name and renamed, so an
-    interrupted import never leaves a half-written file behind.
+    A file already in `raw_dir` is never replaced: when one there has other content
+    (torchvision's download, or another set imported before), `src`'s files go to a folder
+    named by their content, `<root>/imported/<digest>/<class_name>/raw`, and the run reads
+    them there. A file with the same content (by digest) is left alone, so a second run
+    copies nothing. Each file is written to a temporary name and renamed, so an interrupted
+    import never leaves a half-written file behind.
     """
     src = Path(src).expanduser()
     if not src.is_dir():
@@ -534,18 +540,11 @@ def import_idx_dir(src: Path, raw_dir: Path) -> None:
             f"variable it defaults from) at a folder with the four IDX files: "
             f"{', '.join(IDX_FILES)} (each may end in .gz)."
         )
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    labels = {}
+    sources, digests, labels = {}, {}, {}
     for name, ndim in IDX_FILES.items():
-        source = find_idx(src, name)
-        dims = read_header(source, ndim)
-        target = raw_dir / name
-        if not (target.exists() and _same(target, ndim, content_digest(source, ndim))):
-            # a temporary name of its own: parallel jobs of a sweep may import at once
-            tmp = raw_dir / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-            with open_idx(source) as fin, open(tmp, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-            os.replace(tmp, target)
+        sources[name] = find_idx(src, name)
+        dims = read_header(sources[name], ndim)
+        digests[name] = content_digest(sources[name], ndim)
         labels[name.split("-")[0], name.split("-")[1]] = dims[0]
     for split in ("train", "t10k"):
         if labels[split, "images"] != labels[split, "labels"]:
@@ -553,6 +552,30 @@ def import_idx_dir(src: Path, raw_dir: Path) -> None:
                 f"{src}: {split} has {labels[split, 'images']} images but "
                 f"{labels[split, 'labels']} labels; the files do not belong together. {_FIX}"
             )
+
+    def others(folder: Path) -> bool:  # a file of other content in the way
+        return any((folder / name).exists() and not _same(folder / name, ndim, digests[name])
+                   for name, ndim in IDX_FILES.items())  # fmt: skip
+
+    def copy_into(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, ndim in IDX_FILES.items():
+            target = folder / name
+            if not (target.exists() and _same(target, ndim, digests[name])):
+                # a temporary name of its own: parallel jobs of a sweep may import at once
+                tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+                with open_idx(sources[name]) as fin, open(tmp, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+                os.replace(tmp, target)
+
+    if not others(raw_dir):
+        copy_into(raw_dir)  # only what is missing
+        if not others(raw_dir):  # another import of other files may have raced this one
+            return raw_dir
+    digest = combined_fingerprint(digests, src)["digest"][:16]
+    own = raw_dir.parents[1] / "imported" / digest / raw_dir.parent.name / "raw"
+    copy_into(own)  # a file of other content there is a damaged copy: replaced
+    return own
 
 
 def read_pair(raw_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
