@@ -177,3 +177,14 @@ def test_a_study_with_an_unknown_name_is_refused_in_one_line(override, said):
     line = str(refused.value)
     assert "\n" not in line and said in line, line
     assert "valid" in line.lower() and "e.g. divergence." in line, line
+
+
+def test_the_fix_of_a_measure_list_holds_only_measures():
+    """Each unknown name of the list is replaced by its closest measure, or dropped: the
+    example is a list that runs."""
+    with pytest.raises(ConfigError) as refused:
+        validate(
+            compose(["experiment=divergence_simple", "divergence.measures=[kl,mmd_mixtur,foo]"])
+        )
+    fix = str(refused.value).rsplit("e.g. divergence.measures=", 1)[1]
+    assert fix == "[mmd2_mixture]", str(refused.value)

@@ -437,18 +437,15 @@ def _divergence(study, normal_var, links) -> None:
             f"divergence.measures=[{','.join(MEASURES.names()[:2])}]"
         )
     given = [str(m) for m in study.measures]
+    # the list as given with each unknown name replaced by its closest measure, or dropped
+    fixes = {m: next(iter(closest(m, MEASURES.names())), None) for m in given}
+    fixed = [m if m in MEASURES else fixes[m] for m in given]
+    fixed = [m for m in dict.fromkeys(fixed) if m] or MEASURES.names()[:1]
     for name in given:
         if name not in MEASURES:
-            close = next(iter(closest(name, MEASURES.names())), None)
-            # the list as given with the typo replaced by the closest name (or dropped)
-            fixed = (
-                [close if m == name else m for m in given]
-                if close
-                else [m for m in given if m != name] or MEASURES.names()[:1]
-            )
             raise ConfigError(
                 f"divergence.measures: {name!r} is not a divergence measure."
-                + (f" Did you mean {close!r}?" if close else "")
+                + (f" Did you mean {fixes[name]!r}?" if fixes[name] else "")
                 + f" Valid: {', '.join(MEASURES.names())}; e.g. divergence.measures="
                 f"[{','.join(fixed)}]"
             )
