@@ -40,6 +40,23 @@ def test_unknown_name_lists_valid_ones_and_suggests_the_closest():
     assert "autoencoder, logreg, mlp" in message
 
 
+@pytest.mark.parametrize(
+    "override, says",
+    [
+        ("activation.output=sigmoidd", "activation.output: Unknown activation 'sigmoidd'. Did you"),
+        ("activation.name=gelux", "activation.name: Unknown activation 'gelux'. Did you mean"),
+        ("dataset.name=cifar", "dataset.name: Unknown dataset 'cifar'. Valid dataset names: "),
+        ("model.name=cnn", "model.name: Unknown model 'cnn'. Valid model names: "),
+    ],
+)
+def test_an_unknown_name_in_the_config_names_its_key(override, says):
+    from ucl.schema import validate
+
+    with pytest.raises(RegistryError) as err:
+        validate(compose([override]))
+    assert str(err.value).startswith(says), str(err.value)
+
+
 def test_registering_a_name_twice_is_an_error():
     reg = Registry("widget")
     reg.register("a")(lambda: 1)

@@ -186,7 +186,10 @@ def test_resume_of_a_file_names_the_run_dir_that_holds_it(tmp_path):
         ("hidden=-3", "hidden=-3 must be an integer >= 1 (e.g. hidden=128)"),
         ("eval_every=sometimes", "eval_every='sometimes' must be an integer >= 1 (e.g. "),
         ("optimizer.schedule=linear", "optimizer.schedule='linear' is unknown; use one of "),
-        ("optimizer.name=adamw", "Unknown optimizer 'adamw'. Did you mean 'adam'? Valid optimizer"),
+        (
+            "optimizer.name=adamw",
+            "optimizer.name: Unknown optimizer 'adamw'. Did you mean 'adam'? Valid optimizer",
+        ),
     ],
 )
 def test_a_bad_value_is_one_line_and_leaves_no_run_dir(tmp_path, bad, says):

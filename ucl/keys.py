@@ -185,6 +185,11 @@ class Registry:
         except KeyError:
             raise RegistryError(self._unknown(name)) from None
 
+    def check(self, key: str, name: str) -> None:
+        """Refuse a name that is not registered, naming the config key that gave it."""
+        if name not in self._builders:
+            raise RegistryError(f"{key}: {self._unknown(name)}")
+
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.get(name)(*args, **kwargs)
 

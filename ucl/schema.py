@@ -266,13 +266,13 @@ def validate(cfg) -> None:
     # names inside the groups must be registered (a group file naming a missing builder)
     for key, registry in (("model", MODELS), ("optimizer", OPTIMIZERS), ("dataset", DATASETS)):
         node = cfg.get(key)
-        if node is not None and node.get("name") is not None and node.name not in registry:
-            registry.get(node.name)  # raises with the valid names and the closest
+        if node is not None and node.get("name") is not None:
+            registry.check(f"{key}.name", node.name)  # with the valid names and the closest
     if cfg.get("activation") is not None:
         for key in ("name", "output"):
             name = cfg.activation.get(key)
             if name is not None:
-                ACTIVATIONS.get(name)
+                ACTIVATIONS.check(f"activation.{key}", name)
     TASKS.get(cfg.task)
     if cfg.get("dataset") is not None:
         _dataset(cfg.dataset)
