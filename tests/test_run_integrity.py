@@ -201,6 +201,45 @@ def test_a_bad_value_is_one_line_and_leaves_no_run_dir(tmp_path, bad, says):
 
 
 @pytest.mark.parametrize(
+    "args, says",
+    [
+        (["activation=elu"], "activation=elu: model=logreg does not read the activation group; "),
+        (["model=gan", "activation.output=sigmoid"], "activation.output=sigmoid: model=gan does"),
+    ],
+)
+def test_an_activation_the_model_does_not_read_is_refused_not_ignored(tmp_path, args, says):
+    """logreg has no hidden layer and the GAN its own non-linearities: a run that took
+    activation= would train as if it were not given, under another identity."""
+    run_dir = tmp_path / "runs" / "day" / "run"
+    proc = train([*args, *data_args(tmp_path), f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 2, output(proc)
+    assert proc.stderr.startswith(f"train.py: {says}"), output(proc)
+    assert len(proc.stderr.strip().splitlines()) == 1, output(proc)
+    assert "model=mlp" in proc.stderr and not run_dir.exists()
+
+
+def test_the_models_said_to_read_the_activation_group_are_those_whose_layers_change():
+    from conftest import compose
+
+    from ucl.data import Splits
+    from ucl.keys import MODELS
+    from ucl.schema import ACTIVATION_READERS, load_all
+
+    load_all()
+    x, y = torch.zeros(4, 784), torch.arange(4)
+    data = Splits(x, y, x, y, [str(c) for c in range(10)], "mnist", image_shape=(1, 28, 28))
+    readers = set()
+    for name in MODELS.names():
+        built = [
+            str(MODELS.create(name, cfg, data))
+            for cfg in (compose([f"model={name}", f"activation={a}"]) for a in ("relu", "tanh"))
+        ]
+        if built[0] != built[1]:
+            readers.add(name)
+    assert readers == set(ACTIVATION_READERS)
+
+
+@pytest.mark.parametrize(
     "mine",
     [
         {"multirun.yaml": "my own list of runs\n", "notes.txt": "keep me\n"},

@@ -294,6 +294,7 @@ def check_numbers(cfg) -> None:
     _at_least(cfg, "eval_batch_size", 1)
     _at_least(cfg, "checkpoint_every", 0)
     _hidden(cfg)
+    _activation(cfg)
     if cfg.get("steps") is not None:
         _at_least(cfg, "steps", 1)
     if cfg.get("threads") not in (None, "auto"):
@@ -306,6 +307,28 @@ def check_numbers(cfg) -> None:
             f"objective={objective}: no validation split to measure it on; hold one out, e.g. "
             f"dataset.validation=5000"
         )
+
+
+# the models whose layers take the activation group (a test builds each model to check it)
+ACTIVATION_READERS = ("autoencoder", "deep_mlp", "mlp", "vae")
+
+
+def _activation(cfg) -> None:
+    """activation= on the command line, for a model that does not read it (logreg has no
+    hidden layer, the GAN its own non-linearities), is refused rather than ignored."""
+    from hydra.core.hydra_config import HydraConfig
+
+    model = cfg.get("model")
+    if model is None or model.name in ACTIVATION_READERS or not HydraConfig.initialized():
+        return
+    for given in HydraConfig.get().overrides.task:
+        key = given.split("=", 1)[0].lstrip("+~")
+        if key == "activation" or key.startswith("activation."):
+            raise ConfigError(
+                f"{given}: model={model.name} does not read the activation group; activation= "
+                f"sets the non-linearity of model={', '.join(ACTIVATION_READERS)}; drop it, "
+                f"or choose one of those (model=mlp {given})"
+            )
 
 
 def _hidden(cfg) -> None:
