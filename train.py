@@ -169,6 +169,8 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
             return f"{arg}: {file} is a file, not a folder; give {key} a folder's path"
         if multirun and "," in value and (repeated := _repeated(arg)):
             return repeated
+        if multirun and "interval(" in value and (basic := _interval(arg, argv, conf_dir)):
+            return basic
         if key == "hydra.sweep.dir" and multirun and "${" not in value:
             try:
                 check_sweep_ours(Path(value))
@@ -202,6 +204,35 @@ def _repeated(arg: str) -> str | None:
     if twice is not None:
         return f"{arg} lists {twice} twice: one job dir, run once; drop the repeat"
     return None
+
+
+def _interval(arg: str, argv: list[str], conf_dir: Path) -> str | None:
+    """An interval to sweep, on a command that keeps Hydra's basic sweeper (which takes
+    lists only): point at the search that takes one. None when a sweeper is chosen, on
+    the command line or by an experiment's defaults."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
+    from hydra.errors import HydraException
+
+    for a in argv[1:]:
+        key, _, value = a.lstrip("+").partition("=")
+        chosen = conf_dir / "experiment" / f"{value}.yaml"
+        if key == "hydra/sweeper" or (
+            key == "experiment" and chosen.is_file() and "/hydra/sweeper" in chosen.read_text()
+        ):
+            return None
+    try:
+        interval = OverridesParser.create().parse_override(arg).value()
+    except HydraException:  # Hydra's word on it
+        return None
+    if not isinstance(interval, IntervalSweep):
+        return None
+    key = arg.split("=", 1)[0]
+    return (
+        f"{arg}: the basic sweeper runs a list of values (e.g. {key}={interval.start},"
+        f"{interval.end}); an interval is searched by Optuna: python train.py -m "
+        f"experiment=mlp_search (pip install -e '.[search]'), or hydra/sweeper=mlp_search"
+    )
 
 
 def _unknown_option(group: str, value: str, conf_dir: Path) -> str | None:

@@ -121,6 +121,11 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess:
         (["task=reconstruct"], "task=reconstruct: the model chooses the task; model=autoencoder"),
         (["task_settings=gan"], "task_settings=gan: set the task's settings one by one"),
         (["divergence=simpel"], "Unknown divergence 'simpel'. Did you mean divergence=simple?"),
+        (["activation=elu"], "activation=elu: model=logreg does not read the activation group"),
+        (
+            ["-m", "model=mlp", "lr=interval(0.1,1)"],
+            "lr=interval(0.1,1): the basic sweeper runs a list of values (e.g. lr=0.1,1.0); an",
+        ),
     ],
 )
 def test_a_refused_command_line_is_refused_before_torch_loads(argv, said):
