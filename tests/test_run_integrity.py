@@ -205,17 +205,18 @@ def test_a_bad_value_is_one_line_and_leaves_no_run_dir(tmp_path, bad, says):
     [
         (["activation=elu"], "activation=elu: model=logreg does not read the activation group; "),
         (["model=gan", "activation.output=sigmoid"], "activation.output=sigmoid: model=gan does"),
+        (["experiment=divergence_simple", "activation=elu"], "activation=elu: task divergence (no"),
     ],
 )
 def test_an_activation_the_model_does_not_read_is_refused_not_ignored(tmp_path, args, says):
     """logreg has no hidden layer and the GAN its own non-linearities: a run that took
     activation= would train as if it were not given, under another identity."""
     run_dir = tmp_path / "runs" / "day" / "run"
-    proc = train([*args, *data_args(tmp_path), f"hydra.run.dir={run_dir}"])
+    proc = train([*args, "progress=false", f"hydra.run.dir={run_dir}"])  # refused before data
     assert proc.returncode == 2, output(proc)
     assert proc.stderr.startswith(f"train.py: {says}"), output(proc)
     assert len(proc.stderr.strip().splitlines()) == 1, output(proc)
-    assert "model=mlp" in proc.stderr and not run_dir.exists()
+    assert "; drop it" in proc.stderr and not run_dir.exists()
 
 
 def test_the_models_said_to_read_the_activation_group_are_those_whose_layers_change():

@@ -319,15 +319,16 @@ def _activation(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     model = cfg.get("model")
-    if model is None or model.name in ACTIVATION_READERS or not HydraConfig.initialized():
+    if (model is not None and model.name in ACTIVATION_READERS) or not HydraConfig.initialized():
         return
+    what = f"model={model.name}" if model is not None else f"task {cfg.task} (no model)"
     for given in HydraConfig.get().overrides.task:
         key = given.split("=", 1)[0].lstrip("+~")
         if key == "activation" or key.startswith("activation."):
             raise ConfigError(
-                f"{given}: model={model.name} does not read the activation group; activation= "
-                f"sets the non-linearity of model={', '.join(ACTIVATION_READERS)}; drop it, "
-                f"or choose one of those (model=mlp {given})"
+                f"{given}: {what} does not read the activation group; activation= sets the "
+                f"non-linearity of model={', '.join(ACTIVATION_READERS)}; drop it"
+                + (f", or choose one of those (model=mlp {given})" if model is not None else "")
             )
 
 
