@@ -188,3 +188,22 @@ def test_the_fix_of_a_measure_list_holds_only_measures():
         )
     fix = str(refused.value).rsplit("e.g. divergence.measures=", 1)[1]
     assert fix == "[mmd2_mixture]", str(refused.value)
+
+
+@pytest.mark.slow  # two small studies
+def test_a_study_reads_none_of_the_training_knobs(tmp_path):
+    """train.py refuses these keys on a divergence study (ucl.schema.TRAINING_KEYS): changing
+    every one of them changes none of its numbers."""
+    from ucl.schema import TRAINING_KEYS
+
+    changed = {"lr": 0.01, "epochs": 3, "steps": 7, "batch_size": 3, "eval_every": 2,
+               "eval_batch_size": 5, "checkpoint_every": 1, "precision": "bf16",
+               "optimizer": "adam"}  # fmt: skip
+    assert set(changed) == set(TRAINING_KEYS)
+    study = ["experiment=divergence_simple", *FAST, "divergence.measures=[kl_knn_pq,mmd_p_value]"]
+    first = run_config(study, tmp_path / "a")["metrics"]
+    again = run_config([*study, *(f"{k}={v}" for k, v in changed.items())], tmp_path / "b")
+    assert again["status"] == "completed"
+    measured = {k: v for k, v in first.items() if not k.startswith("time/")}
+    assert measured == {k: v for k, v in again["metrics"].items() if not k.startswith("time/")}
+    assert len(measured) >= 4

@@ -206,11 +206,14 @@ def test_a_bad_value_is_one_line_and_leaves_no_run_dir(tmp_path, bad, says):
         (["activation=elu"], "activation=elu: model=logreg does not read the activation group; "),
         (["model=gan", "activation.output=sigmoid"], "activation.output=sigmoid: model=gan does"),
         (["experiment=divergence_simple", "activation=elu"], "activation=elu: task divergence (no"),
+        (["experiment=divergence_mnist", "steps=100"], "steps=100: task divergence trains nothing"),
+        (["experiment=divergence_simple", "optimizer=adam"], "optimizer=adam: task divergence"),
     ],
 )
-def test_an_activation_the_model_does_not_read_is_refused_not_ignored(tmp_path, args, says):
-    """logreg has no hidden layer and the GAN its own non-linearities: a run that took
-    activation= would train as if it were not given, under another identity."""
+def test_a_knob_the_run_does_not_read_is_refused_not_ignored(tmp_path, args, says):
+    """logreg has no hidden layer, the GAN its own non-linearities, and a divergence study
+    trains nothing: a run that took such a knob would run as if it were not given, under
+    another identity."""
     run_dir = tmp_path / "runs" / "day" / "run"
     proc = train([*args, "progress=false", f"hydra.run.dir={run_dir}"])  # refused before data
     assert proc.returncode == 2, output(proc)

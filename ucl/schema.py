@@ -294,7 +294,7 @@ def check_numbers(cfg) -> None:
     _at_least(cfg, "eval_batch_size", 1)
     _at_least(cfg, "checkpoint_every", 0)
     _hidden(cfg)
-    _activation(cfg)
+    _unread(cfg)
     if cfg.get("steps") is not None:
         _at_least(cfg, "steps", 1)
     if cfg.get("threads") not in (None, "auto"):
@@ -311,24 +311,33 @@ def check_numbers(cfg) -> None:
 
 # the models whose layers take the activation group (a test builds each model to check it)
 ACTIVATION_READERS = ("autoencoder", "deep_mlp", "mlp", "vae")
+# what a divergence study, which trains nothing, does not read (a test runs one with each changed)
+TRAINING_KEYS = ("lr", "epochs", "steps", "batch_size", "eval_every", "eval_batch_size",
+                 "checkpoint_every", "precision", "optimizer")  # fmt: skip
 
 
-def _activation(cfg) -> None:
-    """activation= on the command line, for a model that does not read it (logreg has no
-    hidden layer, the GAN its own non-linearities), is refused rather than ignored."""
+def _unread(cfg) -> None:
+    """A knob on the command line that the run does not read is refused rather than
+    ignored: activation= for a model without it (logreg has no hidden layer, the GAN its
+    own non-linearities), and the training knobs for a divergence study."""
     from hydra.core.hydra_config import HydraConfig
 
-    model = cfg.get("model")
-    if (model is not None and model.name in ACTIVATION_READERS) or not HydraConfig.initialized():
+    if not HydraConfig.initialized():
         return
+    model = cfg.get("model")
     what = f"model={model.name}" if model is not None else f"task {cfg.task} (no model)"
     for given in HydraConfig.get().overrides.task:
-        key = given.split("=", 1)[0].lstrip("+~")
-        if key == "activation" or key.startswith("activation."):
+        key = given.split("=", 1)[0].lstrip("+~").split(".", 1)[0]
+        if key == "activation" and (model is None or model.name not in ACTIVATION_READERS):
             raise ConfigError(
                 f"{given}: {what} does not read the activation group; activation= sets the "
                 f"non-linearity of model={', '.join(ACTIVATION_READERS)}; drop it"
                 + (f", or choose one of those (model=mlp {given})" if model is not None else "")
+            )
+        if key in TRAINING_KEYS and cfg.task == "divergence":
+            raise ConfigError(
+                f"{given}: task divergence trains nothing, so nothing reads {key}; drop it "
+                f"(a study's size is divergence.n and divergence.repeats)"
             )
 
 
