@@ -200,7 +200,7 @@ def test_a_study_reads_none_of_the_training_knobs(tmp_path):
                "eval_batch_size": 5, "checkpoint_every": 1, "precision": "bf16",
                "optimizer": "adam"}  # fmt: skip
     assert set(changed) == set(TRAINING_KEYS)
-    study = ["experiment=divergence_simple", *FAST, "divergence.measures=[kl_knn_pq,mmd_p_value]"]
+    study = ["experiment=divergence_simple", *FAST, "divergence.measures=[kl_knn_pq,mmd2_unbiased]"]
     first = run_config(study, tmp_path / "a")["metrics"]
     again = run_config([*study, *(f"{k}={v}" for k, v in changed.items())], tmp_path / "b")
     assert again["status"] == "completed"
