@@ -471,8 +471,8 @@ def _divergence(study, normal_var, links) -> None:
         )
     given = [str(m) for m in study.measures]
     # the list as given with each unknown name replaced by its closest measure, or dropped
-    fixes = {m: next(iter(closest(m, MEASURES.names())), None) for m in given}
-    fixed = [m if m in MEASURES else fixes[m] for m in given]
+    fixes = {m: next(iter(closest(m, MEASURES.names())), None) for m in given if m not in MEASURES}
+    fixed = [fixes.get(m, m) for m in given]
     fixed = [m for m in dict.fromkeys(fixed) if m] or MEASURES.names()[:1]
     for name in given:
         if name not in MEASURES:
