@@ -56,6 +56,14 @@ def test_a_divergence_setting_that_cannot_work_is_refused(override, message):
     refused_in_one_line(["experiment=divergence_simple", override], message)
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [["experiment=divergence_mnist"], ["model=mlp"], ["experiment=divergence_gan", "generator=x"]],
+)
+def test_normal_var_outside_the_simple_study_is_refused_not_ignored(overrides):
+    refused_in_one_line([*overrides, "normal_var=2"], "normal_var=2.0: only the simple study reads")
+
+
 def refused_in_one_line(overrides: list[str], message: str) -> str:
     """validate's refusal of the composed overrides: a ConfigError of one line, holding
     `message`."""

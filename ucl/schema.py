@@ -280,6 +280,7 @@ def validate(cfg) -> None:
     _model_numbers_and_optimizer(cfg)
     if cfg.task == "divergence":
         _divergence(cfg.divergence, cfg.get("normal_var"), cfg.task_settings)
+    _normal_var(cfg)  # after the study's source is checked
 
 
 def check_numbers(cfg) -> None:
@@ -339,6 +340,17 @@ def _unread(cfg) -> None:
                 f"{given}: task divergence trains nothing, so nothing reads {key}; drop it "
                 f"(a study's size is divergence.n and divergence.repeats)"
             )
+
+
+def _normal_var(cfg) -> None:
+    """normal_var is the simple study's knob (null by default); any other run refuses a
+    value rather than ignore it."""
+    value, study = cfg.get("normal_var"), cfg.get("divergence")
+    if value is not None and (study is None or study.get("source") != "simple"):
+        raise ConfigError(
+            f"normal_var={value}: only the simple study reads it (the variance of the normal "
+            f"it compares with the uniform box: experiment=divergence_simple); drop normal_var="
+        )
 
 
 def _hidden(cfg) -> None:
