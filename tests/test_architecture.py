@@ -119,6 +119,11 @@ def _python(code: str, *args: str) -> subprocess.CompletedProcess:
         (["-m", "seed=0,1", "--cfg", "job"], "-m and --cfg: Hydra takes one of them; drop one"),
         (["experiment=null"], "experiment=null: no experiment is the default already; drop"),
         (["task=reconstruct"], "task=reconstruct: the model chooses the task; model=autoencoder"),
+        (["model=mlp", "model.task=reconstruct"], "model.task=reconstruct: the model chooses the"),
+        (
+            ["model=mlp", "model.task=null"],
+            "model.task=null: the model chooses the task, so choose",
+        ),
         (["task_settings=gan"], "task_settings=gan: set the task's settings one by one"),
         (["divergence=simpel"], "Unknown divergence 'simpel'. Did you mean divergence=simple?"),
         (["activation=elu"], "activation=elu: model=logreg does not read the activation group"),

@@ -176,8 +176,8 @@ def unsettable(arg: str, conf_dir: Path) -> str | None:
             f"unset it themselves)"
         )
     written = arg.partition("=")[0]  # no + or ~, no @package
-    if written == "task":  # Hydra's answer points at task@task_settings
-        return _task_chosen_by_the_model(value, conf_dir)
+    if written in ("task", "model.task"):  # Hydra's answer points at task@task_settings
+        return _task_chosen_by_the_model(written, value, conf_dir)
     if written == "task_settings" and value not in ("null", "") and not value.startswith("{"):
         return (
             f"{arg}: set the task's settings one by one, task_settings.KEY=VALUE (e.g. "
@@ -186,9 +186,10 @@ def unsettable(arg: str, conf_dir: Path) -> str | None:
     return None
 
 
-def _task_chosen_by_the_model(task: str, conf_dir: Path) -> str:
-    """`task=X`: the task follows from the model file (`task: ${model.task}`), or from the
-    experiment for a study that trains nothing; name what runs X."""
+def _task_chosen_by_the_model(key: str, task: str, conf_dir: Path) -> str:
+    """`task=X` (or `model.task=X`): the task follows from the model file (`task:
+    ${model.task}`), or from the experiment for a study that trains nothing; name what
+    runs X."""
     import yaml
 
     runs: dict[str, list[str]] = {}
@@ -200,9 +201,9 @@ def _task_chosen_by_the_model(task: str, conf_dir: Path) -> str:
                 runs.setdefault(named, []).append(f"{group}={path.stem}")
     runs = {name: choices for name, choices in runs.items() if name == task} or runs
     if task in runs:
-        return f"task={task}: the model chooses the task; {' or '.join(runs[task])} runs it"
+        return f"{key}={task}: the model chooses the task; {' or '.join(runs[task])} runs it"
     tasks = "; ".join(f"{name}: {', '.join(choices)}" for name, choices in sorted(runs.items()))
-    return f"task={task}: the model chooses the task, so choose the model ({tasks})"
+    return f"{key}={task}: the model chooses the task, so choose the model ({tasks})"
 
 
 def register_schema() -> None:
