@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from ucl import outdir
+from ucl.errors import UclError, message
 from ucl.lifecycle import sleeping_threads
 from ucl.outdir import OutputDirError
 
@@ -102,15 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     except OutputDirError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 2
-    if args.busy:
-        from problem_set.benchmarks.busy import busy_job
+    try:
+        if args.busy:
+            from problem_set.benchmarks.busy import busy_job
 
-        with busy_job() as busy:
-            print(f"[bench] busy: beside `{busy.shown}`", file=sys.stderr, flush=True)
-            rows = run_sections(sections, args, condition=f"busy, beside `{busy.shown}`")
-    else:  # "idle" is what the user promised; the load average says what the machine was
-        load = os.getloadavg()[0]
-        rows = run_sections(sections, args, condition=f"idle (load average {load:.2f} at start)")
+            with busy_job() as busy:
+                print(f"[bench] busy: beside `{busy.shown}`", file=sys.stderr, flush=True)
+                rows = run_sections(sections, args, condition=f"busy, beside `{busy.shown}`")
+        else:  # "idle" is what the user promised; the load average says what the machine was
+            load = os.getloadavg()[0]
+            condition = f"idle (load average {load:.2f} at start)"
+            rows = run_sections(sections, args, condition=condition)
+    except UclError as e:  # bad input a section met (its config, the data): one line
+        print(f"bench: {message(e)}", file=sys.stderr)
+        return 2
     print(markdown(rows))
     return 0 if all(r.get("met") is not False for r in rows) else 1
 

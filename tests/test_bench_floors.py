@@ -3,10 +3,12 @@ matrix products one real step runs, and its rows compare the step with that work
 
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import pytest
 import torch
+from conftest import FIXTURE_MNIST, REPO
 from torch.utils.flop_counter import FlopCounterMode
 
 from problem_set.benchmarks import floors
@@ -40,3 +42,16 @@ def test_a_table_runs_step_is_put_beside_a_bare_loops(tmp_path, fixture_override
     assert row["value"] == pytest.approx(ours / bare, rel=0.01)  # the note's rounding
     assert 0 < row["value"] < 10  # the same network and batch: a like-for-like pair
     assert (tmp_path / "table0" / "metrics.json").exists()  # through ucl's own run
+
+
+def test_bad_input_met_in_a_section_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """MNIST with fewer training digits than a preset holds out (here the fixture's 2000
+    against best_mlp's 5000): the bench stops with the refusal's line and status 2."""
+    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setenv("UCL_MNIST_DIR", str(FIXTURE_MNIST))
+    monkeypatch.setenv("UCL_DATA_ROOT", str(tmp_path / "data"))
+    code = bench.main(["--only", "classify", "--repeats", "1", "--out", str(tmp_path / "out")])
+    said = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and said[-1].startswith("bench: dataset.validation=5000 must be"), said
