@@ -14,6 +14,7 @@ import sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import os  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -190,14 +191,27 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
     return None
 
 
-def _repeated(arg: str) -> str | None:
-    """A sweep's value listed twice: both jobs would be one job dir, run once (in parallel,
-    the second finds the first's lock)."""
+@functools.cache  # the checks below read the same override
+def _swept(arg: str):
+    """Hydra's parse of a sweep override, or None where Hydra has its own word on it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     try:
-        values = [str(v) for v in OverridesParser.create().parse_override(arg).sweep_iterator()]
+        return OverridesParser.create().parse_override(arg)
+    except HydraException:
+        return None
+
+
+def _repeated(arg: str) -> str | None:
+    """A sweep's value listed twice: both jobs would be one job dir, run once (in parallel,
+    the second finds the first's lock)."""
+    from hydra.errors import HydraException
+
+    if (parsed := _swept(arg)) is None:
+        return None
+    try:
+        values = [str(v) for v in parsed.sweep_iterator()]
     except (HydraException, ValueError, TypeError):  # not a plain list: Hydra's word on it
         return None
     twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
@@ -210,10 +224,12 @@ def _interval(arg: str, argv: list[str], conf_dir: Path) -> str | None:
     """An interval to sweep, on a command that keeps Hydra's basic sweeper (which takes
     lists only): point at the search that takes one. None when a sweeper is chosen, on
     the command line or by an experiment's defaults."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import IntervalSweep
-    from hydra.errors import HydraException
 
+    parsed = _swept(arg)
+    interval = parsed.value() if parsed is not None else None
+    if not isinstance(interval, IntervalSweep):
+        return None
     for a in argv[1:]:
         key, _, value = a.lstrip("+").partition("=")
         chosen = conf_dir / "experiment" / f"{value}.yaml"
@@ -221,12 +237,6 @@ def _interval(arg: str, argv: list[str], conf_dir: Path) -> str | None:
             key == "experiment" and chosen.is_file() and "/hydra/sweeper" in chosen.read_text()
         ):
             return None
-    try:
-        interval = OverridesParser.create().parse_override(arg).value()
-    except HydraException:  # Hydra's word on it
-        return None
-    if not isinstance(interval, IntervalSweep):
-        return None
     key = arg.split("=", 1)[0]
     return (
         f"{arg}: the basic sweeper runs a list of values (e.g. {key}={interval.start},"

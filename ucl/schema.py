@@ -194,11 +194,11 @@ def _task_chosen_by_the_model(key: str, task: str, conf_dir: Path) -> str:
 
     runs: dict[str, list[str]] = {}
     for group in ("model", "experiment"):
-        for path in sorted((conf_dir / group).glob("*.yaml")):
-            node = yaml.safe_load(path.read_text()) or {}
+        for option in group_options(conf_dir, group):
+            node = yaml.safe_load((conf_dir / group / f"{option}.yaml").read_text()) or {}
             named = node.get("task", (node.get("model") or {}).get("task"))  # or @package _global_
             if isinstance(named, str) and not named.startswith("$"):
-                runs.setdefault(named, []).append(f"{group}={path.stem}")
+                runs.setdefault(named, []).append(f"{group}={option}")
     runs = {name: choices for name, choices in runs.items() if name == task} or runs
     if task in runs:
         return f"{key}={task}: the model chooses the task; {' or '.join(runs[task])} runs it"
