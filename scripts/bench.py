@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     args.out = args.out or Path("runs/bench-busy" if args.busy else "runs/bench")
     try:  # a folder bench did not make is refused before anything runs
-        outdir.claim(args.out, "bench.py", "--out", [*SECTIONS, "bench.md", "bench.json"])
+        outdir.claim(args.out, "bench.py", "--out")
         outdir.check_free(args.out, [*sections, "bench.md", "bench.json"], "bench.py", "--out")
     except OutputDirError as e:
         print(f"bench: {e}", file=sys.stderr)

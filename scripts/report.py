@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from problem_set.report.build import OUTPUTS, build_report
+from problem_set.report.build import build_report
 from ucl import outdir
 from ucl.outdir import OutputDirError
 from ucl.pipeline.stages import REPO
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:  # a folder that is not the report's is refused before anything is read
-        outdir.claim(out, "the report", "--out", OUTPUTS)
+        outdir.claim(out, "the report", "--out")
     except OutputDirError as e:
         print(f"report: {e}", file=sys.stderr)
         return 2

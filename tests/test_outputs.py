@@ -84,18 +84,40 @@ def test_reproduce_refuses_a_foreign_report_dir_before_any_stage(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_folder_an_older_version_wrote_is_taken_by_its_names(tmp_path):
-    from ucl import outdir
+# a folder of the user's that holds only names a script writes (no marker: the script did
+# not make it), given as the script's output folder: the script would delete or write over it
+OWN_NAMES = [
+    ("report.py", ["--runs", "{tmp}/none", "--no-pdf", "--out"], "figures"),
+    ("chaos.py", ["--kills", "1", "--out"], "data"),
+    ("bench.py", ["--only", "classify", "--out"], "classify"),
+    ("pipeline.py", ["pipeline=problem_set_smoke", "--no-report", "--root"], "logs"),
+]
 
-    old = tmp_path / "bench"
-    (old / "classify").mkdir(parents=True)
-    (old / "bench.md").write_text("old")
-    outdir.claim(old, "bench.py", "--out", ["classify", "bench.md"])
-    outdir.remove_written(old, "classify")
-    assert not (old / "classify").exists() and (old / "bench.md").exists()
-    (old / "notes.txt").write_text("the user's, written after")
-    outdir.remove_written(old)
-    assert sorted(p.name for p in old.iterdir()) == sorted([outdir.MARKER, "notes.txt"])
+
+@pytest.mark.parametrize("name,args,entry", OWN_NAMES, ids=[s for s, _, _ in OWN_NAMES])
+def test_a_folder_holding_only_names_a_script_writes_is_refused_untouched(
+    tmp_path, name, args, entry
+):
+    folder = tmp_path / "mine"
+    (folder / entry).mkdir(parents=True)
+    (folder / entry / "notes.png").write_text("the user's own\n")
+    before = snapshot(folder)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = script(name, *args, str(folder))
+    refused(proc, folder, before)
+    assert "did not write" in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow  # a report build
+def test_a_folder_another_script_made_is_refused_untouched(tmp_path):
+    report = tmp_path / "report"
+    built = script("report.py", "--runs", str(tmp_path / "none"), "--out", str(report),
+                   "--no-pdf")  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    before = snapshot(report)
+    proc = script("chaos.py", "--kills", "1", "--out", str(report))
+    refused(proc, report, before)
+    assert "the report" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("below", ["", "report"])

@@ -13,6 +13,7 @@ import sys
 import pytest
 from hydra.errors import HydraException
 
+from ucl import outdir
 from ucl.config import REPO, compose
 from ucl.pipeline import command
 from ucl.pipeline import runner as runner_module
@@ -23,6 +24,13 @@ from ucl.rundir import identity_hash
 @pytest.fixture(autouse=True)
 def fast_poll(monkeypatch):
     monkeypatch.setattr(runner_module, "POLL_SECONDS", 0.05)
+
+
+@pytest.fixture(autouse=True)
+def pipeline_root(tmp_path):
+    """tmp_path, the tests' --root, as a pipeline leaves it: the pipeline's own (its marker),
+    so that the job dirs the tests make in it by hand are the pipeline's to count."""
+    outdir.claim(tmp_path, "the pipeline", "--root")
 
 
 def reproduce(monkeypatch, capsys, *argv: str) -> tuple[str, list[str]]:

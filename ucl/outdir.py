@@ -1,15 +1,14 @@
-"""Output folders of the scripts (report, chaos, bench): a script writes only into a folder
-it made or an empty one, and removes only what it wrote there.
+"""Output folders of the scripts (report, chaos, bench, the pipeline's root): a script
+writes only into a folder it made or an empty one, and removes only what it wrote there.
 
 The folder holds a marker file naming the script and listing the entries (files or
-folders, relative to it) the script wrote. A non-empty folder without the marker is
-taken only when every entry in it has a name the script writes (a folder an older ucl
-wrote before markers existed); anything else is refused, untouched.
+folders, relative to it) the script wrote. A non-empty folder without the marker, or with
+another script's, is refused, untouched: even entries named as the script names its own
+are the user's (or the other script's) until the marker says otherwise.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import shutil
 from collections.abc import Iterable
@@ -25,22 +24,19 @@ class OutputDirError(UclError):
     """An output folder that holds files the script did not write."""
 
 
-def claim(folder: Path, by: str, option: str, names: Iterable[str] = ()) -> Path:
-    """`folder`, made if missing, once it is known to be `by`'s: it holds the marker, or is
-    empty, or holds only entries matching `names` (shell patterns). Refused otherwise."""
+def claim(folder: Path, by: str, option: str) -> Path:
+    """`folder`, made if missing, once it is known to be `by`'s: it is empty, or holds
+    `by`'s marker. Refused otherwise."""
     folder = Path(folder)
-    marker, adopted = check_claim(folder, by, option, names)
-    folder.mkdir(parents=True, exist_ok=True)
-    if marker is None or marker.get("by") != by:  # the named entries are `by`'s from now on
-        _write(folder, {"by": by, "wrote": [*(marker or {}).get("wrote", []), *adopted]})
+    if check_claim(folder, by, option) is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write(folder, {"by": by, "wrote": []})
     return folder
 
 
-def check_claim(
-    folder: Path, by: str, option: str, names: Iterable[str] = ()
-) -> tuple[dict | None, list[str]]:
-    """claim's refusal, with nothing made or written: (the marker, the entries `names`
-    adopts), so that several folders can be checked before any is made."""
+def check_claim(folder: Path, by: str, option: str) -> dict | None:
+    """claim's refusal, with nothing made or written (so that several folders can be
+    checked before any is made): the marker, None for a new or empty folder."""
     folder = Path(folder)
     if file := file_in_the_way(folder):
         raise OutputDirError(
@@ -48,19 +44,19 @@ def check_claim(
             f"for {by}'s outputs."
         )
     marker = _read(folder)
-    adopted: list[str] = []
-    if folder.is_dir() and marker is None:
-        names = list(names)
-        entries = sorted(p.name for p in folder.iterdir())
-        foreign = [e for e in entries if not any(fnmatch.fnmatch(e, n) for n in names)]
-        adopted = [e for e in entries if e not in foreign and e != MARKER]
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-            raise OutputDirError(
-                f"{option} {folder}: holds files {by} did not write ({shown}); nothing was "
-                f"touched. Give a new or empty folder, or one {by} made."
-            )
-    return marker, adopted
+    if marker is not None and marker.get("by") != by:
+        made = f"{marker['by']}'s outputs" if marker.get("by") else "outputs of another ucl command"
+        raise OutputDirError(
+            f"{option} {folder}: holds {made}, which {by} did not write; nothing was touched. "
+            f"Give {by} a new or empty folder of its own."
+        )
+    if marker is None and folder.is_dir() and (entries := sorted(p.name for p in folder.iterdir())):
+        shown = ", ".join(entries[:5]) + (" ..." if len(entries) > 5 else "")
+        raise OutputDirError(
+            f"{option} {folder}: holds files {by} did not write ({shown}); nothing was "
+            f"touched. Give a new or empty folder, or one {by} made."
+        )
+    return marker
 
 
 def check_free(

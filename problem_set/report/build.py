@@ -22,16 +22,12 @@ class Built:
     note: str  # what happened to the PDF
 
 
-# what a report folder holds, so a folder written before the marker existed is known
-OUTPUTS = ("report.md", "report.html", "report.pdf", "figures", outdir.MARKER)
-
-
 def build_report(
     root: Path, out_dir: Path, *, make_pdf: bool = True, option: str = "--out"
 ) -> Built:
     """Read the runs under `root` (runs/reproduce), write the report into `out_dir`: a
     folder the report made, an empty one, or a missing one (anything else is refused)."""
-    out_dir = outdir.claim(Path(out_dir), "the report", option, OUTPUTS)
+    out_dir = outdir.claim(Path(out_dir), "the report", option)
     outdir.remove_written(out_dir, "figures")  # figures of an earlier build, and only those
     figures = out_dir / "figures"
     before = set(figures.iterdir()) if figures.is_dir() else set()
@@ -56,4 +52,4 @@ def _pipeline_report(root: Path, out: Path, make_pdf: bool) -> list[str]:
 
 
 # what scripts/pipeline.py and scripts/reproduce.py write after a pipeline with `report:`
-PIPELINE_REPORT = Report(OUTPUTS, _pipeline_report)
+PIPELINE_REPORT: Report = _pipeline_report

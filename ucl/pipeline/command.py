@@ -13,7 +13,6 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ucl import outdir, rundir
@@ -23,7 +22,7 @@ from ucl.outdir import OutputDirError
 from ucl.pipeline.choices import ChoiceError, check_choices, resolve
 from ucl.pipeline.launch import train_command
 from ucl.pipeline.prepare import prepare_mnist
-from ucl.pipeline.record import STAGES_FILE, check_record
+from ucl.pipeline.record import check_record
 from ucl.pipeline.runner import Runner, done_stages
 from ucl.pipeline.schedule import critical_path, schedule_seconds
 from ucl.pipeline.stages import (
@@ -40,13 +39,9 @@ from ucl.pipeline.state import set_aside_all, stage_state
 DEFAULT_JOBS = 2  # independent stages side by side: small models use a second core poorly
 
 
-@dataclass(frozen=True)
-class Report:
-    """How a pipeline with `report:` writes it: the files it makes (for outdir.claim) and
-    build(root, report_dir, make_pdf) -> the lines to print."""
-
-    outputs: tuple[str, ...]
-    build: Callable[[Path, Path, bool], list[str]]
+# how a pipeline with `report:` writes it: build(root, report_dir, make_pdf) -> the lines
+# to print
+Report = Callable[[Path, Path, bool], list[str]]
 
 
 def parser(prog: str, doc: str, fixed: bool) -> argparse.ArgumentParser:
@@ -122,9 +117,9 @@ def main(
         return 0
     try:  # a folder that is not the pipeline's or the report's: refused before the stages
         check_record(root)
-        claims = [(root, "the pipeline", "--root", _root_names(full))]
+        claims = [(root, "the pipeline", "--root")]
         if report_dir is not None:
-            claims.append((report_dir, "the report", "--report-dir", report.outputs))
+            claims.append((report_dir, "the report", "--report-dir"))
         for folder in claims:  # each checked before any is made
             outdir.check_claim(*folder)
         for folder in claims:
@@ -151,7 +146,7 @@ def main(
                     unknowable.add(p.name)
         for line in set_aside_all(others, frozenset(unknowable)):
             print(f"{name}: {line}")
-        for line in report.build(root, report_dir, not args.no_pdf):
+        for line in report(root, report_dir, not args.no_pdf):
             print(line)
     return 0 if ok else 1
 
@@ -179,13 +174,6 @@ def _pipeline_arg(given: list[str], fixed: str | None) -> tuple[str, list[str]]:
 def _smoke_variant(name: str) -> str:
     """NAME_smoke when conf/pipeline has it (the problem set's tiny variant), else NAME."""
     return f"{name}_smoke" if (PIPELINES / f"{name}_smoke.yaml").is_file() else name
-
-
-def _root_names(p: Plan) -> list[str]:
-    """What a pipeline writes in its root: the stage dirs (and those set aside), the logs
-    and the record, the smoke run's data and report, and the cluster launcher's folder."""
-    stages = [name for stage in p.names for name in (stage, f"{stage}.replaced-*")]
-    return [*stages, "logs", STAGES_FILE, f".{STAGES_FILE}.tmp*", "data", "report", ".cluster"]
 
 
 def _estimates(items: list[str]) -> dict[str, float]:
