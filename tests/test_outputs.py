@@ -120,6 +120,19 @@ def test_a_folder_another_script_made_is_refused_untouched(tmp_path):
     assert "the report" in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("report_dir", ["", "logreg", "activation_sweep/report"])
+def test_a_report_dir_that_is_the_root_or_in_a_stage_dir_is_refused_making_nothing(
+    tmp_path, report_dir
+):
+    root = tmp_path / "runs"
+    proc = script("pipeline.py", "pipeline=problem_set_smoke", "--root", str(root),
+                  "--report-dir", str(root / report_dir), "--only", "logreg")  # fmt: skip
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in text, text
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--report-dir" in text, text
+    assert not root.exists()
+
+
 @pytest.mark.parametrize("below", ["", "report"])
 def test_an_out_that_is_or_lies_in_a_file_is_refused_untouched(tmp_path, below):
     from ucl import outdir

@@ -108,6 +108,8 @@ def main(
                     threads=threads, extra=extra)  # fmt: skip
         check_choices(full)
         check_overrides(full)
+        if report_dir is not None:
+            _check_report_dir(report_dir, full, "--report-dir" if args.report_dir else "report:")
         todo = select(full, args.only) if args.only else full
     except (KeyError, ValueError) as e:
         print(f"{name}: {message(e)}", file=sys.stderr)
@@ -174,6 +176,18 @@ def _pipeline_arg(given: list[str], fixed: str | None) -> tuple[str, list[str]]:
 def _smoke_variant(name: str) -> str:
     """NAME_smoke when conf/pipeline has it (the problem set's tiny variant), else NAME."""
     return f"{name}_smoke" if (PIPELINES / f"{name}_smoke.yaml").is_file() else name
+
+
+def _check_report_dir(report_dir: Path, full: Plan, option: str) -> None:
+    """The report goes into a folder of its own: not the root (the pipeline's), nor a
+    stage's dir or a folder in one (train.py takes only a dir it made)."""
+    own = f"give the report a folder of its own (e.g. --report-dir {full.root / 'report'})"
+    where = report_dir.resolve()
+    if where == full.root.resolve():
+        raise ValueError(f"{option} {report_dir}: the pipeline's --root; {own}")
+    for p in full.stages:
+        if where == p.dir.resolve() or p.dir.resolve() in where.parents:
+            raise ValueError(f"{option} {report_dir}: in stage {p.name}'s dir {p.dir}; {own}")
 
 
 def _estimates(items: list[str]) -> dict[str, float]:
