@@ -284,3 +284,16 @@ def test_a_figure_name_the_user_holds_is_refused_before_anything_is_written(tmp_
     assert summarize.main([str(sweep), "--pivot", "optimizer", "lr", "--plot"]) == 2
     assert (sweep / mine).read_text() == "mine\n"
     assert not (sweep / "summary.md").exists()
+
+
+def test_a_job_whose_record_is_corrupt_keeps_the_table_to_the_swept_keys(tmp_path):
+    sweep = tmp_path / "sweep"
+    for hidden, accuracy in (("8", 0.5), ("16", 0.6), ("32", 0.7)):
+        write_job(sweep / f"hidden={hidden}", ["model=mlp", "steps=10", f"hidden={hidden}"],
+                  {"hidden": int(hidden), "seed": 0}, "completed",
+                  {"test/accuracy": accuracy})  # fmt: skip
+    (sweep / "hidden=16" / "metrics.json").write_text("{bad")  # a damaged record
+    text = run(sweep)
+    assert text.splitlines()[0].startswith("| job | hidden | status |"), text
+    assert row(text, "hidden=16").startswith("| hidden=16 | 16 | corrupt |"), text
+    assert "Best by test/accuracy: hidden=32, test/accuracy 70.00%" in text, text

@@ -55,16 +55,21 @@ def find_jobs(sweep_dir: Path) -> list[Job]:
 DATA_COLUMN = "data"
 
 
+# a job whose record cannot be read: its params are what its dir's name says
+UNREAD = ("corrupt", "missing", "unreadable")
+
+
 def load_job(job_dir: Path) -> Job:
     config = load_config(job_dir)
+    named = _named_params(job_dir.name)
     try:
         record = read_metrics(job_dir)
     except CorruptFileError as e:
-        return Job(job_dir, {}, "corrupt", {}, {}, str(e), config)
+        return Job(job_dir, named, "corrupt", {}, {}, str(e), config)
     if record is None:
-        return Job(job_dir, {}, "missing", {}, {}, "no metrics.json", config)
+        return Job(job_dir, named, "missing", {}, {}, "no metrics.json", config)
     if pre_release(job_dir):
-        return Job(job_dir, {}, "unreadable", {}, {}, PRE_RELEASE.format(run_dir=job_dir))
+        return Job(job_dir, named, "unreadable", {}, {}, PRE_RELEASE.format(run_dir=job_dir))
     params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
     fingerprint = (record.get("data") or {}).get("fingerprint") or {}
     return Job(
@@ -230,10 +235,22 @@ def load_config(job_dir: Path) -> dict:
 
 
 def swept_keys(jobs: list[Job], skip: frozenset = frozenset()) -> list[str]:
-    """Parameters that take more than one value across the jobs (all of them if one job)."""
+    """Parameters that take more than one value across the jobs (all of them if one job).
+    A job whose record was not read knows only its dir's name: a key it lacks is unknown
+    there, not unset."""
     keys = list(dict.fromkeys(k for j in jobs for k in j.params if k not in skip))
-    varying = [k for k in keys if len({j.params.get(k) for j in jobs}) > 1]
-    return varying or keys
+
+    def values(k):
+        return {j.params.get(k) for j in jobs if j.status not in UNREAD or k in j.params}
+
+    return [k for k in keys if len(values(k)) > 1] or keys
+
+
+def _named_params(name: str) -> dict[str, str]:
+    """A job dir's name as Hydra names it by the swept overrides (`activation=elu,hidden=8`)
+    -> {key: value}; {} for any other name (a numbered dir)."""
+    parts = [part.partition("=") for part in name.split(",")]
+    return {k: v for k, sep, v in parts} if all(k and sep for k, sep, _ in parts) else {}
 
 
 def failures(jobs: list[Job]) -> list[str]:
