@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,31 @@ def test_a_pipeline_is_named_or_refused(tmp_path):
         "pipeline: my_study.yaml is not key=value: name the pipeline as "
         "pipeline=my_study.yaml; the other arguments are train.py overrides (e.g. seed=1)"
     )
+
+
+@pytest.mark.slow  # two pipeline commands, one stage trained
+def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_record(tmp_path):
+    root = tmp_path / "runs"
+    data = ["dataset.idx_dir=tests/fixtures/mnist", f"dataset.root={tmp_path / 'data'}"]
+    one = stage(["model=logreg", "steps=200", "eval_every=50", "threads=1", *data])
+    mine = write(tmp_path / "mine.yaml", {"stages": {"one": one}})
+    args = [sys.executable, str(REPO / "scripts" / "pipeline.py"), f"pipeline={mine}",
+            "--root", str(root)]  # fmt: skip
+    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        log = root / "logs" / "one.log"
+        while not (log.exists() and "[" in log.read_text()) and first.poll() is None:
+            time.sleep(0.05)  # the first one's stage is running
+        second = pipeline(f"pipeline={mine}", "--root", str(root))
+        out, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    assert f"{root} is in use by another pipeline (PID {first.pid} on " in second.stderr
+    assert first.returncode == 0, out + err
+    record = json.loads((root / "stages.json").read_text())
+    assert record["stages"]["one"]["status"] == "completed"
+    assert len(record["invocations"]) == 1
+    assert "in use" not in (root / "logs" / "one.log").read_text()
