@@ -3,6 +3,7 @@ remove only what they wrote; a non-empty folder of someone else's is refused in 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -143,3 +144,22 @@ def test_an_out_that_is_or_lies_in_a_file_is_refused_untouched(tmp_path, below):
         outdir.claim(out, "report.py", "--out")
     assert str(refused.value).startswith(f"--out {out}: {tmp_path / 'notes.txt'} is a file, ")
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+WRITING = [
+    ("report.py", "the report", ["--runs", "none", "--no-pdf", "--out"]),
+    ("chaos.py", "chaos.py", ["--kills", "1", "--out"]),
+]
+
+
+@pytest.mark.parametrize("name,by,args", WRITING, ids=[w[0] for w in WRITING])
+def test_a_folder_another_command_is_writing_is_refused_untouched(tmp_path, name, by, args):
+    from ucl import outdir
+
+    folder = tmp_path / "out"
+    outdir.claim(folder, by, "--out")  # this process writes it now, as another command would
+    before = snapshot(folder)
+    proc = script(name, *args, str(folder))
+    refused(proc, folder, before)
+    kind = by.removeprefix("the ")
+    assert f"is in use by another {kind} command (PID {os.getpid()} on " in proc.stderr

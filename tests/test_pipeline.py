@@ -297,7 +297,9 @@ def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_r
         first.kill()
     assert second.returncode == 2, second.stdout + second.stderr
     assert len(second.stderr.strip().splitlines()) == 1, second.stderr
-    assert f"{root} is in use by another pipeline (PID {first.pid} on " in second.stderr
+    assert f"--root {root} is in use by another pipeline command (PID {first.pid} on " in (
+        second.stderr
+    )
     assert first.returncode == 0, out + err
     record = json.loads((root / "stages.json").read_text())
     assert record["stages"]["one"]["status"] == "completed"

@@ -4,18 +4,20 @@ writes only into a folder it made or an empty one, and removes only what it wrot
 The folder holds a marker file naming the script and listing the entries (files or
 folders, relative to it) the script wrote. A non-empty folder without the marker, or with
 another script's, is refused, untouched: even entries named as the script names its own
-are the user's (or the other script's) until the marker says otherwise.
+are the user's (or the other script's) until the marker says otherwise. The process that
+claims a folder holds its lock until it exits: a second command on the folder is refused.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 from ucl.errors import UclError
-from ucl.lifecycle import atomic_write, file_in_the_way
+from ucl.lifecycle import RunLock, atomic_write, file_in_the_way
 
 MARKER = ".ucl-output.json"
 
@@ -24,13 +26,36 @@ class OutputDirError(UclError):
     """An output folder that holds files the script did not write."""
 
 
+class FolderLock(RunLock):
+    """An output folder's lock: two commands writing one folder would remove or write over
+    each other's files (a pipeline's stages and record, a report's figures)."""
+
+    RULE = "an output folder has one writer at a time"
+
+    def __init__(self, folder: Path, by: str, option: str):
+        super().__init__(folder)
+        self.KIND = f"{by.removeprefix('the ')} command"
+        self.FIX = f"give {by} another {option}"
+
+
+_held: dict[Path, FolderLock] = {}  # the folders this process claimed, by resolved path
+
+
 def claim(folder: Path, by: str, option: str) -> Path:
     """`folder`, made if missing, once it is known to be `by`'s: it is empty, or holds
-    `by`'s marker. Refused otherwise."""
+    `by`'s marker, and no other process holds it. Refused otherwise. This process holds
+    the folder's lock from here until it exits."""
     folder = Path(folder)
+    if folder.resolve() in _held:
+        return folder
     if check_claim(folder, by, option) is None:
         folder.mkdir(parents=True, exist_ok=True)
         _write(folder, {"by": by, "wrote": []})
+    try:
+        lock = _held[folder.resolve()] = FolderLock(folder, by, option).acquire()
+    except UclError as e:  # in use, or a .lock that is not ucl's: refused as the rest
+        raise OutputDirError(f"{option} {e}") from None
+    atexit.register(lock.release)
     return folder
 
 

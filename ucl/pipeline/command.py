@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ucl import outdir, rundir
-from ucl.errors import UclError, message
-from ucl.lifecycle import RunLock, available_cores, file_in_the_way
+from ucl.errors import message
+from ucl.lifecycle import available_cores, file_in_the_way
 from ucl.outdir import OutputDirError
 from ucl.pipeline.choices import ChoiceError, check_choices, resolve
 from ucl.pipeline.launch import train_command
@@ -124,27 +124,12 @@ def main(
             claims.append((report_dir, "the report", "--report-dir"))
         for folder in claims:  # each checked before any is made
             outdir.check_claim(*folder)
-        for folder in claims:
+        for folder in claims:  # each held until the command ends: one command at a time
             outdir.claim(*folder)
     except (OutputDirError, ValueError) as e:
         print(f"{name}: {e}", file=sys.stderr)
         return 2
-    try:
-        lock = RootLock(root).acquire()
-    except UclError as e:
-        print(f"{name}: {e}", file=sys.stderr)
-        return 2
-    try:
-        return _run(args, full, todo, root, report_dir, report, name)
-    finally:
-        lock.release()
-
-
-class RootLock(RunLock):
-    """The root's lock, held while a pipeline command runs its stages and report: a second
-    command on the same root would run the same stages, and write over the record and logs."""
-
-    KIND, RULE, FIX = "pipeline", "a root takes one at a time", "give this pipeline another --root"
+    return _run(args, full, todo, root, report_dir, report, name)
 
 
 def _run(args, full: Plan, todo: Plan, root: Path, report_dir, report, name: str) -> int:
