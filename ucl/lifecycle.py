@@ -574,7 +574,7 @@ def job_alive(job: str) -> bool | None:
 
 class RunLock:
     # what holds the lock, the rule, and the way out, in its refusals
-    KIND, RULE, FIX = "run", "a run dir has one writer at a time", "give this run another dir"
+    kind, rule, fix = "run", "a run dir has one writer at a time", "give this run another dir"
 
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / LOCK
@@ -588,7 +588,7 @@ class RunLock:
             except OSError as e:
                 raise UclError(
                     f"{self.path} is not a plain file ({e.strerror}); ucl's lock is a file it "
-                    f"makes itself. Remove it, or {self.FIX}."
+                    f"makes itself. Remove it, or {self.fix}."
                 ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -597,8 +597,8 @@ class RunLock:
                 os.close(fd)
                 holder = parse(holder) or f"PID {holder}"
                 raise RunDirBusy(
-                    f"{self.path.parent} is in use by another {self.KIND} ({holder}); "
-                    f"{self.RULE}. Wait for that {self.KIND} to end, stop it, or {self.FIX}."
+                    f"{self.path.parent} is in use by another {self.kind} ({holder}); "
+                    f"{self.rule}. Wait for that {self.kind} to end, stop it, or {self.fix}."
                 ) from None
             # the holder before us may have removed the file between our open and our lock:
             # then we hold a lock on a file nobody else can see, and must take the new one
@@ -630,7 +630,7 @@ class RunLock:
         if holder is None:
             raise RunDirBusy(
                 f"{self.path} was not written by ucl (it holds {text[:60]!r}); ucl leaves "
-                f"files it did not write alone. {self.FIX.capitalize()}."
+                f"files it did not write alone. {self.fix.capitalize()}."
             )
         if holder.job and holder.job == now.job:
             return  # this job's own earlier start (a requeue), which has ended
@@ -642,15 +642,15 @@ class RunLock:
                 raise RunDirBusy(
                     f"{self.path.parent} is in use by {holder} (SLURM says it is still "
                     f"queued or running). Wait for it (squeue -j {holder.job}), cancel it "
-                    f"(scancel {holder.job}), or {self.FIX}."
+                    f"(scancel {holder.job}), or {self.fix}."
                 )
         if holder.host == now.host:
             return  # the kernel's lock is seen on this host: its holder has ended
         raise RunDirBusy(
             f"{self.path.parent} was locked by {holder}, another host, and ucl cannot tell "
-            f"from here whether that {self.KIND} has ended (on NFS without locking, BeeGFS or "
+            f"from here whether that {self.kind} has ended (on NFS without locking, BeeGFS or "
             f"Lustre's localflock a lock is seen only on its own node). If it has ended, "
-            f"remove {self.path} and run again; else wait for it or {self.FIX}."
+            f"remove {self.path} and run again; else wait for it or {self.fix}."
         )
 
     def release(self) -> None:

@@ -30,12 +30,12 @@ class FolderLock(RunLock):
     """An output folder's lock: two commands writing one folder would remove or write over
     each other's files (a pipeline's stages and record, a report's figures)."""
 
-    RULE = "an output folder has one writer at a time"
+    rule = "an output folder has one writer at a time"
 
     def __init__(self, folder: Path, by: str, option: str):
         super().__init__(folder)
-        self.KIND = f"{by.removeprefix('the ')} command"
-        self.FIX = f"give {by} another {option}"
+        self.kind = f"{by.removeprefix('the ')} command"
+        self.fix = f"give {by} another {option}"
 
 
 _held: dict[Path, FolderLock] = {}  # the folders this process claimed, by resolved path

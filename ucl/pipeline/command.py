@@ -132,7 +132,15 @@ def main(
     return _run(args, full, todo, root, report_dir, report, name)
 
 
-def _run(args, full: Plan, todo: Plan, root: Path, report_dir, report, name: str) -> int:
+def _run(
+    args,
+    full: Plan,
+    todo: Plan,
+    root: Path,
+    report_dir: Path | None,
+    report: Report | None,
+    name: str,
+) -> int:
     """The stages, then the report: the exit status."""
     if warning := rundir.dirty_warning():  # the runs record it too; said once, up front
         print(f"{name}: warning: {warning}")
