@@ -91,7 +91,7 @@ OWN_NAMES = [
     ("report.py", ["--runs", "{tmp}/none", "--no-pdf", "--out"], "figures"),
     ("chaos.py", ["--kills", "1", "--out"], "data"),
     ("bench.py", ["--only", "classify", "--out"], "classify"),
-    ("pipeline.py", ["pipeline=problem_set_smoke", "--no-report", "--root"], "logs"),
+    ("pipeline.py", ["pipeline=problem_set_smoke", "--only", "logreg", "--root"], "logs"),
 ]
 
 
@@ -121,13 +121,23 @@ def test_a_folder_another_script_made_is_refused_untouched(tmp_path):
     assert "the report" in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("report_dir", ["", "logreg", "activation_sweep/report"])
+# a pipeline of one run and one sweep, with a report (a user's file: quick to plan)
+SMALL = """
+report: report
+stages:
+  one: {overrides: [model=logreg, steps=10]}
+  table: {overrides: [model=mlp, "hidden=8,16", steps=10], sweep: true}
+"""
+
+
+@pytest.mark.parametrize("report_dir", ["", "one", "table/report"])
 def test_a_report_dir_that_is_the_root_or_in_a_stage_dir_is_refused_making_nothing(
     tmp_path, report_dir
 ):
-    root = tmp_path / "runs"
-    proc = script("pipeline.py", "pipeline=problem_set_smoke", "--root", str(root),
-                  "--report-dir", str(root / report_dir), "--only", "logreg")  # fmt: skip
+    root, mine = tmp_path / "runs", tmp_path / "small.yaml"
+    mine.write_text(SMALL)
+    proc = script("pipeline.py", f"pipeline={mine}", "--root", str(root),
+                  "--report-dir", str(root / report_dir))  # fmt: skip
     text = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "Traceback" not in text, text
     assert len(proc.stderr.strip().splitlines()) == 1 and "--report-dir" in text, text
