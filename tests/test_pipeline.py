@@ -281,17 +281,20 @@ def test_a_pipeline_is_named_or_refused(tmp_path):
 def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_record(tmp_path):
     root = tmp_path / "runs"
     data = ["dataset.idx_dir=tests/fixtures/mnist", f"dataset.root={tmp_path / 'data'}"]
-    one = stage(["model=logreg", "steps=200", "eval_every=50", "threads=1", *data])
+    one = stage(["model=logreg", "steps=20", "eval_every=10", "threads=1", *data])
     mine = write(tmp_path / "mine.yaml", {"stages": {"one": one}})
     args = [sys.executable, str(REPO / "scripts" / "pipeline.py"), f"pipeline={mine}",
             "--root", str(root)]  # fmt: skip
+    hold = tmp_path / "hold"  # the first one's stage waits in training until let go
+    hold.mkdir()
+    env = {**os.environ, "UCL_HOLD": json.dumps({"one": "train"}), "UCL_HOLD_DIR": str(hold)}
     first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)  # fmt: skip
+                             text=True, env=env)  # fmt: skip
     try:
-        log = root / "logs" / "one.log"
-        while not (log.exists() and "[" in log.read_text()) and first.poll() is None:
-            time.sleep(0.05)  # the first one's stage is running
+        while not (hold / "one.train").exists() and first.poll() is None:
+            time.sleep(0.05)
         second = pipeline(f"pipeline={mine}", "--root", str(root))
+        (hold / "one.train").unlink(missing_ok=True)
         out, err = first.communicate(timeout=300)
     finally:
         first.kill()
