@@ -61,15 +61,16 @@ UNREAD = ("corrupt", "missing", "unreadable")
 
 def load_job(job_dir: Path) -> Job:
     config = load_config(job_dir)
-    named = _named_params(job_dir.name)
     try:
         record = read_metrics(job_dir)
     except CorruptFileError as e:
-        return Job(job_dir, named, "corrupt", {}, {}, str(e), config)
+        return Job(job_dir, _named_params(job_dir.name), "corrupt", {}, {}, str(e), config)
     if record is None:
-        return Job(job_dir, named, "missing", {}, {}, "no metrics.json", config)
+        return Job(job_dir, _named_params(job_dir.name), "missing", {}, {}, "no metrics.json",
+                   config)  # fmt: skip
     if pre_release(job_dir):
-        return Job(job_dir, named, "unreadable", {}, {}, PRE_RELEASE.format(run_dir=job_dir))
+        return Job(job_dir, _named_params(job_dir.name), "unreadable", {}, {},
+                   PRE_RELEASE.format(run_dir=job_dir))  # fmt: skip
     params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
     fingerprint = (record.get("data") or {}).get("fingerprint") or {}
     return Job(
@@ -235,21 +236,32 @@ def load_config(job_dir: Path) -> dict:
 
 
 def swept_keys(jobs: list[Job], skip: frozenset = frozenset()) -> list[str]:
-    """Parameters that take more than one value across the jobs (all of them if one job).
-    A job whose record was not read knows only its dir's name: a key it lacks is unknown
-    there, not unset."""
-    keys = list(dict.fromkeys(k for j in jobs for k in j.params if k not in skip))
+    """Parameters that take more than one value across the jobs (all of them if one job)."""
+    return varying_keys([j.params for j in jobs], [j.status for j in jobs], skip)
+
+
+def varying_keys(params: list[dict], statuses: list[str], skip=frozenset()) -> list[str]:
+    """The keys of `params` (each job's overrides, with its status) that take more than one
+    value across the jobs, all of them if none does. A job whose record was not read knows
+    only its dir's name: a key it lacks is unknown there, not unset."""
+    keys = list(dict.fromkeys(k for p in params for k in p if k not in skip))
 
     def values(k):
-        return {j.params.get(k) for j in jobs if j.status not in UNREAD or k in j.params}
+        pairs = zip(params, statuses, strict=True)
+        return {p.get(k) for p, status in pairs if status not in UNREAD or k in p}
 
     return [k for k in keys if len(values(k)) > 1] or keys
 
 
+def _name_parts(name: str) -> list[tuple[str, str, str]]:
+    """A job dir's name as Hydra names it by the swept overrides (`activation=elu,hidden=8`),
+    cut into (key, "=", value) parts; a part without "=" is (name, "", "")."""
+    return [part.partition("=") for part in name.split(",")]
+
+
 def _named_params(name: str) -> dict[str, str]:
-    """A job dir's name as Hydra names it by the swept overrides (`activation=elu,hidden=8`)
-    -> {key: value}; {} for any other name (a numbered dir)."""
-    parts = [part.partition("=") for part in name.split(",")]
+    """A job dir's name -> {key: value}; {} for any other name (a numbered dir)."""
+    parts = _name_parts(name)
     return {k: v for k, sep, v in parts} if all(k and sep for k, sep, _ in parts) else {}
 
 
@@ -272,5 +284,5 @@ def _value_key(v: str):
 def _natural(path: Path):
     """Job dirs (`hidden=64`, `activation=elu,hidden=128`, or numbered) by key, then by
     value, numbers in numeric order: hidden=64 before hidden=128."""
-    items = [item.partition("=") for part in path.parts for item in part.split(",")]
+    items = [item for part in path.parts for item in _name_parts(part)]
     return [(k, *_value_key(v)) if sep else ("", *_value_key(k)) for k, sep, v in items]

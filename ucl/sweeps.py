@@ -24,7 +24,7 @@ from ucl.errors import CorruptFileError
 from ucl.keys import RUNTIME_KEYS
 from ucl.lifecycle import is_number
 from ucl.rundir import read_config_record
-from ucl.summary import DATA_COLUMN, UNREAD, Job, find_jobs, ordered, swept_keys
+from ucl.summary import DATA_COLUMN, Job, find_jobs, ordered, swept_keys, varying_keys
 
 STATS = ("mean", "std", "ci95 low", "ci95 high", "ci95 ±")  # per metric, in cells()
 # two jobs that differ only in these (where and how they ran) or in their seed are one cell
@@ -165,7 +165,7 @@ def cell_keys(frame: pd.DataFrame) -> list[str]:
     runtime keys): those that vary across the jobs' overrides, else all of them."""
     if "overrides" not in frame:  # a frame of some columns only: its swept ones
         return [k for k in frame.attrs.get("swept", []) if k in frame and k not in CELL_IGNORES]
-    return _varying(frame, _written(frame), CELL_IGNORES)
+    return _varying(frame, CELL_IGNORES)
 
 
 def seeds_per_cell(frame: pd.DataFrame) -> int:
@@ -179,7 +179,7 @@ def job_table(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataF
     (default_metrics) and the train seconds."""
     written, names = _written(frame), _metrics_of(frame)
     shown = [_plain(frame, names.get(m)).rename(m) for m in metrics or default_metrics(frame)]
-    keys = [written[k].fillna("") for k in _varying(frame, written)]
+    keys = [written[k].fillna("") for k in _varying(frame)]
     train = _plain(frame, "seconds/train").rename("train s")
     return pd.concat([frame["job"], *keys, frame["status"], *shown, train], axis=1)
 
@@ -216,7 +216,7 @@ def pivot(frame: pd.DataFrame, row_key: str, col_key: str, metric: str, over_see
         ]
     else:
         labels, names = _written(frame), _metrics_of(frame)
-        have = _varying(frame, labels)
+        have = _varying(frame)
         done = frame["status"].eq("completed")
         values = _plain(frame, names.get(metric)).where(done, frame["status"])
     swept = ", ".join(have) or "none"
@@ -457,16 +457,12 @@ def _numbers(series: pd.Series) -> list[float]:
     return [float(v) for v in series if is_number(v)]
 
 
-def _varying(frame: pd.DataFrame, written: pd.DataFrame, skip=frozenset()) -> list[str]:
-    """The override keys that vary across the jobs (summary.swept_keys), all if none does."""
-    status = frame["status"] if "status" in frame else pd.Series("", frame.index)
-    unread = status.isin(UNREAD)
-    keys = [k for k in written.columns if k not in skip]
-
-    def known(k):  # a job whose record was not read knows only the keys its dir's name holds
-        return written[k][~unread | written[k].notna()]
-
-    return [k for k in keys if known(k).nunique(dropna=False) > 1] or keys
+def _varying(frame: pd.DataFrame, skip=frozenset()) -> list[str]:
+    """The override keys that vary across the jobs (summary.varying_keys)."""
+    if "overrides" not in frame:
+        return []
+    status = list(frame["status"]) if "status" in frame else [""] * len(frame)
+    return varying_keys(list(frame["overrides"]), status, skip)
 
 
 def _nothing(frame: pd.DataFrame) -> pd.Series:

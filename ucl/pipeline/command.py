@@ -129,19 +129,6 @@ def main(
     except (OutputDirError, ValueError) as e:
         print(f"{name}: {e}", file=sys.stderr)
         return 2
-    return _run(args, full, todo, root, report_dir, report, name)
-
-
-def _run(
-    args,
-    full: Plan,
-    todo: Plan,
-    root: Path,
-    report_dir: Path | None,
-    report: Report | None,
-    name: str,
-) -> int:
-    """The stages, then the report: the exit status."""
     if warning := rundir.dirty_warning():  # the runs record it too; said once, up front
         print(f"{name}: warning: {warning}")
     if args.jobs > 1 and (problem := prepare_mnist(todo)):
