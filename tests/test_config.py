@@ -341,6 +341,7 @@ def test_a_run_dir_with_the_settings_under_model_is_refused_in_one_line(tmp_path
     from omegaconf import OmegaConf
 
     from ucl.config import run_config
+    from ucl.rundir import CONFIG_HEADER
 
     old = OmegaConf.to_container(compose(["experiment=gan"]), resolve=True)
     settings = old.pop("task_settings")
@@ -348,7 +349,7 @@ def test_a_run_dir_with_the_settings_under_model_is_refused_in_one_line(tmp_path
     old["model"].update(settings)
     run_dir = tmp_path / "old"
     run_dir.mkdir()
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(old))
+    (run_dir / "config.yaml").write_text(CONFIG_HEADER + yaml.safe_dump(old))
     before = sorted(p.name for p in run_dir.iterdir())
     with pytest.raises(ConfigError, match="holds a run of another experiment") as again:
         run_config(["experiment=gan"], run_dir)

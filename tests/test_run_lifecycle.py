@@ -34,6 +34,28 @@ def test_a_folder_ucl_did_not_make_is_refused_and_untouched(tmp_path):
     assert snapshot(folder) == before
 
 
+def test_a_projects_own_config_yaml_does_not_make_its_folder_a_run_dir(tmp_path):
+    # a Hydra project of the user's: config.yaml at the top, one per experiment below
+    project = tmp_path / "project"
+    (project / "exp1").mkdir(parents=True)
+    (project / "config.yaml").write_text("lr: 1\n")
+    (project / "exp1" / "config.yaml").write_text("lr: 2\n")
+    (project / "notes.txt").write_text("notes\n")
+    before = snapshot(project)
+    as_run = train(_run(tmp_path, project))
+    resumed = train(["resume=" + str(project), "threads=1"])
+    swept = train(["-m", *_run(tmp_path, tmp_path / "unused"), f"hydra.sweep.dir={project}",
+                   "seed=0,1"])  # fmt: skip
+    for proc, says in [
+        (as_run, f"{project} holds files ucl did not write (config.yaml, exp1, notes.txt)"),
+        (resumed, f"resume='{project}' is not a ucl run dir"),
+        (swept, f"{project} holds files ucl did not write (config.yaml, exp1, notes.txt)"),
+    ]:
+        assert proc.returncode == 2 and says in proc.stderr, output(proc)
+        assert len(proc.stderr.strip().splitlines()) == 1, output(proc)
+    assert snapshot(project) == before
+
+
 def test_an_empty_folder_given_as_the_run_dir_is_used_as_it_is(tmp_path):
     # not removed and made again between train.py's first checks and the run: its mode,
     # which a folder made again would not keep, shows it

@@ -29,11 +29,13 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from ucl.errors import ConfigError, CorruptFileError, MissingFileError
+from ucl.errors import ConfigError, CorruptFileError, MissingFileError, UclError
 from ucl.keys import LINKS, RUNTIME_KEYS, changes_result, split_override
 from ucl.lifecycle import LOCK, atomic_write, is_temp_name, is_ucl_lock, read_metrics
 
 CONFIG_RECORD = "config.yaml"  # the resolved config the run trains with, written once
+# its first line, which tells it from a config.yaml of the user's own (a Hydra project's)
+CONFIG_HEADER = "# The config this run trains with (resolved); ucl writes it once, never again.\n"
 MODEL = "model.pt"  # the trained weights a later run links to
 PRE_RELEASE = (
     "{run_dir} holds a run from before ucl 0.1.0 (.hydra/ and no config.yaml): this ucl "
@@ -49,8 +51,7 @@ def write_config_record(run_dir: Path, cfg: DictConfig) -> bool:
     path = Path(run_dir) / CONFIG_RECORD
     if path.exists():
         return False
-    header = "# The config this run trains with (resolved); ucl writes it once, never again.\n"
-    atomic_write(path, header + OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write(path, CONFIG_HEADER + OmegaConf.to_yaml(cfg, resolve=True))
     return True
 
 
@@ -151,8 +152,20 @@ def _listed(names: list[str]) -> str:
 
 
 def is_run_dir(path: Path) -> bool:
+    """A dir a ucl run wrote into: it holds the run's config record, which a run writes
+    first, or a metrics.json with a run's status. A folder's own config.yaml or
+    metrics.json does not make it one."""
     path = Path(path)
-    return (path / CONFIG_RECORD).is_file() or (path / "metrics.json").is_file()
+    try:
+        with open(path / CONFIG_RECORD) as f:
+            if f.readline() == CONFIG_HEADER:
+                return True
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        return read_metrics(path) is not None
+    except (UclError, OSError):  # unreadable, or not a run's
+        return False
 
 
 # -- identity --------------------------------------------------------------------------------
