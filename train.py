@@ -168,6 +168,12 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
         top = key.split(".", 1)[0].split("/", 1)[0]
         if key in ("hydra.run.dir", "hydra.sweep.dir") and (file := file_in_the_way(value)):
             return f"{arg}: {file} is a file, not a folder; give {key} a folder's path"
+        if key == "hydra.output_subdir" and _leaves(value):  # Hydra writes there before a job
+            return (
+                f"{arg}: Hydra would write its config.yaml, hydra.yaml and overrides.yaml "
+                f"there, not in a folder of their own inside the run dir, over any files of "
+                f"those names; give one (e.g. hydra.output_subdir=.hydra), or null"
+            )
         if multirun and "," in value and (repeated := _repeated(arg)):
             return repeated
         if multirun and "interval(" in value and (basic := _interval(arg, argv, conf_dir)):
@@ -189,6 +195,17 @@ def bad_override_message(argv: list[str], conf_dir: Path = CONF_DIR) -> str | No
                 f"Valid top-level keys: {', '.join(sorted(known))}."
             )
     return None
+
+
+def _leaves(subdir: str) -> bool:
+    """A subdir that is not a folder of its own below its parent (an interpolation is
+    Hydra's to resolve)."""
+    path = Path(subdir)
+    return (
+        "${" not in subdir
+        and subdir != "null"
+        and (path.is_absolute() or ".." in path.parts or not path.parts)
+    )
 
 
 @functools.cache  # the checks below read the same override

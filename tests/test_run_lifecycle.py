@@ -56,6 +56,26 @@ def test_a_projects_own_config_yaml_does_not_make_its_folder_a_run_dir(tmp_path)
     assert snapshot(project) == before
 
 
+def test_hydra_writes_its_record_nowhere_but_in_the_run_dir(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.yaml").write_text("lr: 1\n")  # Hydra's record has this name
+    before = snapshot(project)
+    proc = train([*_run(tmp_path, project / "run"), "hydra.output_subdir=.."])
+    says = "train.py: hydra.output_subdir=..: Hydra would write"
+    assert proc.returncode == 2 and proc.stderr.startswith(says), output(proc)
+    assert snapshot(project) == before and [p.name for p in project.iterdir()] == ["config.yaml"]
+
+
+def test_hydras_record_may_go_into_the_run_dir():
+    from train import bad_override_message
+
+    for inside in ["hydra.output_subdir=.hydra", "hydra.output_subdir=null"]:
+        assert bad_override_message(["train.py", inside]) is None
+    # a pipeline's stage: the job's dir is the stage dir, outside its sweep dir
+    assert bad_override_message(["train.py", "-m", "hydra.sweep.subdir=/runs/logreg"]) is None
+
+
 def test_an_empty_folder_given_as_the_run_dir_is_used_as_it_is(tmp_path):
     # not removed and made again between train.py's first checks and the run: its mode,
     # which a folder made again would not keep, shows it
