@@ -76,7 +76,7 @@ def command(argv: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from ucl.errors import NonFiniteLoss, RunFailed, UclError
+    from ucl.errors import NonFiniteLoss, RunFailed, UclError, machine_refused
 
     try:
         with interrupting():  # from the first moment: a signal ends the command, not a job
@@ -94,6 +94,9 @@ def command(argv: list[str]) -> int:
         if isinstance(e, (NonFiniteLoss, RunFailed)):
             print(f"train.py: run failed: {one_line(e)}", file=sys.stderr)
             return 1
+        if (refused := machine_refused(e)) is not None:  # before the run's first record
+            print(f"train.py: {refused}", file=sys.stderr)
+            return 1
         traceback.print_exc()
         print("train.py: an unexpected error (above); --debug shows it in full", file=sys.stderr)
         return 1
@@ -107,7 +110,7 @@ def job(cfg) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from ucl.errors import NonFiniteLoss, RunFailed, UclError
+    from ucl.errors import NonFiniteLoss, RunFailed, UclError, machine_refused
     from ucl.schema import check_numbers
 
     try:
@@ -120,12 +123,15 @@ def job(cfg) -> float | None:
         from ucl.run import run
 
         return run(cfg)
-    except (UclError, NonFiniteLoss, RunFailed) as e:
+    except Exception as e:
+        refused = machine_refused(e)  # a full disk before the run's first record, say
+        if refused is None and not isinstance(e, (UclError, NonFiniteLoss, RunFailed)):
+            raise
         sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         if sweep or DEBUG:  # the traceback shows
             raise
-        failed = "" if isinstance(e, UclError) else "run failed: "
-        print(f"train.py: {failed}{one_line(e)}", file=sys.stderr)
+        failed = "" if isinstance(e, UclError) or refused else "run failed: "
+        print(f"train.py: {failed}{refused or one_line(e)}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR if isinstance(e, UclError) else 1) from None
 
 

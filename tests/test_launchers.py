@@ -138,20 +138,19 @@ def test_submitit_local_sweep(tmp_path):
 def test_parallel_jobs_import_the_data_at_once(tmp_path, monkeypatch):
     """Two jobs of a parallel sweep, one fresh dataset.root: both copy the IDX files at
     the same moment (held there by a barrier), and neither trips over the other's file."""
-    import shutil
     import threading
 
     import ucl.data as idx
 
     barrier = threading.Barrier(2, timeout=10)
-    copy = shutil.copyfileobj
+    write = idx.atomic_write
 
-    def copy_together(fin, fout):
+    def write_together(path, data):
         barrier.wait()
-        copy(fin, fout)
+        write(path, data)
         barrier.wait()
 
-    monkeypatch.setattr(idx.shutil, "copyfileobj", copy_together)
+    monkeypatch.setattr(idx, "atomic_write", write_together)
     errors = []
 
     def job():

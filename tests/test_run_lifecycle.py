@@ -67,6 +67,30 @@ def test_hydra_writes_its_record_nowhere_but_in_the_run_dir(tmp_path):
     assert snapshot(project) == before and [p.name for p in project.iterdir()] == ["config.yaml"]
 
 
+def test_a_full_disk_is_one_line_and_the_same_command_then_continues(tmp_path):
+    # the data's largest file is 1.6 MB, the checkpoint of 1024 hidden units 3.2 MB
+    args = _run(tmp_path, tmp_path / "run", "model=mlp", "hidden=1024", "checkpoint_every=5")
+    full = train(args, file_size_limit=100_000)  # full while the data is imported
+    data = tmp_path / "data"
+    assert full.returncode == 1, output(full)
+    said = full.stderr.strip().splitlines()
+    assert len(said) == 1 and "File too large: " in said[0] and str(data) in said[0], output(full)
+    assert not [p for p in data.rglob("*") if p.name.startswith(".")]  # no temp file left
+    assert not (tmp_path / "run").exists()
+
+    full = train(args, file_size_limit=2_500_000)  # full at the first checkpoint
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    said = full.stderr.strip().splitlines()
+    assert full.returncode == 1 and len(said) == 1, output(full)
+    assert said[0].startswith(f"train.py: run failed: File too large: {checkpoint}"), output(full)
+    record = metrics(tmp_path / "run")
+    assert record["status"] == "failed" and str(checkpoint) in record["reason"], record
+    assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
+    again = train(args)
+    assert again.returncode == 0, output(again)
+    assert metrics(tmp_path / "run")["status"] == "completed"
+
+
 def test_hydras_record_may_go_into_the_run_dir():
     from train import bad_override_message
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -25,8 +26,13 @@ def _env() -> dict[str, str]:
     return {**os.environ, "UCL_MNIST_DIR": "", "HYDRA_FULL_ERROR": "0"}
 
 
-def train(args: list[str]) -> subprocess.CompletedProcess:
-    """`python train.py ARGS` run to its end (whatever its exit code)."""
+def train(args: list[str], file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+    """`python train.py ARGS` run to its end (whatever its exit code); `file_size_limit`
+    (bytes, as `ulimit -f`) fails a larger write as a full disk or a quota does."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
     return subprocess.run(
         [sys.executable, str(REPO / "train.py"), *args],
         cwd=REPO,
@@ -34,6 +40,7 @@ def train(args: list[str]) -> subprocess.CompletedProcess:
         text=True,
         env=_env(),
         timeout=TIMEOUT,
+        preexec_fn=None if file_size_limit is None else limit,
     )
 
 

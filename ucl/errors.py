@@ -3,6 +3,8 @@ message names the key or file, the value given, what is allowed and how to fix i
 
 from __future__ import annotations
 
+import errno
+
 
 class UclError(Exception):
     """Bad input: a config value, a file, a run dir. Not a bug in ucl."""
@@ -26,6 +28,25 @@ class MissingFileError(UclError, FileNotFoundError):
 
 class UnreadableFileError(UclError, OSError):
     """A file that exists but cannot be read (permissions, I/O): the file may be fine."""
+
+
+# a file operation the machine refused: a full disk, a quota, a file-size limit, a read-only
+# or failing filesystem, a permission. Neither a bug in ucl nor a bad config
+MACHINE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+)
+
+
+def machine_refused(e: BaseException) -> str | None:
+    """One line for a file operation the machine refused, naming the file; None otherwise."""
+    if not isinstance(e, OSError) or isinstance(e, UclError) or e.errno not in MACHINE_ERRNOS:
+        return None
+    where = f": {e.filename}" if e.filename else ""
+    return (
+        f"{e.strerror}{where}; the machine refused it, not ucl: make room (or fix the "
+        f"permission) and run the same command again, which continues a run from its last "
+        f"checkpoint"
+    )
 
 
 class RunFailed(Exception):

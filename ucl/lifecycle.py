@@ -66,6 +66,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -73,7 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ucl.errors import CorruptFileError, RunDirBusy, RunFailed, UclError
+from ucl.errors import CorruptFileError, RunDirBusy, RunFailed, UclError, machine_refused
 
 METRICS = "metrics.json"
 STATUSES = ("completed", "failed", "interrupted", "running")
@@ -154,6 +155,8 @@ def run_task(
         record.end("failed", reason=reason)
         close()
         log.error("run failed: %s (recorded in %s)", reason, record.path)
+        if (refused := machine_refused(e)) is not None:
+            raise RunFailed(refused) from e
         raise
     with deferred() as late:
         hold("final")
@@ -715,8 +718,8 @@ def hold(phase: str) -> None:
 # Writing run-dir files so that a crash or a kill at any moment leaves either the old
 # file or the new one, never a half-written one, and no temporary file behind.
 
-TMP_MARK = ".tmp"  # temporary files are `.<name>.tmp<pid>` beside their target
-TEMP_NAME = re.compile(r"^\..+\.tmp\d+$")  # exactly the names atomic_write uses
+TMP_MARK = ".tmp"  # temporary files are `.<name>.tmp<pid>_<thread>` beside their target
+TEMP_NAME = re.compile(r"^\..+\.tmp\d+(_\d+)?$")  # exactly the names atomic_write uses
 
 
 def is_temp_name(name: str) -> bool:
@@ -728,10 +731,12 @@ def atomic_write(
 ) -> None:
     """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the folder
     (so that the rename itself survives a power cut). On failure the temporary file goes.
-    `before_rename` runs between the two (a test may hold the write there)."""
+    `before_rename` runs between the two (a test may hold the write there). A write the
+    machine refuses (a full disk) names `path`. Threads may write one target at once: the
+    last rename wins."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}_{threading.get_ident()}")
     try:
         with open(tmp, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
@@ -740,9 +745,11 @@ def atomic_write(
         if before_rename is not None:
             before_rename()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from e  # a write's error names none
         raise
     _fsync_dir(path.parent)
 

@@ -21,9 +21,7 @@ import functools
 import gzip
 import hashlib
 import os
-import shutil
 import struct
-import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ import torch
 
 from ucl.errors import ConfigError, UclError
 from ucl.keys import DATASETS
+from ucl.lifecycle import atomic_write
 
 TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
@@ -562,11 +561,8 @@ def import_idx_dir(src: Path, raw_dir: Path) -> Path:
         for name, ndim in IDX_FILES.items():
             target = folder / name
             if not (target.exists() and _same(target, ndim, digests[name])):
-                # a temporary name of its own: parallel jobs of a sweep may import at once
-                tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-                with open_idx(sources[name]) as fin, open(tmp, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
-                os.replace(tmp, target)
+                with open_idx(sources[name]) as f:
+                    atomic_write(target, f.read())  # parallel jobs may import at once
 
     if not others(raw_dir):
         copy_into(raw_dir)  # only what is missing
