@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from ucl import outdir
-from ucl.errors import UclError, message
-from ucl.lifecycle import sleeping_threads
+from ucl.errors import UclError, message, refused_by_machine
+from ucl.lifecycle import atomic_write, sleeping_threads
 from ucl.outdir import OutputDirError
 
 sleeping_threads()  # as train.py: before torch loads OpenMP, so the figures are a run's
@@ -137,13 +137,13 @@ def run_sections(sections: list[str], args: argparse.Namespace, condition: str) 
         kwargs = {k: v for k, v in offered.items() if k in accepted}
         rows += [normalise(section, r) for r in module.run(**kwargs)]
         print(f"[bench] {section}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        (args.out / "bench.md").write_text(f"Condition: {condition}.\n\n{markdown(rows)}")
+        atomic_write(args.out / "bench.md", f"Condition: {condition}.\n\n{markdown(rows)}")
         env = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                "cpu": platform.processor() or platform.machine(),
                "condition": condition}  # fmt: skip
-        (args.out / "bench.json").write_text(json.dumps({"env": env, "rows": rows}, indent=2))
+        atomic_write(args.out / "bench.json", json.dumps({"env": env, "rows": rows}, indent=2))
     return rows
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(refused_by_machine("bench", main))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from problem_set.report.build import build_report
 from ucl import outdir
+from ucl.errors import refused_by_machine
 from ucl.outdir import OutputDirError
 from ucl.pipeline.stages import REPO
 
@@ -58,4 +59,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(refused_by_machine("report", main))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 
 from problem_set.report.build import PIPELINE_REPORT
+from ucl.errors import refused_by_machine
 from ucl.pipeline.command import main
 
 
@@ -29,4 +30,4 @@ def run(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(refused_by_machine("reproduce", run))

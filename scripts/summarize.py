@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ucl import outdir, search_summary, summary, sweeps
 from ucl.config import refusal
-from ucl.errors import ConfigError, UclError, message
+from ucl.errors import ConfigError, UclError, message, refused_by_machine
 from ucl.keys import closest
+from ucl.lifecycle import atomic_write
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if covered:
         text += f"\n{covered}\n"
     print(text, end="")
-    (folder / "summary.md").write_text(text)
-    (folder / "summary.csv").write_text(csv)
+    atomic_write(folder / "summary.md", text)
+    atomic_write(folder / "summary.csv", csv)
     outdir.record(folder, _outputs(figs))
     return 0
 
@@ -162,4 +163,4 @@ def _check_metrics(frame, given: list[tuple[str, str | None]]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(refused_by_machine("summarize", main))

@@ -3,19 +3,18 @@ remove only what they wrote; a non-empty folder of someone else's is refused in 
 
 from __future__ import annotations
 
+import itertools
 import os
-import subprocess
-import sys
 
 import pytest
-from train_process import REPO, snapshot
+from test_sweep_accounting import LRS, SEEDS, job, sweep_dir
+from train_process import run_script, snapshot
+
+from ucl import outdir
 
 
-def script(name, *args):
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / name), *args],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
-    )  # fmt: skip
+def script(name, *args, file_size_limit=None):
+    return run_script(f"scripts/{name}", list(args), file_size_limit)
 
 
 def foreign(tmp_path, *subdirs):
@@ -57,9 +56,12 @@ def test_a_report_rebuilt_keeps_what_it_did_not_write(tmp_path):
     first = script("report.py", "--runs", str(tmp_path / "none"), "--out", str(out), "--no-pdf")
     assert first.returncode == 0, first.stderr
     (out / "figures" / "mine.png").write_bytes(b"the user's figure")
+    (out / "figures" / "gone.png").write_bytes(b"a figure of the first build's")
+    outdir.record(out, ["figures/gone.png"])  # one this build no longer draws
     again = script("report.py", "--runs", str(tmp_path / "none"), "--out", str(out), "--no-pdf")
     assert again.returncode == 0, again.stderr
     assert (out / "figures" / "mine.png").read_bytes() == b"the user's figure"
+    assert not (out / "figures" / "gone.png").exists()
 
 
 def test_chaos_refuses_a_foreign_out(tmp_path):
@@ -173,3 +175,23 @@ def test_a_folder_another_command_is_writing_is_refused_untouched(tmp_path, name
     refused(proc, folder, before)
     kind = by.removeprefix("the ")
     assert f"is in use by another {kind} command (PID {os.getpid()} on " in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["report.py", "summarize.py"])
+def test_a_rebuild_on_a_full_disk_keeps_the_last_build_and_says_so_in_one_line(tmp_path, name):
+    out = tmp_path / "out"
+    if name == "report.py":
+        args = ["--runs", str(tmp_path / "none"), "--out", str(out), "--no-pdf"]
+    else:
+        sweep = sweep_dir(tmp_path)
+        for lr, seed in itertools.product(LRS, SEEDS):  # every planned job, completed
+            job(sweep, f"lr={lr},seed={seed}", "completed", float(lr))
+        args = [str(sweep), "--out", str(out)]
+    assert script(name, *args).returncode == 0
+    before = snapshot(out)
+    full = script(name, *args, file_size_limit=200)  # each output is larger
+    assert full.returncode == 1, full.stderr
+    said = full.stderr.strip().splitlines()[-1]
+    assert said.startswith(f"{name.split('.')[0]}: File too large: {out}"), full.stderr
+    assert "Traceback" not in full.stderr
+    assert snapshot(out) == before

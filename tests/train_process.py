@@ -27,14 +27,19 @@ def _env() -> dict[str, str]:
 
 
 def train(args: list[str], file_size_limit: int | None = None) -> subprocess.CompletedProcess:
-    """`python train.py ARGS` run to its end (whatever its exit code); `file_size_limit`
-    (bytes, as `ulimit -f`) fails a larger write as a full disk or a quota does."""
+    """`python train.py ARGS` run to its end (whatever its exit code)."""
+    return run_script("train.py", args, file_size_limit)
+
+
+def run_script(path: str, args: list[str], file_size_limit: int | None = None):
+    """`python PATH ARGS` (PATH in the repo) run to its end; `file_size_limit` (bytes, as
+    `ulimit -f`) fails a larger write as a full disk or a quota does."""
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
     return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *args],
+        [sys.executable, str(REPO / path), *args],
         cwd=REPO,
         capture_output=True,
         text=True,

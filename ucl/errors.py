@@ -4,6 +4,8 @@ message names the key or file, the value given, what is allowed and how to fix i
 from __future__ import annotations
 
 import errno
+import sys
+from collections.abc import Callable
 
 
 class UclError(Exception):
@@ -44,9 +46,20 @@ def machine_refused(e: BaseException) -> str | None:
     where = f": {e.filename}" if e.filename else ""
     return (
         f"{e.strerror}{where}; the machine refused it, not ucl: make room (or fix the "
-        f"permission) and run the same command again, which continues a run from its last "
-        f"checkpoint"
+        f"permission) and run the same command again (what was written before is kept)"
     )
+
+
+def refused_by_machine(prog: str, main: Callable[[], int]) -> int:
+    """A script's `main`, with a file operation the machine refused said in one line (exit
+    status 1), as train.py says it."""
+    try:
+        return main()
+    except OSError as e:
+        if (refused := machine_refused(e)) is None:
+            raise
+        print(f"{prog}: {refused}", file=sys.stderr)
+        return 1
 
 
 class RunFailed(Exception):

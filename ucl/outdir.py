@@ -102,22 +102,22 @@ def check_free(
         )
 
 
-def remove_written(folder: Path, under: str = "") -> None:
-    """Remove the entries the marker lists (those below `under` only, when given) and
-    forget them; anything else in the folder stays."""
+def remove_written(folder: Path, under: str = "", keep: Iterable[str] = ()) -> None:
+    """Remove the entries the marker lists (those below `under` only, when given), except
+    `keep`, and forget them; anything else in the folder stays."""
     folder = Path(folder)
     marker = _read(folder) or {"wrote": []}
-    keep = []
+    kept, keep = [], set(keep)
     for rel in marker.get("wrote", []):
-        if under and not (rel == under or rel.startswith(f"{under}/")):
-            keep.append(rel)
+        if rel in keep or (under and not (rel == under or rel.startswith(f"{under}/"))):
+            kept.append(rel)
             continue
         path = folder / rel
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-    _write(folder, {**marker, "wrote": keep})
+    _write(folder, {**marker, "wrote": kept})
 
 
 def record(folder: Path, names: Iterable[str]) -> None:

@@ -5,6 +5,7 @@ sweep dir, the same figures into TensorBoard under <sweep dir>/summary."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ucl import stats
+from ucl.lifecycle import atomic_write
 from ucl.plots import sweep as plots
 from ucl.summary import ordered
 
@@ -81,18 +83,30 @@ def save(folder: Path, figs: dict) -> list[Path]:
 
     if not figs:
         return []
-    board = Path(folder) / TENSORBOARD_DIR
-    for old in board.glob("events.out.tfevents.*"):  # the last summary's figures
-        old.unlink()
-    writer = SummaryWriter(log_dir=str(board))
     paths = []
     for name, fig in figs.items():
-        path = Path(folder) / f"{name}.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        writer.add_figure(name, fig, 0, close=False)
-        plt.close(fig)
-        paths.append(path)
-    writer.close()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        paths.append(Path(folder) / f"{name}.png")
+        atomic_write(paths[-1], buffer.getvalue())
+    # the last summary's figures in TensorBoard go once the new ones are written
+    board = Path(folder) / TENSORBOARD_DIR
+    earlier = set(board.glob("events.out.tfevents.*"))
+    writer = SummaryWriter(log_dir=str(board))
+    try:
+        for name, fig in figs.items():
+            writer.add_figure(name, fig, 0)
+        writer.close()
+    except BaseException:
+        writer.close()
+        for new in set(board.glob("events.out.tfevents.*")) - earlier:
+            new.unlink(missing_ok=True)
+        raise
+    finally:
+        for fig in figs.values():
+            plt.close(fig)
+    for old in earlier:
+        old.unlink(missing_ok=True)
     return paths
 
 

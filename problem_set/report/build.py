@@ -9,6 +9,7 @@ from pathlib import Path
 from problem_set.report import doc, pdf, sections
 from problem_set.report.sources import Source
 from ucl import outdir
+from ucl.lifecycle import atomic_write
 from ucl.pipeline.command import Report
 
 TITLE = "ucl: the problem set, reproduced"
@@ -28,16 +29,16 @@ def build_report(
     """Read the runs under `root` (runs/reproduce), write the report into `out_dir`: a
     folder the report made, an empty one, or a missing one (anything else is refused)."""
     out_dir = outdir.claim(Path(out_dir), "the report", option)
-    outdir.remove_written(out_dir, "figures")  # figures of an earlier build, and only those
-    figures = out_dir / "figures"
-    before = set(figures.iterdir()) if figures.is_dir() else set()
     blocks = sections.build(Source(root))
-    md = out_dir / "report.md"
-    md.write_text(doc.to_markdown(blocks, out_dir))
-    html = out_dir / "report.html"
-    html.write_text(doc.to_html(blocks, TITLE))
-    made = sorted(p.name for p in set(figures.iterdir()) - before) if figures.is_dir() else []
-    outdir.record(out_dir, ["report.md", "report.html", *(f"figures/{n}" for n in made)])
+    copied: list[str] = []
+    md, html = out_dir / "report.md", out_dir / "report.html"
+    # each file replaced whole, the earlier build's other figures removed last: a build that
+    # fails (a full disk) leaves the last one readable
+    atomic_write(md, doc.to_markdown(blocks, out_dir, copied=copied))
+    atomic_write(html, doc.to_html(blocks, TITLE))
+    now = [f"figures/{n}" for n in copied]
+    outdir.record(out_dir, ["report.md", "report.html", *now])
+    outdir.remove_written(out_dir, "figures", keep=now)
     if not make_pdf:
         return Built(md, html, None, "no PDF: not asked for")
     path, note = pdf.to_pdf(html)

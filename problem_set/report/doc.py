@@ -9,12 +9,12 @@ import base64
 import html
 import math
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from ucl.lifecycle import atomic_write
 from ucl.sweeps import markdown
 
 FLOAT_DIGITS = 4  # digits after the point for numbers in tables and text
@@ -79,8 +79,11 @@ def cell(v) -> str:
 # -- Markdown ---------------------------------------------------------------------------
 
 
-def to_markdown(blocks: list[Block], out_dir: Path, figures: str = "figures") -> str:
-    """Markdown text; each figure is copied to out_dir/figures/ under a unique name."""
+def to_markdown(
+    blocks: list[Block], out_dir: Path, figures: str = "figures", copied: list[str] | None = None
+) -> str:
+    """Markdown text; each figure is copied to out_dir/figures/ under a unique name (added
+    to `copied`)."""
     out_dir = Path(out_dir)
     (out_dir / figures).mkdir(parents=True, exist_ok=True)
     parts, used = [], set()
@@ -95,7 +98,9 @@ def to_markdown(blocks: list[Block], out_dir: Path, figures: str = "figures") ->
             parts.append(_md_table(b))
         elif isinstance(b, Figure):
             name = _unique(b.name or _figure_name(b.path), used)
-            shutil.copyfile(b.path, out_dir / figures / name)
+            atomic_write(out_dir / figures / name, Path(b.path).read_bytes())
+            if copied is not None:
+                copied.append(name)
             anchor = figure_id(b)
             parts.append(
                 f'<a id="{anchor}"></a>\n\n![{b.caption}]({figures}/{name})\n\n*{b.caption}*'
