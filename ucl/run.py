@@ -6,19 +6,20 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from omegaconf import DictConfig
 
 from ucl import lifecycle, rundir
-from ucl.context import Context, resolve_precision
 from ucl.errors import ConfigError
 from ucl.keys import DATASETS, TASKS, split_override
 from ucl.lifecycle import Threads, is_number, read_metrics, remove_stale_temps
-from ucl.loop import check_checkpoint, forget_checkpoint
-from ucl.plots.training import Tracker
 from ucl.schema import load_all, validate
+
+if TYPE_CHECKING:
+    import torch
+
+    from ucl.context import Context
 
 log = logging.getLogger(__name__)
 TASK_SETTINGS_CHOICE = "task@task_settings"  # Hydra's name for the choice of conf/task/
@@ -35,7 +36,6 @@ def run(cfg: DictConfig, run_dir: Path | None = None) -> float | None:
     last, a run ends "completed", "interrupted" with a checkpoint, or "failed"
     (ucl/lifecycle.py).
     """
-    load_all()
     made = lifecycle.hydra_dir()  # Hydra makes its dir even for resume=
     with lifecycle.Claim(made=made) as claim:
         run_dir = claim.take(output_dir(cfg, run_dir), check=rundir.check_ours)
@@ -51,6 +51,12 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         info = {k: previous.get(k, v) for k, v in info.items()} if previous else info
     else:
         rundir.check_same_job(run_dir, cfg, info["overrides"], previous)
+    # torch loads from here on: a dir refused above is answered without it, in a second
+    from ucl.context import Context, resolve_precision
+    from ucl.loop import check_checkpoint
+    from ucl.plots.training import Tracker
+
+    load_all()
     again = previous is not None and previous["status"] == "completed"
     if again and cfg.skip_completed:
         from ucl.data import fingerprint_of_config  # skipped only on the data it ran on
@@ -125,6 +131,8 @@ def _load_data(cfg: DictConfig, device: torch.device):
 
 
 def _train(cfg, ctx: Context, run_dir: Path, again: bool):
+    from ucl.loop import forget_checkpoint
+
     ctx.record.running()
     if again:  # skip_completed=false: from iteration 0, not from the final checkpoint. The
         # record says running first: a kill from here on leaves a run to continue, never
@@ -218,6 +226,8 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
 
 
 def resolve_device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
