@@ -56,6 +56,29 @@ def test_a_projects_own_config_yaml_does_not_make_its_folder_a_run_dir(tmp_path)
     assert snapshot(project) == before
 
 
+def test_a_sweep_into_a_run_dir_or_a_run_inside_one_is_refused(tmp_path):
+    from ucl.rundir import CONFIG_HEADER
+
+    done = tmp_path / "done"  # a run's dir, as far as these checks read it
+    (done / "figures").mkdir(parents=True)
+    (done / "config.yaml").write_text(CONFIG_HEADER + "task: classify\n")
+    (done / "metrics.json").write_text(json.dumps({"status": "completed"}))
+    (done / "extra").mkdir()
+    # a run dir below it: what made a run's dir look like a sweep dir
+    (done / "extra" / "metrics.json").write_text(json.dumps({"status": "failed"}))
+    before = snapshot(done)
+    swept = train(["-m", *_run(tmp_path, tmp_path / "unused"), f"hydra.sweep.dir={done}",
+                   "seed=0,1"])  # fmt: skip
+    inside = train(_run(tmp_path, done / "figures" / "run"))
+    for proc, says in [
+        (swept, f"hydra.sweep.dir={done}: {done} is a run's dir, not a sweep dir"),
+        (inside, f"{done / 'figures' / 'run'} is inside the run dir {done}"),
+    ]:
+        assert proc.returncode == 2 and proc.stderr.startswith(f"train.py: {says}"), output(proc)
+        assert len(proc.stderr.strip().splitlines()) == 1, output(proc)
+    assert snapshot(done) == before and not (done / "figures" / "run").exists()
+
+
 def test_hydra_writes_its_record_nowhere_but_in_the_run_dir(tmp_path):
     project = tmp_path / "project"
     project.mkdir()

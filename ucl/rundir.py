@@ -88,6 +88,11 @@ def check_ours(run_dir: Path) -> None:
     (a typo, `hydra.run.dir=.`, a folder of the user's own) is refused before anything in
     it is touched."""
     run_dir = Path(run_dir)
+    if (outer := next((p for p in run_dir.absolute().parents if is_run_dir(p)), None)) is not None:
+        raise ConfigError(
+            f"{run_dir} is inside the run dir {outer}; give this run a dir of its own "
+            f"(hydra.run.dir=..., or hydra.sweep.dir=... for a sweep)."
+        )
     if not run_dir.exists():
         return
     if not run_dir.is_dir():
@@ -117,6 +122,11 @@ def check_sweep_ours(sweep_dir: Path) -> None:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         return
+    if is_run_dir(sweep_dir):
+        raise ConfigError(
+            f"{sweep_dir} is a run's dir, not a sweep dir (it holds the run's {CONFIG_RECORD}); "
+            f"give this sweep another dir (hydra.sweep.dir=...)."
+        )
     if (sweep_dir / SWEEP_RECORD).exists():
         foreign = [] if _hydra_sweep_record(sweep_dir / SWEEP_RECORD) else [SWEEP_RECORD]
     else:
@@ -259,7 +269,7 @@ def check_resume_dir(value: str) -> Path:
             f"hydra.sweep.dir={value} (completed jobs are skipped, the others continue)."
         )
     raise ConfigError(
-        f"resume={value!r} is not a ucl run dir (it holds no {CONFIG_RECORD} or "
+        f"resume={value!r} is not a ucl run dir (it holds no run's {CONFIG_RECORD} or "
         f"metrics.json). Give the dir a run wrote, e.g. resume=runs/2026-11-24/10-00-00_mlp"
     )
 
