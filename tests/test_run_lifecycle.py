@@ -114,6 +114,21 @@ def test_a_full_disk_is_one_line_and_the_same_command_then_continues(tmp_path):
     assert metrics(tmp_path / "run")["status"] == "completed"
 
 
+def test_a_disk_full_before_the_lock_names_its_holder_leaves_no_lock_behind(tmp_path):
+    from ucl import rundir
+
+    run_dir = tmp_path / "run"
+    full = train(_run(tmp_path, run_dir), file_size_limit=0)  # no byte can be written
+    said = full.stderr.strip().splitlines()
+    assert full.returncode == 1 and len(said) == 1, output(full)
+    assert said[0].startswith(f"train.py: File too large: {run_dir / '.lock'}"), output(full)
+    assert not run_dir.exists()
+    # a kill between making the lock file and naming the holder in it leaves it empty
+    run_dir.mkdir()
+    (run_dir / ".lock").write_text("")
+    rundir.check_ours(run_dir)  # ucl's own lock: the dir is not refused for it
+
+
 def test_hydras_record_may_go_into_the_run_dir():
     from train import bad_override_message
 

@@ -617,11 +617,15 @@ class RunLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
+        self._fd = fd
         holder = me()
         record = f"{holder.pid} on {holder.host}" + (f" job {holder.job}" if holder.job else "")
-        os.pwrite(fd, record.encode(), 0)
-        self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode(), 0)
+        except OSError as e:  # a full disk: no lock file is left that names no one
+            self.release()
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
         return self
 
     def _check_left_behind(self, text: str) -> None:

@@ -102,8 +102,9 @@ def check_ours(run_dir: Path) -> None:
     foreign = []
     for entry in sorted(run_dir.iterdir()):
         if entry.name == LOCK and entry.is_file() and not entry.is_symlink():
-            if is_ucl_lock(entry.read_text(errors="replace")):
-                continue  # a run that stopped before its first record
+            # a run that stopped before its first record, or (empty) before naming itself
+            if is_ucl_lock(text := entry.read_text(errors="replace")) or not text:
+                continue
         elif is_temp_name(entry.name):
             continue
         foreign.append(entry.name)
