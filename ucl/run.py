@@ -51,7 +51,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         info = {k: previous.get(k, v) for k, v in info.items()} if previous else info
     else:
         rundir.check_same_job(run_dir, cfg, info["overrides"], previous)
-    # torch loads from here on: a dir refused above is answered without it, in a second
+    # torch loads from here on, so that a dir refused above is answered at once
     from ucl.context import Context, resolve_precision
     from ucl.loop import check_checkpoint
     from ucl.plots.training import Tracker
