@@ -625,7 +625,7 @@ class RunLock:
             os.pwrite(fd, record.encode(), 0)
         except OSError as e:  # a full disk: no lock file is left that names no one
             self.release()
-            raise OSError(e.errno, e.strerror, str(self.path)) from e
+            raise _naming(e, self.path) from e
         return self
 
     def _check_left_behind(self, text: str) -> None:
@@ -752,10 +752,15 @@ def atomic_write(
     except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
-            raise OSError(e.errno, e.strerror, str(path)) from e  # a write's error names none
+        if isinstance(e, OSError):
+            raise _naming(e, path) from e
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """`e`, naming `path` when it names no file (a write's error names none)."""
+    return OSError(e.errno, e.strerror, str(path)) if e.filename is None and e.errno else e
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:

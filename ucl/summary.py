@@ -61,16 +61,18 @@ UNREAD = ("corrupt", "missing", "unreadable")
 
 def load_job(job_dir: Path) -> Job:
     config = load_config(job_dir)
+
+    def unread(status: str, reason: str, config: dict = config) -> Job:
+        return Job(job_dir, _named_params(job_dir.name), status, {}, {}, reason, config)
+
     try:
         record = read_metrics(job_dir)
     except CorruptFileError as e:
-        return Job(job_dir, _named_params(job_dir.name), "corrupt", {}, {}, str(e), config)
+        return unread("corrupt", str(e))
     if record is None:
-        return Job(job_dir, _named_params(job_dir.name), "missing", {}, {}, "no metrics.json",
-                   config)  # fmt: skip
+        return unread("missing", "no metrics.json")
     if pre_release(job_dir):
-        return Job(job_dir, _named_params(job_dir.name), "unreadable", {}, {},
-                   PRE_RELEASE.format(run_dir=job_dir))  # fmt: skip
+        return unread("unreadable", PRE_RELEASE.format(run_dir=job_dir), {})
     params = dict(p.split("=", 1) for p in record.get("overrides", []) if "=" in p)
     fingerprint = (record.get("data") or {}).get("fingerprint") or {}
     return Job(

@@ -5,7 +5,6 @@ sweep dir, the same figures into TensorBoard under <sweep dir>/summary."""
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -78,33 +77,28 @@ def outputs(figs: dict) -> list[str]:
 def save(folder: Path, figs: dict) -> list[Path]:
     """Each figure as <folder>/<name>.png and under its name in TensorBoard (the summary's
     own run <folder>/summary, rewritten on every call)."""
-    import matplotlib.pyplot as plt
     from torch.utils.tensorboard import SummaryWriter
+
+    from ucl.plots.training import png
 
     if not figs:
         return []
-    paths = []
-    for name, fig in figs.items():
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-        paths.append(Path(folder) / f"{name}.png")
-        atomic_write(paths[-1], buffer.getvalue())
+    paths = [Path(folder) / f"{name}.png" for name in figs]
+    for path, fig in zip(paths, figs.values(), strict=True):
+        atomic_write(path, png(fig))
     # the last summary's figures in TensorBoard go once the new ones are written
     board = Path(folder) / TENSORBOARD_DIR
     earlier = set(board.glob("events.out.tfevents.*"))
     writer = SummaryWriter(log_dir=str(board))
     try:
         for name, fig in figs.items():
-            writer.add_figure(name, fig, 0)
+            writer.add_figure(name, fig, 0)  # and closes it
         writer.close()
     except BaseException:
         writer.close()
         for new in set(board.glob("events.out.tfevents.*")) - earlier:
             new.unlink(missing_ok=True)
         raise
-    finally:
-        for fig in figs.values():
-            plt.close(fig)
     for old in earlier:
         old.unlink(missing_ok=True)
     return paths

@@ -18,6 +18,13 @@ import torch
 from ucl.lifecycle import atomic_write, is_number
 
 
+def png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes, at the size of every figure ucl saves."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def curves(
     history: list[dict],
     tags: list[str],
@@ -225,10 +232,9 @@ class Tracker:
         """Save a matplotlib figure as figures/<name>.png and show it in TensorBoard."""
         import matplotlib.pyplot as plt
 
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        encoded = png(fig)
         plt.close(fig)
-        return self._png(name, buffer.getvalue(), step, name)
+        return self._png(name, encoded, step, name)
 
     def image(self, name: str, grid: torch.Tensor, step: int = 0, tag: str | None = None) -> Path:
         """Save a (C, H, W) image in [0, 1] as figures/<name>.png and in TensorBoard (under
