@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import time
 
 import pytest
 from train_process import data_args, metrics, output, snapshot, start, train, wait_for
@@ -213,6 +214,20 @@ def test_a_lock_left_by_another_host_is_not_taken_over(tmp_path):
     assert snapshot(run_dir) == before
     (run_dir / ".lock").unlink()  # what the message says to do once that run is known gone
     assert train(args).returncode == 0
+    assert metrics(run_dir)["status"] == "completed"
+
+
+@pytest.mark.slow  # one run of train.py
+def test_a_run_started_under_nohup_goes_on_when_the_terminal_hangs_up(tmp_path):
+    run_dir, log, hold = tmp_path / "run", tmp_path / "log", tmp_path / "hold"
+    hold.mkdir()
+    env = {"UCL_HOLD": json.dumps({"run": "train"}), "UCL_HOLD_DIR": str(hold)}
+    proc = start(_run(tmp_path, run_dir, "steps=40"), log, env, ignoring=(signal.SIGHUP,))
+    wait_for(hold / "run.train", proc, log)
+    proc.send_signal(signal.SIGHUP)  # the terminal closes
+    time.sleep(0.2)
+    (hold / "run.train").unlink()
+    assert proc.wait(timeout=600) == 0, log.read_text()
     assert metrics(run_dir)["status"] == "completed"
 
 

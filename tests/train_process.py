@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -49,8 +50,16 @@ def run_script(path: str, args: list[str], file_size_limit: int | None = None):
     )
 
 
-def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
-    """`python train.py ARGS` in the background, output to `log` (`env`: added variables)."""
+def start(
+    args: list[str], log: Path, env: dict | None = None, ignoring: tuple[int, ...] = ()
+) -> subprocess.Popen:
+    """`python train.py ARGS` in the background, output to `log` (`env`: added variables),
+    with the signals `ignoring` ignored from its start, as `nohup` ignores SIGHUP."""
+
+    def ignore() -> None:
+        for signum in ignoring:
+            signal.signal(signum, signal.SIG_IGN)
+
     with open(log, "w") as out:
         return subprocess.Popen(
             [sys.executable, str(REPO / "train.py"), *args],
@@ -58,6 +67,7 @@ def start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Pop
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**_env(), **(env or {})},
+            preexec_fn=ignore if ignoring else None,
         )
 
 

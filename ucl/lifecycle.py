@@ -68,7 +68,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -502,12 +502,28 @@ def hand_over(signum: int) -> None:
         previous(signum, None)
 
 
+def catch(signals: Iterable[int], handler) -> dict[int, Any]:
+    """Install `handler` for each of `signals` but those this process was started ignoring
+    (`nohup` ignores SIGHUP; a shell's background job, SIGINT): the user chose that. Returns
+    the handlers replaced, by signal, to put back."""
+    previous = {}
+    for sig in signals:
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def restore(previous: dict[int, Any]) -> None:
+    """Put back the handlers `catch` replaced."""
+    for sig, old in previous.items():
+        signal.signal(sig, old)
+
+
 @contextmanager
 def _handlers(handler) -> Iterator[None]:
     previous = {}
     try:
-        for sig in handled():
-            previous[sig] = signal.signal(sig, handler)
+        previous = catch(handled(), handler)
     except ValueError:  # not the main thread (e.g. a thread-based launcher)
         pass
     if previous and _STATE.outer is None:
@@ -519,8 +535,7 @@ def _handlers(handler) -> Iterator[None]:
         yield
     finally:
         _STATE.depth -= 1
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        restore(previous)
 
 
 # -- the lock ------------------------------------------------------------------------------
