@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -308,3 +309,50 @@ def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_r
     assert record["stages"]["one"]["status"] == "completed"
     assert len(record["invocations"]) == 1
     assert "in use" not in (root / "logs" / "one.log").read_text()
+
+
+def ctrl_c_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.slow  # one pipeline stopped in training, then continued
+@pytest.mark.parametrize(
+    "signals", [(signal.SIGINT, signal.SIGINT), (signal.SIGHUP,)], ids=["ctrl-c twice", "hang-up"]
+)
+def test_a_stopped_pipeline_ends_its_stages_records_them_and_the_same_command_continues(
+    tmp_path, signals
+):
+    root, hold = tmp_path / "runs", tmp_path / "hold"
+    data = ["dataset.idx_dir=tests/fixtures/mnist", f"dataset.root={tmp_path / 'data'}"]
+    one = stage(["model=logreg", "steps=40", "eval_every=20", "threads=1", *data])
+    mine = write(tmp_path / "mine.yaml", {"stages": {"one": one}})
+    args = [sys.executable, str(REPO / "scripts" / "pipeline.py"), f"pipeline={mine}",
+            "--root", str(root)]  # fmt: skip
+    hold.mkdir()
+    env = {**os.environ, "UCL_HOLD": json.dumps({"one": "train"}), "UCL_HOLD_DIR": str(hold)}
+    # a terminal signals the command's process group (each stage runs in a session of its
+    # own), where Ctrl-C is not ignored (as it is when pytest itself runs in the background)
+    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env, start_new_session=True,
+                             preexec_fn=ctrl_c_default)  # fmt: skip
+    try:
+        while not (hold / "one.train").exists() and first.poll() is None:
+            time.sleep(0.05)
+        for signum in signals:  # a second Ctrl-C while the stage writes its checkpoint
+            os.killpg(first.pid, signum)
+            time.sleep(0.05)
+        out, err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    trainer = json.loads((hold / "one.train").read_text())["pid"]
+    assert not Path(f"/proc/{trainer}").exists(), "train.py outlived the pipeline command"
+    assert first.returncode == 130, out + err
+    assert "Traceback" not in out + err, out + err
+    assert out.strip().endswith(
+        "interrupted: run the same command again to continue from the checkpoints"
+    ), out
+    record = json.loads((root / "stages.json").read_text())
+    assert record["stages"]["one"]["status"] == "interrupted", record
+    again = pipeline(f"pipeline={mine}", "--root", str(root))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads((root / "one" / "metrics.json").read_text())["metrics"]["steps"] == 40

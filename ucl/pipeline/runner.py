@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from ucl.lifecycle import duration
+from ucl.lifecycle import SIGNALS, catch, duration, restore
 from ucl.pipeline.choices import Choice, ChoiceError, resolve
 from ucl.pipeline.launch import Launch, last_error, launch_train, log_tail, open_log
 from ucl.pipeline.progress import Progress
@@ -68,10 +68,12 @@ class Runner:
         self.choices: dict[str, list[Choice]] = {}  # stage -> the values it took from tables
         self.outcomes: dict[str, Outcome] = {}  # the stages finished (or skipped) now
         self.running: dict[str, Running] = {}
+        self.stopping = False  # a signal arrived: the stages are being stopped
 
     def run(self) -> bool:
-        """Every stage; True when all completed. Ctrl-C or SIGTERM stops the running
-        stages (they checkpoint), records them as interrupted and raises KeyboardInterrupt."""
+        """Every stage; True when all completed. Ctrl-C, SIGTERM or a hang-up stops the
+        running stages (they checkpoint), records them as interrupted and raises
+        KeyboardInterrupt."""
         total = len(self.plan.stages)
         stages = f"{total} stage{'s' if total != 1 else ''}"
         self.say(
@@ -79,14 +81,14 @@ class Runner:
             f"{' (smoke: tiny settings)' if self.plan.smoke else ''}: "
             f"{len(self.done_at_start)} already completed; {self._left()}"
         )
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = catch(SIGNALS, self._signalled)
         try:
             self._loop()
         except KeyboardInterrupt:
             self._interrupt()
             raise
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            restore(previous)
         done = sum(o.status == "completed" for o in self.outcomes.values())
         problems = "".join(
             f"\n  {n}: {o.status}: {o.reason}"
@@ -235,11 +237,25 @@ class Runner:
         choices = [c.record() for c in self.choices.get(planned.name, [])]
         self.record.write(planned, outcome, self.progress.elapsed(), choices)
 
+    def _signalled(self, signum, frame) -> None:
+        """The first Ctrl-C, SIGTERM or hang-up stops the stages (_interrupt); another one
+        meanwhile kills them at once: each continues from its last checkpoint."""
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+        for r in list(self.running.values()):
+            r.proc.kill()
+
     def _interrupt(self) -> None:
-        """Stop the running stages: SIGTERM lets train.py checkpoint and record itself."""
-        for r in self.running.values():
-            if r.proc.poll() is None:
-                r.proc.send_signal(signal.SIGTERM)
+        """Stop the running stages: SIGTERM lets train.py checkpoint and record itself. They
+        have ended when this returns."""
+        self.stopping = True
+        running = [r for r in self.running.values() if r.proc.poll() is None]
+        for r in running:
+            r.proc.send_signal(signal.SIGTERM)
+        if running:
+            names = ", ".join(r.planned.name for r in running)
+            self.say(f"stopping {names}: each writes its checkpoint (Ctrl-C again: stop at once)")
         for r in list(self.running.values()):
             try:
                 r.proc.wait(timeout=STOP_GRACE_SECONDS)
@@ -276,7 +292,3 @@ def done_stages(plan: Plan) -> set[str]:
         if stage_state(planned).done:
             done.add(planned.name)
     return done
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
