@@ -6,16 +6,15 @@ the closest valid ones. Hydra then composes the config and calls `main` once per
 `ucl.run.run` runs it.
 """
 
-import signal
-import sys
+from ucl.lifecycle import ctrl_c_ends_quietly
 
-# until ucl's own handlers are in place (command), Ctrl-C ends the process as SIGTERM and
-# SIGHUP do, with 128 + the signal and no traceback: nothing has been written yet
-signal.signal(signal.SIGINT, signal.SIG_DFL)
+ctrl_c_ends_quietly(__name__)  # until ucl's own handlers are in place (command)
 
 import dataclasses  # noqa: E402
 import functools  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
 import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
 

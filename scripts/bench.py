@@ -12,6 +12,10 @@ otherwise idle machine: --busy adds the one job it measures beside (problem_set/
 
 from __future__ import annotations
 
+from ucl.lifecycle import ctrl_c_ends_quietly
+
+ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
+
 import argparse
 import importlib
 import inspect
@@ -23,7 +27,7 @@ import time
 from pathlib import Path
 
 from ucl import outdir
-from ucl.errors import UclError, message, refused_by_machine
+from ucl.errors import UclError, as_command, message
 from ucl.lifecycle import atomic_write, sleeping_threads
 from ucl.outdir import OutputDirError
 
@@ -146,4 +150,4 @@ def run_sections(sections: list[str], args: argparse.Namespace, condition: str) 
 
 
 if __name__ == "__main__":
-    sys.exit(refused_by_machine("bench", main))
+    sys.exit(as_command("bench", main))

@@ -14,10 +14,14 @@ again or changed runs again (the old runs are kept aside). Options: --help.
 
 from __future__ import annotations
 
+from ucl.lifecycle import ctrl_c_ends_quietly
+
+ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
+
 import sys
 
 from problem_set.report.build import PIPELINE_REPORT
-from ucl.errors import refused_by_machine
+from ucl.errors import as_command
 from ucl.pipeline.command import main
 
 
@@ -26,4 +30,4 @@ def run(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(refused_by_machine("pipeline", run))
+    sys.exit(as_command("pipeline", run))

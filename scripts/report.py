@@ -11,13 +11,17 @@ WeasyPrint, LibreOffice) is installed. Stages that did not run show as "not run"
 
 from __future__ import annotations
 
+from ucl.lifecycle import ctrl_c_ends_quietly
+
+ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
+
 import argparse
 import sys
 from pathlib import Path
 
 from problem_set.report.build import build_report
 from ucl import outdir
-from ucl.errors import refused_by_machine
+from ucl.errors import as_command
 from ucl.outdir import OutputDirError
 from ucl.pipeline.stages import REPO
 
@@ -59,4 +63,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(refused_by_machine("report", main))
+    sys.exit(as_command("report", main))

@@ -16,10 +16,14 @@ synthetic stand-in. Exit code 0 when every stage completed, 1 otherwise.
 
 from __future__ import annotations
 
+from ucl.lifecycle import ctrl_c_ends_quietly
+
+ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
+
 import sys
 
 from problem_set.report.build import PIPELINE_REPORT
-from ucl.errors import refused_by_machine
+from ucl.errors import as_command
 from ucl.pipeline.command import main
 
 
@@ -30,4 +34,4 @@ def run(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(refused_by_machine("reproduce", run))
+    sys.exit(as_command("reproduce", run))

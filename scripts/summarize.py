@@ -14,13 +14,17 @@ study.db) shows its trials ranked, the best parameters and, with --plot, the his
 
 from __future__ import annotations
 
+from ucl.lifecycle import ctrl_c_ends_quietly
+
+ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
+
 import argparse
 import sys
 from pathlib import Path
 
 from ucl import outdir, search_summary, summary, sweeps
 from ucl.config import refusal
-from ucl.errors import ConfigError, UclError, message, refused_by_machine
+from ucl.errors import ConfigError, UclError, as_command, message
 from ucl.keys import closest
 from ucl.lifecycle import atomic_write
 
@@ -163,4 +167,4 @@ def _check_metrics(frame, given: list[tuple[str, str | None]]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(refused_by_machine("summarize", main))
+    sys.exit(as_command("summarize", main))

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from test_sweep_accounting import LRS, SEEDS, job, sweep_dir
-from train_process import run_script, snapshot
+from train_process import REPO, run_script, snapshot
 
 from ucl import outdir
+from ucl.lifecycle import TEMP_NAME
 
 
 def script(name, *args, file_size_limit=None):
@@ -195,3 +200,42 @@ def test_a_rebuild_on_a_full_disk_keeps_the_last_build_and_says_so_in_one_line(t
     assert said.startswith(f"{name.split('.')[0]}: File too large: {out}"), full.stderr
     assert "Traceback" not in full.stderr
     assert snapshot(out) == before
+
+
+def ctrl_c_default() -> None:  # as in a terminal, even when pytest runs in the background
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+INTERRUPTED = [
+    ("report.py", lambda tmp: ["--runs", str(tmp / "none"), "--no-pdf", "--out", str(tmp / "o")]),
+    ("summarize.py", lambda tmp: [str(fake_sweep(tmp)), "--out", str(tmp / "o")]),
+    ("pipeline.py", lambda tmp: ["pipeline=problem_set_smoke", "--root", str(tmp / "o"), "--list"]),
+]
+
+
+def fake_sweep(tmp_path):
+    sweep = sweep_dir(tmp_path)
+    for lr, seed in itertools.product(LRS, SEEDS):  # every planned job, completed
+        job(sweep, f"lr={lr},seed={seed}", "completed", float(lr))
+    return sweep
+
+
+@pytest.mark.parametrize("name,args", INTERRUPTED, ids=[n for n, _ in INTERRUPTED])
+def test_ctrl_c_at_any_moment_ends_a_script_in_one_line_leaving_no_temporary_file(
+    tmp_path, name, args
+):
+    command = [sys.executable, str(REPO / "scripts" / name), *args(tmp_path)]
+    began = time.monotonic()
+    assert subprocess.run(command, cwd=REPO, capture_output=True).returncode == 0
+    took = time.monotonic() - began
+    for part in (0.15, 0.4, 0.65, 0.9):  # imports, the arguments, the work, the writes
+        proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, preexec_fn=ctrl_c_default)  # fmt: skip
+        time.sleep(part * took)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 130, -signal.SIGINT), (part, out, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, (part, err)
+        if proc.returncode == 130:
+            assert err.strip().endswith("interrupted; what was written before is kept"), err
+        assert not [p for p in (tmp_path / "o").rglob("*") if TEMP_NAME.match(p.name)]

@@ -4,6 +4,7 @@ message names the key or file, the value given, what is allowed and how to fix i
 from __future__ import annotations
 
 import errno
+import signal
 import sys
 from collections.abc import Callable
 
@@ -50,11 +51,17 @@ def machine_refused(e: BaseException) -> str | None:
     )
 
 
-def refused_by_machine(prog: str, main: Callable[[], int]) -> int:
-    """A script's `main`, with a file operation the machine refused said in one line (exit
-    status 1), as train.py says it."""
+def as_command(prog: str, main: Callable[[], int]) -> int:
+    """A script's `main` as a command: a file operation the machine refused is one line
+    (exit status 1), as train.py says it; so is Ctrl-C (exit status 130), once what was
+    being written is whole or gone."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_DFL:  # lifecycle.ctrl_c_ends_quietly's
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return main()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; what was written before is kept", file=sys.stderr)
+        return 130
     except OSError as e:
         if (refused := machine_refused(e)) is None:
             raise
