@@ -13,10 +13,11 @@ import sys
 
 import pytest
 
+from ucl.keys import launcher
 from ucl.pipeline import runner as runner_module
 from ucl.pipeline.launch import train_command
 from ucl.pipeline.runner import Runner
-from ucl.pipeline.stages import Stage, launcher, plan
+from ucl.pipeline.stages import Stage, plan
 from ucl.pipeline.state import stage_state
 
 STAGES = (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,17 @@ def split_override(item: object) -> tuple[str, str]:
     parse every override of every job."""
     key, _, value = str(item).partition("=")
     return key.lstrip("+~").partition("@")[0], value
+
+
+def launcher(args: Iterable[str]) -> str | None:
+    """The launcher the overrides choose (the last `hydra/launcher=NAME`); None for Hydra's
+    basic one, which runs the jobs in train.py's own process."""
+    chosen = None
+    for arg in args:
+        key, value = split_override(arg)
+        if key == "hydra/launcher":
+            chosen = value.strip() or None
+    return None if chosen in (None, "basic") else chosen
 
 
 def changes_result(key: str) -> bool:

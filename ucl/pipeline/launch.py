@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO
 
 from ucl.config import REPO
-from ucl.pipeline.stages import Planned, launcher, shown
+from ucl.keys import launcher
+from ucl.pipeline.stages import Planned, shown
 
 LOG_TAIL_LINES = 15  # lines of a failed stage's log shown on the console
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ucl.config import CONF_DIR, REPO
-from ucl.keys import split_override
+from ucl.keys import launcher, split_override
 
 FIXTURE_MNIST = REPO / "tests" / "fixtures" / "mnist"  # the committed 2000/500-digit subset
 # In an override, "{best_mlp}" is that stage's run dir and "{activation_sweep.activation}"
@@ -492,17 +492,6 @@ def select(full: Plan, only: Iterable[str]) -> Plan:
             wanted.add(name)
             todo += full[name].stage.needs  # full[name] names the valid stages if unknown
     return replace(full, stages=[p for p in full.stages if p.name in wanted])
-
-
-def launcher(args: Iterable[str]) -> str | None:
-    """The launcher the overrides choose (the last `hydra/launcher=NAME`); None for Hydra's
-    basic one, which runs the jobs in train.py's own process."""
-    chosen = None
-    for arg in args:
-        key, value = split_override(arg)
-        if key == "hydra/launcher":
-            chosen = value.strip() or None
-    return None if chosen in (None, "basic") else chosen
 
 
 def merged(args: Iterable[str]) -> tuple[str, ...]:
