@@ -80,9 +80,9 @@ def command(argv: list[str]) -> int:
     try:
         with interrupting():  # from the first moment: a signal ends the command, not a job
             main()
-    except (RunInterrupted, KeyboardInterrupt) as e:  # before any run had written a record
+    except (RunInterrupted, KeyboardInterrupt) as e:  # no job of this process had a record
         signum = getattr(e, "signum", signal.SIGINT)
-        print(f"train.py: stopped by {describe(signum)}; nothing was recorded", file=sys.stderr)
+        print(f"train.py: stopped by {describe(signum)}; {_jobs_elsewhere(argv)}", file=sys.stderr)
         return 128 + signum
     except Exception as e:
         if debug:
@@ -100,6 +100,26 @@ def command(argv: list[str]) -> int:
         print("train.py: an unexpected error (above); --debug shows it in full", file=sys.stderr)
         return 1
     return 0
+
+
+def _jobs_elsewhere(argv: list[str]) -> str:
+    """What became of the jobs when the command stops. A launcher's jobs run in processes
+    of their own: joblib's workers stop (a checkpoint and an interrupted record, or killed
+    by joblib first: a record that says running), SLURM's jobs run on."""
+    from ucl.keys import launcher
+
+    chosen = launcher(argv) or ""
+    if "slurm" in chosen:
+        return (
+            "its SLURM jobs run on (squeue lists them, scancel stops them); once they end, "
+            "the same command continues the sweep"
+        )
+    if chosen:
+        return (
+            "the launcher's jobs stop where they are, and the same command continues each "
+            "from its last checkpoint"
+        )
+    return "nothing was recorded"
 
 
 def job(cfg) -> float | None:

@@ -4,10 +4,22 @@ twin submitit_local runs a sweep here."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 
 import pytest
-from train_process import FIXTURE_MNIST, REPO, data_args, metrics, output, start, train
+from train_process import (
+    FIXTURE_MNIST,
+    REPO,
+    data_args,
+    metrics,
+    output,
+    start,
+    train,
+    wait_for,
+)
 
 from ucl.lifecycle import available_cores, concurrent_jobs, threads_per_job
 
@@ -118,6 +130,33 @@ def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
         # TensorBoard names its event file after the writing process: a worker, not train.py
         (events,) = (tmp_path / "sweep" / job).glob("events.out.tfevents.*")
         assert int(events.name.split(".")[-2]) != proc.pid
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_the_same_command_continues(tmp_path):
+    sweep, hold, log = tmp_path / "sweep", tmp_path / "hold", tmp_path / "sweep.log"
+    hold.mkdir()
+    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=logreg",
+            "steps=60", "eval_every=20", "lr=0.1,0.5", *data_args(tmp_path),
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    env = {"UCL_HOLD": json.dumps({"*": "train"}), "UCL_HOLD_DIR": str(hold)}
+    proc = start(args, log, env, terminal=True)  # Ctrl-C reaches the workers too
+    for job in ("lr=0.1", "lr=0.5"):
+        wait_for(hold / f"{job}.train", proc, log)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=600) == 130, log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    said = [line for line in text.splitlines() if line.startswith("train.py: ")]
+    assert said == [
+        "train.py: stopped by SIGINT; the launcher's jobs stop where they are, and the same "
+        "command continues each from its last checkpoint"
+    ], text
+    for job in ("lr=0.1", "lr=0.5"):  # joblib may kill a worker before it records its end
+        assert metrics(sweep / job)["status"] in ("interrupted", "running")
+    again = train(args)
+    assert again.returncode == 0, output(again)
+    assert all(metrics(sweep / job)["status"] == "completed" for job in ("lr=0.1", "lr=0.5"))
 
 
 @pytest.mark.slow

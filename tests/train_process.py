@@ -51,12 +51,21 @@ def run_script(path: str, args: list[str], file_size_limit: int | None = None):
 
 
 def start(
-    args: list[str], log: Path, env: dict | None = None, ignoring: tuple[int, ...] = ()
+    args: list[str],
+    log: Path,
+    env: dict | None = None,
+    ignoring: tuple[int, ...] = (),
+    terminal: bool = False,
 ) -> subprocess.Popen:
     """`python train.py ARGS` in the background, output to `log` (`env`: added variables),
-    with the signals `ignoring` ignored from its start, as `nohup` ignores SIGHUP."""
+    with the signals `ignoring` ignored from its start, as `nohup` ignores SIGHUP.
+    `terminal`: in a process group of its own, as a terminal's foreground command, with
+    Ctrl-C not ignored (as it is when pytest runs in the background); `os.killpg` then
+    reaches it and the processes it starts, as a terminal's Ctrl-C does."""
 
     def ignore() -> None:
+        if terminal:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
         for signum in ignoring:
             signal.signal(signum, signal.SIG_IGN)
 
@@ -67,7 +76,8 @@ def start(
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**_env(), **(env or {})},
-            preexec_fn=ignore if ignoring else None,
+            preexec_fn=ignore if ignoring or terminal else None,
+            start_new_session=terminal,
         )
 
 
