@@ -26,6 +26,7 @@ from ucl.lifecycle import (  # noqa: E402
     interrupting,
     remove_if_empty,
     sleeping_threads,
+    stopping,
 )
 
 sleeping_threads()  # before torch loads OpenMP: idle threads sleep (docs/performance.md, "Threads")
@@ -81,12 +82,12 @@ def command(argv: list[str]) -> int:
         with interrupting():  # from the first moment: a signal ends the command, not a job
             main()
     except (RunInterrupted, KeyboardInterrupt) as e:  # no job of this process had a record
-        signum = getattr(e, "signum", signal.SIGINT)
-        print(f"train.py: stopped by {describe(signum)}; {_jobs_elsewhere(argv)}", file=sys.stderr)
-        return 128 + signum
+        return _stopped(getattr(e, "signum", signal.SIGINT), argv)
     except Exception as e:
         if debug:
             raise
+        if (signum := stopping()) is not None:  # an import the signal cut short, and its error
+            return _stopped(signum, argv)
         if isinstance(e, (UclError, HydraException, OmegaConfBaseException)):
             print(f"train.py: {one_line(e)}", file=sys.stderr)
             return USAGE_ERROR
@@ -102,24 +103,28 @@ def command(argv: list[str]) -> int:
     return 0
 
 
-def _jobs_elsewhere(argv: list[str]) -> str:
-    """What became of the jobs when the command stops. A launcher's jobs run in processes
-    of their own: joblib's workers stop (a checkpoint and an interrupted record, or killed
-    by joblib first: a record that says running), SLURM's jobs run on."""
+def _stopped(signum: int, argv: list[str]) -> int:
+    """The command stopped by a signal: one line on what became of the jobs, 128 + signum.
+    A launcher's jobs run in processes of their own: joblib's workers stop (a checkpoint and
+    an interrupted record, or killed by joblib first: a record that says running), SLURM's
+    jobs run on."""
     from ucl.keys import launcher
 
     chosen = launcher(argv) or ""
     if "slurm" in chosen:
-        return (
+        jobs = (
             "its SLURM jobs run on (squeue lists them, scancel stops them); once they end, "
             "the same command continues the sweep"
         )
-    if chosen:
-        return (
+    elif chosen:
+        jobs = (
             "the launcher's jobs stop where they are, and the same command continues each "
             "from its last checkpoint"
         )
-    return "nothing was recorded"
+    else:
+        jobs = "nothing was recorded"
+    print(f"train.py: stopped by {describe(signum)}; {jobs}", file=sys.stderr)
+    return 128 + signum
 
 
 def job(cfg) -> float | None:

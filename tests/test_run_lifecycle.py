@@ -262,3 +262,61 @@ def test_signals_from_the_first_moment_stop_the_sweep(tmp_path, phase, sig):
         assert record["status"] == "interrupted" and "SIGHUP at iteration 20" in record["reason"]
     else:
         assert metrics(job)["status"] == "completed"
+
+
+# A signal raises its exception wherever the process is, an import included: one cut short
+# inside numpy's C extension leaves it half-made, and the error that follows (an ImportError
+# or a RecursionError) is the signal's doing. This hook sends SIGTERM as numpy's first
+# submodule import starts, inside torch's import in the run's checks.
+SIGNAL_AT_IMPORT = """
+import importlib.abc, os, signal, sys
+class Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "numpy.dtypes" and not os.path.exists(os.environ["UCL_TEST_SIGNALLED"]):
+            open(os.environ["UCL_TEST_SIGNALLED"], "w").close()
+            os.kill(os.getpid(), signal.SIGTERM)
+sys.meta_path.insert(0, Hook())
+"""
+
+
+@pytest.mark.slow  # two runs of train.py
+def test_a_signal_that_cuts_an_import_short_stops_the_run_in_one_line(tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SIGNAL_AT_IMPORT)
+    run_dir, log = tmp_path / "run", tmp_path / "log"
+    env = {"PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "UCL_TEST_SIGNALLED": str(tmp_path / "signalled")}  # fmt: skip
+    proc = start(_run(tmp_path, run_dir, "steps=20"), log, env)
+    assert proc.wait(timeout=600) == 128 + signal.SIGTERM, log.read_text()
+    assert (tmp_path / "signalled").exists()
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert text.strip().splitlines()[-1] == "train.py: stopped by SIGTERM; nothing was recorded"
+    proc = start(_run(tmp_path, run_dir, "steps=20"), log, env)  # the same command, once
+    assert proc.wait(timeout=600) == 0, log.read_text()
+    assert metrics(run_dir)["status"] == "completed"
+
+
+def test_an_error_after_a_signal_is_recorded_as_the_interruption(tmp_path):
+    from types import SimpleNamespace
+
+    from ucl import lifecycle
+
+    record = lifecycle.Record(tmp_path, {"task": "classify"}, {}, SimpleNamespace(reason=""))
+    record.running()
+
+    def task():  # a handler saw SIGTERM while an import ran; the import then failed
+        lifecycle._stop(signal.SIGTERM)
+        raise RecursionError("maximum recursion depth exceeded")
+
+    closed = []
+    try:
+        with pytest.raises(SystemExit) as ended:
+            lifecycle.run_task(task, record, print, lambda: closed.append(True), print)
+    finally:
+        lifecycle.reset()
+    assert ended.value.code == 128 + signal.SIGTERM and closed == [True]
+    written = metrics(tmp_path)
+    assert written["status"] == "interrupted", written
+    assert written["reason"] == "SIGTERM, then RecursionError: maximum recursion depth exceeded"

@@ -136,7 +136,9 @@ def run_task(
 ) -> dict:
     """Run `task` and record how it ended. Interrupted (Ctrl-C, SIGTERM, SIGHUP, or the
     scheduler's warning that the job is about to end): "interrupted", then the process
-    ends or the scheduler requeues it. An error: "failed" with the reason, re-raised.
+    ends or the scheduler requeues it; so does an error after such a signal (one raised in
+    an import can leave a module half-made, and the error that follows is its). Another
+    error: "failed" with the reason, re-raised.
     Done: `finish` (the last summaries), then "completed" as the last write, during which
     a signal waits; `close` ends the run's other writers, `report` says what it measured."""
     try:
@@ -151,6 +153,13 @@ def run_task(
             raise
         requeue_or_exit(getattr(e, "signum", signal.SIGINT), record)
     except BaseException as e:
+        if (signum := stopping()) is not None:  # the error of an import the signal cut short
+            reason = f"{describe(signum)}, then {type(e).__name__}: {e}"
+            with ignoring():
+                record.end("interrupted", reason=reason)
+                close()
+            log.warning("interrupted: %s", reason)
+            requeue_or_exit(signum, record)
         reason = f"{type(e).__name__}: {e}"
         record.end("failed", reason=reason)
         close()
