@@ -133,7 +133,7 @@ def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_the_same_command_continues(tmp_path):
+def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_says_how_to_continue(tmp_path):
     sweep, hold, log = tmp_path / "sweep", tmp_path / "hold", tmp_path / "sweep.log"
     hold.mkdir()
     args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=logreg",
@@ -154,9 +154,6 @@ def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_the_same_command_continues(
     ], text
     for job in ("lr=0.1", "lr=0.5"):  # joblib may kill a worker before it records its end
         assert metrics(sweep / job)["status"] in ("interrupted", "running")
-    again = train(args)
-    assert again.returncode == 0, output(again)
-    assert all(metrics(sweep / job)["status"] == "completed" for job in ("lr=0.1", "lr=0.5"))
 
 
 @pytest.mark.slow

@@ -279,7 +279,7 @@ sys.meta_path.insert(0, Hook())
 """
 
 
-@pytest.mark.slow  # two runs of train.py
+@pytest.mark.slow  # a run of train.py
 def test_a_signal_that_cuts_an_import_short_stops_the_run_in_one_line(tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()
@@ -293,9 +293,7 @@ def test_a_signal_that_cuts_an_import_short_stops_the_run_in_one_line(tmp_path):
     text = log.read_text()
     assert "Traceback" not in text, text
     assert text.strip().splitlines()[-1] == "train.py: stopped by SIGTERM; nothing was recorded"
-    proc = start(_run(tmp_path, run_dir, "steps=20"), log, env)  # the same command, once
-    assert proc.wait(timeout=600) == 0, log.read_text()
-    assert metrics(run_dir)["status"] == "completed"
+    assert not run_dir.exists()  # as for a signal anywhere before the run's first record
 
 
 def test_an_error_after_a_signal_is_recorded_as_the_interruption(tmp_path):
