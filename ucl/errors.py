@@ -55,7 +55,7 @@ def as_command(prog: str, main: Callable[[], int]) -> int:
     """A script's `main` as a command: a file operation the machine refused is one line
     (exit status 1), as train.py says it; so is Ctrl-C (exit status 130), once what was
     being written is whole or gone."""
-    if signal.getsignal(signal.SIGINT) == signal.SIG_DFL:  # lifecycle.ctrl_c_ends_quietly's
+    if signal.getsignal(signal.SIGINT) == signal.SIG_DFL:  # ctrl_c_ends_quietly set it
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return main()

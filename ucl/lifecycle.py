@@ -401,9 +401,10 @@ class RunInterrupted(BaseException):
 
 def ctrl_c_ends_quietly(module: str) -> None:
     """In a script run as `__main__` (`module` is its __name__; a test importing it changes
-    nothing): until `errors.as_command` runs its main (or train.py its own handlers), Ctrl-C ends
-    the process as SIGTERM does, with 128 + the signal and no traceback, as nothing is
-    written while the imports load. A Ctrl-C the process was started ignoring stays so."""
+    nothing): until `errors.as_command` runs its main (or train.py its own handlers),
+    Ctrl-C ends the process as SIGTERM does, with 128 + the signal and no traceback, as
+    nothing is written while the imports load. A Ctrl-C the process was started ignoring
+    stays so."""
     if module == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
