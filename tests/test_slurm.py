@@ -126,6 +126,18 @@ def test_requeue_time_limit_and_an_early_signal_lose_nothing(tmp_path):
     )
 
 
+def test_a_sweep_sbatch_refuses_is_one_line_naming_the_settings(tmp_path):
+    args = [*cluster_chaos.slurm_args(), "hydra.launcher.partition=nosuch", "model=logreg",
+            "steps=10", "lr=0.1,0.2", *data(tmp_path)]  # fmt: skip
+    code, log = run(args, tmp_path / "sweep")
+    assert code == 2 and "Traceback" not in log, log
+    said = log.strip().splitlines()[-1]
+    assert said.startswith(
+        "train.py: SLURM refused the sweep's jobs: invalid partition specified: nosuch"
+    ), said
+    assert "hydra.launcher.partition=nosuch" in said and "cpus_per_task=1" in said, said
+
+
 @pytest.mark.slow
 def test_failures_on_the_node_are_named_and_the_sweep_fails(tmp_path):
     """In one sweep with no requeue left (max_num_timeout=0): a job that raises (its loss

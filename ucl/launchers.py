@@ -19,7 +19,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
-from ucl.errors import RunFailed
+from ucl.errors import ConfigError, RunFailed
 from ucl.lifecycle import atomic_write
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class Waiting:
 
     def _submit(self, job_overrides, initial_job_idx: int) -> list:
         import submitit
+        from submitit.core.utils import FailedJobError
 
         # Hydra's launch builds the executor and submits, then waits in job order and stops
         # at the first job without a result, keeping no handle on the jobs. Its submission is
@@ -67,9 +68,24 @@ class Waiting:
             super().launch(job_overrides, initial_job_idx)
         except _Submitted:
             pass
+        except FailedJobError as e:  # sbatch refused the array: no job was made
+            raise ConfigError(
+                f"SLURM refused the sweep's jobs: {_sbatch_says(e)} (asked: "
+                f"{self._asked()}); change the hydra.launcher.* settings (their comments: "
+                f"conf/hydra/launcher/submitit_slurm.yaml)"
+            ) from None
         finally:
             submitit.AutoExecutor.map_array = real_map
         return jobs
+
+    def _asked(self) -> str:
+        """The launcher settings sbatch is given, as the overrides that set them."""
+        keys = ("partition", "account", "qos", "cpus_per_task", "mem_gb", "mem_per_cpu",
+                "gpus_per_node", "gres", "constraint", "timeout_min")  # fmt: skip
+        launcher = self.config.hydra.launcher
+        return ", ".join(
+            f"hydra.launcher.{k}={launcher[k]}" for k in keys if launcher.get(k) is not None
+        )
 
     def _detached(self, jobs, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -125,6 +141,12 @@ class Waiting:
             atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
             returns.append(ret)
         return returns
+
+
+def _sbatch_says(e: Exception) -> str:
+    """sbatch's own error lines, without its prefix, in one line."""
+    lines = [ln.strip().removeprefix("sbatch: error: ") for ln in str(e).splitlines()]
+    return "; ".join(ln for ln in lines if ln) or type(e).__name__
 
 
 def _entry(num: int, job, overrides) -> dict:
