@@ -138,6 +138,28 @@ def test_a_sweep_sbatch_refuses_is_one_line_naming_the_settings(tmp_path):
     assert "hydra.launcher.partition=nosuch" in said and "cpus_per_task=1" in said, said
 
 
+def test_a_job_the_partition_cannot_start_is_named_while_the_sweep_waits(tmp_path):
+    """More cores than a node has: SLURM takes the job and leaves it pending (PartitionConfig)
+    until the request or the partition changes; the waiting command says so."""
+    sweep = tmp_path / "sweep"
+    args = [*cluster_chaos.slurm_args(), "hydra.launcher.cpus_per_task=64", "model=logreg",
+            "steps=10", "lr=0.1", *data(tmp_path)]  # fmt: skip
+    proc = cluster_chaos.sweep(args, sweep)
+    log = sweep.with_suffix(".log")
+    try:
+        deadline = time.monotonic() + 60
+        while "cannot start" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        said = [line for line in log.read_text().splitlines() if "cannot start" in line]
+    finally:
+        for job in (sweep / ".submitit").glob("[0-9]*"):  # the array, by its folder
+            subprocess.run(["scancel", job.name.partition("_")[0]], capture_output=True)
+        code = cluster_chaos.wait(proc, 120)
+    assert len(said) == 1, log.read_text()
+    assert "waits for PartitionConfig" in said[0] and "hydra.launcher.cpus_per_task=64" in said[0]
+    assert code == 1  # cancelled: the sweep names it and fails
+
+
 @pytest.mark.slow
 def test_failures_on_the_node_are_named_and_the_sweep_fails(tmp_path):
     """In one sweep with no requeue left (max_num_timeout=0): a job that raises (its loss

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -107,7 +108,7 @@ class Waiting:
     def _wait(self, jobs, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         from submitit.core.utils import UncompletedJobError
 
-        _until_done(jobs)
+        _until_done(jobs, asked=self._asked())
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         ledger = _read_ledger(sweep_dir)
         returns = []
@@ -185,22 +186,58 @@ def refresh(sweep_dir: Path) -> dict[str, dict]:
     return ledger
 
 
-def _until_done(jobs, poll_s: float = 5.0, look_s: float = 0.5) -> None:
+def _until_done(jobs, poll_s: float = 5.0, look_s: float = 0.5, asked: str = "") -> None:
     """Wait for every job. A job's result file is looked for every `look_s` seconds (a file
     on disk: nothing is asked of the scheduler), so the sweep ends as soon as its last job
     does; SLURM is asked about the jobs that may have died without a result, one sacct call
     for the whole sweep every `poll_s` seconds (submitit alone asks less and less often as a
-    job ages, up to every 10 minutes, and would notice such a job minutes late)."""
+    job ages, up to every 10 minutes, and would notice such a job minutes late). A job that
+    waits for a change of its request or of the cluster's limits is named once (`asked`:
+    the launcher settings it was given)."""
     watcher = getattr(type(jobs[0]), "watcher", None) if jobs else None
-    asked = time.monotonic()
+    last = time.monotonic()
+    named: set[str] = set()
     while not all(job.done() for job in jobs):
         time.sleep(look_s)
-        if watcher is not None and time.monotonic() - asked >= poll_s:
-            asked = time.monotonic()
+        if watcher is not None and time.monotonic() - last >= poll_s:
+            last = time.monotonic()
             try:
                 watcher.update()
             except NotImplementedError:  # local jobs: done() asks the process itself
                 watcher = None
+                continue
+            _name_stuck(jobs, named, asked)
+
+
+# squeue's reasons for a pending job that only a smaller request or other limits will start
+NEVER_AS_ASKED = re.compile(
+    r"^(PartitionConfig|PartitionNodeLimit|PartitionTimeLimit|BadConstraints|"
+    r"(QOS|Assoc)Max\w*PerJob\w*)$"
+)
+
+
+def _name_stuck(jobs, named: set[str], asked: str) -> None:
+    """Log, once per job, a pending job SLURM will not start as asked."""
+    pending = [j.job_id for j in jobs if j.job_id not in named and not j.done()]
+    if not pending:
+        return
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i|%r", "-j", ",".join(pending)],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return  # SLURM does not answer from here: nothing to name
+    for line in out.splitlines():
+        job_id, _, reason = line.partition("|")
+        if job_id in pending and NEVER_AS_ASKED.match(reason.strip()):
+            named.add(job_id)
+            log.warning(
+                "SLURM job %s cannot start as asked: it waits for %s, a limit of the "
+                "partition, QOS or account that the request exceeds (asked: %s); scancel it "
+                "and ask less, or another partition",
+                job_id, reason.strip(), asked,
+            )  # fmt: skip
 
 
 def _state(job) -> str:
