@@ -12,7 +12,7 @@ import time
 
 import pytest
 from test_sweep_accounting import LRS, SEEDS, job, sweep_dir
-from train_process import REPO, run_script, snapshot
+from train_process import REPO, ctrl_c_default, run_script, snapshot
 
 from ucl import outdir
 from ucl.lifecycle import TEMP_NAME
@@ -188,10 +188,7 @@ def test_a_rebuild_on_a_full_disk_keeps_the_last_build_and_says_so_in_one_line(t
     if name == "report.py":
         args = ["--runs", str(tmp_path / "none"), "--out", str(out), "--no-pdf"]
     else:
-        sweep = sweep_dir(tmp_path)
-        for lr, seed in itertools.product(LRS, SEEDS):  # every planned job, completed
-            job(sweep, f"lr={lr},seed={seed}", "completed", float(lr))
-        args = [str(sweep), "--out", str(out)]
+        args = [str(fake_sweep(tmp_path)), "--out", str(out)]
     assert script(name, *args).returncode == 0
     before = snapshot(out)
     full = script(name, *args, file_size_limit=200)  # each output is larger
@@ -200,10 +197,6 @@ def test_a_rebuild_on_a_full_disk_keeps_the_last_build_and_says_so_in_one_line(t
     assert said.startswith(f"{name.split('.')[0]}: File too large: {out}"), full.stderr
     assert "Traceback" not in full.stderr
     assert snapshot(out) == before
-
-
-def ctrl_c_default() -> None:  # as in a terminal, even when pytest runs in the background
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 INTERRUPTED = [
@@ -239,3 +232,4 @@ def test_ctrl_c_at_any_moment_ends_a_script_without_a_traceback_or_a_temporary_f
         if proc.returncode == 130:
             assert err.strip().endswith("interrupted; what was written before is kept"), err
         assert not [p for p in (tmp_path / "o").rglob("*") if TEMP_NAME.match(p.name)]
+

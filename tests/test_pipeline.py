@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from train_process import ctrl_c_default
 
 from ucl.rundir import run_identity
 
@@ -311,10 +312,6 @@ def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_r
     assert "in use" not in (root / "logs" / "one.log").read_text()
 
 
-def ctrl_c_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.slow  # one pipeline stopped in training, then continued
 def test_a_stopped_pipeline_ends_its_stages_records_them_and_the_same_command_continues(tmp_path):
     root, hold = tmp_path / "runs", tmp_path / "hold"
@@ -325,8 +322,7 @@ def test_a_stopped_pipeline_ends_its_stages_records_them_and_the_same_command_co
             "--root", str(root)]  # fmt: skip
     hold.mkdir()
     env = {**os.environ, "UCL_HOLD": json.dumps({"one": "train"}), "UCL_HOLD_DIR": str(hold)}
-    # a terminal signals the command's process group (each stage runs in a session of its
-    # own), where Ctrl-C is not ignored (as it is when pytest itself runs in the background)
+    # a terminal signals the command's process group (each stage runs in a session of its own)
     first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env, start_new_session=True,
                              preexec_fn=ctrl_c_default)  # fmt: skip

@@ -50,6 +50,12 @@ def run_script(path: str, args: list[str], file_size_limit: int | None = None):
     )
 
 
+def ctrl_c_default() -> None:
+    """Ctrl-C as a terminal's foreground command has it: not ignored, as it is when pytest
+    itself runs in the background (a child inherits an ignored signal)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(
     args: list[str],
     log: Path,
@@ -65,7 +71,7 @@ def start(
 
     def ignore() -> None:
         if terminal:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            ctrl_c_default()
         for signum in ignoring:
             signal.signal(signum, signal.SIG_IGN)
 
