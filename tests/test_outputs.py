@@ -233,3 +233,23 @@ def test_ctrl_c_at_any_moment_ends_a_script_without_a_traceback_or_a_temporary_f
             assert err.strip().endswith("interrupted; what was written before is kept"), err
         assert not [p for p in (tmp_path / "o").rglob("*") if TEMP_NAME.match(p.name)]
 
+
+def test_a_ctrl_c_a_library_swallowed_still_ends_the_command_as_interrupted(capsys):
+    """A Ctrl-C inside Hydra's composition once came back as a refusal of the config it had
+    cut short (exit 2): the command says it was interrupted, last, with 130."""
+    from ucl.errors import as_command
+
+    def main() -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, its KeyboardInterrupt swallowed
+            time.sleep(1)
+        except BaseException:  # noqa: BLE001 - as the library did
+            pass
+        print("pipeline: stage a: 'NoneType' object has no attribute ...", file=sys.stderr)
+        return 2
+
+    before = signal.getsignal(signal.SIGINT)
+    assert as_command("pipeline", main) == 130
+    assert signal.getsignal(signal.SIGINT) == before
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said[-1] == "pipeline: interrupted; what was written before is kept", said

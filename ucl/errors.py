@@ -54,19 +54,36 @@ def machine_refused(e: BaseException) -> str | None:
 def as_command(prog: str, main: Callable[[], int]) -> int:
     """A script's `main` as a command: a file operation the machine refused is one line
     (exit status 1), as train.py says it; so is Ctrl-C (exit status 130), once what was
-    being written is whole or gone."""
-    if signal.getsignal(signal.SIGINT) == signal.SIG_DFL:  # ctrl_c_ends_quietly set it
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    being written is whole or gone. A Ctrl-C a library swallowed, leaving something half
+    made whose error follows, still ends the command as interrupted."""
+    seen: list[int] = []
+
+    def ctrl_c(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_DFL, signal.default_int_handler):  # not ignored
+        signal.signal(signal.SIGINT, ctrl_c)
     try:
-        return main()
+        code = main()
     except KeyboardInterrupt:
+        code = None
+    except Exception as e:
+        if seen:  # the error of what the Ctrl-C cut short
+            code = None
+        elif (refused := machine_refused(e)) is not None:
+            print(f"{prog}: {refused}", file=sys.stderr)
+            return 1
+        else:
+            raise
+    finally:
+        if signal.getsignal(signal.SIGINT) is ctrl_c:
+            signal.signal(signal.SIGINT, previous)
+    if code is None or (seen and code not in (0, 130)):  # 130: main said it was interrupted
         print(f"{prog}: interrupted; what was written before is kept", file=sys.stderr)
         return 130
-    except OSError as e:
-        if (refused := machine_refused(e)) is None:
-            raise
-        print(f"{prog}: {refused}", file=sys.stderr)
-        return 1
+    return code
 
 
 class RunFailed(Exception):
