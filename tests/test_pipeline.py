@@ -279,22 +279,29 @@ def test_a_pipeline_is_named_or_refused(tmp_path):
     )
 
 
-@pytest.mark.slow  # two pipeline commands, one stage trained
-def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_record(tmp_path):
-    root = tmp_path / "runs"
+def start_held(tmp_path, steps: int, **popen) -> tuple[subprocess.Popen, Path, Path, Path]:
+    """A pipeline command of one logreg stage, `one`, started in the background; returns
+    once the stage waits in training (until its marker is removed or a signal comes):
+    (the command, the pipeline file, its root, the folder of the marker)."""
+    root, hold = tmp_path / "runs", tmp_path / "hold"
+    hold.mkdir()
     data = ["dataset.idx_dir=tests/fixtures/mnist", f"dataset.root={tmp_path / 'data'}"]
-    one = stage(["model=logreg", "steps=20", "eval_every=10", "threads=1", *data])
+    one = stage(["model=logreg", f"steps={steps}", f"eval_every={steps // 2}", "threads=1", *data])
     mine = write(tmp_path / "mine.yaml", {"stages": {"one": one}})
     args = [sys.executable, str(REPO / "scripts" / "pipeline.py"), f"pipeline={mine}",
             "--root", str(root)]  # fmt: skip
-    hold = tmp_path / "hold"  # the first one's stage waits in training until let go
-    hold.mkdir()
     env = {**os.environ, "UCL_HOLD": json.dumps({"one": "train"}), "UCL_HOLD_DIR": str(hold)}
-    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, **popen)  # fmt: skip
+    while not (hold / "one.train").exists() and proc.poll() is None:
+        time.sleep(0.05)
+    return proc, mine, root, hold
+
+
+@pytest.mark.slow  # two pipeline commands, one stage trained
+def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_record(tmp_path):
+    first, mine, root, hold = start_held(tmp_path, steps=20)
     try:
-        while not (hold / "one.train").exists() and first.poll() is None:
-            time.sleep(0.05)
         second = pipeline(f"pipeline={mine}", "--root", str(root))
         (hold / "one.train").unlink(missing_ok=True)
         out, err = first.communicate(timeout=300)
@@ -314,21 +321,11 @@ def test_a_second_pipeline_on_a_root_in_use_is_refused_and_the_first_keeps_its_r
 
 @pytest.mark.slow  # one pipeline stopped in training, then continued
 def test_a_stopped_pipeline_ends_its_stages_records_them_and_the_same_command_continues(tmp_path):
-    root, hold = tmp_path / "runs", tmp_path / "hold"
-    data = ["dataset.idx_dir=tests/fixtures/mnist", f"dataset.root={tmp_path / 'data'}"]
-    one = stage(["model=logreg", "steps=40", "eval_every=20", "threads=1", *data])
-    mine = write(tmp_path / "mine.yaml", {"stages": {"one": one}})
-    args = [sys.executable, str(REPO / "scripts" / "pipeline.py"), f"pipeline={mine}",
-            "--root", str(root)]  # fmt: skip
-    hold.mkdir()
-    env = {**os.environ, "UCL_HOLD": json.dumps({"one": "train"}), "UCL_HOLD_DIR": str(hold)}
     # a terminal signals the command's process group (each stage runs in a session of its own)
-    first = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=env, start_new_session=True,
-                             preexec_fn=ctrl_c_default)  # fmt: skip
+    first, mine, root, hold = start_held(
+        tmp_path, steps=40, start_new_session=True, preexec_fn=ctrl_c_default
+    )
     try:
-        while not (hold / "one.train").exists() and first.poll() is None:
-            time.sleep(0.05)
         os.killpg(first.pid, signal.SIGINT)  # Ctrl-C; the stage writes its checkpoint
         time.sleep(0.05)
         os.killpg(first.pid, signal.SIGHUP)  # meanwhile the terminal is closed

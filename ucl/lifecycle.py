@@ -144,21 +144,13 @@ def run_task(
     try:
         metrics = task()
     except (RunInterrupted, KeyboardInterrupt, SystemExit) as e:
-        reason = str(e) if isinstance(e, RunInterrupted) else type(e).__name__
-        with ignoring():  # a second signal (a requeue's SIGTERM) must not cut this record
-            record.end("interrupted", reason=reason)
-            close()
-        log.warning("interrupted: %s", reason)
+        _interrupted(record, close, str(e) if isinstance(e, RunInterrupted) else type(e).__name__)
         if isinstance(e, SystemExit):
             raise
         requeue_or_exit(getattr(e, "signum", signal.SIGINT), record)
     except BaseException as e:
         if (signum := stopping()) is not None:  # the error of an import the signal cut short
-            reason = f"{describe(signum)}, then {type(e).__name__}: {e}"
-            with ignoring():
-                record.end("interrupted", reason=reason)
-                close()
-            log.warning("interrupted: %s", reason)
+            _interrupted(record, close, f"{describe(signum)}, then {type(e).__name__}: {e}")
             requeue_or_exit(signum, record)
         reason = f"{type(e).__name__}: {e}"
         record.end("failed", reason=reason)
@@ -179,6 +171,13 @@ def run_task(
     if late.signal is not None:  # a time-limit warning for a job that has just finished
         log.info("%s arrived as the run completed; nothing left to requeue", late.name)
     return metrics
+
+
+def _interrupted(record: Record, close: Callable[[], None], reason: str) -> None:
+    with ignoring():  # a second signal (a requeue's SIGTERM) must not cut this record
+        record.end("interrupted", reason=reason)
+        close()
+    log.warning("interrupted: %s", reason)
 
 
 def file_in_the_way(path: Path) -> Path | None:

@@ -89,13 +89,11 @@ def save(folder: Path, figs: dict) -> list[Path]:
     # the last summary's figures in TensorBoard go once the new ones are written
     board = Path(folder) / TENSORBOARD_DIR
     earlier = set(board.glob("events.out.tfevents.*"))
-    writer = SummaryWriter(log_dir=str(board))
     try:
-        for name, fig in figs.items():
-            writer.add_figure(name, fig, 0)  # and closes it
-        writer.close()
+        with SummaryWriter(log_dir=str(board)) as writer:
+            for name, fig in figs.items():
+                writer.add_figure(name, fig, 0)  # and closes it
     except BaseException:
-        writer.close()
         for new in set(board.glob("events.out.tfevents.*")) - earlier:
             new.unlink(missing_ok=True)
         raise
