@@ -16,6 +16,7 @@ import yaml
 from ucl.config import REPO
 from ucl.pipeline import runner as runner_module
 from ucl.pipeline.launch import launch_train, train_command
+from ucl.pipeline.prepare import prepare_mnist
 from ucl.pipeline.runner import Runner
 from ucl.pipeline.schedule import critical_path, schedule_seconds
 from ucl.pipeline.stages import (
@@ -183,6 +184,26 @@ def test_smoke_plan_uses_the_fixture_and_its_own_data_root(tmp_path):
             assert args["dataset.root"] == str(tmp_path / "smoke" / "data")
     assert "normal_var=1,16" in p["divergence_simple"].args
     assert "normal_var=1,2,4,8,16" not in p["divergence_simple"].args
+
+
+def test_the_data_is_brought_in_once_without_drawing_a_validation_split(tmp_path, monkeypatch):
+    """Before stages run side by side, the pipeline loads MNIST once to bring its files into
+    the data root; each stage draws its own validation split (scikit-learn's, a second to
+    import), so this load draws none."""
+    from ucl.data import Splits
+
+    p = plan(tmp_path / "smoke", smoke=True, env={})
+    assert "dataset.validation=300" in p.stages[0].args  # the first stage holds digits out
+    drawn, hold_out = [], Splits.hold_out
+
+    def recorded(splits, n, seed):
+        drawn.append(n)
+        return hold_out(splits, n, seed)
+
+    monkeypatch.setattr(Splits, "hold_out", recorded)
+    assert prepare_mnist(p) is None
+    assert (tmp_path / "smoke" / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists()
+    assert not any(drawn), drawn
 
 
 def test_threads_given_to_stages_that_set_none(tmp_path):

@@ -18,7 +18,8 @@ def prepare_mnist(plan: Plan) -> str | None:
     from ucl.schema import load_all
 
     load_all()
-    cfg = compose([a for a in first.args if a.startswith("dataset.")])
+    # the files are what is shared; each stage draws its own validation split
+    cfg = compose([*(a for a in first.args if a.startswith("dataset.")), "dataset.validation=0"])
     try:
         DATASETS.create(cfg.dataset.name, cfg)
     except Exception as e:  # any failure: reported, and each MNIST stage will say it again
