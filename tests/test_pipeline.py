@@ -344,3 +344,27 @@ def test_a_stopped_pipeline_ends_its_stages_records_them_and_the_same_command_co
     again = pipeline(f"pipeline={mine}", "--root", str(root))
     assert again.returncode == 0, again.stdout + again.stderr
     assert json.loads((root / "one" / "metrics.json").read_text())["metrics"]["steps"] == 40
+
+
+@pytest.mark.slow  # one pipeline killed in training, then continued
+def test_a_pipeline_killed_outright_leaves_no_stage_running_and_the_same_command_continues(
+    tmp_path,
+):
+    # kill -9, or the kernel's out-of-memory killer: the command cannot stop its stages
+    first, mine, root, hold = start_held(tmp_path, steps=20)
+    trainer = json.loads((hold / "one.train").read_text())["pid"]
+    first.kill()
+    first.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{trainer}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{trainer}").exists(), "train.py outlived the killed command"
+    finally:
+        (hold / "one.train").unlink(missing_ok=True)  # a held stage would wait for ever
+    record = json.loads((root / "one" / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and "SIGTERM" in record["reason"], record
+    again = pipeline(f"pipeline={mine}", "--root", str(root))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Traceback" not in again.stdout + again.stderr
+    assert json.loads((root / "one" / "metrics.json").read_text())["metrics"]["steps"] == 20

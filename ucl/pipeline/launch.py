@@ -10,6 +10,9 @@ stage's train.py ends when its SLURM job does, with the job's one-line error if 
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -49,7 +52,9 @@ def cluster_dir(planned: Planned) -> Path:
 
 def launch_train(planned: Planned, log: IO[str]) -> subprocess.Popen:
     """`python train.py [-m] ARGS hydra.(run|sweep).dir=DIR`, from the repo, output to log.
-    In its own session: Ctrl-C reaches the runner alone, which stops each stage once."""
+    In its own session: Ctrl-C reaches the runner alone, which stops each stage once. On
+    Linux the stage is sent SIGTERM if the runner dies without stopping it (kill -9, the
+    out-of-memory killer): it writes its checkpoint, and the same command continues it."""
     return subprocess.Popen(
         train_command(planned),
         cwd=REPO,
@@ -57,7 +62,24 @@ def launch_train(planned: Planned, log: IO[str]) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=_ended_with(os.getpid()) if sys.platform.startswith("linux") else None,
     )
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
+
+
+def _ended_with(runner: int) -> Callable[[], None]:
+    """What the stage's process does before train.py starts: ask for SIGTERM when the
+    runner ends (Python's standard library has no prctl; ctypes calls the C library's)."""
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+
+    def ask() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != runner:  # the runner ended before the request was made
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return ask
 
 
 def log_path(root: Path, planned: Planned) -> Path:
