@@ -253,3 +253,44 @@ def test_a_ctrl_c_a_library_swallowed_still_ends_the_command_as_interrupted(caps
     assert signal.getsignal(signal.SIGINT) == before
     said = capsys.readouterr().err.strip().splitlines()
     assert said[-1] == "pipeline: interrupted; what was written before is kept", said
+
+
+# a script writing its output when a signal comes: between the temporary file's write and
+# its rename over the last build (what summarize.py and report.py do with each file)
+WRITE_STOPPED = """
+import os, signal, sys, time
+from pathlib import Path
+from ucl.errors import as_command
+from ucl.lifecycle import atomic_write
+
+def stopped():
+    os.kill(os.getpid(), signal.Signals[sys.argv[2]])
+    time.sleep(5)
+
+def main():
+    atomic_write(Path(sys.argv[1]), "the new build", before_rename=stopped)
+    return 0
+
+sys.exit(as_command("summarize", main))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_script_stopped_by_sigterm_or_a_hang_up_keeps_the_last_build_and_no_temporary_file(
+    tmp_path, sig
+):
+    out = tmp_path / "summary.md"
+    out.write_text("the last build")
+    command = [sys.executable, "-c", WRITE_STOPPED, str(out), sig.name]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 128 + sig, (proc.returncode, proc.stderr)
+    assert proc.stderr.strip().splitlines() == [
+        "summarize: interrupted; what was written before is kept"
+    ]
+    assert out.read_text() == "the last build"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.md"]
+    if sig == signal.SIGHUP:  # under nohup a hang-up stays ignored: the build completes
+        ignored = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60,
+                                 preexec_fn=lambda: signal.signal(sig, signal.SIG_IGN))  # fmt: skip
+        assert ignored.returncode == 0, ignored.stderr
+        assert out.read_text() == "the new build"

@@ -51,26 +51,33 @@ def machine_refused(e: BaseException) -> str | None:
     )
 
 
+# what a terminal sends a command: Ctrl-C, and on closing, a hang-up; and what kill sends
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def as_command(prog: str, main: Callable[[], int]) -> int:
     """A script's `main` as a command: a file operation the machine refused is one line
-    (exit status 1), as train.py says it; so is Ctrl-C (exit status 130), once what was
-    being written is whole or gone. A Ctrl-C a library swallowed, leaving something half
-    made whose error follows, still ends the command as interrupted."""
+    (exit status 1), as train.py says it; so are Ctrl-C, SIGTERM and a hang-up (exit status
+    128 + the signal), once what was being written is whole or gone. A signal the process
+    was started ignoring (a hang-up under nohup) stays ignored. A Ctrl-C a library
+    swallowed, leaving something half made whose error follows, still ends the command as
+    interrupted."""
     seen: list[int] = []
 
-    def ctrl_c(signum, frame):
+    def stop(signum, frame):
         seen.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.getsignal(signal.SIGINT)
-    if previous in (signal.SIG_DFL, signal.default_int_handler):  # not ignored
-        signal.signal(signal.SIGINT, ctrl_c)
+    previous = {s: signal.getsignal(s) for s in STOPS}
+    for s, handler in previous.items():
+        if handler in (signal.SIG_DFL, signal.default_int_handler):  # not ignored
+            signal.signal(s, stop)
     try:
         code = main()
     except KeyboardInterrupt:
         code = None
     except Exception as e:
-        if seen:  # the error of what the Ctrl-C cut short
+        if seen:  # the error of what the signal cut short
             code = None
         elif (refused := machine_refused(e)) is not None:
             print(f"{prog}: {refused}", file=sys.stderr)
@@ -78,11 +85,12 @@ def as_command(prog: str, main: Callable[[], int]) -> int:
         else:
             raise
     finally:
-        if signal.getsignal(signal.SIGINT) is ctrl_c:
-            signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            if signal.getsignal(s) is stop:
+                signal.signal(s, handler)
     if code is None or (seen and code not in (0, 130)):  # 130: main said it was interrupted
         print(f"{prog}: interrupted; what was written before is kept", file=sys.stderr)
-        return 130
+        return 128 + (seen[0] if seen else signal.SIGINT)
     return code
 
 
