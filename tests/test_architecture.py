@@ -190,6 +190,28 @@ def test_a_sweep_sent_to_a_launcher_is_sent_without_loading_torch(tmp_path, fixt
     assert proc.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.parametrize(
+    "wrong,unloaded,said",
+    [
+        ("classifier={tmp}/nowhere", "torch", "run dir {tmp}/nowhere does not exist"),
+        ("optimizer.schedule=linear", "torch._dynamo", "optimizer.schedule='linear' is unknown"),
+    ],
+    ids=["a link", "a schedule"],
+)
+def test_a_wrong_name_is_answered_before_what_it_does_not_need_loads(
+    tmp_path, fixture_overrides, wrong, unloaded, said
+):
+    """A mistyped path is refused before torch loads (over a second), a mistyped schedule
+    before an optimizer is built (torch's optimizers load torch._dynamo: another second)."""
+    model = "experiment=gan" if wrong.startswith("classifier") else "model=mlp"
+    argv = ["train.py", model, wrong.format(tmp=tmp_path), *fixture_overrides,
+            f"hydra.run.dir={tmp_path / 'run'}"]  # fmt: skip
+    proc = _python(LOADED_PROBE, unloaded, *argv)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert said.format(tmp=tmp_path) in proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_the_pipeline_command_plans_and_checks_without_loading_torch(tmp_path):
     """The pipeline command trains nothing (its stages are train.py processes), so it does
     not load torch: over a second of CPU at each `pipeline.py` or `reproduce.py`, --list

@@ -210,6 +210,12 @@ def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: 
     """
     kwargs = {k: v for k, v in dict(cfg_opt).items() if k not in ("name", "schedule")}
     kwargs.update(overrides)
+    schedule = cfg_opt.get("schedule", "constant")
+    if schedule not in SCHEDULES:  # first: building torch's first optimizer loads torch._dynamo
+        raise ConfigError(
+            f"optimizer.schedule={schedule!r} is unknown; use one of {', '.join(SCHEDULES)}; "
+            f"e.g. optimizer.schedule=cosine"
+        )
     try:
         _check_settings(kwargs)
         opt = OPTIMIZERS.create(cfg_opt.name, list(params), **kwargs)
@@ -218,12 +224,6 @@ def build_optimizer(cfg_opt, params: Iterable[torch.nn.Parameter], total_steps: 
             f"optimizer {cfg_opt.name}: {e}. Check the optimizer.* keys (their values and "
             f"comments: conf/optimizer/{cfg_opt.name}.yaml)"
         ) from e
-    schedule = cfg_opt.get("schedule", "constant")
-    if schedule not in SCHEDULES:
-        raise ConfigError(
-            f"optimizer.schedule={schedule!r} is unknown; use one of {', '.join(SCHEDULES)}; "
-            f"e.g. optimizer.schedule=cosine"
-        )
     if schedule == "constant":
         return opt, None
     # cosine: lr * (1 + cos(pi t / T)) / 2 down to 0 at the run's last step, stepped once

@@ -51,13 +51,15 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
         info = {k: previous.get(k, v) for k, v in info.items()} if previous else info
     else:
         rundir.check_same_job(run_dir, cfg, info["overrides"], previous)
-    # torch loads from here on, so that a dir refused above is answered at once
+    again = previous is not None and previous["status"] == "completed"
+    if not (again and cfg.skip_completed):  # a completed run is skipped, whatever it read
+        rundir.check_links(cfg.get("task_settings"))  # a wrong classifier= path: refused here
+    # torch loads from here on, so that a dir or a path refused above is answered at once
     from ucl.context import Context, resolve_precision
     from ucl.loop import check_checkpoint
     from ucl.plots.training import Tracker
 
     load_all()
-    again = previous is not None and previous["status"] == "completed"
     if again and cfg.skip_completed:
         from ucl.data import fingerprint_of_config  # skipped only on the data it ran on
 
@@ -74,7 +76,6 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> float | None:
             f"resume={run_dir}: the run's own {rundir.CONFIG_RECORD} fails today's checks "
             f"({e}); it cannot be continued by this version of ucl: start it again in a new dir"
         ) from e
-    rundir.check_links(cfg.get("task_settings"))  # a wrong classifier= path: refused here
     taken = rundir.consumed(cfg, info.get("choices"))  # a malformed consumed.KEY: refused here too
     device = resolve_device(cfg.device)
     if not again:
