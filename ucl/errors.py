@@ -51,8 +51,9 @@ def machine_refused(e: BaseException) -> str | None:
     )
 
 
-# what a terminal sends a command: Ctrl-C, and on closing, a hang-up; and what kill sends
-STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# the signals that stop a command and its runs: a terminal's Ctrl-C and, on closing, its
+# hang-up; kill's SIGTERM
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def as_command(prog: str, main: Callable[[], int]) -> int:
@@ -68,7 +69,7 @@ def as_command(prog: str, main: Callable[[], int]) -> int:
         seen.append(signum)
         raise KeyboardInterrupt
 
-    previous = {s: signal.getsignal(s) for s in STOPS}
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
     for s, handler in previous.items():
         if handler in (signal.SIG_DFL, signal.default_int_handler):  # not ignored
             signal.signal(s, stop)

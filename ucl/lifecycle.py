@@ -74,7 +74,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ucl.errors import CorruptFileError, RunDirBusy, RunFailed, UclError, machine_refused
+from ucl.errors import (
+    SIGNALS,
+    CorruptFileError,
+    RunDirBusy,
+    RunFailed,
+    UclError,
+    machine_refused,
+)
 
 METRICS = "metrics.json"
 STATUSES = ("completed", "failed", "interrupted", "running")
@@ -384,8 +391,7 @@ def _job_log() -> str:
     return "the terminal"
 
 
-# -- signals -------------------------------------------------------------------------------
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# -- signals (ucl.errors.SIGNALS: the ones that stop a run) --------------------------------
 
 
 class RunInterrupted(BaseException):
