@@ -12,7 +12,7 @@ otherwise idle machine: --busy adds the one job it measures beside (problem_set/
 
 from __future__ import annotations
 
-from ucl.lifecycle import ctrl_c_ends_quietly
+from ucl.lifecycle import as_command, ctrl_c_ends_quietly
 
 ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
 
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from ucl import outdir
-from ucl.errors import UclError, as_command, message
+from ucl.errors import UclError, message
 from ucl.lifecycle import atomic_write, sleeping_threads
 from ucl.outdir import OutputDirError
 

@@ -11,7 +11,7 @@ WeasyPrint, LibreOffice) is installed. Stages that did not run show as "not run"
 
 from __future__ import annotations
 
-from ucl.lifecycle import ctrl_c_ends_quietly
+from ucl.lifecycle import as_command, ctrl_c_ends_quietly
 
 ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
 
@@ -21,7 +21,6 @@ from pathlib import Path
 
 from problem_set.report.build import build_report
 from ucl import outdir
-from ucl.errors import as_command
 from ucl.outdir import OutputDirError
 from ucl.pipeline.stages import REPO
 

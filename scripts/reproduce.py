@@ -16,14 +16,13 @@ synthetic stand-in. Exit code 0 when every stage completed, 1 otherwise.
 
 from __future__ import annotations
 
-from ucl.lifecycle import ctrl_c_ends_quietly
+from ucl.lifecycle import as_command, ctrl_c_ends_quietly
 
 ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
 
 import sys
 
 from problem_set.report.build import PIPELINE_REPORT
-from ucl.errors import as_command
 from ucl.pipeline.command import main
 
 

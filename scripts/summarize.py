@@ -14,7 +14,7 @@ study.db) shows its trials ranked, the best parameters and, with --plot, the his
 
 from __future__ import annotations
 
-from ucl.lifecycle import ctrl_c_ends_quietly
+from ucl.lifecycle import as_command, ctrl_c_ends_quietly
 
 ctrl_c_ends_quietly(__name__)  # run as a script: nothing is written while imports load
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ucl import outdir, search_summary, summary, sweeps
 from ucl.config import refusal
-from ucl.errors import ConfigError, UclError, as_command, message
+from ucl.errors import ConfigError, UclError, message
 from ucl.keys import closest
 from ucl.lifecycle import atomic_write
 

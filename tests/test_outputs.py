@@ -237,7 +237,7 @@ def test_ctrl_c_at_any_moment_ends_a_script_without_a_traceback_or_a_temporary_f
 def test_a_ctrl_c_a_library_swallowed_still_ends_the_command_as_interrupted(capsys):
     """A Ctrl-C inside Hydra's composition once came back as a refusal of the config it had
     cut short (exit 2): the command says it was interrupted, last, with 130."""
-    from ucl.errors import as_command
+    from ucl.lifecycle import as_command
 
     def main() -> int:
         try:
@@ -260,8 +260,7 @@ def test_a_ctrl_c_a_library_swallowed_still_ends_the_command_as_interrupted(caps
 WRITE_STOPPED = """
 import os, signal, sys, time
 from pathlib import Path
-from ucl.errors import as_command
-from ucl.lifecycle import atomic_write
+from ucl.lifecycle import as_command, atomic_write
 
 def stopped():
     os.kill(os.getpid(), signal.Signals[sys.argv[2]])

@@ -4,9 +4,6 @@ message names the key or file, the value given, what is allowed and how to fix i
 from __future__ import annotations
 
 import errno
-import signal
-import sys
-from collections.abc import Callable
 
 
 class UclError(Exception):
@@ -49,50 +46,6 @@ def machine_refused(e: BaseException) -> str | None:
         f"{e.strerror}{where}; the machine refused it, not ucl: make room (or fix the "
         f"permission) and run the same command again (what was written before is kept)"
     )
-
-
-# the signals that stop a command and its runs: a terminal's Ctrl-C and, on closing, its
-# hang-up; kill's SIGTERM
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def as_command(prog: str, main: Callable[[], int]) -> int:
-    """A script's `main` as a command: a file operation the machine refused is one line
-    (exit status 1), as train.py says it; so are Ctrl-C, SIGTERM and a hang-up (exit status
-    128 + the signal), once what was being written is whole or gone. A signal the process
-    was started ignoring (a hang-up under nohup) stays ignored. A Ctrl-C a library
-    swallowed, leaving something half made whose error follows, still ends the command as
-    interrupted."""
-    seen: list[int] = []
-
-    def stop(signum, frame):
-        seen.append(signum)
-        raise KeyboardInterrupt
-
-    previous = {s: signal.getsignal(s) for s in SIGNALS}
-    for s, handler in previous.items():
-        if handler in (signal.SIG_DFL, signal.default_int_handler):  # not ignored
-            signal.signal(s, stop)
-    try:
-        code = main()
-    except KeyboardInterrupt:
-        code = None
-    except Exception as e:
-        if seen:  # the error of what the signal cut short
-            code = None
-        elif (refused := machine_refused(e)) is not None:
-            print(f"{prog}: {refused}", file=sys.stderr)
-            return 1
-        else:
-            raise
-    finally:
-        for s, handler in previous.items():
-            if signal.getsignal(s) is stop:
-                signal.signal(s, handler)
-    if code is None or (seen and code not in (0, 130)):  # 130: main said it was interrupted
-        print(f"{prog}: interrupted; what was written before is kept", file=sys.stderr)
-        return 128 + (seen[0] if seen else signal.SIGINT)
-    return code
 
 
 class RunFailed(Exception):

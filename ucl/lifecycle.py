@@ -66,6 +66,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -74,14 +75,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ucl.errors import (
-    SIGNALS,
-    CorruptFileError,
-    RunDirBusy,
-    RunFailed,
-    UclError,
-    machine_refused,
-)
+from ucl.errors import CorruptFileError, RunDirBusy, RunFailed, UclError, machine_refused
 
 METRICS = "metrics.json"
 STATUSES = ("completed", "failed", "interrupted", "running")
@@ -391,7 +385,10 @@ def _job_log() -> str:
     return "the terminal"
 
 
-# -- signals (ucl.errors.SIGNALS: the ones that stop a run) --------------------------------
+# -- signals -------------------------------------------------------------------------------
+# the signals that stop a command and its runs: a terminal's Ctrl-C and, on closing, its
+# hang-up; kill's SIGTERM
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class RunInterrupted(BaseException):
@@ -406,12 +403,46 @@ class RunInterrupted(BaseException):
 
 def ctrl_c_ends_quietly(module: str) -> None:
     """In a script run as `__main__` (`module` is its __name__; a test importing it changes
-    nothing): until `errors.as_command` runs its main (or train.py its own handlers),
+    nothing): until `as_command` runs its main (or train.py its own handlers),
     Ctrl-C ends the process as SIGTERM does, with 128 + the signal and no traceback, as
     nothing is written while the imports load. A Ctrl-C the process was started ignoring
     stays so."""
     if module == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def as_command(prog: str, main: Callable[[], int]) -> int:
+    """A script's `main` as a command: a file operation the machine refused is one line
+    (exit status 1), as train.py says it; so are Ctrl-C, SIGTERM and a hang-up (exit status
+    128 + the signal), once what was being written is whole or gone. A signal the process
+    was started ignoring (a hang-up under nohup) stays ignored. A Ctrl-C a library
+    swallowed, leaving something half made whose error follows, still ends the command as
+    interrupted."""
+    seen: list[int] = []
+
+    def stop(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = catch(SIGNALS, stop)
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = None
+    except Exception as e:
+        if seen:  # the error of what the signal cut short
+            code = None
+        elif (refused := machine_refused(e)) is not None:
+            print(f"{prog}: {refused}", file=sys.stderr)
+            return 1
+        else:
+            raise
+    finally:
+        restore(previous)
+    if code is None or (seen and code not in (0, 130)):  # 130: main said it was interrupted
+        print(f"{prog}: interrupted; what was written before is kept", file=sys.stderr)
+        return 128 + (seen[0] if seen else signal.SIGINT)
+    return code
 
 
 def scheduler_signal() -> int | None:

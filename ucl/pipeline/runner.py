@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from ucl.errors import SIGNALS
-from ucl.lifecycle import catch, duration, restore
+from ucl.lifecycle import SIGNALS, catch, duration, restore
 from ucl.pipeline.choices import Choice, ChoiceError, resolve
 from ucl.pipeline.launch import Launch, last_error, launch_train, log_tail, open_log
 from ucl.pipeline.progress import Progress
