@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -246,6 +247,54 @@ def test_a_run_whose_slurm_job_is_alive_is_never_resumed(tmp_path):
         time.sleep(0.2)
     assert train(args).returncode == 0
     assert metrics(run_dir)["status"] == "completed"
+
+
+def said_within(log: Path, text: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while text not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return text in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_sweep_typed_again_while_its_jobs_run_waits_for_them(tmp_path):
+    """The advice of a stopped sweep command (its SLURM jobs run on; the same command
+    continues the sweep) taken at once, with a core free for a second writer: the detached
+    launcher is refused in one line, and the waiting one waits for the earlier job instead of
+    starting another on its dir, then completes."""
+    sweep, hold = tmp_path / "sweep", tmp_path / "hold"
+    hold.mkdir()
+    args = [*cluster_chaos.slurm_args(), *cluster_chaos.job_args(tmp_path / "data", 300, ["0.1"])]
+    env = {"UCL_HOLD": '{"*": "train"}', "UCL_HOLD_DIR": str(hold)}
+    first = cluster_chaos.sweep(args, sweep, env, log=tmp_path / "first.log")
+    deadline = time.monotonic() + 120
+    while not [m for m in hold.glob("*.train") if m.stat().st_size]:
+        assert first.poll() is None and time.monotonic() < deadline, first.log.name
+        time.sleep(0.1)
+    marker = next(hold.glob("*.train"))
+    job = json.loads(marker.read_text())["job"]
+    first.send_signal(signal.SIGINT)
+    assert cluster_chaos.wait(first) == 130
+    assert "its SLURM jobs run on" in (tmp_path / "first.log").read_text()
+    table = summarize(sweep)  # from the jobs the stopped command recorded
+    assert re.search(rf": not finished yet: SLURM job {job} RUNNING", table), table
+
+    detached = [a.replace("=submitit_slurm", "=submitit_slurm_detached") for a in args]
+    code, log = run(detached, sweep)
+    assert code == 2 and "Traceback" not in log, log
+    said = log.strip().splitlines()[-1]
+    assert f"SLURM job {job}" in said and f"scancel {job}" in said, said
+
+    second = cluster_chaos.sweep(args, sweep, log=tmp_path / "second.log")
+    try:
+        waiting = said_within(tmp_path / "second.log", f"waiting for SLURM job {job}", 60)
+    finally:
+        marker.unlink()  # the earlier job goes on, and completes
+    code = cluster_chaos.wait(second)
+    log = (tmp_path / "second.log").read_text()
+    assert waiting and code == 0 and "in use by" not in log, log
+    (record,) = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
+    assert record["status"] == "completed" and record["slurm"]["job_id"] == job
 
 
 @pytest.mark.slow

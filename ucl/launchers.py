@@ -21,13 +21,14 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 
 from ucl.errors import ConfigError, RunFailed
-from ucl.lifecycle import atomic_write
+from ucl.lifecycle import atomic_write, queued
 
 log = logging.getLogger(__name__)
 LEDGER = "cluster.json"  # in the sweep dir: each job's scheduler id, state and log
 ENDED_EARLY = ("CANCELLED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
                "BOOT_FAIL", "DEADLINE")  # fmt: skip
 SUBMITTED = "SUBMITTED"  # a detached sweep's job before anyone asked SLURM about it
+POLL_SECONDS = 5.0  # how often SLURM is asked about the jobs waited for
 OPEN_STATES = {SUBMITTED, "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING",
                "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED"}  # fmt: skip
 
@@ -45,10 +46,51 @@ class Waiting:
     detach = False
 
     def launch(self, job_overrides, initial_job_idx: int):
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        if self._EXECUTOR == "slurm":
+            self._after_earlier_jobs(sweep_dir)
         jobs = self._submit(job_overrides, initial_job_idx)
+        # recorded at once: a command stopped while its jobs run on leaves their ids, for
+        # summarize.py and for the same command typed again
+        ledger = _read_ledger(sweep_dir)
+        for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
+            entry = _entry(initial_job_idx + offset, job, overrides)
+            ledger[str(entry["num"])] = {**entry, "state": SUBMITTED}
+        atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
         if self.detach:
-            return self._detached(jobs, job_overrides, initial_job_idx)
+            return self._detached(jobs, job_overrides, sweep_dir)
         return self._wait(jobs, job_overrides, initial_job_idx)
+
+    def _after_earlier_jobs(self, sweep_dir: Path) -> None:
+        """The jobs an earlier command of this sweep left queued or running (it was
+        stopped; they run on) write the run dirs this command's jobs would write, and each
+        job started beside them would be refused there. A waiting sweep waits for them,
+        then goes on (what they completed is skipped); a detached one is refused."""
+        earlier = [e["job_id"] for e in _read_ledger(sweep_dir).values()
+                   if e.get("state") in OPEN_STATES]  # fmt: skip
+        alive = queued(earlier) if earlier else None
+        if not alive:
+            return
+        alive.sort(key=lambda job: (len(job), job))  # 1224_2 before 1224_10
+        one = len(alive) == 1
+        named = f"SLURM job{'' if one else 's'} {', '.join(alive[:4])}"
+        named += ", ..." if len(alive) > 4 else ""
+        them = "it" if one else "them"
+        arrays = alive if one else list(dict.fromkeys(j.partition("_")[0] for j in alive))
+        if self.detach:
+            raise ConfigError(
+                f"{sweep_dir}: {named} of an earlier command of this sweep "
+                f"{'is' if one else 'are'} still queued or running, and write{'s' if one else ''}"
+                f" its run dirs; wait for {them} (squeue -j {','.join(arrays)}) or cancel {them} "
+                f"(scancel {' '.join(arrays)}), then run again"
+            )
+        log.warning(
+            "waiting for %s, which an earlier command of this sweep left queued or running "
+            "(scancel %s stops %s); then the sweep goes on", named, " ".join(arrays), them,
+        )  # fmt: skip
+        while alive:
+            time.sleep(POLL_SECONDS)
+            alive = queued(alive)
 
     def _submit(self, job_overrides, initial_job_idx: int) -> list:
         import submitit
@@ -88,22 +130,14 @@ class Waiting:
             f"hydra.launcher.{k}={launcher[k]}" for k in keys if launcher.get(k) is not None
         )
 
-    def _detached(self, jobs, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        ledger = _read_ledger(sweep_dir)
-        returns = []
-        for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
-            entry = _entry(initial_job_idx + offset, job, overrides)
-            ledger[str(entry["num"])] = {**entry, "state": SUBMITTED}
-            returns.append(JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED))
-        atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
+    def _detached(self, jobs, job_overrides, sweep_dir: Path) -> list[JobReturn]:
         log.info(
             "submitted %d jobs and returned; `python scripts/summarize.py %s` shows how they "
             "stand (SLURM is asked again each time)",
             len(jobs),
             sweep_dir,
         )
-        return returns
+        return [JobReturn(overrides=list(o), status=JobStatus.COMPLETED) for o in job_overrides]
 
     def _wait(self, jobs, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         from submitit.core.utils import UncompletedJobError
@@ -186,7 +220,7 @@ def refresh(sweep_dir: Path) -> dict[str, dict]:
     return ledger
 
 
-def _until_done(jobs, poll_s: float = 5.0, look_s: float = 0.5, asked: str = "") -> None:
+def _until_done(jobs, poll_s: float = POLL_SECONDS, look_s: float = 0.5, asked: str = "") -> None:
     """Wait for every job. A job's result file is looked for every `look_s` seconds (a file
     on disk: nothing is asked of the scheduler), so the sweep ends as soon as its last job
     does; SLURM is asked about the jobs that may have died without a result, one sacct call

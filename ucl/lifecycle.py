@@ -634,15 +634,22 @@ def parse(text: str) -> Holder | None:
 
 def job_alive(job: str) -> bool | None:
     """Whether SLURM still has the job (queued, running or requeued); None: cannot ask."""
+    alive = queued([job])
+    return None if alive is None else bool(alive)
+
+
+def queued(jobs: Sequence[str]) -> list[str] | None:
+    """The jobs SLURM still has (queued, running or requeued), by squeue's names (an array's
+    <job>_<index>); None: cannot ask."""
     try:
-        out = subprocess.run(
-            ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30
-        )
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(jobs)],
+                             capture_output=True, text=True, timeout=30)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:  # "Invalid job id specified": long gone
-        return False if "Invalid job id" in out.stderr else None
-    return any(state.strip() in LIVE_STATES for state in out.stdout.split())
+        return [] if "Invalid job id" in out.stderr else None
+    lines = (line.split() for line in out.stdout.splitlines())
+    return [f[0] for f in lines if len(f) == 2 and f[1] in LIVE_STATES]
 
 
 class RunLock:
