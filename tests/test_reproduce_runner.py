@@ -242,7 +242,20 @@ def test_every_stage_names_a_preset():
         assert (CONF_DIR / "experiment" / f"{preset.split('=')[1]}.yaml").is_file(), preset
 
 
-def test_sigterm_stops_the_running_stage_and_records_it_interrupted(tmp_path):
+@pytest.mark.parametrize(
+    "extra, stopping, again",
+    [
+        ((), "a: each writes its checkpoint", "continue from the checkpoints"),
+        (  # the stage's train.py stops; its SLURM jobs run on, and say so
+            ("hydra/launcher=submitit_slurm",),
+            "a: their SLURM jobs run on (squeue lists them, scancel stops them)",
+            "it first waits for the SLURM jobs still queued or running",
+        ),
+    ],
+)
+def test_sigterm_stops_the_running_stage_and_records_it_interrupted(
+    tmp_path, extra, stopping, again
+):
     import os
     import signal
     import threading
@@ -260,7 +273,7 @@ def test_sigterm_stops_the_running_stage_and_records_it_interrupted(tmp_path):
             time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    p = plan(tmp_path, stages=TOY[:1], env={})
+    p = plan(tmp_path, stages=TOY[:1], env={}, extra=extra)
     before = signal.getsignal(signal.SIGTERM)
     watcher = threading.Thread(target=sigterm_once_started)
     watcher.start()
@@ -271,7 +284,9 @@ def test_sigterm_stops_the_running_stage_and_records_it_interrupted(tmp_path):
     assert started.exists()  # the stage was running when the signal came
     record = json.loads((tmp_path / "stages.json").read_text())
     assert record["stages"]["a"]["status"] == "interrupted"
-    assert "run the same command again" in out.getvalue()
+    said = out.getvalue()
+    assert f"stopping {stopping}" in said and "run the same command again" in said, said
+    assert again in said.splitlines()[-1], said
     assert signal.getsignal(signal.SIGTERM) == before  # the runner's own handler is gone
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
+from ucl.keys import launcher
 from ucl.lifecycle import SIGNALS, catch, duration, restore
 from ucl.pipeline.choices import Choice, ChoiceError, resolve
 from ucl.pipeline.launch import Launch, last_error, launch_train, log_tail, open_log
@@ -253,9 +254,17 @@ class Runner:
         running = [r for r in self.running.values() if r.proc.poll() is None]
         for r in running:
             r.proc.send_signal(signal.SIGTERM)
-        if running:
-            names = ", ".join(r.planned.name for r in running)
+        # a stage under SLURM only waits for its jobs: train.py ends, and the jobs run on
+        on_slurm = [r.planned.name for r in running if "slurm" in (launcher(r.planned.args) or "")]
+        here = [r.planned.name for r in running if r.planned.name not in on_slurm]
+        if here:
+            names = ", ".join(here)
             self.say(f"stopping {names}: each writes its checkpoint (Ctrl-C again: stop at once)")
+        if on_slurm:
+            names = ", ".join(on_slurm)
+            self.say(
+                f"stopping {names}: their SLURM jobs run on (squeue lists them, scancel stops them)"
+            )
         for r in list(self.running.values()):
             try:
                 r.proc.wait(timeout=STOP_GRACE_SECONDS)
@@ -267,7 +276,10 @@ class Runner:
             self.say(f"{self.progress.tag(r.planned)}: interrupted after {duration(seconds)}")
             self._finish(r.planned, Outcome("interrupted", seconds, "interrupted by the user"))
         self.running.clear()
-        self.say("interrupted: run the same command again to continue from the checkpoints")
+        self.say(
+            "interrupted: run the same command again to continue from the checkpoints"
+            + ("; it first waits for the SLURM jobs still queued or running" if on_slurm else "")
+        )
 
     # -- progress -----------------------------------------------------------------------
     def say(self, line: str) -> None:
