@@ -206,9 +206,9 @@ def test_failures_on_the_node_are_named_and_the_sweep_fails(tmp_path):
     assert "exceeded memory limit (" in log.splitlines()[-1] and ledger["0"]["err"] in log
 
 
-def summarize(sweep_dir: Path) -> str:
+def summarize(sweep_dir: Path, env: dict | None = None) -> str:
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "summarize.py"), str(sweep_dir)],
-                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+                         capture_output=True, text=True, cwd=REPO, env=env)  # fmt: skip
     return out.stdout + out.stderr
 
 
@@ -330,3 +330,29 @@ def test_a_detached_sweep_returns_at_once_and_summarize_follows_it(tmp_path):
     assert "covers 2 of the 2 planned jobs" in table, table
     ledger = json.loads((tmp_path / "sweep" / "cluster.json").read_text())
     assert {e["state"] for e in ledger.values()} == {"COMPLETED"}
+
+
+@pytest.mark.slow
+def test_summarize_without_accounting_takes_a_job_gone_from_the_queue_as_ended(tmp_path):
+    """On a cluster without job accounting (no slurmdbd: sacct answers that accounting
+    storage is disabled), a recorded job that squeue no longer lists has ended, and the run's
+    own record says how: it is not 'not finished yet' for ever."""
+    args = [a.replace("=submitit_slurm", "=submitit_slurm_detached")
+            for a in cluster_chaos.slurm_args()]  # fmt: skip
+    sweep = tmp_path / "sweep"
+    code, log = run([*args, "model=logreg", "steps=10", "lr=0.1", *data(tmp_path)], sweep)
+    assert code == 0, log
+    (job,) = [e["job_id"] for e in json.loads((sweep / "cluster.json").read_text()).values()]
+    deadline = time.monotonic() + 120
+    while job in (subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True,
+                                 text=True).stdout.split()):  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sacct = bin_dir / "sacct"  # what sacct says on a cluster without slurmdbd
+    sacct.write_text("#!/bin/sh\necho 'sacct: error: Slurm accounting storage is disabled' >&2\n"
+                     "exit 1\n")  # fmt: skip
+    sacct.chmod(0o755)
+    table = summarize(sweep, {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert "covers 1 of the 1 planned jobs" in table and "not finished" not in table, table

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 LEDGER = "cluster.json"  # in the sweep dir: each job's scheduler id, state and log
 ENDED_EARLY = ("CANCELLED", "FAILED", "OUT_OF_MEMORY", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
                "BOOT_FAIL", "DEADLINE")  # fmt: skip
-SUBMITTED = "SUBMITTED"  # a detached sweep's job before anyone asked SLURM about it
+SUBMITTED = "SUBMITTED"  # a job as submitted, before anyone asked SLURM about it
+ENDED = "ENDED"  # a job squeue lists no longer, on a cluster without accounting to say how
 POLL_SECONDS = 5.0  # how often SLURM is asked about the jobs waited for
 OPEN_STATES = {SUBMITTED, "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING",
                "SUSPENDED", "RESIZING", "REQUEUE_HOLD", "REQUEUE_FED"}  # fmt: skip
@@ -206,8 +207,8 @@ def refresh(sweep_dir: Path) -> dict[str, dict]:
             ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(open_)],
             capture_output=True, text=True, timeout=60, check=True,
         ).stdout  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return ledger  # SLURM does not answer from here: the states stay as they were
+    except (OSError, subprocess.SubprocessError):  # no accounting (slurmdbd), or no SLURM
+        return _left_the_queue(sweep_dir, ledger, open_)
     for line in out.splitlines():
         job_id, _, state = line.partition("|")
         entry = open_.get(job_id)
@@ -216,6 +217,22 @@ def refresh(sweep_dir: Path) -> dict[str, dict]:
         entry["state"] = state.strip() or entry["state"]
         if entry["state"] not in OPEN_STATES and entry["state"] != "COMPLETED":
             entry["reason"] = _scheduler_says(Path(entry["err"])) or entry["state"]
+    atomic_write(Path(sweep_dir) / LEDGER, json.dumps(ledger, indent=2))
+    return ledger
+
+
+def _left_the_queue(sweep_dir: Path, ledger: dict, open_: dict[str, dict]) -> dict:
+    """Without accounting squeue still lists the jobs SLURM has: one it lists no longer has
+    ENDED, and its run's own record says how (with slurmstepd's line from its log when SLURM
+    ended it). The states stay as they were when SLURM does not answer at all."""
+    alive = queued(list(open_))
+    if alive is None:
+        return ledger
+    for job_id, entry in open_.items():
+        if job_id not in alive:
+            entry["state"] = ENDED
+            if reason := _scheduler_says(Path(entry["err"])):
+                entry["reason"] = reason
     atomic_write(Path(sweep_dir) / LEDGER, json.dumps(ledger, indent=2))
     return ledger
 

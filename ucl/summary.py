@@ -165,12 +165,13 @@ def cluster_notes(sweep_dir: Path) -> dict[str, str]:
     """What the scheduler said of each job that did not complete there (the SLURM launcher's
     cluster.json): its job id, state, reason and log, by job dir name."""
     from ucl.keys import job_name
-    from ucl.launchers import OPEN_STATES, refresh
+    from ucl.launchers import ENDED, OPEN_STATES, refresh
 
     notes = {}
     for entry in refresh(sweep_dir).values():
-        if entry.get("state") == "COMPLETED":
-            continue
+        if entry.get("state") == "COMPLETED" or (entry.get("state") == ENDED and
+                                                  not entry.get("reason")):  # fmt: skip
+            continue  # the run's own record says how it ended
         name = job_name(entry["overrides"], sweep_dir, entry["num"])
         said_by_run = entry.get("recorded")  # the run's own record gives the reason
         reason = f" ({entry['reason']})" if entry.get("reason") and not said_by_run else ""
