@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,6 +296,32 @@ def test_a_sweep_typed_again_while_its_jobs_run_waits_for_them(tmp_path):
     assert waiting and code == 0 and "in use by" not in log, log
     (record,) = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
     assert record["status"] == "completed" and record["slurm"]["job_id"] == job
+
+
+def test_a_signal_while_sbatch_submits_ends_the_command_once_the_jobs_are_recorded(tmp_path):
+    """Ctrl-C while the array is being submitted (a slow sbatch here): whatever SLURM took is
+    recorded in cluster.json before the command ends, so the same command typed again knows
+    those jobs and waits for them."""
+    bin_dir, started = tmp_path / "bin", tmp_path / "sbatch-started"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"  # a slow controller: sbatch takes 3 s to answer
+    sbatch.write_text(f"#!/bin/sh\ntouch {started}\nsleep 3\nexec {shutil.which('sbatch')} "
+                      '"$@"\n')  # fmt: skip
+    sbatch.chmod(0o755)
+    sweep = tmp_path / "sweep"
+    args = [*cluster_chaos.slurm_args(), "model=logreg", "steps=10", "lr=0.1", *data(tmp_path)]
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = cluster_chaos.sweep(args, sweep, env)
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    code = cluster_chaos.wait(proc)
+    log = sweep.with_suffix(".log").read_text()
+    assert code == 130 and "Traceback" not in log, log
+    ledger = json.loads((sweep / "cluster.json").read_text())
+    assert [e["state"] for e in ledger.values()] == ["SUBMITTED"], ledger
 
 
 @pytest.mark.slow

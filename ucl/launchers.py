@@ -21,7 +21,7 @@ from typing import Any
 from hydra.core.utils import JobReturn, JobStatus
 
 from ucl.errors import ConfigError, RunFailed
-from ucl.lifecycle import atomic_write, queued
+from ucl.lifecycle import RunInterrupted, atomic_write, describe, queued, trapped
 
 log = logging.getLogger(__name__)
 LEDGER = "cluster.json"  # in the sweep dir: each job's scheduler id, state and log
@@ -50,14 +50,22 @@ class Waiting:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         if self._EXECUTOR == "slurm":
             self._after_earlier_jobs(sweep_dir)
-        jobs = self._submit(job_overrides, initial_job_idx)
         # recorded at once: a command stopped while its jobs run on leaves their ids, for
-        # summarize.py and for the same command typed again
-        ledger = _read_ledger(sweep_dir)
-        for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True)):
-            entry = _entry(initial_job_idx + offset, job, overrides)
-            ledger[str(entry["num"])] = {**entry, "state": SUBMITTED}
-        atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
+        # summarize.py and for the same command typed again; a signal waits for the record
+        with trapped() as caught:
+            try:
+                jobs = self._submit(job_overrides, initial_job_idx)
+            except ConfigError:  # sbatch ended by the same signal: nothing was submitted
+                if caught.signal is None:
+                    raise
+                jobs = []
+            ledger = _read_ledger(sweep_dir)
+            for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=False)):
+                entry = _entry(initial_job_idx + offset, job, overrides)
+                ledger[str(entry["num"])] = {**entry, "state": SUBMITTED}
+            atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
+        if caught.signal is not None:
+            raise RunInterrupted(f"{describe(caught.signal)} while submitting", caught.signal)
         if self.detach:
             return self._detached(jobs, job_overrides, sweep_dir)
         return self._wait(jobs, job_overrides, initial_job_idx)
