@@ -113,8 +113,8 @@ def _stopped(signum: int, argv: list[str]) -> int:
     chosen = launcher(argv) or ""
     if "slurm" in chosen:
         jobs = (
-            "its SLURM jobs run on (squeue lists them, scancel stops them); once they end, "
-            "the same command continues the sweep"
+            "its SLURM jobs run on (squeue lists them, scancel stops them); the same command "
+            "waits for them, then continues the sweep"
         )
     elif chosen:
         jobs = (

@@ -276,7 +276,8 @@ def test_a_sweep_typed_again_while_its_jobs_run_waits_for_them(tmp_path):
     job = json.loads(marker.read_text())["job"]
     first.send_signal(signal.SIGINT)
     assert cluster_chaos.wait(first) == 130
-    assert "its SLURM jobs run on" in (tmp_path / "first.log").read_text()
+    said = (tmp_path / "first.log").read_text().strip().splitlines()[-1]
+    assert "its SLURM jobs run on" in said and "the same command waits for them" in said, said
     table = summarize(sweep)  # from the jobs the stopped command recorded
     assert re.search(rf": not finished yet: SLURM job {job} RUNNING", table), table
 
