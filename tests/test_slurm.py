@@ -142,24 +142,33 @@ def test_a_sweep_sbatch_refuses_is_one_line_naming_the_settings(tmp_path):
 
 def test_a_job_the_partition_cannot_start_is_named_while_the_sweep_waits(tmp_path):
     """More cores than a node has: SLURM takes the job and leaves it pending (PartitionConfig)
-    until the request or the partition changes; the waiting command says so."""
-    sweep = tmp_path / "sweep"
+    until the request or the partition changes; the waiting command says so, and so does the
+    same command typed again after a Ctrl-C, while it waits for that job."""
+    sweep, first_log, second_log = tmp_path / "sweep", tmp_path / "first.log", tmp_path / "2.log"
     args = [*cluster_chaos.slurm_args(), "hydra.launcher.cpus_per_task=64", "model=logreg",
             "steps=10", "lr=0.1", *data(tmp_path)]  # fmt: skip
-    proc = cluster_chaos.sweep(args, sweep)
-    log = sweep.with_suffix(".log")
+    first, second = cluster_chaos.sweep(args, sweep, log=first_log), None
     try:
-        deadline = time.monotonic() + 60
-        while "cannot start" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        said = [line for line in log.read_text().splitlines() if "cannot start" in line]
+        said_within(first_log, "cannot start", 60)
+        first.send_signal(signal.SIGINT)
+        assert cluster_chaos.wait(first) == 130
+        second = cluster_chaos.sweep(args, sweep, log=second_log)
+        said_within(second_log, "cannot start", 60)
     finally:
-        for job in (sweep / ".submitit").glob("[0-9]*"):  # the array, by its folder
-            subprocess.run(["scancel", job.name.partition("_")[0]], capture_output=True)
-        code = cluster_chaos.wait(proc, 120)
-    assert len(said) == 1, log.read_text()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (second or first).poll() is None:
+            for job in (sweep / ".submitit").glob("[0-9]*"):  # each array, by its folder
+                subprocess.run(["scancel", job.name.partition("_")[0]], capture_output=True)
+            time.sleep(0.5)
+        code = cluster_chaos.wait(second or first, 10)
+    said = [line for line in first_log.read_text().splitlines() if "cannot start" in line]
+    assert len(said) == 1, first_log.read_text()
     assert "waits for PartitionConfig" in said[0] and "hydra.launcher.cpus_per_task=64" in said[0]
-    assert code == 1  # cancelled: the sweep names it and fails
+    job = re.search(r"SLURM job (\S+) cannot start", said[0])[1]
+    again = [line for line in second_log.read_text().splitlines() if "cannot start" in line]
+    assert f"waiting for SLURM job {job}," in second_log.read_text(), second_log.read_text()
+    assert again[0].split("] ", 1)[1] == said[0].split("] ", 1)[1], (again, said)
+    assert code == 1  # its own job cancelled: the sweep names it and fails
 
 
 @pytest.mark.slow

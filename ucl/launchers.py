@@ -97,9 +97,11 @@ class Waiting:
             "waiting for %s, which an earlier command of this sweep left queued or running "
             "(scancel %s stops %s); then the sweep goes on", named, " ".join(arrays), them,
         )  # fmt: skip
+        named_stuck: set[str] = set()
         while alive:
             time.sleep(POLL_SECONDS)
             alive = queued(alive)
+            _name_stuck(alive or [], named_stuck, self._asked())
 
     def _submit(self, job_overrides, initial_job_idx: int) -> list:
         import submitit
@@ -265,7 +267,7 @@ def _until_done(jobs, poll_s: float = POLL_SECONDS, look_s: float = 0.5, asked: 
             except NotImplementedError:  # local jobs: done() asks the process itself
                 watcher = None
                 continue
-            _name_stuck(jobs, named, asked)
+            _name_stuck([j.job_id for j in jobs if not j.done()], named, asked)
 
 
 # squeue's reasons for a pending job that only a smaller request or other limits will start
@@ -275,9 +277,10 @@ NEVER_AS_ASKED = re.compile(
 )
 
 
-def _name_stuck(jobs, named: set[str], asked: str) -> None:
-    """Log, once per job, a pending job SLURM will not start as asked."""
-    pending = [j.job_id for j in jobs if j.job_id not in named and not j.done()]
+def _name_stuck(jobs: list[str], named: set[str], asked: str) -> None:
+    """Log, once per job, a pending job SLURM will not start as asked (`jobs`: those not
+    done)."""
+    pending = [job for job in jobs if job not in named]
     if not pending:
         return
     try:
