@@ -8,6 +8,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 
 import pytest
 from train_process import (
@@ -154,6 +156,24 @@ def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_says_how_to_continue(tmp_pa
     ], text
     for job in ("lr=0.1", "lr=0.5"):  # joblib may kill a worker before it records its end
         assert metrics(sweep / job)["status"] in ("interrupted", "running")
+
+
+def test_ctrl_c_on_a_submitit_local_sweep_leaves_no_slurm_job_in_its_summary(tmp_path):
+    """The local twin's jobs are this machine's processes, which stop with the command: the
+    sweep's summary speaks of its runs, not of SLURM jobs that never were."""
+    sweep, hold, log = tmp_path / "sweep", tmp_path / "hold", tmp_path / "sweep.log"
+    hold.mkdir()
+    args = ["-m", "hydra/launcher=submitit_local", "model=logreg", "steps=60", "eval_every=20",
+            "lr=0.1,0.5", *data_args(tmp_path), f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    env = {"UCL_HOLD": json.dumps({"*": "train"}), "UCL_HOLD_DIR": str(hold)}
+    proc = start(args, log, env, terminal=True)  # Ctrl-C reaches the jobs too
+    for job in ("lr=0.1", "lr=0.5"):
+        wait_for(hold / f"{job}.train", proc, log)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=600) == 130, log.read_text()
+    summary = subprocess.run([sys.executable, "scripts/summarize.py", str(sweep)], cwd=REPO,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert summary.returncode == 0 and "SLURM" not in summary.stdout, summary.stdout
 
 
 @pytest.mark.slow

@@ -48,10 +48,11 @@ class Waiting:
 
     def launch(self, job_overrides, initial_job_idx: int):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        if self._EXECUTOR == "slurm":
+        slurm = self._EXECUTOR == "slurm"  # else local processes, which stop with the command
+        if slurm:
             self._after_earlier_jobs(sweep_dir)
-        # recorded at once: a command stopped while its jobs run on leaves their ids, for
-        # summarize.py and for the same command typed again; a signal waits for the record
+        # recorded at once: a command stopped while its SLURM jobs run on leaves their ids,
+        # for summarize.py and for the same command typed again; a signal waits for the record
         with trapped() as caught:
             try:
                 jobs = self._submit(job_overrides, initial_job_idx)
@@ -59,11 +60,13 @@ class Waiting:
                 if caught.signal is None:
                     raise
                 jobs = []
-            ledger = _read_ledger(sweep_dir)
-            for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=False)):
-                entry = _entry(initial_job_idx + offset, job, overrides)
-                ledger[str(entry["num"])] = {**entry, "state": SUBMITTED}
-            atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
+            if slurm:
+                ledger = _read_ledger(sweep_dir)
+                # strict=False: no jobs when the signal ended sbatch
+                for offset, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=False)):
+                    entry = _entry(initial_job_idx + offset, job, overrides)
+                    ledger[str(entry["num"])] = {**entry, "state": SUBMITTED}
+                atomic_write(sweep_dir / LEDGER, json.dumps(ledger, indent=2))
         if caught.signal is not None:
             raise RunInterrupted(f"{describe(caught.signal)} while submitting", caught.signal)
         if self.detach:
