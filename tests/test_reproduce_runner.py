@@ -252,6 +252,7 @@ def test_every_stage_names_a_preset():
             "it first waits for the SLURM jobs still queued or running",
         ),
     ],
+    ids=["here", "slurm"],
 )
 def test_sigterm_stops_the_running_stage_and_records_it_interrupted(
     tmp_path, extra, stopping, again
