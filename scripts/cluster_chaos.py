@@ -4,6 +4,7 @@ with exit 0 and every job bit-identical to the same job run by the basic launche
     .ci/slurm-cluster up                      # a single-node cluster on this machine
     python scripts/cluster_chaos.py           # 12 signals, 3 jobs a sweep
     python scripts/cluster_chaos.py --time-limit   # and a job that reaches its real limit
+    python scripts/cluster_chaos.py --signals 0 --retypes 16   # stopped, then typed again
 
 Each job of a round is held at a phase dealt from a seeded shuffle (data loading,
 training, evaluation, a checkpoint write, the final record: ucl/lifecycle.py), then requeued
@@ -12,6 +13,7 @@ answers by requeueing). A signal counts as survived only when its sweep ended wi
 and no traceback, and its job's metrics and history.csv equal the reference's.
 `--time-limit` adds a job that reaches its real time limit, again and again: a 1-minute
 limit with the warning 25 s before it, the configuration that once broke the sweep.
+`--retypes N` adds N sweep commands stopped at a seeded moment and typed again at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import importlib.util
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -157,9 +160,45 @@ def chaos(args) -> dict:
             figures["survived"] += ok
             print(f"round {n}: {name} {plan[name][1]} at {phase}: "
                   f"{'survived' if ok else 'LOST'} (sweep exit {code})", flush=True)  # fmt: skip
+    if args.retypes:
+        figures["retype"] = retype_case(out, [*slurm_args(), *base], reference, rng, args.retypes)
     if args.time_limit:
         figures["time_limit"] = time_limit_case(out, args.limit_steps)
     figures["minutes"] = round((time.monotonic() - started) / 60, 1)
+    return figures
+
+
+def retype_case(out: Path, args: list[str], reference: Path, rng, rounds: int) -> dict:
+    """The advice of a stopped sweep command taken at once: Ctrl-C, SIGTERM or a hang-up at a
+    seeded moment 1-12 s in (while it submits, or its jobs are queued, running or ending),
+    then the same command again. It must wait for the first one's jobs that run on, end with
+    exit 0, no traceback and no run dir refused as in use, and every job must equal the
+    reference's."""
+    compare = _chaos().differing_jobs
+    figures: dict = {"rounds": rounds, "survived": 0, "waited": 0, "lost": []}
+    for n in range(rounds):
+        sweep_dir = out / f"retype{n}"
+        first_log = out / f"retype{n}.first.log"
+        outdir.record(out, [sweep_dir.name, f"{sweep_dir.name}.log", first_log.name])
+        stop = rng.choice((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+        delay = rng.uniform(1.0, 12.0)
+        first = sweep(args, sweep_dir, log=first_log)
+        time.sleep(delay)
+        if first.poll() is None:
+            first.send_signal(stop)
+        wait(first)
+        code = wait(sweep(args, sweep_dir))
+        said = sweep_dir.with_suffix(".log").read_text()
+        text = first_log.read_text() + said
+        differ = compare(reference, sweep_dir)
+        ok = code == 0 and not differ and "Traceback" not in text and "in use by" not in text
+        waited = "waiting for SLURM job" in said
+        figures["survived"] += ok
+        figures["waited"] += waited
+        what = f"retype{n}: {stop.name} at {delay:.1f} s{', waited' if waited else ''}"
+        if not ok:
+            figures["lost"].append(f"{what}: exit {code}{', differ' if differ else ''}")
+        print(f"{what}: {'survived' if ok else 'LOST'} (exit {code})", flush=True)
     return figures
 
 
@@ -191,12 +230,17 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=3, help="jobs in each sweep (3)")
     parser.add_argument("--steps", type=int, default=600, help="iterations per job (600)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the phases and actions (0)")
+    parser.add_argument("--retypes", type=int, default=0, help="stops, then the command again (0)")
     parser.add_argument("--time-limit", action="store_true", help="add the real time-limit case")
     parser.add_argument("--limit-steps", type=int, default=12000, help="its iterations (12000)")
     parser.add_argument("--out", default="runs/cluster_chaos", help="working dir")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    _chaos().refuse_below_one(parser, args, "--signals", "--jobs", "--steps", "--limit-steps")
+    other_case = args.time_limit or args.retypes > 0  # then no signal round is needed
+    _chaos().refuse_below_one(parser, args, "--jobs", "--steps", "--limit-steps",
+                              *(() if other_case else ("--signals",)))  # fmt: skip
+    if args.signals < 0 or args.retypes < 0:
+        parser.error(f"--signals {args.signals} --retypes {args.retypes}: give 0 or more")
     try:
         figures = chaos(args)
     except OutputDirError as e:
@@ -208,6 +252,7 @@ def main(argv=None) -> int:
         print(json.dumps(figures, indent=2))
     limit = figures.get("time_limit", {"exit": 0, "traceback": False, "differ": []})
     lost = figures["signals"] - figures["survived"] + figures["broken_sweeps"]
+    lost += len(figures.get("retype", {"lost": []})["lost"])
     return int(lost > 0 or bool(figures["differ"]) or limit["exit"] != 0 or limit["traceback"]
                or bool(limit["differ"]))  # fmt: skip
 

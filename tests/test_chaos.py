@@ -94,6 +94,18 @@ def test_a_count_below_one_is_refused_naming_it_before_anything_runs(tmp_path, c
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("given", [["--time-limit"], ["--retypes", "2"]])
+def test_cluster_chaos_needs_no_signal_round_when_another_case_is_asked(tmp_path, monkeypatch,
+                                                                        given):  # fmt: skip
+    """`--signals 0` with the time-limit or the retype case (docs/performance.md's commands)
+    is taken: the reference sweep starts (here it fails at once, and nothing else runs)."""
+    cluster_chaos = _script("cluster_chaos")
+    monkeypatch.setattr(cluster_chaos, "sweep", lambda *args, **kwargs: None)
+    monkeypatch.setattr(cluster_chaos, "wait", lambda proc, deadline_s=0: 1)
+    with pytest.raises(SystemExit, match="the reference sweep failed"):
+        cluster_chaos.main(["--signals", "0", *given, "--out", str(tmp_path / "out")])
+
+
 def test_cluster_chaos_refuses_an_out_that_is_a_file_or_holds_the_users_files(tmp_path, capsys):
     cluster_chaos = _script("cluster_chaos")
     (tmp_path / "afile").write_text("mine\n")
