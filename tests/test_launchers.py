@@ -135,19 +135,26 @@ def test_joblib_runs_jobs_as_processes_sharing_the_cores(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_says_how_to_continue(tmp_path):
+def ctrl_c_once_both_jobs_hold(tmp_path, launcher: list[str]):
+    """Two jobs under `launcher`, each held once training; then Ctrl-C as a terminal sends
+    it, to the whole process group. Returns the sweep dir and the command's output."""
     sweep, hold, log = tmp_path / "sweep", tmp_path / "hold", tmp_path / "sweep.log"
     hold.mkdir()
-    args = ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=logreg",
-            "steps=60", "eval_every=20", "lr=0.1,0.5", *data_args(tmp_path),
-            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    args = ["-m", *launcher, "model=logreg", "steps=60", "eval_every=20", "lr=0.1,0.5",
+            *data_args(tmp_path), f"hydra.sweep.dir={sweep}"]  # fmt: skip
     env = {"UCL_HOLD": json.dumps({"*": "train"}), "UCL_HOLD_DIR": str(hold)}
-    proc = start(args, log, env, terminal=True)  # Ctrl-C reaches the workers too
+    proc = start(args, log, env, terminal=True)  # Ctrl-C reaches the jobs too
     for job in ("lr=0.1", "lr=0.5"):
         wait_for(hold / f"{job}.train", proc, log)
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=600) == 130, log.read_text()
-    text = log.read_text()
+    return sweep, log.read_text()
+
+
+def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_says_how_to_continue(tmp_path):
+    sweep, text = ctrl_c_once_both_jobs_hold(
+        tmp_path, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    )
     assert "Traceback" not in text, text
     said = [line for line in text.splitlines() if line.startswith("train.py: ")]
     assert said == [
@@ -161,16 +168,7 @@ def test_ctrl_c_on_a_joblib_sweep_stops_its_jobs_and_says_how_to_continue(tmp_pa
 def test_ctrl_c_on_a_submitit_local_sweep_leaves_no_slurm_job_in_its_summary(tmp_path):
     """The local twin's jobs are this machine's processes, which stop with the command: the
     sweep's summary speaks of its runs, not of SLURM jobs that never were."""
-    sweep, hold, log = tmp_path / "sweep", tmp_path / "hold", tmp_path / "sweep.log"
-    hold.mkdir()
-    args = ["-m", "hydra/launcher=submitit_local", "model=logreg", "steps=60", "eval_every=20",
-            "lr=0.1,0.5", *data_args(tmp_path), f"hydra.sweep.dir={sweep}"]  # fmt: skip
-    env = {"UCL_HOLD": json.dumps({"*": "train"}), "UCL_HOLD_DIR": str(hold)}
-    proc = start(args, log, env, terminal=True)  # Ctrl-C reaches the jobs too
-    for job in ("lr=0.1", "lr=0.5"):
-        wait_for(hold / f"{job}.train", proc, log)
-    os.killpg(proc.pid, signal.SIGINT)
-    assert proc.wait(timeout=600) == 130, log.read_text()
+    sweep, _ = ctrl_c_once_both_jobs_hold(tmp_path, ["hydra/launcher=submitit_local"])
     summary = subprocess.run([sys.executable, "scripts/summarize.py", str(sweep)], cwd=REPO,
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert summary.returncode == 0 and "SLURM" not in summary.stdout, summary.stdout
