@@ -108,15 +108,14 @@ def _stopped(signum: int, argv: list[str]) -> int:
     A launcher's jobs run in processes of their own: joblib's workers stop (a checkpoint and
     an interrupted record, or killed by joblib first: a record that says running), SLURM's
     jobs run on."""
-    from ucl.keys import launcher
+    from ucl.keys import launcher, on_slurm
 
-    chosen = launcher(argv) or ""
-    if "slurm" in chosen:
+    if on_slurm(argv):
         jobs = (
             "its SLURM jobs run on (squeue lists them, scancel stops them); the same command "
             "waits for them, then continues the sweep"
         )
-    elif chosen:
+    elif launcher(argv):
         jobs = (
             "the launcher's jobs stop where they are, and the same command continues each "
             "from its last checkpoint"

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from train_process import FIXTURE_MNIST, REPO
+from train_process import FIXTURE_MNIST, REPO, wait_for
 
 pytestmark = pytest.mark.slurm
 
@@ -226,7 +226,7 @@ def test_a_run_whose_slurm_job_is_alive_is_never_resumed(tmp_path):
     """A crashed-looking run (metrics.json says running, the lock is free here) whose lock
     names a SLURM job that is still queued or running belongs to that job: refused, naming it;
     once the job has ended, the run continues."""
-    from train_process import metrics, snapshot, start, train, wait_for
+    from train_process import metrics, snapshot, start, train
 
     run_dir, hold, log = tmp_path / "run", tmp_path / "hold", tmp_path / "log"
     hold.mkdir()
@@ -322,10 +322,7 @@ def test_a_signal_while_sbatch_submits_ends_the_command_once_the_jobs_are_record
     args = [*cluster_chaos.slurm_args(), "model=logreg", "steps=10", "lr=0.1", *data(tmp_path)]
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
     proc = cluster_chaos.sweep(args, sweep, env)
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(started, proc, sweep.with_suffix(".log"))
     proc.send_signal(signal.SIGINT)
     code = cluster_chaos.wait(proc)
     log = sweep.with_suffix(".log").read_text()

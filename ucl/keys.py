@@ -73,6 +73,12 @@ def launcher(args: Iterable[str]) -> str | None:
     return None if chosen in (None, "basic") else chosen
 
 
+def on_slurm(args: Iterable[str]) -> bool:
+    """Whether the overrides send the jobs to SLURM (submitit_slurm, or its detached twin):
+    they then run on when the command that sent them stops."""
+    return "slurm" in (launcher(args) or "")
+
+
 def changes_result(key: str) -> bool:
     """Whether the config key `key` can change what a run computes: not a runtime knob
     (RUNTIME_KEYS) and not one of Hydra's own settings (hydra.*, hydra/launcher)."""

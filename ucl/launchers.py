@@ -101,10 +101,11 @@ class Waiting:
             "(scancel %s stops %s); then the sweep goes on", named, " ".join(arrays), them,
         )  # fmt: skip
         named_stuck: set[str] = set()
+        asked = self._asked()
         while alive:
             time.sleep(POLL_SECONDS)
             alive = queued(alive)
-            _name_stuck(alive or [], named_stuck, self._asked())
+            _name_stuck(alive or [], named_stuck, asked)
 
     def _submit(self, job_overrides, initial_job_idx: int) -> list:
         import submitit

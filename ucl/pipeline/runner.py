@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from ucl.keys import launcher
+from ucl.keys import on_slurm
 from ucl.lifecycle import SIGNALS, catch, duration, restore
 from ucl.pipeline.choices import Choice, ChoiceError, resolve
 from ucl.pipeline.launch import Launch, last_error, launch_train, log_tail, open_log
@@ -255,13 +255,13 @@ class Runner:
         for r in running:
             r.proc.send_signal(signal.SIGTERM)
         # a stage under SLURM only waits for its jobs: train.py ends, and the jobs run on
-        on_slurm = [r.planned.name for r in running if "slurm" in (launcher(r.planned.args) or "")]
-        here = [r.planned.name for r in running if r.planned.name not in on_slurm]
+        slurm = [r.planned.name for r in running if on_slurm(r.planned.args)]
+        here = [r.planned.name for r in running if r.planned.name not in slurm]
         if here:
             names = ", ".join(here)
             self.say(f"stopping {names}: each writes its checkpoint (Ctrl-C again: stop at once)")
-        if on_slurm:
-            names = ", ".join(on_slurm)
+        if slurm:
+            names = ", ".join(slurm)
             self.say(
                 f"stopping {names}: their SLURM jobs run on (squeue lists them, scancel stops them)"
             )
@@ -278,7 +278,7 @@ class Runner:
         self.running.clear()
         self.say(
             "interrupted: run the same command again to continue from the checkpoints"
-            + ("; it first waits for the SLURM jobs still queued or running" if on_slurm else "")
+            + ("; it first waits for the SLURM jobs still queued or running" if slurm else "")
         )
 
     # -- progress -----------------------------------------------------------------------
